@@ -1,0 +1,44 @@
+# Custos — build, test and demo entry points.
+#   make demo   the main job: a tour of Custos on a temporary data directory
+#   make test   the whole suite: Swift tests, then the interop suite (installs what it needs)
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+
+SWIFT ?= swift
+VENV  ?= .venv
+PYTEST = $(VENV)/bin/pytest
+SWIFT_TEST_FLAGS ?=
+PYTEST_FLAGS ?=
+
+.PHONY: all deps build test swift-test interop demo bench clean-venv
+
+all: build
+
+deps:
+	scripts/install-deps.sh
+
+# One SwiftPM build for everything (library, CLI and test targets).
+build:
+	$(SWIFT) build --build-tests
+
+# Never two SwiftPM builds at once: one build, then tests without building.
+# pytest exits 5 when it collected no test; that fails here like any other non-zero code.
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build $(SWIFT_TEST_FLAGS)
+	$(PYTEST) -q interop $(PYTEST_FLAGS)
+
+interop: deps
+	$(SWIFT) build --product custos
+	$(PYTEST) -q interop $(PYTEST_FLAGS)
+
+demo: deps
+	$(SWIFT) build --product custos
+	scripts/demo.sh
+
+# Optional, not part of `make test` (release build, minutes).
+bench:
+	cd Benchmarks && $(SWIFT) package benchmark
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,76 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Layers depend downwards only: custos (CLI) → CustosKeystore → CustosStore,
+// CustosCrypto → C modules. Each layer has its own test target.
+let package = Package(
+    name: "Custos",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "CustosCrypto", targets: ["CustosCrypto"]),
+        .library(name: "CustosStore", targets: ["CustosStore"]),
+        .library(name: "CustosKeystore", targets: ["CustosKeystore"]),
+        .executable(name: "custos", targets: ["custos"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/vapor/sql-kit.git", from: "3.36.0"),
+        .package(url: "https://github.com/vapor/sqlite-kit.git", from: "4.5.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CSecp256k1",
+            pkgConfig: "libsecp256k1",
+            providers: [.apt(["libsecp256k1-dev"])]
+        ),
+        .target(
+            name: "CustosCrypto",
+            dependencies: [
+                "CSecp256k1",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ]
+        ),
+        .target(
+            name: "CustosStore",
+            dependencies: [
+                .product(name: "SQLKit", package: "sql-kit"),
+                .product(name: "SQLiteKit", package: "sqlite-kit"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "CustosKeystore",
+            dependencies: [
+                "CustosCrypto",
+                "CustosStore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "CustosCLI",
+            dependencies: [
+                "CustosCrypto",
+                "CustosKeystore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(name: "custos", dependencies: ["CustosCLI"]),
+        .testTarget(
+            name: "CustosCryptoTests",
+            dependencies: ["CustosCrypto"],
+            resources: []
+        ),
+        .testTarget(name: "CustosStoreTests", dependencies: ["CustosStore"]),
+        .testTarget(name: "CustosKeystoreTests", dependencies: ["CustosKeystore", "CustosStore", "CustosCrypto"]),
+        .testTarget(name: "CustosCLITests", dependencies: ["CustosCLI", "CustosKeystore"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

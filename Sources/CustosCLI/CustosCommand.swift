@@ -1,0 +1,145 @@
+import ArgumentParser
+import CustosCrypto
+import CustosKeystore
+import CustosStore
+import Foundation
+import Logging
+import Synchronization
+
+/// `custos`: key custody and signing for ledger nodes.
+public struct CustosCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "custos",
+        abstract: "Key custody and signing for the nodes of permissioned ledgers.",
+        subcommands: [InitCommand.self, TenantCommand.self, KeyCommand.self, SignCommand.self, VerifyCommand.self,
+                      EncryptCommand.self, DecryptCommand.self, HMACCommand.self])
+
+    public init() {}
+}
+
+/// Options every command takes.
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .long, help: "Data directory (default: $CUSTOS_DATA_DIR, else ~/.custos).")
+    var dataDir: String?
+
+    @Flag(name: .long, help: "Machine-readable JSON output.")
+    var json = false
+
+    @Option(name: .long, help: "Read the passphrase from this file (else $CUSTOS_PASSPHRASE, else a prompt).")
+    var passphraseFile: String?
+
+    @Flag(name: .long, help: "Log operations (never secret values) to standard error.")
+    var verbose = false
+
+    var resolvedDataDirectory: String {
+        if let dataDir { return (dataDir as NSString).expandingTildeInPath }
+        if let fromEnvironment = ProcessInfo.processInfo.environment["CUSTOS_DATA_DIR"], !fromEnvironment.isEmpty {
+            return (fromEnvironment as NSString).expandingTildeInPath
+        }
+        return (("~/.custos") as NSString).expandingTildeInPath
+    }
+
+    var output: Output { Output(json: json) }
+
+    func passphrase() throws -> SecretBytes {
+        try Passphrase.read(file: passphraseFile)
+    }
+
+    /// Opens the local keystore, unsealing the root of trust.
+    func openKeystore() async throws -> KeyService {
+        CLILogging.bootstrap(verbose: verbose)
+        let directory = resolvedDataDirectory
+        let rootPath = directory + "/" + PassphraseRoot.fileName
+        guard FileManager.default.fileExists(atPath: rootPath) else {
+            throw KeystoreError.notInitialized(directory)
+        }
+        let root = try PassphraseRoot.unseal(at: rootPath, passphrase: try passphrase())
+        let store = try await SQLiteStore.open(path: directory + "/" + LocalLayout.databaseName)
+        do {
+            return try await KeyService(store: store, root: root)
+        } catch {
+            try? await store.close()
+            throw error
+        }
+    }
+}
+
+/// Logs go to standard error, at warning level unless --verbose.
+enum CLILogging {
+    private static let once: Void = {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = CLILogging.level.withLock { $0 }
+            return handler
+        }
+    }()
+    private static let level = Mutex<Logger.Level>(.warning)
+
+    static func bootstrap(verbose: Bool) {
+        level.withLock { $0 = verbose ? .info : .warning }
+        _ = once
+    }
+}
+
+enum LocalLayout {
+    static let databaseName = "custos.sqlite"
+}
+
+/// Runs a command body against the local keystore, closing it afterwards and turning
+/// every error into one `error: …` line on stderr with exit code 2.
+func runReporting(_ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch let exit as ExitCode {
+        throw exit
+    } catch {
+        Output.error(error)
+        throw ExitCode(2)
+    }
+}
+
+func withKeystore(_ global: GlobalOptions, _ body: (KeyService) async throws -> Void) async throws {
+    try await runReporting {
+        let service = try await global.openKeystore()
+        do {
+            try await body(service)
+            try await service.close()
+        } catch {
+            try? await service.close()
+            throw error
+        }
+    }
+}
+
+struct InitCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "init",
+        abstract: "Create a data directory: a passphrase-sealed root of trust and an empty SQLite store.")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Option(name: .customLong("scrypt-log-n"), help: "scrypt cost as log2(N), 10–22.")
+    var scryptLogN: Int = 16
+
+    func run() async throws {
+        try await runReporting {
+            let directory = global.resolvedDataDirectory
+            let rootPath = directory + "/" + PassphraseRoot.fileName
+            if FileManager.default.fileExists(atPath: rootPath) {
+                throw KeystoreError.alreadyInitialized(directory)
+            }
+            guard (10...22).contains(scryptLogN) else {
+                throw KeystoreError.invalidArgument("--scrypt-log-n must be between 10 and 22")
+            }
+            let passphrase = try global.passphrase()
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
+            let root = try PassphraseRoot.create(at: rootPath, passphrase: passphrase, cost: .init(logN: scryptLogN))
+            let store = try await SQLiteStore.open(path: directory + "/" + LocalLayout.databaseName)
+            let service = try await KeyService(store: store, root: root)
+            try await service.close()
+            global.output.emit(["data_dir": directory, "root": root.provider, "root_key_id": root.rootKeyID],
+                               text: "initialised \(directory) (root of trust: passphrase file, root key \(root.rootKeyID))")
+        }
+    }
+}

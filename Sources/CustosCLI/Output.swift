@@ -1,0 +1,80 @@
+import CustosCrypto
+import Foundation
+
+/// Writes results as text for people or as one JSON object per line for programs.
+struct Output {
+    var json: Bool
+
+    func emit(_ object: Any, text: @autoclosure () -> String) {
+        if json {
+            Output.line(Output.encode(object))
+        } else {
+            Output.line(text())
+        }
+    }
+
+    static func encode(_ object: Any) -> String {
+        guard JSONSerialization.isValidJSONObject(object),
+              let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else {
+            return "{}"
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    static func line(_ text: String) {
+        FileHandle.standardOutput.write(Data((text + "\n").utf8))
+    }
+
+    static func error(_ error: any Error) {
+        FileHandle.standardError.write(Data(("error: \(error)\n").utf8))
+    }
+
+    static func timestamp(_ date: Date) -> String {
+        ISO8601DateFormatter().string(from: date)
+    }
+}
+
+/// A progress bar on stderr, drawn only when stderr is a terminal.
+struct ProgressBar: Sendable {
+    let total: Int
+    let enabled: Bool
+
+    init(total: Int) {
+        self.total = total
+        self.enabled = isatty(STDERR_FILENO) == 1 && total > 1
+    }
+
+    func update(_ done: Int) {
+        guard enabled else { return }
+        let width = 30
+        let filled = total == 0 ? width : width * done / total
+        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+        FileHandle.standardError.write(Data("\r[\(bar)] \(done)/\(total)".utf8))
+        if done >= total { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+}
+
+/// Reads message bytes from a file or hex argument, exactly one of which is given.
+enum InputBytes {
+    static func read(file: String?, hex: String?, what: String) throws -> [UInt8] {
+        switch (file, hex) {
+        case (let file?, nil):
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw CLIError("cannot read \(what) file \(file)")
+            }
+            return Array(data)
+        case (nil, let hex?):
+            guard let bytes = Hex.decode(hex) else { throw CLIError("\(what) is not valid hex") }
+            return bytes
+        case (nil, nil):
+            throw CLIError("give the \(what) with a file or as hex")
+        default:
+            throw CLIError("give the \(what) either as a file or as hex, not both")
+        }
+    }
+}
+
+struct CLIError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,56 @@
+import CustosCrypto
+import CustosStore
+import Foundation
+import Synchronization
+
+/// Per-tenant wrapping keys (AES-256, versioned generations), stored wrapped by the
+/// root of trust and kept unwrapped in memory once used.
+public final class WrappingKeyring: Sendable {
+    let root: any RootOfTrust
+    let store: any Store
+    private let cache = Mutex<[String: [Int: AEADKey]]>([:])
+
+    init(root: any RootOfTrust, store: any Store) {
+        self.root = root
+        self.store = store
+    }
+
+    /// A new wrapping key for `tenant`, generation `generation`, wrapped by the root.
+    func makeWrappingKey(tenant: String, generation: Int, at date: Date) async throws -> WrappingKeyRecord {
+        let key = AEADKey()
+        let wrapped = try await root.wrap(key.secretMaterial, context: BindingContext.wrappingKey(tenant: tenant, generation: generation))
+        cache.withLock { $0[tenant, default: [:]][generation] = key }
+        return WrappingKeyRecord(tenantID: tenant, generation: generation, wrappedKey: wrapped, rootKeyID: root.rootKeyID, createdAt: date)
+    }
+
+    /// The generation new material is wrapped under (the newest).
+    func currentGeneration(tenant: String) async throws -> (generation: Int, key: AEADKey) {
+        let records = try await store.wrappingKeys(tenantID: tenant)
+        guard let newest = records.last else { throw KeystoreError.store(.tenantNotFound(tenant)) }
+        return (newest.generation, try await key(tenant: tenant, generation: newest.generation, records: records))
+    }
+
+    func key(tenant: String, generation: Int, records: [WrappingKeyRecord]? = nil) async throws -> AEADKey {
+        if let cached = cache.withLock({ $0[tenant]?[generation] }) { return cached }
+        let all: [WrappingKeyRecord]
+        if let records {
+            all = records
+        } else {
+            all = try await store.wrappingKeys(tenantID: tenant)
+        }
+        guard let record = all.first(where: { $0.generation == generation }) else {
+            throw KeystoreError.wrappingKeyUnavailable(tenant: tenant, generation: generation)
+        }
+        let material: SecretBytes
+        do {
+            material = try await root.unwrap(record.wrappedKey, context: BindingContext.wrappingKey(tenant: tenant, generation: generation))
+        } catch let error as KeystoreError {
+            throw error
+        } catch {
+            throw KeystoreError.wrappingKeyUnavailable(tenant: tenant, generation: generation)
+        }
+        let key = try AEADKey(secretMaterial: material)
+        cache.withLock { $0[tenant, default: [:]][generation] = key }
+        return key
+    }
+}

@@ -1,0 +1,144 @@
+import CustosCrypto
+import CustosStore
+import Foundation
+
+/// The public view of a key record: everything a client may see, no secret.
+public struct KeyInfo: Sendable, Codable, Equatable {
+    public var id: String
+    public var tenant: String
+    public var alias: String
+    public var category: String
+    public var scheme: String
+    public var status: String
+    public var primaryVersion: Int
+    public var fingerprint: String?
+    public var shortID: String?
+    public var externalID: String?
+    public var labels: [String: String]
+    public var protection: String
+    public var createdAt: Date
+    public var updatedAt: Date
+    /// Filled by `key(tenant:alias:)`; nil in listings.
+    public var versions: [VersionInfo]?
+
+    enum CodingKeys: String, CodingKey {
+        case id, tenant, alias, category, scheme, status, fingerprint, labels, protection, versions
+        case primaryVersion = "primary_version"
+        case shortID = "short_id"
+        case externalID = "external_id"
+        case createdAt = "created_at"
+        case updatedAt = "updated_at"
+    }
+}
+
+public struct VersionInfo: Sendable, Codable, Equatable {
+    public var version: Int
+    public var fingerprint: String?
+    public var createdAt: Date
+    public var destroyed: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case version, fingerprint, destroyed
+        case createdAt = "created_at"
+    }
+}
+
+public struct TenantInfo: Sendable, Codable, Equatable {
+    public var id: String
+    public var createdAt: Date
+    public var wrappingGeneration: Int
+
+    enum CodingKeys: String, CodingKey {
+        case id
+        case createdAt = "created_at"
+        case wrappingGeneration = "wrapping_generation"
+    }
+}
+
+public struct SignResult: Sendable, Equatable {
+    public var signature: [UInt8]
+    public var keyID: String
+    public var alias: String
+    public var version: Int
+    public var scheme: String
+    public var format: String?
+}
+
+public struct VerifyResult: Sendable, Equatable {
+    public var valid: Bool
+    /// The version whose public key verified the signature.
+    public var version: Int?
+}
+
+/// A key to create: generated here, or imported from PKCS#8/PEM made elsewhere.
+public struct KeySpec: Sendable {
+    public var tenant: String
+    public var alias: String
+    public var algorithm: KeyAlgorithm
+    public var category: KeyCategory?
+    public var options: GenerationOptions
+    public var labels: [String: String]
+    public var externalID: String?
+
+    public init(tenant: String, alias: String, algorithm: KeyAlgorithm, category: KeyCategory? = nil,
+                options: GenerationOptions = GenerationOptions(), labels: [String: String] = [:], externalID: String? = nil) {
+        self.tenant = tenant
+        self.alias = alias
+        self.algorithm = algorithm
+        self.category = category
+        self.options = options
+        self.labels = labels
+        self.externalID = externalID
+    }
+
+    var resolvedCategory: KeyCategory {
+        if let category { return category }
+        if case .signing = algorithm { return .ledger }
+        return .encryption
+    }
+}
+
+/// A public key of any asymmetric kind, for export.
+public enum PublicKeyExport: Sendable {
+    case signing(SigningPublicKey)
+    case keyAgreement(KeyAgreementPublicKey)
+
+    public var derRepresentation: [UInt8] {
+        switch self {
+        case .signing(let key): key.derRepresentation
+        case .keyAgreement(let key): key.derRepresentation
+        }
+    }
+
+    public var pemRepresentation: String {
+        switch self {
+        case .signing(let key): key.pemRepresentation
+        case .keyAgreement(let key): key.pemRepresentation
+        }
+    }
+
+    public var rawRepresentation: [UInt8]? {
+        switch self {
+        case .signing(let key): key.rawRepresentation
+        case .keyAgreement(let key): key.rawRepresentation
+        }
+    }
+
+    public var jwk: [String: String] {
+        switch self {
+        case .signing(let key): return key.jwk
+        case .keyAgreement(let key):
+            let raw = key.rawRepresentation
+            var jwk = ["kid": key.fingerprint.description, "use": "enc"]
+            switch key.algorithm {
+            case .x25519:
+                jwk["kty"] = "OKP"; jwk["crv"] = "X25519"; jwk["x"] = Base64URL.encode(raw)
+            case .ecdhP256, .ecdhP384:
+                let size = (raw.count - 1) / 2
+                jwk["kty"] = "EC"; jwk["crv"] = key.algorithm == .ecdhP256 ? "P-256" : "P-384"
+                jwk["x"] = Base64URL.encode(raw[1...size]); jwk["y"] = Base64URL.encode(raw[(size + 1)...])
+            }
+            return jwk
+        }
+    }
+}

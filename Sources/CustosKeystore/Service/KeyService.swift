@@ -1,0 +1,421 @@
+import CustosCrypto
+import CustosStore
+import Foundation
+import Logging
+
+/// The keystore: tenants, key records and versions, and every operation on them.
+///
+/// It is a `Sendable` class rather than an actor so that signing with cached keys
+/// runs in parallel on all cores; state lives in the store and in locked caches.
+public final class KeyService: Sendable {
+    public let store: any Store
+    public let root: any RootOfTrust
+    let keyring: WrappingKeyring
+    let soft: SoftProtection
+    let cache: KeyCache
+    let clock: @Sendable () -> Date
+    let logger: Logger
+
+    static let rootKeyIDMetadata = "root_key_id"
+
+    /// Binds a store to its root of trust. A store first used with another root key
+    /// is refused, so a wrong root file cannot silently fail every unwrap later.
+    public init(store: any Store, root: any RootOfTrust, cacheCapacity: Int = 4096,
+                clock: @escaping @Sendable () -> Date = { Date() },
+                logger: Logger = Logger(label: "custos.keystore")) async throws {
+        self.store = store
+        self.root = root
+        self.keyring = WrappingKeyring(root: root, store: store)
+        self.soft = SoftProtection(keyring: keyring)
+        self.cache = KeyCache(capacity: cacheCapacity)
+        self.clock = clock
+        self.logger = logger
+        try await mappingErrors {
+            if let recorded = try await store.metadata(Self.rootKeyIDMetadata) {
+                guard recorded == Array(root.rootKeyID.utf8) else { throw KeystoreError.rootKeyMismatch }
+            } else {
+                try await store.setMetadata(Self.rootKeyIDMetadata, Array(root.rootKeyID.utf8))
+            }
+        }
+    }
+
+    public func close() async throws {
+        try await store.close()
+    }
+
+    public var cacheStatistics: (hits: Int, misses: Int) { cache.statistics }
+
+    // MARK: Tenants
+
+    public func createTenant(_ id: String) async throws -> TenantInfo {
+        try Names.validateTenant(id)
+        return try await mappingErrors {
+            let now = clock()
+            let wrapping = try await keyring.makeWrappingKey(tenant: id, generation: 1, at: now)
+            try await store.createTenant(TenantRecord(id: id, createdAt: now), wrappingKey: wrapping)
+            logger.info("tenant created", metadata: ["tenant": "\(id)"])
+            return TenantInfo(id: id, createdAt: now, wrappingGeneration: 1)
+        }
+    }
+
+    public func tenants() async throws -> [TenantInfo] {
+        try await mappingErrors {
+            var result: [TenantInfo] = []
+            for tenant in try await store.tenants() {
+                let generation = try await store.wrappingKeys(tenantID: tenant.id).last?.generation ?? 0
+                result.append(TenantInfo(id: tenant.id, createdAt: tenant.createdAt, wrappingGeneration: generation))
+            }
+            return result
+        }
+    }
+
+    private func requireTenant(_ id: String) async throws {
+        guard try await store.tenant(id: id) != nil else { throw KeystoreError.store(.tenantNotFound(id)) }
+    }
+
+    // MARK: Creating keys
+
+    /// Generates a key with its first version.
+    public func generateKey(_ spec: KeySpec) async throws -> KeyInfo {
+        try await generateKeys([spec]).first!
+    }
+
+    /// Generates many keys; they are stored in batches of `batchSize`, each batch one
+    /// transaction. `progress` is called with the number stored so far.
+    public func generateKeys(_ specs: [KeySpec], batchSize: Int = 256,
+                             progress: @Sendable (Int) -> Void = { _ in }) async throws -> [KeyInfo] {
+        for spec in specs {
+            try Names.validateTenant(spec.tenant)
+            try Names.validateAlias(spec.alias)
+            try Names.validateLabels(spec.labels)
+        }
+        guard Set(specs.map { "\($0.tenant)/\($0.alias)" }).count == specs.count else {
+            throw KeystoreError.invalidArgument("the same alias appears twice in one request")
+        }
+        return try await mappingErrors {
+            var created: [KeyInfo] = []
+            var start = 0
+            while start < specs.count {
+                let batch = specs[start..<min(start + batchSize, specs.count)]
+                var rows: [(KeyRecord, KeyVersionRecord)] = []
+                for spec in batch {
+                    try await requireTenant(spec.tenant)
+                    if try await store.key(tenantID: spec.tenant, alias: spec.alias) != nil {
+                        throw KeystoreError.store(.duplicateAlias(tenant: spec.tenant, alias: spec.alias))
+                    }
+                    let keyID = UUID().uuidString.lowercased()
+                    let context = MaterialContext(tenant: spec.tenant, keyID: keyID, alias: spec.alias, version: 1, algorithm: spec.algorithm)
+                    let material = try await soft.create(spec.algorithm, options: spec.options, context: context)
+                    rows.append(makeRows(spec: spec, keyID: keyID, material: material))
+                }
+                try await store.insertKeys(rows)
+                created += rows.map { info(record: $0.0, versions: [$0.1]) }
+                start += batch.count
+                progress(start)
+            }
+            for info in created {
+                logger.info("key generated", metadata: ["tenant": "\(info.tenant)", "alias": "\(info.alias)", "scheme": "\(info.scheme)"])
+            }
+            return created
+        }
+    }
+
+    /// Imports a private key made elsewhere (PKCS#8 DER or PEM; SEC1 and PKCS#1 too).
+    public func importKey(_ spec: KeySpec, privateKey encoded: SecretBytes) async throws -> KeyInfo {
+        try Names.validateTenant(spec.tenant)
+        try Names.validateAlias(spec.alias)
+        try Names.validateLabels(spec.labels)
+        guard case .signing(let scheme) = spec.algorithm else {
+            throw KeystoreError.invalidArgument("only signing keys can be imported; \(spec.algorithm) keys are generated inside Custos")
+        }
+        return try await mappingErrors {
+            let key = try SigningPrivateKey(importing: encoded, scheme: scheme)
+            try await requireTenant(spec.tenant)
+            if try await store.key(tenantID: spec.tenant, alias: spec.alias) != nil {
+                throw KeystoreError.store(.duplicateAlias(tenant: spec.tenant, alias: spec.alias))
+            }
+            let keyID = UUID().uuidString.lowercased()
+            let context = MaterialContext(tenant: spec.tenant, keyID: keyID, alias: spec.alias, version: 1, algorithm: spec.algorithm)
+            let material = try await soft.protect(.signing(key), context: context)
+            let (record, version) = makeRows(spec: spec, keyID: keyID, material: material)
+            try await store.insertKey(record, version: version)
+            logger.info("key imported", metadata: ["tenant": "\(spec.tenant)", "alias": "\(spec.alias)", "scheme": "\(scheme)"])
+            return info(record: record, versions: [version])
+        }
+    }
+
+    private func makeRows(spec: KeySpec, keyID: String, material: ProtectedMaterial) -> (KeyRecord, KeyVersionRecord) {
+        let now = clock()
+        let record = KeyRecord(id: keyID, tenantID: spec.tenant, alias: spec.alias, category: spec.resolvedCategory.rawValue,
+                               scheme: spec.algorithm.identifier, status: .enabled, primaryVersion: 1,
+                               externalID: spec.externalID, labels: spec.labels, protection: soft.name,
+                               createdAt: now, updatedAt: now)
+        let version = KeyVersionRecord(keyID: keyID, version: 1, publicKey: material.publicKeyDER,
+                                       fingerprint: material.fingerprint?.description, wrappedMaterial: material.stored,
+                                       wrappingGeneration: material.wrappingGeneration, createdAt: now)
+        return (record, version)
+    }
+
+    // MARK: Reading
+
+    public func key(tenant: String, alias: String) async throws -> KeyInfo {
+        try await mappingErrors {
+            let record = try await record(tenant: tenant, alias: alias)
+            return info(record: record, versions: try await store.versions(keyID: record.id))
+        }
+    }
+
+    public func keys(tenant: String, ids: [String]) async throws -> [KeyInfo] {
+        try await mappingErrors {
+            try await store.keys(tenantID: tenant, ids: ids).map { info(record: $0, versions: nil) }
+        }
+    }
+
+    /// Keys of `tenant` any of whose versions has this public key.
+    public func keys(tenant: String, publicKeyDER: [UInt8]) async throws -> [KeyInfo] {
+        try await mappingErrors {
+            let fingerprint = Fingerprint(subjectPublicKeyInfo: publicKeyDER).description
+            return try await store.keys(tenantID: tenant, fingerprint: fingerprint).map { info(record: $0, versions: nil) }
+        }
+    }
+
+    public func listKeys(tenant: String, filter: KeyFilter = KeyFilter(), page: PageRequest = PageRequest()) async throws -> (keys: [KeyInfo], nextCursor: String?) {
+        try await mappingErrors {
+            try await requireTenant(tenant)
+            let result = try await store.listKeys(tenantID: tenant, filter: filter, page: page)
+            return (result.keys.map { info(record: $0, versions: nil) }, result.nextCursor)
+        }
+    }
+
+    /// The public key of a version (the primary one by default).
+    public func publicKey(tenant: String, alias: String, version: Int? = nil) async throws -> PublicKeyExport {
+        try await mappingErrors {
+            let record = try await record(tenant: tenant, alias: alias)
+            let algorithm = try KeyAlgorithm(identifier: record.scheme)
+            let number = version ?? record.primaryVersion
+            guard let row = try await store.version(keyID: record.id, version: number), let der = row.publicKey else {
+                if algorithm.isAsymmetric { throw KeystoreError.versionUnavailable(alias: alias, version: number) }
+                throw KeystoreError.wrongKeyKind(alias: alias, algorithm: record.scheme, operation: "export a public key (it is symmetric)")
+            }
+            return try Self.publicKey(der: der, algorithm: algorithm)
+        }
+    }
+
+    static func publicKey(der: [UInt8], algorithm: KeyAlgorithm) throws -> PublicKeyExport {
+        switch algorithm {
+        case .signing(let scheme): .signing(try SigningPublicKey(derRepresentation: der, scheme: scheme))
+        case .keyAgreement(let agreement): .keyAgreement(try KeyAgreementPublicKey(derRepresentation: der, algorithm: agreement))
+        case .symmetric: throw KeystoreError.invalidArgument("symmetric keys have no public key")
+        }
+    }
+
+    private func record(tenant: String, alias: String) async throws -> KeyRecord {
+        try Names.validateTenant(tenant)
+        guard let record = try await store.key(tenantID: tenant, alias: alias) else {
+            try await requireTenant(tenant)
+            throw KeystoreError.keyNotFound(tenant: tenant, alias: alias)
+        }
+        return record
+    }
+
+    func info(record: KeyRecord, versions: [KeyVersionRecord]?) -> KeyInfo {
+        let primary = versions?.first { $0.version == record.primaryVersion }
+        var fingerprint = primary?.fingerprint
+        if fingerprint == nil, versions == nil { fingerprint = nil }
+        return KeyInfo(
+            id: record.id, tenant: record.tenantID, alias: record.alias, category: record.category, scheme: record.scheme,
+            status: record.status.rawValue, primaryVersion: record.primaryVersion, fingerprint: fingerprint,
+            shortID: fingerprint.flatMap { Fingerprint(string: $0)?.shortID }, externalID: record.externalID,
+            labels: record.labels, protection: record.protection, createdAt: record.createdAt, updatedAt: record.updatedAt,
+            versions: versions?.map { VersionInfo(version: $0.version, fingerprint: $0.fingerprint, createdAt: $0.createdAt, destroyed: $0.wrappedMaterial == nil) })
+    }
+
+    // MARK: Private operations
+
+    /// Loads (from cache, else by unwrapping) the private half of one version.
+    private func unlocked(_ record: KeyRecord, version: Int) async throws -> UnlockedKey {
+        if let cached = cache.get(keyID: record.id, version: version) { return cached }
+        guard let row = try await store.version(keyID: record.id, version: version) else {
+            throw KeystoreError.versionUnavailable(alias: record.alias, version: version)
+        }
+        guard let stored = row.wrappedMaterial else { throw KeystoreError.keyDestroyed(tenant: record.tenantID, alias: record.alias) }
+        let algorithm = try KeyAlgorithm(identifier: record.scheme)
+        let context = MaterialContext(tenant: record.tenantID, keyID: record.id, alias: record.alias, version: version, algorithm: algorithm)
+        let key = try await soft.unlock(stored, wrappingGeneration: row.wrappingGeneration, context: context)
+        // The public key in the row must be the one the material produces; a swapped
+        // public key would otherwise make verification lie.
+        if let der = row.publicKey, key.publicKeyDER != der {
+            throw KeystoreError.keyMaterialCorrupted(alias: record.alias, version: version)
+        }
+        cache.put(key, keyID: record.id, version: version)
+        return key
+    }
+
+    /// A record usable for private operations: exists, enabled, not destroyed.
+    private func usableRecord(tenant: String, alias: String) async throws -> KeyRecord {
+        let record = try await record(tenant: tenant, alias: alias)
+        switch record.status {
+        case .enabled: return record
+        case .disabled: throw KeystoreError.keyDisabled(tenant: tenant, alias: alias)
+        case .destroyed: throw KeystoreError.keyDestroyed(tenant: tenant, alias: alias)
+        }
+    }
+
+    /// Signs with the primary version.
+    public func sign(tenant: String, alias: String, message: [UInt8], format: SignatureFormat? = nil) async throws -> SignResult {
+        try await mappingErrors {
+            let record = try await usableRecord(tenant: tenant, alias: alias)
+            guard case .signing(let signer) = try await unlocked(record, version: record.primaryVersion) else {
+                throw KeystoreError.wrongKeyKind(alias: alias, algorithm: record.scheme, operation: "sign")
+            }
+            let signature = try await signer.sign(message, format: format)
+            return SignResult(signature: signature.bytes, keyID: record.id, alias: record.alias, version: record.primaryVersion,
+                              scheme: record.scheme, format: signature.format?.rawValue)
+        }
+    }
+
+    /// Verifies against one version, or against every version whose material still
+    /// exists when `version` is nil (so signatures made before a rotation verify).
+    public func verify(tenant: String, alias: String, message: [UInt8], signature: [UInt8],
+                       format: SignatureFormat? = nil, version: Int? = nil) async throws -> VerifyResult {
+        try await mappingErrors {
+            let record = try await record(tenant: tenant, alias: alias)
+            guard record.status != .destroyed else { throw KeystoreError.keyDestroyed(tenant: tenant, alias: alias) }
+            guard case .signing(let scheme) = try KeyAlgorithm(identifier: record.scheme) else {
+                throw KeystoreError.wrongKeyKind(alias: alias, algorithm: record.scheme, operation: "verify signatures")
+            }
+            var candidates = try await store.versions(keyID: record.id).filter { $0.wrappedMaterial != nil }
+            if let version {
+                candidates = candidates.filter { $0.version == version }
+                guard !candidates.isEmpty else { throw KeystoreError.versionUnavailable(alias: alias, version: version) }
+            }
+            for row in candidates.reversed() {
+                guard let der = row.publicKey else { continue }
+                let key = try SigningPublicKey(derRepresentation: der, scheme: scheme)
+                if try key.isValidSignature(signature, for: message, format: format) {
+                    return VerifyResult(valid: true, version: row.version)
+                }
+            }
+            return VerifyResult(valid: false, version: nil)
+        }
+    }
+
+    /// Encrypts with the primary version of an AES-256-GCM key. The result carries
+    /// the version, so decryption keeps working after rotation:
+    /// 0x01 ‖ version (UInt32 BE) ‖ nonce ‖ ciphertext ‖ tag.
+    public func encrypt(tenant: String, alias: String, plaintext: [UInt8], associatedData: [UInt8] = []) async throws -> [UInt8] {
+        try await mappingErrors {
+            let record = try await usableRecord(tenant: tenant, alias: alias)
+            guard case .aead(let key) = try await unlocked(record, version: record.primaryVersion) else {
+                throw KeystoreError.wrongKeyKind(alias: alias, algorithm: record.scheme, operation: "encrypt")
+            }
+            let aad = BindingContext.ciphertext(tenant: tenant, keyID: record.id, version: record.primaryVersion, associatedData: associatedData)
+            let version = UInt32(record.primaryVersion)
+            return [0x01, UInt8(version >> 24), UInt8(version >> 16 & 0xff), UInt8(version >> 8 & 0xff), UInt8(version & 0xff)]
+                + (try key.seal(plaintext, associatedData: aad))
+        }
+    }
+
+    public func decrypt(tenant: String, alias: String, ciphertext: [UInt8], associatedData: [UInt8] = []) async throws -> SecretBytes {
+        try await mappingErrors {
+            let record = try await usableRecord(tenant: tenant, alias: alias)
+            guard ciphertext.count >= 5 + AEADKey.nonceByteCount + AEADKey.tagByteCount, ciphertext[0] == 0x01 else {
+                throw KeystoreError.invalidCiphertext("not a Custos ciphertext (wrong header or too short)")
+            }
+            let version = Int(ciphertext[1]) << 24 | Int(ciphertext[2]) << 16 | Int(ciphertext[3]) << 8 | Int(ciphertext[4])
+            guard case .aead(let key) = try await unlocked(record, version: version) else {
+                throw KeystoreError.wrongKeyKind(alias: alias, algorithm: record.scheme, operation: "decrypt")
+            }
+            let aad = BindingContext.ciphertext(tenant: tenant, keyID: record.id, version: version, associatedData: associatedData)
+            do {
+                return try key.open(ciphertext[5...], associatedData: aad)
+            } catch {
+                throw KeystoreError.invalidCiphertext("authentication failed: wrong key, altered ciphertext or different associated data")
+            }
+        }
+    }
+
+    /// HMAC with the primary version of an HMAC key.
+    public func mac(tenant: String, alias: String, message: [UInt8]) async throws -> (mac: [UInt8], version: Int) {
+        try await mappingErrors {
+            let record = try await usableRecord(tenant: tenant, alias: alias)
+            guard case .mac(let key) = try await unlocked(record, version: record.primaryVersion) else {
+                throw KeystoreError.wrongKeyKind(alias: alias, algorithm: record.scheme, operation: "compute an HMAC")
+            }
+            return (key.authenticationCode(for: message), record.primaryVersion)
+        }
+    }
+
+    /// Constant-time HMAC check against any version whose material still exists.
+    public func verifyMAC(tenant: String, alias: String, message: [UInt8], mac: [UInt8]) async throws -> Bool {
+        try await mappingErrors {
+            let record = try await usableRecord(tenant: tenant, alias: alias)
+            for row in try await store.versions(keyID: record.id).reversed() where row.wrappedMaterial != nil {
+                guard case .mac(let key) = try await unlocked(record, version: row.version) else {
+                    throw KeystoreError.wrongKeyKind(alias: alias, algorithm: record.scheme, operation: "verify an HMAC")
+                }
+                if key.isValidAuthenticationCode(mac, for: message) { return true }
+            }
+            return false
+        }
+    }
+
+    // MARK: Lifecycle
+
+    /// Makes a new primary version; earlier versions keep verifying and decrypting.
+    public func rotate(tenant: String, alias: String) async throws -> KeyInfo {
+        try await mappingErrors {
+            let record = try await usableRecord(tenant: tenant, alias: alias)
+            let algorithm = try KeyAlgorithm(identifier: record.scheme)
+            let versions = try await store.versions(keyID: record.id)
+            let next = (versions.map(\.version).max() ?? 0) + 1
+            var options = GenerationOptions()
+            if case .signing(let scheme) = algorithm, scheme.isRSA,
+               case .signing(let signer) = try await unlocked(record, version: record.primaryVersion),
+               let size = (signer as? SigningPrivateKey)?.rsaKeySize {
+                options.rsaKeySize = size
+            }
+            let context = MaterialContext(tenant: tenant, keyID: record.id, alias: alias, version: next, algorithm: algorithm)
+            let material = try await soft.create(algorithm, options: options, context: context)
+            let now = clock()
+            let row = KeyVersionRecord(keyID: record.id, version: next, publicKey: material.publicKeyDER,
+                                       fingerprint: material.fingerprint?.description, wrappedMaterial: material.stored,
+                                       wrappingGeneration: material.wrappingGeneration, createdAt: now)
+            try await store.addVersion(row, updatedAt: now)
+            logger.info("key rotated", metadata: ["tenant": "\(tenant)", "alias": "\(alias)", "version": "\(next)"])
+            return try await key(tenant: tenant, alias: alias)
+        }
+    }
+
+    public func disable(tenant: String, alias: String) async throws -> KeyInfo {
+        try await setStatus(tenant: tenant, alias: alias, to: .disabled)
+    }
+
+    public func enable(tenant: String, alias: String) async throws -> KeyInfo {
+        try await setStatus(tenant: tenant, alias: alias, to: .enabled)
+    }
+
+    private func setStatus(tenant: String, alias: String, to status: KeyStatus) async throws -> KeyInfo {
+        try await mappingErrors {
+            let record = try await record(tenant: tenant, alias: alias)
+            guard record.status != .destroyed else { throw KeystoreError.keyDestroyed(tenant: tenant, alias: alias) }
+            try await store.setStatus(keyID: record.id, status: status, updatedAt: clock())
+            cache.evict(keyID: record.id)
+            logger.info("key status changed", metadata: ["tenant": "\(tenant)", "alias": "\(alias)", "status": "\(status.rawValue)"])
+            return try await key(tenant: tenant, alias: alias)
+        }
+    }
+
+    /// Crypto-shredding: the wrapped material of every version is erased; the record,
+    /// public keys and fingerprints stay as a tombstone.
+    public func destroy(tenant: String, alias: String) async throws -> KeyInfo {
+        try await mappingErrors {
+            let record = try await record(tenant: tenant, alias: alias)
+            guard record.status != .destroyed else { throw KeystoreError.keyDestroyed(tenant: tenant, alias: alias) }
+            try await store.destroyKey(keyID: record.id, at: clock())
+            cache.evict(keyID: record.id)
+            logger.info("key destroyed", metadata: ["tenant": "\(tenant)", "alias": "\(alias)"])
+            return try await key(tenant: tenant, alias: alias)
+        }
+    }
+}

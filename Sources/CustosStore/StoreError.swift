@@ -1,0 +1,23 @@
+/// Errors of the persistence layer, naming the cause. They never carry key material.
+public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
+    case duplicateTenant(String)
+    case duplicateAlias(tenant: String, alias: String)
+    case tenantNotFound(String)
+    case keyNotFound(String)
+    case versionNotFound(keyID: String, version: Int)
+    case schemaTooNew(found: Int, supported: Int)
+    case database(String)
+
+    public var description: String {
+        switch self {
+        case .duplicateTenant(let id): "tenant '\(id)' already exists"
+        case .duplicateAlias(let tenant, let alias): "tenant '\(tenant)' already has a key with alias '\(alias)'"
+        case .tenantNotFound(let id): "tenant '\(id)' does not exist"
+        case .keyNotFound(let id): "key '\(id)' does not exist"
+        case .versionNotFound(let keyID, let version): "key '\(keyID)' has no version \(version)"
+        case .schemaTooNew(let found, let supported):
+            "the database schema is version \(found) but this Custos supports up to \(supported); upgrade Custos"
+        case .database(let reason): "database error: \(reason)"
+        }
+    }
+}

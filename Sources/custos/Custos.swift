@@ -1,0 +1,4 @@
+import CustosCLI
+
+@main
+extension CustosCommand {}
