@@ -69,7 +69,13 @@ let package = Package(
             resources: []
         ),
         .testTarget(name: "CustosStoreTests", dependencies: ["CustosStore"]),
-        .testTarget(name: "CustosKeystoreTests", dependencies: ["CustosKeystore", "CustosStore", "CustosCrypto"]),
+        .testTarget(
+            name: "CustosKeystoreTests",
+            dependencies: [
+                "CustosKeystore", "CustosStore", "CustosCrypto",
+                .product(name: "SQLiteKit", package: "sqlite-kit"),
+            ]
+        ),
         .testTarget(name: "CustosCLITests", dependencies: ["CustosCLI", "CustosKeystore"]),
     ],
     swiftLanguageModes: [.v6]

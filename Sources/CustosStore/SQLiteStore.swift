@@ -38,7 +38,12 @@ public actor SQLiteStore: Store {
         self.path = path
     }
 
+    private var closed = false
+
+    /// Closes the connection; closing twice is harmless.
     public func close() async throws {
+        guard !closed else { return }
+        closed = true
         try await connection.close()
     }
 

@@ -22,8 +22,13 @@ public struct AEADKey: Sendable {
     }
 
     public func seal<P: DataProtocol, A: DataProtocol>(_ plaintext: P, associatedData: A) throws -> [UInt8] {
+        try seal(plaintext, nonce: AES.GCM.Nonce(), associatedData: associatedData)
+    }
+
+    /// Sealing with a chosen nonce exists only for known-answer tests.
+    func seal<P: DataProtocol, A: DataProtocol>(_ plaintext: P, nonce: AES.GCM.Nonce, associatedData: A) throws -> [UInt8] {
         do {
-            let box = try AES.GCM.seal(plaintext, using: key, nonce: AES.GCM.Nonce(), authenticating: associatedData)
+            let box = try AES.GCM.seal(plaintext, using: key, nonce: nonce, authenticating: associatedData)
             guard let combined = box.combined else { throw CustosCryptoError.operationFailed("AES-GCM produced no combined form") }
             return Array(combined)
         } catch let error as CustosCryptoError {

@@ -40,15 +40,24 @@ public struct MACKey: Sendable {
 
 /// HKDF (RFC 5869) over SHA-256 or SHA-512, output in secret storage.
 public enum KeyDerivation {
-    public static func hkdfSHA256(inputKeyMaterial: SecretBytes, salt: [UInt8], info: [UInt8], outputByteCount: Int) -> SecretBytes {
+    public static func hkdfSHA256(inputKeyMaterial: SecretBytes, salt: [UInt8], info: [UInt8], outputByteCount: Int) throws -> SecretBytes {
+        try checkLength(outputByteCount, hashLength: 32)
         let ikm = inputKeyMaterial.withUnsafeBytes { SymmetricKey(data: $0) }
         let key = HKDF<SHA256>.deriveKey(inputKeyMaterial: ikm, salt: salt, info: info, outputByteCount: outputByteCount)
         return key.withUnsafeBytes { SecretBytes($0) }
     }
 
-    public static func hkdfSHA512(inputKeyMaterial: SecretBytes, salt: [UInt8], info: [UInt8], outputByteCount: Int) -> SecretBytes {
+    public static func hkdfSHA512(inputKeyMaterial: SecretBytes, salt: [UInt8], info: [UInt8], outputByteCount: Int) throws -> SecretBytes {
+        try checkLength(outputByteCount, hashLength: 64)
         let ikm = inputKeyMaterial.withUnsafeBytes { SymmetricKey(data: $0) }
         let key = HKDF<SHA512>.deriveKey(inputKeyMaterial: ikm, salt: salt, info: info, outputByteCount: outputByteCount)
         return key.withUnsafeBytes { SecretBytes($0) }
+    }
+
+    /// RFC 5869 allows at most 255 blocks of output.
+    private static func checkLength(_ count: Int, hashLength: Int) throws {
+        guard count >= 1, count <= 255 * hashLength else {
+            throw CustosCryptoError.operationFailed("HKDF output must be 1…\(255 * hashLength) bytes, asked for \(count)")
+        }
     }
 }
