@@ -47,6 +47,8 @@ public struct KeyRecord: Sendable, Equatable {
     public var labels: [String: String]
     /// The protection backend holding the private halves ("soft", or an HSM's name).
     public var protection: String
+    /// The fingerprint of the primary version's public key (read-only, filled on load).
+    public var primaryFingerprint: String?
     public var createdAt: Date
     public var updatedAt: Date
 

@@ -293,13 +293,13 @@ public actor SQLiteStore: Store {
 
     public func key(tenantID: String, alias: String) async throws -> KeyRecord? {
         try await exclusive {
-            try await rows("SELECT * FROM keys WHERE tenant_id = \(bind: tenantID) AND alias = \(bind: alias)").first.map(Self.key(from:))
+            try await rows("\(unsafeRaw: Self.selectKeys) WHERE k.tenant_id = \(bind: tenantID) AND k.alias = \(bind: alias)").first.map(Self.key(from:))
         }
     }
 
     public func key(tenantID: String, id: String) async throws -> KeyRecord? {
         try await exclusive {
-            try await rows("SELECT * FROM keys WHERE tenant_id = \(bind: tenantID) AND id = \(bind: id)").first.map(Self.key(from:))
+            try await rows("\(unsafeRaw: Self.selectKeys) WHERE k.tenant_id = \(bind: tenantID) AND k.id = \(bind: id)").first.map(Self.key(from:))
         }
     }
 
@@ -309,7 +309,7 @@ public actor SQLiteStore: Store {
             var found: [KeyRecord] = []
             // Chunked to stay under SQLite's bound-parameter limit.
             for chunk in stride(from: 0, to: ids.count, by: 500).map({ Array(ids[$0..<min($0 + 500, ids.count)]) }) {
-                let query = SQLQueryString("SELECT * FROM keys WHERE tenant_id = \(bind: tenantID) AND id IN (\(binds: chunk)) ORDER BY alias")
+                let query = SQLQueryString("\(unsafeRaw: Self.selectKeys) WHERE k.tenant_id = \(bind: tenantID) AND k.id IN (\(binds: chunk)) ORDER BY k.alias")
                 found += try await rows(query).map(Self.key(from:))
             }
             return found
@@ -327,19 +327,19 @@ public actor SQLiteStore: Store {
 
     public func listKeys(tenantID: String, filter: KeyFilter, page: PageRequest) async throws -> KeyPage {
         try await exclusive {
-            var query = SQLQueryString("SELECT * FROM keys WHERE tenant_id = \(bind: tenantID)")
-            if let category = filter.category { query.appendInterpolation(unsafeRaw: " AND category = "); query.appendInterpolation(bind: category) }
-            if let scheme = filter.scheme { query.appendInterpolation(unsafeRaw: " AND scheme = "); query.appendInterpolation(bind: scheme) }
-            if let status = filter.status { query.appendInterpolation(unsafeRaw: " AND status = "); query.appendInterpolation(bind: status.rawValue) }
+            var query = SQLQueryString("\(unsafeRaw: Self.selectKeys) WHERE k.tenant_id = \(bind: tenantID)")
+            if let category = filter.category { query.appendInterpolation(unsafeRaw: " AND k.category = "); query.appendInterpolation(bind: category) }
+            if let scheme = filter.scheme { query.appendInterpolation(unsafeRaw: " AND k.scheme = "); query.appendInterpolation(bind: scheme) }
+            if let status = filter.status { query.appendInterpolation(unsafeRaw: " AND k.status = "); query.appendInterpolation(bind: status.rawValue) }
             if let prefix = filter.aliasPrefix {
                 // substr comparison instead of LIKE: aliases may contain % and _.
-                query.appendInterpolation(unsafeRaw: " AND substr(alias, 1, length(")
+                query.appendInterpolation(unsafeRaw: " AND substr(k.alias, 1, length(")
                 query.appendInterpolation(bind: prefix)
                 query.appendInterpolation(unsafeRaw: ")) = ")
                 query.appendInterpolation(bind: prefix)
             }
-            if let after = page.after { query.appendInterpolation(unsafeRaw: " AND alias > "); query.appendInterpolation(bind: after) }
-            query.appendInterpolation(unsafeRaw: " ORDER BY alias LIMIT \(page.limit + 1)")
+            if let after = page.after { query.appendInterpolation(unsafeRaw: " AND k.alias > "); query.appendInterpolation(bind: after) }
+            query.appendInterpolation(unsafeRaw: " ORDER BY k.alias LIMIT \(page.limit + 1)")
             var keys = try await rows(query).map(Self.key(from:))
             var next: String?
             if keys.count > page.limit {
@@ -350,6 +350,12 @@ public actor SQLiteStore: Store {
         }
     }
 
+    /// Key rows with the primary version's fingerprint, which listings show.
+    private static let selectKeys = """
+        SELECT k.*, pv.fingerprint AS primary_fingerprint FROM keys k
+        LEFT JOIN key_versions pv ON pv.key_id = k.id AND pv.version = k.primary_version
+        """
+
     private static func key(from row: any SQLRow) throws -> KeyRecord {
         let labelsJSON = try row.decode(column: "labels", as: String.self)
         let labels = (try? JSONDecoder().decode([String: String].self, from: Data(labelsJSON.utf8))) ?? [:]
@@ -357,7 +363,7 @@ public actor SQLiteStore: Store {
         guard let status = KeyStatus(rawValue: statusRaw) else {
             throw StoreError.database("unknown key status '\(statusRaw)'")
         }
-        return KeyRecord(
+        var record = KeyRecord(
             id: try row.decode(column: "id", as: String.self),
             tenantID: try row.decode(column: "tenant_id", as: String.self),
             alias: try row.decode(column: "alias", as: String.self),
@@ -370,6 +376,10 @@ public actor SQLiteStore: Store {
             protection: try row.decode(column: "protection", as: String.self),
             createdAt: Date(timeIntervalSince1970: try row.decode(column: "created_at", as: Double.self)),
             updatedAt: Date(timeIntervalSince1970: try row.decode(column: "updated_at", as: Double.self)))
+        if row.contains(column: "primary_fingerprint") {
+            record.primaryFingerprint = try row.decode(column: "primary_fingerprint", as: String?.self)
+        }
+        return record
     }
 
     // MARK: Versions

@@ -125,6 +125,18 @@ struct SigningKeyTests {
         }
     }
 
+    /// A SEC1 key names its curve; a P-256 key must not import as secp256k1 even though
+    /// its scalar would be a valid secp256k1 scalar.
+    @Test func sec1CurveMustMatchTheScheme() throws {
+        let p256 = P256.Signing.PrivateKey()
+        let sec1PEM = Array(p256.pemRepresentationSEC1.utf8)
+        #expect(throws: CustosCryptoError.keyDoesNotMatchScheme(expected: "ECDSA secp256k1", found: "ECDSA P-256")) {
+            try SigningPrivateKey(importing: SecretBytes(sec1PEM), scheme: .ecdsaSecp256k1SHA256)
+        }
+        let imported = try SigningPrivateKey(importing: SecretBytes(sec1PEM), scheme: .ecdsaP256SHA256)
+        #expect(imported.publicKey.derRepresentation == Array(p256.publicKey.derRepresentation))
+    }
+
     @Test func badPublicKeysAreNamed() throws {
         #expect(throws: CustosCryptoError.invalidPublicKey("Ed25519 public key must be 32 bytes, got 31")) {
             try SigningPublicKey(rawRepresentation: [UInt8](repeating: 1, count: 31), scheme: .ed25519)
@@ -229,5 +241,17 @@ struct PrimitiveTests {
         #expect(results[2].id == "c" && results[2].valid == false && results[2].error?.contains("unknown scheme") == true)
         #expect(results[3].id == nil && results[3].error == "line is not a JSON object")
         #expect(results[0].jsonLine == #"{"id":"a","valid":true}"#)
+    }
+}
+
+extension P256.Signing.PrivateKey {
+    /// RFC 5915 `EC PRIVATE KEY` with the named curve in `[0]`, as `openssl ec` writes it.
+    var pemRepresentationSEC1: String {
+        let scalar = Array(rawRepresentation)
+        let point = Array(publicKey.x963Representation)
+        let der: [UInt8] = [0x30, 0x77, 0x02, 0x01, 0x01, 0x04, 0x20] + scalar
+            + [0xa0, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07]
+            + [0xa1, 0x44, 0x03, 0x42, 0x00] + point
+        return "-----BEGIN EC PRIVATE KEY-----\n" + Data(der).base64EncodedString(options: .lineLength64Characters) + "\n-----END EC PRIVATE KEY-----\n"
     }
 }

@@ -146,6 +146,7 @@ struct KeyServiceTests {
         #expect(prefixed.keys.map(\.alias) == (10...19).map { "acct-\($0)" })
         let tls = try await service.listKeys(tenant: "node-1", filter: KeyFilter(scheme: "ecdsa-p384-sha384"))
         #expect(tls.keys.count == 1 && tls.keys[0].labels == ["zone": "a"] && tls.keys[0].externalID == "ext-9")
+        #expect(tls.keys[0].fingerprint == created[25].fingerprint && tls.keys[0].fingerprint != nil, "listings carry the primary fingerprint")
         // By ids in bulk and by public key.
         let byIDs = try await service.keys(tenant: "node-1", ids: [created[3].id, created[25].id, "missing"])
         #expect(Set(byIDs.map(\.alias)) == ["acct-04", "tls-1"])

@@ -53,7 +53,9 @@ struct SQLiteStoreTests {
         try await store.close()
         let again = try await SQLiteStore.open(path: path)
         let loaded = try await again.key(tenantID: "t", alias: "k")
-        #expect(loaded == record.with(protection: "soft"))
+        var expected = record
+        expected.primaryFingerprint = "fp-k"
+        #expect(loaded == expected)
         #expect(try await again.versions(keyID: record.id) == [version])
         try await again.close()
     }
@@ -126,10 +128,3 @@ struct SQLiteStoreTests {
     }
 }
 
-extension KeyRecord {
-    func with(protection: String) -> KeyRecord {
-        var copy = self
-        copy.protection = protection
-        return copy
-    }
-}

@@ -166,7 +166,9 @@ struct PrivateKeyInfo {
     }
 
     /// The scalar inside an `ECPrivateKey` (RFC 5915), left-padded to the field size.
-    static func ecScalar(fromECPrivateKey secret: SecretBytes, byteCount: Int) throws -> SecretBytes {
+    /// When the structure names its curve (`[0] parameters`), it must be `expectedCurve`.
+    static func ecScalar(fromECPrivateKey secret: SecretBytes, byteCount: Int,
+                         expectedCurve: ASN1ObjectIdentifier? = nil) throws -> SecretBytes {
         let node: ASN1Node
         do {
             node = try secret.withUnsafeBytes { try DER.parse(Array($0)) }
@@ -183,7 +185,15 @@ struct PrivateKeyInfo {
             guard let octets = try? ASN1OctetString(derEncoded: keyNode), octets.bytes.count <= byteCount else {
                 throw CustosCryptoError.invalidPrivateKey("EC private scalar has the wrong length")
             }
-            while nodes.next() != nil {}
+            let parametersTag = ASN1Identifier(tagWithNumber: 0, tagClass: .contextSpecific)
+            while let node = nodes.next() {
+                guard node.identifier == parametersTag, let expectedCurve else { continue }
+                let curve = try DER.explicitlyTagged(node, tagNumber: 0, tagClass: .contextSpecific) { try ASN1ObjectIdentifier(derEncoded: $0) }
+                guard curve == expectedCurve else {
+                    throw CustosCryptoError.keyDoesNotMatchScheme(expected: EncodedKeyAlgorithm.ecPublicKey(curve: expectedCurve).humanName,
+                                                                  found: EncodedKeyAlgorithm.ecPublicKey(curve: curve).humanName)
+                }
+            }
             return SecretBytes(Array(repeating: 0, count: byteCount - octets.bytes.count) + octets.bytes)
         }
     }

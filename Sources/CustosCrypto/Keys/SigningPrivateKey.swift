@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import _CryptoExtras
+import SwiftASN1
 
 /// A private signing key bound to exactly one `SignatureScheme`.
 ///
@@ -82,10 +83,14 @@ public struct SigningPrivateKey: Sendable {
         let material: SecretBytes
         switch label {
         case "EC PRIVATE KEY":
-            material = try PrivateKeyInfo.ecScalar(fromECPrivateKey: der, byteCount: scheme.keyType == .p384 ? 48 : 32)
-            guard [.p256, .p384, .secp256k1].contains(scheme.keyType) else {
-                throw CustosCryptoError.keyDoesNotMatchScheme(expected: scheme.rawValue, found: "an EC key")
+            let curve: ASN1ObjectIdentifier
+            switch scheme.keyType {
+            case .p256: curve = OID.prime256v1
+            case .p384: curve = OID.secp384r1
+            case .secp256k1: curve = OID.secp256k1
+            default: throw CustosCryptoError.keyDoesNotMatchScheme(expected: scheme.rawValue, found: "an EC key")
             }
+            material = try PrivateKeyInfo.ecScalar(fromECPrivateKey: der, byteCount: scheme.keyType == .p384 ? 48 : 32, expectedCurve: curve)
         case "RSA PRIVATE KEY":
             guard scheme.isRSA else {
                 throw CustosCryptoError.keyDoesNotMatchScheme(expected: scheme.rawValue, found: "RSA")

@@ -219,9 +219,7 @@ public final class KeyService: Sendable {
     }
 
     func info(record: KeyRecord, versions: [KeyVersionRecord]?) -> KeyInfo {
-        let primary = versions?.first { $0.version == record.primaryVersion }
-        var fingerprint = primary?.fingerprint
-        if fingerprint == nil, versions == nil { fingerprint = nil }
+        let fingerprint = versions?.first { $0.version == record.primaryVersion }?.fingerprint ?? record.primaryFingerprint
         return KeyInfo(
             id: record.id, tenant: record.tenantID, alias: record.alias, category: record.category, scheme: record.scheme,
             status: record.status.rawValue, primaryVersion: record.primaryVersion, fingerprint: fingerprint,
