@@ -66,7 +66,7 @@ let package = Package(
         .testTarget(
             name: "CustosCryptoTests",
             dependencies: ["CustosCrypto"],
-            resources: []
+            exclude: ["Fixtures"]
         ),
         .testTarget(name: "CustosStoreTests", dependencies: ["CustosStore"]),
         .testTarget(

@@ -52,11 +52,19 @@ struct SQLiteStoreTests {
         try await store.insertKey(record, version: version)
         try await store.close()
         let again = try await SQLiteStore.open(path: path)
-        let loaded = try await again.key(tenantID: "t", alias: "k")
+        var loaded = try #require(try await again.key(tenantID: "t", alias: "k"))
         var expected = record
         expected.primaryFingerprint = "fp-k"
+        // Times are stored as seconds since 1970 in a REAL: equal to within a microsecond.
+        #expect(abs(loaded.createdAt.timeIntervalSince(record.createdAt)) < 1e-6)
+        #expect(abs(loaded.updatedAt.timeIntervalSince(record.updatedAt)) < 1e-6)
+        loaded.createdAt = record.createdAt
+        loaded.updatedAt = record.updatedAt
         #expect(loaded == expected)
-        #expect(try await again.versions(keyID: record.id) == [version])
+        var versions = try await again.versions(keyID: record.id)
+        #expect(versions.count == 1 && abs(versions[0].createdAt.timeIntervalSince(version.createdAt)) < 1e-6)
+        versions[0].createdAt = version.createdAt
+        #expect(versions == [version])
         try await again.close()
     }
 

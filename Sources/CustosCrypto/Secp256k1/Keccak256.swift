@@ -9,14 +9,15 @@ public struct Keccak256: Sendable {
     public static let rate = 136
     public static let digestCount = 32
 
-    private var state: [UInt64]
-    private var buffer: [UInt8]
+    // Fixed-size tuples rather than arrays: a hasher needs no heap allocation.
+    private typealias Lanes = (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64)
+    private typealias Block = (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64)
+
+    private var state: Lanes = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    private var buffer: Block = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
     private var bufferCount = 0
 
-    public init() {
-        state = [UInt64](repeating: 0, count: 25)
-        buffer = [UInt8](repeating: 0, count: Keccak256.rate)
-    }
+    public init() {}
 
     public static func hash(data: some DataProtocol) -> [UInt8] {
         var hasher = Keccak256()
@@ -34,23 +35,28 @@ public struct Keccak256: Sendable {
     /// start a new one for another message.
     public mutating func finalize() -> [UInt8] {
         let rate = Keccak256.rate
-        for index in bufferCount..<rate { buffer[index] = 0 }
-        buffer[bufferCount] ^= 0x01
-        buffer[rate - 1] ^= 0x80
-        state.withUnsafeMutableBufferPointer { lanes in
-            buffer.withUnsafeBytes { block in
-                Keccak256.absorbBlock(block.baseAddress!, into: lanes.baseAddress!)
-            }
+        let pending = bufferCount
+        withUnsafeMutableBytes(of: &buffer) { block in
+            for index in pending..<rate { block[index] = 0 }
+            block[pending] ^= 0x01
+            block[rate - 1] ^= 0x80
         }
+        absorbBuffer()
         bufferCount = 0
-        var digest = [UInt8](repeating: 0, count: Keccak256.digestCount)
-        for lane in 0..<4 {
-            let value = state[lane]
-            for byte in 0..<8 {
-                digest[lane * 8 + byte] = UInt8(truncatingIfNeeded: value >> (8 * UInt64(byte)))
+        return withUnsafeBytes(of: &state) { lanes in
+            // Lanes are little-endian words; the digest is their first 32 bytes in that order.
+            (0..<Keccak256.digestCount).map { index in
+                UInt8(truncatingIfNeeded: lanes.load(fromByteOffset: index & ~7, as: UInt64.self) >> (8 * UInt64(index & 7)))
             }
         }
-        return digest
+    }
+
+    private mutating func absorbBuffer() {
+        withUnsafeMutableBytes(of: &state) { lanes in
+            withUnsafeBytes(of: &buffer) { block in
+                Keccak256.absorbBlock(block.baseAddress!, into: lanes.baseAddress!.assumingMemoryBound(to: UInt64.self))
+            }
+        }
     }
 
     private mutating func absorb(_ input: UnsafeRawBufferPointer) {
@@ -60,26 +66,24 @@ public struct Keccak256: Sendable {
 
         if bufferCount > 0 {
             let take = min(rate - bufferCount, remaining)
-            buffer.withUnsafeMutableBytes { bytes in
-                (bytes.baseAddress! + bufferCount).copyMemory(from: pointer, byteCount: take)
+            let offset = bufferCount
+            withUnsafeMutableBytes(of: &buffer) { block in
+                (block.baseAddress! + offset).copyMemory(from: pointer, byteCount: take)
             }
             bufferCount += take
             pointer += take
             remaining -= take
             guard bufferCount == rate else { return }
-            state.withUnsafeMutableBufferPointer { lanes in
-                buffer.withUnsafeBytes { block in
-                    Keccak256.absorbBlock(block.baseAddress!, into: lanes.baseAddress!)
-                }
-            }
+            absorbBuffer()
             bufferCount = 0
         }
 
         // Whole blocks straight from the caller's memory, without going through the buffer.
         if remaining >= rate {
-            state.withUnsafeMutableBufferPointer { lanes in
+            withUnsafeMutableBytes(of: &state) { lanes in
+                let words = lanes.baseAddress!.assumingMemoryBound(to: UInt64.self)
                 while remaining >= rate {
-                    Keccak256.absorbBlock(pointer, into: lanes.baseAddress!)
+                    Keccak256.absorbBlock(pointer, into: words)
                     pointer += rate
                     remaining -= rate
                 }
@@ -87,8 +91,8 @@ public struct Keccak256: Sendable {
         }
 
         if remaining > 0 {
-            buffer.withUnsafeMutableBytes { bytes in
-                bytes.baseAddress!.copyMemory(from: pointer, byteCount: remaining)
+            withUnsafeMutableBytes(of: &buffer) { block in
+                block.baseAddress!.copyMemory(from: pointer, byteCount: remaining)
             }
             bufferCount = remaining
         }
@@ -138,6 +142,7 @@ public struct Keccak256: Sendable {
         var a22 = s[22]
         var a23 = s[23]
         var a24 = s[24]
+        let constants = Keccak256.roundConstants
         for round in 0..<24 {
             // θ
             let c0 = a0 ^ a5 ^ a10 ^ a15 ^ a20
@@ -227,7 +232,7 @@ public struct Keccak256: Sendable {
             a22 = b22 ^ (~b23 & b24)
             a23 = b23 ^ (~b24 & b20)
             a24 = b24 ^ (~b20 & b21)
-            a0 ^= Keccak256.roundConstants[round]
+            a0 ^= constants[round]
         }
 
         s[0] = a0

@@ -105,7 +105,7 @@ public enum Secp256k1 {
             self.init(uncheckedPoint: try Secp256k1.parsePoint(bytes))
         }
 
-        /// X.509 Secp256k1SPKI with id-ecPublicKey and the named curve secp256k1;
+        /// X.509 SubjectPublicKeyInfo with id-ecPublicKey and the named curve secp256k1;
         /// the point inside may be compressed or uncompressed.
         public init(derRepresentation: some DataProtocol) throws {
             let point = try Secp256k1SPKI.point(fromDER: Array(derRepresentation))
@@ -116,7 +116,7 @@ public enum Secp256k1 {
             }
         }
 
-        /// A "PUBLIC KEY" PEM block holding a Secp256k1SPKI.
+        /// A "PUBLIC KEY" PEM block holding a SubjectPublicKeyInfo.
         public init(pemRepresentation: String) throws {
             let document: PEMDocument
             do {
@@ -136,8 +136,8 @@ public enum Secp256k1 {
 
         public var x963Representation: [UInt8] { uncompressed }
 
-        /// Secp256k1SPKI with the uncompressed point, as OpenSSL writes it.
-        public var derRepresentation: [UInt8] { Secp256k1SPKI.uncompressedPrefix + uncompressed }
+        /// SubjectPublicKeyInfo with the uncompressed point, as OpenSSL writes it.
+        public var derRepresentation: [UInt8] { Secp256k1SPKI.encode(uncompressed) }
 
         public var pemRepresentation: String {
             PEMDocument(type: "PUBLIC KEY", derBytes: derRepresentation).pemString
@@ -424,56 +424,32 @@ private enum SignatureDER {
     }
 }
 
-/// Secp256k1SPKI ::= SEQUENCE { AlgorithmIdentifier, BIT STRING } for EC keys on secp256k1.
+/// SubjectPublicKeyInfo ::= SEQUENCE { AlgorithmIdentifier, BIT STRING } for EC keys on secp256k1.
+/// secp256k1 SubjectPublicKeyInfo, through the module's shared SPKI codec.
 private enum Secp256k1SPKI {
-    static let ecPublicKey: ASN1ObjectIdentifier = [1, 2, 840, 10045, 2, 1]
-    static let secp256k1: ASN1ObjectIdentifier = [1, 3, 132, 0, 10]
-
-    /// SEQUENCE(86) { SEQUENCE(16) { id-ecPublicKey, secp256k1 }, BIT STRING(66) { 0 unused bits, … } }
-    static let uncompressedPrefix: [UInt8] = [
-        0x30, 0x56, 0x30, 0x10, 0x06, 0x07, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x02, 0x01,
-        0x06, 0x05, 0x2B, 0x81, 0x04, 0x00, 0x0A, 0x03, 0x42, 0x00,
-    ]
+    static func encode(_ point: [UInt8]) -> [UInt8] {
+        SubjectPublicKeyInfo(algorithm: .ecPublicKey(curve: OID.secp256k1), key: point).derRepresentation
+    }
 
     /// The encoded point inside a secp256k1 SPKI (33 or 65 bytes; not yet checked on-curve).
     static func point(fromDER bytes: [UInt8]) throws -> [UInt8] {
         func fail(_ reason: String) -> Secp256k1Error { .invalidPublicKey(reason: reason) }
-
-        let root: ASN1Node
+        let spki: SubjectPublicKeyInfo
         do {
-            // DER.parse is strict DER and refuses trailing bytes.
-            root = try DER.parse(bytes)
-        } catch {
-            throw fail("Secp256k1SPKI is not valid DER")
-        }
-        let (algorithm, curve, key): (ASN1ObjectIdentifier, ASN1ObjectIdentifier?, ASN1BitString)
-        do {
-            (algorithm, curve, key) = try DER.sequence(root, identifier: .sequence) { nodes in
-                guard let algorithmNode = nodes.next() else { throw fail("missing AlgorithmIdentifier") }
-                // AlgorithmIdentifier ::= SEQUENCE { algorithm OID, parameters ANY }; for EC keys
-                // the parameters must be a named-curve OID (curve is nil otherwise).
-                let (algorithm, curve) = try DER.sequence(algorithmNode, identifier: .sequence) { parts in
-                    guard let oidNode = parts.next(), let parameters = parts.next() else {
-                        throw fail("AlgorithmIdentifier must have an algorithm and parameters")
-                    }
-                    return (try ASN1ObjectIdentifier(derEncoded: oidNode), try? ASN1ObjectIdentifier(derEncoded: parameters))
-                }
-                let key = try ASN1BitString(derEncoded: &nodes)
-                return (algorithm, curve, key)
+            spki = try SubjectPublicKeyInfo(derEncoded: bytes)
+        } catch let error as CustosCryptoError {
+            switch error {
+            case .malformedDER(let reason): throw fail(reason)
+            default: throw fail("not a SubjectPublicKeyInfo structure")
             }
-        } catch let error as Secp256k1Error {
-            throw error
-        } catch {
-            throw fail("not a Secp256k1SPKI structure")
         }
-        guard algorithm == ecPublicKey else { throw fail("algorithm is \(algorithm), not id-ecPublicKey") }
-        guard let curve else { throw fail("EC parameters are not a named curve") }
-        guard curve == secp256k1 else { throw fail("curve is \(curve), not secp256k1 (1.3.132.0.10)") }
-        guard key.paddingBits == 0 else { throw fail("BIT STRING has unused bits") }
-        let point = Array(key.bytes)
-        guard point.count == 33 || point.count == 65 else {
-            throw fail("point must be 33 or 65 bytes, got \(point.count)")
+        guard case .ecPublicKey(let curve) = spki.algorithm else {
+            throw fail("algorithm is \(spki.algorithm.humanName), not id-ecPublicKey")
         }
-        return point
+        guard curve == OID.secp256k1 else { throw fail("curve is \(curve), not secp256k1 (1.3.132.0.10)") }
+        guard spki.key.count == 33 || spki.key.count == 65 else {
+            throw fail("point must be 33 or 65 bytes, got \(spki.key.count)")
+        }
+        return spki.key
     }
 }
