@@ -7,6 +7,7 @@ let package = Package(
     name: "Custos",
     platforms: [.macOS(.v15)],
     products: [
+        .library(name: "BLS12381", targets: ["BLS12381"]),
         .library(name: "CustosCrypto", targets: ["CustosCrypto"]),
         .library(name: "CustosStore", targets: ["CustosStore"]),
         .library(name: "CustosKeystore", targets: ["CustosKeystore"]),
@@ -19,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/vapor/sql-kit.git", from: "3.36.0"),
         .package(url: "https://github.com/vapor/sqlite-kit.git", from: "4.5.2"),
+        .package(url: "https://github.com/attaswift/BigInt.git", from: "6.0.1"),
     ],
     targets: [
         .systemLibrary(
@@ -26,10 +28,16 @@ let package = Package(
             pkgConfig: "libsecp256k1",
             providers: [.apt(["libsecp256k1-dev"])]
         ),
+        // BLS12-381 multi-signatures, written here: no Swift package provides them.
+        .target(
+            name: "BLS12381",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")]
+        ),
         .target(
             name: "CustosCrypto",
             dependencies: [
                 "CSecp256k1",
+                "BLS12381",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
@@ -65,8 +73,12 @@ let package = Package(
         .executableTarget(name: "custos", dependencies: ["CustosCLI"]),
         .testTarget(
             name: "CustosCryptoTests",
-            dependencies: ["CustosCrypto"],
+            dependencies: ["CustosCrypto", "BLS12381"],
             exclude: ["Fixtures"]
+        ),
+        .testTarget(
+            name: "BLS12381Tests",
+            dependencies: ["BLS12381", .product(name: "BigInt", package: "BigInt")]
         ),
         .testTarget(name: "CustosStoreTests", dependencies: ["CustosStore"]),
         .testTarget(

@@ -82,7 +82,10 @@ struct VerifyCommand: AsyncParsableCommand {
             if let text = String(data: data, encoding: .utf8), text.contains("-----BEGIN") {
                 return try SigningPublicKey(pemRepresentation: text, scheme: scheme)
             }
-            return try SigningPublicKey(derRepresentation: Array(data), scheme: scheme)
+            if let text = String(data: data, encoding: .ascii), let key = try? SigningPublicKey(encoded: text, scheme: scheme) {
+                return key
+            }
+            return try SigningPublicKey(encodedRepresentation: Array(data), scheme: scheme)
         }
         return try SigningPublicKey(encoded: argument, scheme: scheme)
     }

@@ -7,7 +7,7 @@ import Foundation
 struct KeyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "key", abstract: "Generate, import, inspect, rotate and destroy keys.",
-        subcommands: [Generate.self, Import.self, List.self, Show.self, Public.self, Rotate.self,
+        subcommands: [Generate.self, Import.self, List.self, Show.self, Public.self, ProofOfPossession.self, Rotate.self,
                       Disable.self, Enable.self, Destroy.self])
 
     struct Target: ParsableArguments {
@@ -140,10 +140,12 @@ struct KeyCommand: AsyncParsableCommand {
                 let text: String
                 switch format {
                 case "pem":
-                    text = key.pemRepresentation
+                    guard let pem = key.pemRepresentation else { throw CLIError("this key type has no PEM/SPKI form; use raw or jwk") }
+                    text = pem
                     bytes = Array(text.utf8)
                 case "der":
-                    bytes = key.derRepresentation
+                    guard let der = key.derRepresentation else { throw CLIError("this key type has no PEM/SPKI form; use raw or jwk") }
+                    bytes = der
                     text = Hex.encode(bytes)
                 case "raw":
                     guard let raw = key.rawRepresentation else { throw CLIError("this key type has no raw form; use pem or der") }
@@ -163,6 +165,19 @@ struct KeyCommand: AsyncParsableCommand {
                 } else {
                     FileHandle.standardOutput.write(Data((text.hasSuffix("\n") ? text : text + "\n").utf8))
                 }
+            }
+        }
+    }
+
+    struct ProofOfPossession: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "pop", abstract: "Export the proof of possession of a bls12381-pop key (hex).")
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var target: Target
+        func run() async throws {
+            try await withKeystore(global) { service in
+                let (proof, version) = try await service.proofOfPossession(tenant: target.tenant, alias: target.alias)
+                global.output.emit(["proof_of_possession": Hex.encode(proof), "version": version], text: Hex.encode(proof))
             }
         }
     }

@@ -92,7 +92,7 @@ struct CLITests {
     @Test func batchVerifyReportsEachLine() throws {
         let key = try SigningPrivateKey(generating: .ecdsaP384SHA384)
         let signature = Hex.encode(try key.signature(for: [0xab]).bytes)
-        let spki = Hex.encode(key.publicKey.derRepresentation)
+        let spki = Hex.encode(key.publicKey.derRepresentation!)
         let lines = [
             #"{"id":"ok","scheme":"ecdsa-p384-sha384","public_key":"\#(spki)","message":"ab","signature":"\#(signature)","signature_format":"der"}"#,
             #"{"id":"bad","scheme":"ecdsa-p384-sha384","public_key":"\#(spki)","message":"ac","signature":"\#(signature)"}"#,
@@ -140,6 +140,36 @@ struct CLITests {
         #expect(missing.status == 2 && missing.stderr.contains("custos init"))
         let noKey = try cli.run(["sign", "--tenant", "node-1", "--key", "nope", "--message-hex", "00"])
         #expect(noKey.status == 2 && noKey.stderr == "error: tenant 'node-1' has no key 'nope'\n")
+    }
+
+    @Test func blsKeysSignProveAndVerifyInABatch() throws {
+        let cli = try CLI.make().initialised()
+        defer { cli.cleanUp() }
+        #expect(try cli.run(["key", "generate", "--tenant", "node-1", "--alias", "consensus", "--scheme", "bls12381-pop", "--category", "CONSENSUS"]).status == 0)
+        let signature = try cli.run(["sign", "--tenant", "node-1", "--key", "consensus", "--message-hex", "0badcafe"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(signature.count == 192)
+        let proof = try cli.run(["key", "pop", "--tenant", "node-1", "consensus"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let publicKey = try cli.run(["key", "public", "--tenant", "node-1", "consensus", "--format", "raw"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(publicKey.count == 96 && proof.count == 192)
+        let pem = try cli.run(["key", "public", "--tenant", "node-1", "consensus", "--format", "pem"])
+        #expect(pem.status == 2 && pem.stderr.contains("no PEM/SPKI form"))
+        let lines = [
+            #"{"id":1,"scheme":"bls12381-pop","public_key":"\#(publicKey)","message":"0badcafe","signature":"\#(signature)"}"#,
+            #"{"id":2,"scheme":"bls12381-pop","public_key":"\#(publicKey)","proof_of_possession":"\#(proof)"}"#,
+            #"{"id":3,"scheme":"bls12381-pop","public_keys":["\#(publicKey)"],"proofs_of_possession":["\#(proof)"],"message":"0badcafe","signature":"\#(signature)"}"#,
+            #"{"id":4,"scheme":"bls12381-pop","public_keys":["\#(publicKey)"],"message":"0badcafe","signature":"\#(signature)"}"#,
+        ]
+        let file = cli.dataDirectory + "/bls.jsonl"
+        try lines.joined(separator: "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        let batch = try cli.run(["verify", "--batch", file], passphrase: nil, dataDir: false)
+        let results = batch.stdout.split(separator: "\n").map { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(results.count == 4)
+        #expect(results.prefix(3).allSatisfy { $0?["valid"] as? Bool == true })
+        #expect(results[3]?["valid"] as? Bool == false && (results[3]?["error"] as? String)?.contains("proof of possession") == true)
+        // Another key type has no proof of possession to export.
+        try cli.run(["key", "generate", "--tenant", "node-1", "--alias", "ed", "--scheme", "ed25519"])
+        let notBLS = try cli.run(["key", "pop", "--tenant", "node-1", "ed"])
+        #expect(notBLS.status == 2 && notBLS.stderr.contains("BLS keys only"))
     }
 
     @Test func encryptDecryptAndHMAC() throws {

@@ -150,12 +150,12 @@ struct KeyServiceTests {
         // By ids in bulk and by public key.
         let byIDs = try await service.keys(tenant: "node-1", ids: [created[3].id, created[25].id, "missing"])
         #expect(Set(byIDs.map(\.alias)) == ["acct-04", "tls-1"])
-        let der = try await service.publicKey(tenant: "node-1", alias: "tls-1").derRepresentation
-        #expect(try await service.keys(tenant: "node-1", publicKeyDER: der).map(\.alias) == ["tls-1"])
+        let der = try await service.publicKey(tenant: "node-1", alias: "tls-1").encodedRepresentation
+        #expect(try await service.keys(tenant: "node-1", encodedPublicKey: der).map(\.alias) == ["tls-1"])
         // Another tenant sees none of it.
         _ = try await service.createTenant("node-2")
         #expect(try await service.listKeys(tenant: "node-2").keys.isEmpty)
-        #expect(try await service.keys(tenant: "node-2", publicKeyDER: der).isEmpty)
+        #expect(try await service.keys(tenant: "node-2", encodedPublicKey: der).isEmpty)
         await #expect(throws: KeystoreError.keyNotFound(tenant: "node-2", alias: "tls-1")) {
             try await service.sign(tenant: "node-2", alias: "tls-1", message: [1])
         }

@@ -3,6 +3,9 @@ import Foundation
 /// Verifies signatures described as JSON objects, one independent result per request:
 /// `{"id","scheme","public_key" (SPKI DER hex, PEM or raw hex),"message" (hex),
 /// "signature" (hex),"signature_format" ("der"|"raw", ECDSA only)}`.
+/// For `bls12381-pop`, a request takes one of: `public_key` (Verify); `public_keys`,
+/// `proofs_of_possession` and one `message` (FastAggregateVerify); `public_keys` and
+/// `messages` (AggregateVerify); `public_key` and `proof_of_possession` (PopVerify).
 /// A malformed request yields an error for that request only.
 public enum BatchVerifier {
     public struct Result: Sendable, Equatable {
@@ -53,6 +56,29 @@ public enum BatchVerifier {
                 throw BatchError("signature_format must be \"der\" or \"raw\"")
             }
             format = parsed
+        }
+        func hexList(_ name: String) throws -> [[UInt8]] {
+            guard let list = object[name] as? [String] else { throw BatchError("field '\(name)' must be an array of hex strings") }
+            return try list.enumerated().map { index, text in
+                guard let bytes = Hex.decode(text) else { throw BatchError("\(name)[\(index)] is not hex") }
+                return bytes
+            }
+        }
+        if scheme == .bls12381Pop {
+            if let proof = object["proof_of_possession"] {
+                guard let text = proof as? String, let bytes = Hex.decode(text) else { throw BatchError("field 'proof_of_possession' is not hex") }
+                return try SigningPublicKey(encoded: try field("public_key"), scheme: scheme).isValidProofOfPossession(bytes)
+            }
+            if object["public_keys"] != nil {
+                guard let texts = object["public_keys"] as? [String] else { throw BatchError("field 'public_keys' must be an array of hex strings") }
+                let keys = try texts.map { try SigningPublicKey(encoded: $0, scheme: scheme) }
+                if object["messages"] != nil {
+                    return try BLSAggregateVerifier.aggregateVerify(signature: try hexField("signature"), messages: try hexList("messages"), publicKeys: keys)
+                }
+                let proofs = object["proofs_of_possession"] == nil ? [] : try hexList("proofs_of_possession")
+                return try BLSAggregateVerifier.fastAggregateVerify(signature: try hexField("signature"), message: try hexField("message"),
+                                                                    publicKeys: keys, proofsOfPossession: proofs)
+            }
         }
         let key = try SigningPublicKey(encoded: try field("public_key"), scheme: scheme)
         return try key.isValidSignature(try hexField("signature"), for: try hexField("message"), format: format)

@@ -34,6 +34,10 @@ extension SigningPublicKey {
         case .mlDSA65(let key):
             jwk["kty"] = "AKP"; jwk["alg"] = "ML-DSA-65"
             jwk["pub"] = Base64URL.encode(key.rawRepresentation)
+        case .bls12381(let key):
+            // draft-ietf-cose-bls-key-representations: OKP on BLS12381G1, compressed point.
+            jwk["kty"] = "OKP"; jwk["crv"] = "BLS12381G1"
+            jwk["x"] = Base64URL.encode(key.compressedRepresentation)
         }
         return jwk
     }

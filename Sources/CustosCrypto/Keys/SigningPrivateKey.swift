@@ -1,3 +1,4 @@
+import BLS12381
 import Crypto
 import Foundation
 import _CryptoExtras
@@ -19,6 +20,7 @@ public struct SigningPrivateKey: Sendable {
         case secp256k1(Secp256k1.PrivateKey)
         case rsa(_RSA.Signing.PrivateKey)
         case mlDSA65(MLDSA65.PrivateKey)
+        case bls12381(BLS12381.PrivateKey)
     }
 
     /// Generates a fresh key. `rsaKeySize` applies to the RSA schemes only.
@@ -32,6 +34,7 @@ public struct SigningPrivateKey: Sendable {
         case .rsa:
             backing = .rsa(try _RSA.Signing.PrivateKey(keySize: .init(bitCount: rsaKeySize.rawValue)))
         case .mlDSA65: backing = .mlDSA65(try MLDSA65.PrivateKey())
+        case .bls12381: backing = .bls12381(BLS12381.PrivateKey())
         case .x25519: throw CustosCryptoError.unknownScheme(scheme.rawValue)
         }
     }
@@ -60,6 +63,9 @@ public struct SigningPrivateKey: Sendable {
                 case .mlDSA65:
                     guard bytes.count == 32 else { throw CustosCryptoError.invalidKeyLength(expected: 32, actual: bytes.count) }
                     return .mlDSA65(try MLDSA65.PrivateKey(seedRepresentation: bytes, publicKey: nil))
+                case .bls12381:
+                    guard bytes.count == 32 else { throw CustosCryptoError.invalidKeyLength(expected: 32, actual: bytes.count) }
+                    return .bls12381(try BLS12381.PrivateKey(rawRepresentation: bytes))
                 case .x25519:
                     throw CustosCryptoError.unknownScheme(scheme.rawValue)
                 }
@@ -74,6 +80,9 @@ public struct SigningPrivateKey: Sendable {
     /// Imports a PKCS#8 (or SEC1 / PKCS#1) private key in DER or PEM, made elsewhere
     /// (for example by `openssl genpkey`). The key must be of the scheme's type.
     public init(importing encoded: SecretBytes, scheme: SignatureScheme) throws {
+        guard scheme != .bls12381Pop else {
+            throw CustosCryptoError.invalidPrivateKey("BLS12-381 keys have no PKCS#8 encoding to import; generate them in Custos")
+        }
         let isPEM = encoded.withUnsafeBytes { PrivateKeyPEM.looksLikePEM($0) }
         var label = "PRIVATE KEY"
         var der = encoded
@@ -108,7 +117,7 @@ public struct SigningPrivateKey: Sendable {
             case .secp256k1: material = try PrivateKeyInfo.ecScalar(fromECPrivateKey: info.privateKey, byteCount: 32)
             case .rsa: material = der
             case .mlDSA65: material = try PrivateKeyInfo.mlDSASeed(from: info.privateKey)
-            case .x25519: throw CustosCryptoError.keyDoesNotMatchScheme(expected: scheme.rawValue, found: "X25519")
+            case .bls12381, .x25519: throw CustosCryptoError.keyDoesNotMatchScheme(expected: scheme.rawValue, found: "X25519")
             }
         }
         try self.init(secretMaterial: material, scheme: scheme)
@@ -124,7 +133,20 @@ public struct SigningPrivateKey: Sendable {
         case .secp256k1(let key): return key.rawRepresentation
         case .rsa(let key): return SecretBytes.consuming(key.pkcs8DERRepresentation)
         case .mlDSA65(let key): return SecretBytes.consuming(key.seedRepresentation)
+        case .bls12381(let key):
+            var raw = key.rawRepresentation
+            defer { SecretBytes.zeroize(&raw) }
+            return SecretBytes(raw)
         }
+    }
+
+    /// A BLS proof of possession (PopProve): a signature over the public key under the
+    /// PoP domain, which others check before admitting the key to an aggregate.
+    public func proofOfPossession() throws -> [UInt8] {
+        guard case .bls12381(let key) = backing else {
+            throw CustosCryptoError.operationFailed("proofs of possession exist for bls12381-pop keys only, not \(scheme)")
+        }
+        return key.proofOfPossession().compressedRepresentation
     }
 
     /// The modulus size of an RSA key; nil for other schemes.
@@ -141,6 +163,7 @@ public struct SigningPrivateKey: Sendable {
         case .secp256k1(let key): SigningPublicKey(scheme: scheme, backing: .secp256k1(key.publicKey))
         case .rsa(let key): SigningPublicKey(scheme: scheme, backing: .rsa(key.publicKey))
         case .mlDSA65(let key): SigningPublicKey(scheme: scheme, backing: .mlDSA65(key.publicKey))
+        case .bls12381(let key): SigningPublicKey(scheme: scheme, backing: .bls12381(key.publicKey))
         }
     }
 
@@ -171,6 +194,8 @@ public struct SigningPrivateKey: Sendable {
                 bytes = Array(try key.signature(for: SHA256.hash(data: message), padding: padding).rawRepresentation)
             case .mlDSA65(let key):
                 bytes = Array(try key.signature(for: message))
+            case .bls12381(let key):
+                bytes = key.signature(for: message).compressedRepresentation
             }
         } catch let error as CustosCryptoError {
             throw error

@@ -1,3 +1,4 @@
+import BLS12381
 import Crypto
 import Foundation
 import _CryptoExtras
@@ -14,6 +15,7 @@ public struct SigningPublicKey: Sendable, Hashable {
         case secp256k1(Secp256k1.PublicKey)
         case rsa(_RSA.Signing.PublicKey)
         case mlDSA65(MLDSA65.PublicKey)
+        case bls12381(BLS12381.PublicKey)
     }
 
     init(scheme: SignatureScheme, backing: Backing) {
@@ -23,6 +25,9 @@ public struct SigningPublicKey: Sendable, Hashable {
 
     /// Reads a DER `SubjectPublicKeyInfo`; the key must be of the scheme's type.
     public init<Bytes: DataProtocol>(derRepresentation der: Bytes, scheme: SignatureScheme) throws {
+        guard scheme.hasSubjectPublicKeyInfo else {
+            throw CustosCryptoError.invalidPublicKey("\(scheme) keys have no SubjectPublicKeyInfo form; use the raw compressed point")
+        }
         let spki = try SubjectPublicKeyInfo(derEncoded: der)
         guard let found = spki.algorithm.keyType, found == scheme.keyType else {
             throw CustosCryptoError.keyDoesNotMatchScheme(expected: scheme.rawValue, found: spki.algorithm.humanName)
@@ -79,6 +84,13 @@ public struct SigningPublicKey: Sendable, Hashable {
             case .mlDSA65:
                 guard bytes.count == 1952 else { throw CustosCryptoError.invalidPublicKey("ML-DSA-65 public key must be 1952 bytes, got \(bytes.count)") }
                 self.init(scheme: scheme, backing: .mlDSA65(try MLDSA65.PublicKey(rawRepresentation: bytes)))
+            case .bls12381:
+                guard bytes.count == 48 else { throw CustosCryptoError.invalidPublicKey("BLS12-381 public key must be 48 bytes (compressed G1), got \(bytes.count)") }
+                do {
+                    self.init(scheme: scheme, backing: .bls12381(try BLS12381.PublicKey(compressedRepresentation: bytes)))
+                } catch {
+                    throw CustosCryptoError.invalidPublicKey("BLS12-381 public key rejected: \(error)")
+                }
             case .rsa:
                 throw CustosCryptoError.invalidPublicKey("RSA public keys have no raw form; use SPKI DER or PEM")
             case .x25519:
@@ -111,8 +123,29 @@ public struct SigningPublicKey: Sendable, Hashable {
         }
     }
 
-    /// DER `SubjectPublicKeyInfo`, as OpenSSL writes it (uncompressed EC points).
-    public var derRepresentation: [UInt8] {
+    /// The form Custos stores and fingerprints: the DER `SubjectPublicKeyInfo`, or for
+    /// BLS12-381 (which has no registered SPKI algorithm) the 48-byte compressed point.
+    public var encodedRepresentation: [UInt8] {
+        if case .bls12381(let key) = backing { return key.compressedRepresentation }
+        return spki
+    }
+
+    /// Reads what `encodedRepresentation` produced.
+    public init<Bytes: DataProtocol>(encodedRepresentation encoded: Bytes, scheme: SignatureScheme) throws {
+        if scheme.hasSubjectPublicKeyInfo {
+            try self.init(derRepresentation: encoded, scheme: scheme)
+        } else {
+            try self.init(rawRepresentation: encoded, scheme: scheme)
+        }
+    }
+
+    /// DER `SubjectPublicKeyInfo`, as OpenSSL writes it (uncompressed EC points); nil
+    /// for BLS12-381, which has no registered SPKI algorithm.
+    public var derRepresentation: [UInt8]? {
+        scheme.hasSubjectPublicKeyInfo ? spki : nil
+    }
+
+    private var spki: [UInt8] {
         switch backing {
         case .ed25519(let key): return SubjectPublicKeyInfo(algorithm: .ed25519, key: Array(key.rawRepresentation)).derRepresentation
         case .p256(let key): return Array(key.derRepresentation)
@@ -120,10 +153,12 @@ public struct SigningPublicKey: Sendable, Hashable {
         case .secp256k1(let key): return key.derRepresentation
         case .rsa(let key): return Array(key.derRepresentation)
         case .mlDSA65(let key): return SubjectPublicKeyInfo(algorithm: .mlDSA65, key: Array(key.rawRepresentation)).derRepresentation
+        case .bls12381(let key): return key.compressedRepresentation
         }
     }
 
-    public var pemRepresentation: String { PEM.encode(derRepresentation, label: "PUBLIC KEY") }
+    /// `-----BEGIN PUBLIC KEY-----`; nil for BLS12-381.
+    public var pemRepresentation: String? { derRepresentation.map { PEM.encode($0, label: "PUBLIC KEY") } }
 
     /// The scheme's raw form, `nil` for RSA (which has none).
     public var rawRepresentation: [UInt8]? {
@@ -134,10 +169,11 @@ public struct SigningPublicKey: Sendable, Hashable {
         case .secp256k1(let key): key.x963Representation
         case .rsa: nil
         case .mlDSA65(let key): Array(key.rawRepresentation)
+        case .bls12381(let key): key.compressedRepresentation
         }
     }
 
-    public var fingerprint: Fingerprint { Fingerprint(subjectPublicKeyInfo: derRepresentation) }
+    public var fingerprint: Fingerprint { Fingerprint(subjectPublicKeyInfo: encodedRepresentation) }
 
     /// For Ethereum keys: the 20-byte account address.
     public var ethereumAddress: [UInt8]? {
@@ -213,15 +249,30 @@ public struct SigningPublicKey: Sendable, Hashable {
         case .mlDSA65(let key):
             guard bytes.count == 3309 else { throw CustosCryptoError.malformedSignature("ML-DSA-65 signature must be 3309 bytes, got \(bytes.count)") }
             return key.isValidSignature(bytes, for: message)
+        case .bls12381(let key):
+            return key.isValidSignature(try BLSSupport.signature(bytes), for: message)
         }
     }
 
+    /// For BLS12-381 keys: PopVerify of a proof of possession.
+    public func isValidProofOfPossession<P: DataProtocol>(_ proof: P) throws -> Bool {
+        guard case .bls12381(let key) = backing else {
+            throw CustosCryptoError.operationFailed("proofs of possession exist for bls12381-pop keys only, not \(scheme)")
+        }
+        return key.isValidProofOfPossession(try BLSSupport.proof(Array(proof)))
+    }
+
+    var blsPublicKey: BLS12381.PublicKey? {
+        if case .bls12381(let key) = backing { return key }
+        return nil
+    }
+
     public static func == (lhs: SigningPublicKey, rhs: SigningPublicKey) -> Bool {
-        lhs.scheme == rhs.scheme && lhs.derRepresentation == rhs.derRepresentation
+        lhs.scheme == rhs.scheme && lhs.encodedRepresentation == rhs.encodedRepresentation
     }
 
     public func hash(into hasher: inout Hasher) {
         hasher.combine(scheme)
-        hasher.combine(derRepresentation)
+        hasher.combine(encodedRepresentation)
     }
 }

@@ -13,6 +13,9 @@ public enum SignatureScheme: String, CaseIterable, Codable, Sendable, CustomStri
     case rsaPKCS1SHA256 = "rsa-pkcs1-sha256"
     /// ML-DSA-65 (FIPS 204), empty context.
     case mlDSA65 = "ml-dsa-65"
+    /// BLS12-381 minimal-pubkey-size signatures, ciphersuite
+    /// `BLS_SIG_BLS12381G2_XMD:SHA-256_SSWU_RO_POP_` (proof of possession).
+    case bls12381Pop = "bls12381-pop"
 
     public var description: String { rawValue }
 
@@ -42,15 +45,20 @@ public enum SignatureScheme: String, CaseIterable, Codable, Sendable, CustomStri
         case .ecdsaSecp256k1SHA256, .ecdsaSecp256k1Keccak256: .secp256k1
         case .rsaPSSSHA256, .rsaPKCS1SHA256: .rsa
         case .mlDSA65: .mlDSA65
+        case .bls12381Pop: .bls12381
         }
     }
+
+    /// Whether public keys of this scheme have a registered SubjectPublicKeyInfo
+    /// encoding. BLS12-381 has none: its keys travel as 48-byte compressed G1 points.
+    public var hasSubjectPublicKeyInfo: Bool { self != .bls12381Pop }
 }
 
 /// The mathematical family of an asymmetric key. Two schemes can share one key type
 /// (secp256k1 with SHA-256 or Keccak-256, RSA with PSS or PKCS#1 v1.5 padding), but
 /// a key is always bound to exactly one scheme.
 public enum KeyType: String, Sendable, Codable {
-    case ed25519, p256, p384, secp256k1, rsa, mlDSA65 = "ml-dsa-65"
+    case ed25519, p256, p384, secp256k1, rsa, mlDSA65 = "ml-dsa-65", bls12381
     case x25519
 }
 

@@ -37,7 +37,8 @@ public struct MaterialContext: Sendable {
 public struct ProtectedMaterial: Sendable {
     public var stored: [UInt8]
     public var wrappingGeneration: Int
-    /// SPKI DER of the public half; nil for symmetric keys.
+    /// The encoded public half (SPKI DER; the compressed point for BLS12-381); nil
+    /// for symmetric keys.
     public var publicKeyDER: [UInt8]?
     public var fingerprint: Fingerprint?
 }
@@ -94,7 +95,7 @@ public enum UnlockedKey: Sendable {
 
     var publicKeyDER: [UInt8]? {
         switch self {
-        case .signing(let signer): signer.publicKey.derRepresentation
+        case .signing(let signer): signer.publicKey.encodedRepresentation
         case .keyAgreement(let key): key.publicKey.derRepresentation
         case .aead, .mac: nil
         }

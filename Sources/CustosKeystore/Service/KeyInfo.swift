@@ -103,17 +103,26 @@ public enum PublicKeyExport: Sendable {
     case signing(SigningPublicKey)
     case keyAgreement(KeyAgreementPublicKey)
 
-    public var derRepresentation: [UInt8] {
+    /// SPKI DER; nil for BLS12-381, which has no registered SPKI algorithm.
+    public var derRepresentation: [UInt8]? {
         switch self {
         case .signing(let key): key.derRepresentation
         case .keyAgreement(let key): key.derRepresentation
         }
     }
 
-    public var pemRepresentation: String {
+    public var pemRepresentation: String? {
         switch self {
         case .signing(let key): key.pemRepresentation
         case .keyAgreement(let key): key.pemRepresentation
+        }
+    }
+
+    /// What the store keeps and fingerprints.
+    public var encodedRepresentation: [UInt8] {
+        switch self {
+        case .signing(let key): key.encodedRepresentation
+        case .keyAgreement(let key): key.derRepresentation
         }
     }
 

@@ -171,10 +171,11 @@ public final class KeyService: Sendable {
         }
     }
 
-    /// Keys of `tenant` any of whose versions has this public key.
-    public func keys(tenant: String, publicKeyDER: [UInt8]) async throws -> [KeyInfo] {
+    /// Keys of `tenant` any of whose versions has this public key (its encoded form:
+    /// SPKI DER, or the compressed point for BLS12-381).
+    public func keys(tenant: String, encodedPublicKey: [UInt8]) async throws -> [KeyInfo] {
         try await mappingErrors {
-            let fingerprint = Fingerprint(subjectPublicKeyInfo: publicKeyDER).description
+            let fingerprint = Fingerprint(subjectPublicKeyInfo: encodedPublicKey).description
             return try await store.keys(tenantID: tenant, fingerprint: fingerprint).map { info(record: $0, versions: nil) }
         }
     }
@@ -203,7 +204,7 @@ public final class KeyService: Sendable {
 
     static func publicKey(der: [UInt8], algorithm: KeyAlgorithm) throws -> PublicKeyExport {
         switch algorithm {
-        case .signing(let scheme): .signing(try SigningPublicKey(derRepresentation: der, scheme: scheme))
+        case .signing(let scheme): .signing(try SigningPublicKey(encodedRepresentation: der, scheme: scheme))
         case .keyAgreement(let agreement): .keyAgreement(try KeyAgreementPublicKey(derRepresentation: der, algorithm: agreement))
         case .symmetric: throw KeystoreError.invalidArgument("symmetric keys have no public key")
         }
@@ -272,6 +273,19 @@ public final class KeyService: Sendable {
         }
     }
 
+    /// The BLS proof of possession of the primary version (PopProve), which others
+    /// check before admitting this key to a multi-signature.
+    public func proofOfPossession(tenant: String, alias: String) async throws -> (proof: [UInt8], version: Int) {
+        try await mappingErrors {
+            let record = try await usableRecord(tenant: tenant, alias: alias)
+            guard case .signing(let signer) = try await unlocked(record, version: record.primaryVersion),
+                  let key = signer as? SigningPrivateKey, key.scheme == .bls12381Pop else {
+                throw KeystoreError.wrongKeyKind(alias: alias, algorithm: record.scheme, operation: "prove possession (BLS keys only)")
+            }
+            return (try key.proofOfPossession(), record.primaryVersion)
+        }
+    }
+
     /// Verifies against one version, or against every version whose material still
     /// exists when `version` is nil (so signatures made before a rotation verify).
     public func verify(tenant: String, alias: String, message: [UInt8], signature: [UInt8],
@@ -289,7 +303,7 @@ public final class KeyService: Sendable {
             }
             for row in candidates.reversed() {
                 guard let der = row.publicKey else { continue }
-                let key = try SigningPublicKey(derRepresentation: der, scheme: scheme)
+                let key = try SigningPublicKey(encodedRepresentation: der, scheme: scheme)
                 if try key.isValidSignature(signature, for: message, format: format) {
                     return VerifyResult(valid: true, version: row.version)
                 }

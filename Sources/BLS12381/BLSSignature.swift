@@ -1,0 +1,226 @@
+import Crypto
+import Foundation
+
+/// BLS signatures over BLS12-381 per draft-irtf-cfrg-bls-signature-05, "minimal-pubkey-size"
+/// variant with proofs of possession: public keys in G1 (48 bytes), signatures in G2 (96 bytes),
+/// ciphersuite BLS_SIG_BLS12381G2_XMD:SHA-256_SSWU_RO_POP_.
+public enum BLS12381 {
+    public static let ciphersuiteID = "BLS_SIG_BLS12381G2_XMD:SHA-256_SSWU_RO_POP_"
+    public static let proofOfPossessionCiphersuiteID = "BLS_POP_BLS12381G2_XMD:SHA-256_SSWU_RO_POP_"
+    /// Draft-04 KeyGen salt, as used by Ethereum (the value is hashed before first use).
+    public static let defaultKeyGenSalt: [UInt8] = Array("BLS-SIG-KEYGEN-SALT-".utf8)
+
+    public static let publicKeyByteCount = 48
+    public static let signatureByteCount = 96
+    public static let privateKeyByteCount = 32
+
+    static let signatureDST: [UInt8] = Array(ciphersuiteID.utf8)
+    static let popDST: [UInt8] = Array(proofOfPossessionCiphersuiteID.utf8)
+
+    /// Secret bytes in a heap buffer that is wiped on release.
+    final class SecretBytes: @unchecked Sendable {
+        let buffer: UnsafeMutableRawBufferPointer
+
+        init(count: Int) {
+            buffer = .allocate(byteCount: count, alignment: 16)
+            buffer.initializeMemory(as: UInt8.self, repeating: 0)
+        }
+
+        deinit {
+            // Volatile-style wipe through the pointer before freeing.
+            for i in 0..<buffer.count { buffer.storeBytes(of: 0, toByteOffset: i, as: UInt8.self) }
+            buffer.deallocate()
+        }
+    }
+
+    // MARK: Keys
+
+    public struct PrivateKey: Sendable {
+        let secret: SecretBytes
+
+        /// Draft-04 KeyGen: HKDF-SHA256 with the hashed salt, re-hashing the salt while SK == 0.
+        /// - Parameters:
+        ///   - ikm: at least 32 bytes of secret input keying material.
+        ///   - salt: initial salt (hashed before use); defaults to "BLS-SIG-KEYGEN-SALT-".
+        ///   - keyInfo: optional context bound into the key.
+        public init<IKM: DataProtocol>(ikm: IKM, salt: [UInt8] = BLS12381.defaultKeyGenSalt, keyInfo: [UInt8] = []) throws(BLS12381Error) {
+            guard ikm.count >= 32 else { throw .inputKeyMaterialTooShort(minimum: 32, actual: ikm.count) }
+            let ikmKey = SymmetricKey(data: Array(ikm) + [0])
+            let info = keyInfo + [0, 48]
+            var currentSalt = salt
+            let secret = SecretBytes(count: 32)
+            while true {
+                currentSalt = Array(SHA256.hash(data: currentSalt))
+                let prk = HKDF<SHA256>.extract(inputKeyMaterial: ikmKey, salt: currentSalt)
+                let okm = HKDF<SHA256>.expand(pseudoRandomKey: prk, info: info, outputByteCount: 48)
+                let reduced = okm.withUnsafeBytes { ScalarField.reduce(bigEndian: $0) }
+                secret.buffer.copyBytes(from: reduced)
+                let valid = ScalarField.isValidNonzeroMask(bigEndian: UnsafeRawBufferPointer(secret.buffer))
+                if valid != 0 { break }
+            }
+            self.secret = secret
+        }
+
+        /// A fresh key from the system's secure random generator.
+        public init() {
+            var rng = SystemRandomNumberGenerator()
+            var ikm = [UInt8](repeating: 0, count: 32)
+            for i in 0..<32 { ikm[i] = UInt8.random(in: 0...255, using: &rng) }
+            // KeyGen cannot fail on 32 bytes of IKM.
+            self = try! PrivateKey(ikm: ikm)
+            for i in 0..<32 { ikm[i] = 0 }
+        }
+
+        /// 32-byte big-endian scalar, 0 < sk < r.
+        public init<D: DataProtocol>(rawRepresentation: D) throws(BLS12381Error) {
+            guard rawRepresentation.count == 32 else { throw .invalidLength(expected: 32, actual: rawRepresentation.count) }
+            let secret = SecretBytes(count: 32)
+            secret.buffer.copyBytes(from: rawRepresentation)
+            guard ScalarField.isValidNonzeroMask(bigEndian: UnsafeRawBufferPointer(secret.buffer)) != 0 else { throw .invalidPrivateKey }
+            self.secret = secret
+        }
+
+        /// The 32-byte big-endian secret scalar. Handle as secret material.
+        public var rawRepresentation: [UInt8] { Array(secret.buffer) }
+
+        /// SkToPk: sk * G1 generator, computed in constant time.
+        public var publicKey: PublicKey {
+            let point = G1Projective.generator.multipliedConstantTime(byBigEndian: UnsafeRawBufferPointer(secret.buffer)).toAffine()
+            return PublicKey(validatedPoint: point)
+        }
+
+        /// Sign: sk * hash_to_G2(message) with the signature DST, constant time in sk.
+        public func signature<M: DataProtocol>(for message: M) -> Signature {
+            Signature(validatedPoint: signPoint(Array(message), dst: BLS12381.signatureDST))
+        }
+
+        /// PopProve: a signature over the compressed public key under the PoP DST.
+        public func proofOfPossession() -> ProofOfPossession {
+            ProofOfPossession(validatedPoint: signPoint(publicKey.compressedRepresentation, dst: BLS12381.popDST))
+        }
+
+        func signPoint(_ message: [UInt8], dst: [UInt8]) -> G2Affine {
+            let h = HashToCurve.hashToG2(message, dst: dst)
+            return h.multipliedConstantTimeGLS(byBigEndian: UnsafeRawBufferPointer(secret.buffer)).toAffine()
+        }
+    }
+
+    public struct PublicKey: Sendable, Hashable {
+        let point: G1Affine
+        public let compressedRepresentation: [UInt8]
+
+        init(validatedPoint: G1Affine) {
+            point = validatedPoint
+            compressedRepresentation = validatedPoint.compressed
+        }
+
+        /// Decodes and runs KeyValidate: length, flags, field range, curve, subgroup, non-identity.
+        public init<D: DataProtocol>(compressedRepresentation bytes: D) throws(BLS12381Error) {
+            let raw = Array(bytes)
+            let p = try G1Affine(compressed: raw)
+            guard !p.isIdentity else { throw .identityPublicKey }
+            guard G1Projective(p).isInSubgroup else { throw .pointNotInSubgroup }
+            point = p
+            compressedRepresentation = raw
+        }
+
+        public static func == (a: PublicKey, b: PublicKey) -> Bool { a.compressedRepresentation == b.compressedRepresentation }
+        public func hash(into h: inout Hasher) { h.combine(compressedRepresentation) }
+
+        /// Verify (CoreVerify with the signature DST).
+        public func isValidSignature<M: DataProtocol>(_ signature: Signature, for message: M) -> Bool {
+            BLS12381.coreVerify(point, signature.point, Array(message), dst: BLS12381.signatureDST)
+        }
+
+        /// PopVerify.
+        public func isValidProofOfPossession(_ proof: ProofOfPossession) -> Bool {
+            BLS12381.coreVerify(point, proof.point, compressedRepresentation, dst: BLS12381.popDST)
+        }
+    }
+
+    public struct Signature: Sendable, Hashable {
+        let point: G2Affine
+        public let compressedRepresentation: [UInt8]
+
+        init(validatedPoint: G2Affine) {
+            point = validatedPoint
+            compressedRepresentation = validatedPoint.compressed
+        }
+
+        /// Decodes with length, flag, field-range, curve and subgroup checks. The identity decodes
+        /// (it is a valid G2 element) but never verifies against a valid key.
+        public init<D: DataProtocol>(compressedRepresentation bytes: D) throws(BLS12381Error) {
+            let raw = Array(bytes)
+            let p = try G2Affine(compressed: raw)
+            guard p.isIdentity || G2Projective(p).isInSubgroup else { throw .pointNotInSubgroup }
+            point = p
+            compressedRepresentation = raw
+        }
+
+        public static func == (a: Signature, b: Signature) -> Bool { a.compressedRepresentation == b.compressedRepresentation }
+        public func hash(into h: inout Hasher) { h.combine(compressedRepresentation) }
+    }
+
+    public struct ProofOfPossession: Sendable, Hashable {
+        let point: G2Affine
+        public let compressedRepresentation: [UInt8]
+
+        init(validatedPoint: G2Affine) {
+            point = validatedPoint
+            compressedRepresentation = validatedPoint.compressed
+        }
+
+        public init<D: DataProtocol>(compressedRepresentation bytes: D) throws(BLS12381Error) {
+            let s = try Signature(compressedRepresentation: bytes)
+            point = s.point
+            compressedRepresentation = s.compressedRepresentation
+        }
+
+        public static func == (a: ProofOfPossession, b: ProofOfPossession) -> Bool { a.compressedRepresentation == b.compressedRepresentation }
+        public func hash(into h: inout Hasher) { h.combine(compressedRepresentation) }
+    }
+
+    // MARK: Core operations
+
+    static let negatedG1Generator = (-G1Projective.generator).toAffine()
+
+    /// e(pk, H(m)) * e(-g1, sig) == 1.
+    static func coreVerify(_ pk: G1Affine, _ sig: G2Affine, _ message: [UInt8], dst: [UInt8]) -> Bool {
+        if pk.isIdentity { return false }
+        let h = HashToCurve.hashToG2(message, dst: dst).toAffine()
+        return pairingProductIsOne([(pk, h), (negatedG1Generator, sig)])
+    }
+
+    /// Aggregate: the sum of the signatures. Throws on an empty list.
+    public static func aggregate(_ signatures: [Signature]) throws(BLS12381Error) -> Signature {
+        guard !signatures.isEmpty else { throw .emptyAggregate }
+        return Signature(validatedPoint: G2Projective.sum(ofAffine: signatures.map(\.point)).toAffine())
+    }
+
+    /// Sum of public keys (for FastAggregateVerify); callers must hold proofs of possession for them.
+    static func aggregatePoint(_ keys: [PublicKey]) -> G1Projective {
+        G1Projective.sum(ofAffine: keys.map(\.point))
+    }
+
+    /// FastAggregateVerify: all keys signed the same message. Every key must have had its proof of
+    /// possession verified before (see `SignerSet`), otherwise rogue-key attacks apply.
+    public static func fastAggregateVerify<M: DataProtocol>(_ signature: Signature, for message: M, publicKeys: [PublicKey]) -> Bool {
+        guard !publicKeys.isEmpty else { return false }
+        let aggregateKey = aggregatePoint(publicKeys).toAffine()
+        return coreVerify(aggregateKey, signature.point, Array(message), dst: signatureDST)
+    }
+
+    /// AggregateVerify: key i signed message i. One Miller loop per pair plus one for the signature,
+    /// one final exponentiation. Under the POP ciphersuite messages need not be distinct (draft-05 section 3.3).
+    public static func aggregateVerify<M: DataProtocol>(_ signature: Signature, messages: [M], publicKeys: [PublicKey]) -> Bool {
+        guard !publicKeys.isEmpty, publicKeys.count == messages.count else { return false }
+        var pairs: [(G1Affine, G2Affine)] = []
+        pairs.reserveCapacity(publicKeys.count + 1)
+        for (pk, m) in zip(publicKeys, messages) {
+            pairs.append((pk.point, HashToCurve.hashToG2(Array(m), dst: signatureDST).toAffine()))
+        }
+        pairs.append((negatedG1Generator, signature.point))
+        return pairingProductIsOne(pairs)
+    }
+}
+
