@@ -146,6 +146,27 @@ struct SigningKeyTests {
         #expect(imported.publicKey.derRepresentation == Array(p256.publicKey.derRepresentation))
     }
 
+    /// Bare DER names no format: PKCS#8 is tried first, then SEC1 / PKCS#1.
+    @Test func traditionalDERImports() throws {
+        let p256 = P256.Signing.PrivateKey()
+        let pem = p256.pemRepresentationSEC1
+        let body = pem.split(separator: "\n").filter { !$0.hasPrefix("-----") }.joined()
+        let der = try #require(Data(base64Encoded: body, options: .ignoreUnknownCharacters))
+        let imported = try SigningPrivateKey(importing: SecretBytes(der), scheme: .ecdsaP256SHA256)
+        #expect(imported.publicKey.derRepresentation == Array(p256.publicKey.derRepresentation))
+        // Garbage gets a named error, not a library's internal one.
+        #expect(throws: CustosCryptoError.malformedDER("PKCS#8 private key is incomplete")) {
+            try SigningPrivateKey(importing: SecretBytes([0x30, 0x03, 0x04, 0x01, 0x00]), scheme: .ed25519)
+        }
+        #expect(throws: CustosCryptoError.malformedDER("AlgorithmIdentifier has an unexpected structure")) {
+            try SigningPrivateKey(importing: SecretBytes([0x30, 0x09, 0x02, 0x01, 0x00, 0x04, 0x01, 0x00, 0x04, 0x01, 0x00]), scheme: .ed25519)
+        }
+        // A PKCS#8 key of another type keeps its precise error.
+        #expect(throws: CustosCryptoError.keyDoesNotMatchScheme(expected: "rsa-pss-sha256", found: "ECDSA P-256")) {
+            try SigningPrivateKey(importing: SecretBytes(p256.derRepresentation), scheme: .rsaPSSSHA256)
+        }
+    }
+
     @Test func badPublicKeysAreNamed() throws {
         #expect(throws: CustosCryptoError.invalidPublicKey("Ed25519 public key must be 32 bytes, got 31")) {
             try SigningPublicKey(rawRepresentation: [UInt8](repeating: 1, count: 31), scheme: .ed25519)

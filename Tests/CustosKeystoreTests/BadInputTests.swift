@@ -103,7 +103,7 @@ struct BadInputTests {
     func malformedDER(der: [UInt8]) async throws {
         let fixture = try await Fixture.make()
         defer { Task { await fixture.cleanUp() } }
-        try await expectRefusal(fixture, mentioning: "DER") {
+        try await expectRefusal(fixture, mentioning: "malformed DER") {
             _ = try await fixture.service.importKey(KeySpec(tenant: "node-1", alias: "x", algorithm: .signing(.ecdsaP256SHA256)),
                                                     privateKey: SecretBytes(der))
         }

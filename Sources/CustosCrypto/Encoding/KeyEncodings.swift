@@ -43,7 +43,7 @@ enum EncodedKeyAlgorithm: Equatable {
 
     /// Reads `AlgorithmIdentifier ::= SEQUENCE { algorithm OID, parameters ANY OPTIONAL }`.
     init(derEncoded node: ASN1Node) throws {
-        self = try DER.sequence(node, identifier: .sequence) { nodes in
+        self = try parsingDER("AlgorithmIdentifier") { try DER.sequence(node, identifier: .sequence) { nodes in
             guard let oidNode = nodes.next() else {
                 throw CustosCryptoError.malformedDER("AlgorithmIdentifier has no algorithm")
             }
@@ -74,7 +74,7 @@ enum EncodedKeyAlgorithm: Equatable {
             default:
                 throw CustosCryptoError.malformedDER("unsupported key algorithm \(oid)")
             }
-        }
+        } }
     }
 
     func serialize(into coder: inout DER.Serializer) throws {
@@ -91,6 +91,17 @@ enum EncodedKeyAlgorithm: Equatable {
                 try coder.serialize(ASN1Null())
             }
         }
+    }
+}
+
+/// Runs a DER parse, turning swift-asn1's errors into one that names the structure.
+func parsingDER<T>(_ structure: String, _ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let error as CustosCryptoError {
+        throw error
+    } catch {
+        throw CustosCryptoError.malformedDER("\(structure) has an unexpected structure")
     }
 }
 
@@ -111,7 +122,7 @@ struct SubjectPublicKeyInfo {
         } catch {
             throw CustosCryptoError.malformedDER("SubjectPublicKeyInfo is not valid DER")
         }
-        (algorithm, key) = try DER.sequence(node, identifier: .sequence) { nodes in
+        (algorithm, key) = try parsingDER("SubjectPublicKeyInfo") { try DER.sequence(node, identifier: .sequence) { nodes in
             guard let algorithmNode = nodes.next(), let keyNode = nodes.next() else {
                 throw CustosCryptoError.malformedDER("SubjectPublicKeyInfo is incomplete")
             }
@@ -120,7 +131,7 @@ struct SubjectPublicKeyInfo {
                 throw CustosCryptoError.malformedDER("subjectPublicKey is not a whole-byte BIT STRING")
             }
             return (algorithm, Array(bitString.bytes))
-        }
+        } }
     }
 
     var derRepresentation: [UInt8] {
@@ -147,7 +158,7 @@ struct PrivateKeyInfo {
         } catch {
             throw CustosCryptoError.malformedDER("PKCS#8 private key is not valid DER")
         }
-        (algorithm, privateKey) = try DER.sequence(node, identifier: .sequence) { nodes in
+        (algorithm, privateKey) = try parsingDER("PKCS#8 private key") { try DER.sequence(node, identifier: .sequence) { nodes in
             guard let versionNode = nodes.next(), let algorithmNode = nodes.next(),
                   let keyNode = nodes.next() else {
                 throw CustosCryptoError.malformedDER("PKCS#8 private key is incomplete")
@@ -162,7 +173,7 @@ struct PrivateKeyInfo {
             // Optional attributes [0] and public key [1] are allowed and ignored.
             while nodes.next() != nil {}
             return (algorithm, SecretBytes(octets.bytes))
-        }
+        } }
     }
 
     /// The scalar inside an `ECPrivateKey` (RFC 5915), left-padded to the field size.
@@ -175,7 +186,7 @@ struct PrivateKeyInfo {
         } catch {
             throw CustosCryptoError.malformedDER("ECPrivateKey is not valid DER")
         }
-        return try DER.sequence(node, identifier: .sequence) { nodes in
+        return try parsingDER("ECPrivateKey") { try DER.sequence(node, identifier: .sequence) { nodes in
             guard let versionNode = nodes.next(), let keyNode = nodes.next() else {
                 throw CustosCryptoError.malformedDER("ECPrivateKey is incomplete")
             }
@@ -195,7 +206,7 @@ struct PrivateKeyInfo {
                 }
             }
             return SecretBytes(Array(repeating: 0, count: byteCount - octets.bytes.count) + octets.bytes)
-        }
+        } }
     }
 
     /// The 32-byte seed inside an RFC 8410 `CurvePrivateKey ::= OCTET STRING`.
@@ -226,14 +237,14 @@ struct PrivateKeyInfo {
             return SecretBytes(bytes)
         }
         if node.identifier == .sequence {
-            return try DER.sequence(node, identifier: .sequence) { nodes in
+            return try parsingDER("ML-DSA private key") { try DER.sequence(node, identifier: .sequence) { nodes in
                 guard let seedNode = nodes.next(),
                       let seed = try? ASN1OctetString(derEncoded: seedNode), seed.bytes.count == 32 else {
                     throw CustosCryptoError.invalidPrivateKey("ML-DSA private key has no 32-byte seed")
                 }
                 while nodes.next() != nil {}
                 return SecretBytes(seed.bytes)
-            }
+            } }
         }
         throw CustosCryptoError.invalidPrivateKey(
             "ML-DSA-65 private key must carry its 32-byte seed (the expanded-key-only form cannot be imported)")

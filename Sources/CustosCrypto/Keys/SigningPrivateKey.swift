@@ -92,12 +92,8 @@ public struct SigningPrivateKey: Sendable {
         let material: SecretBytes
         switch label {
         case "EC PRIVATE KEY":
-            let curve: ASN1ObjectIdentifier
-            switch scheme.keyType {
-            case .p256: curve = OID.prime256v1
-            case .p384: curve = OID.secp384r1
-            case .secp256k1: curve = OID.secp256k1
-            default: throw CustosCryptoError.keyDoesNotMatchScheme(expected: scheme.rawValue, found: "an EC key")
+            guard let curve = Self.curve(of: scheme) else {
+                throw CustosCryptoError.keyDoesNotMatchScheme(expected: scheme.rawValue, found: "an EC key")
             }
             material = try PrivateKeyInfo.ecScalar(fromECPrivateKey: der, byteCount: scheme.keyType == .p384 ? 48 : 32, expectedCurve: curve)
         case "RSA PRIVATE KEY":
@@ -105,7 +101,45 @@ public struct SigningPrivateKey: Sendable {
                 throw CustosCryptoError.keyDoesNotMatchScheme(expected: scheme.rawValue, found: "RSA")
             }
             material = der
+        case "PRIVATE KEY" where !isPEM:
+            // Bare DER names no format: PKCS#8 first, then the scheme's traditional form.
+            do {
+                material = try Self.material(fromPKCS8: der, scheme: scheme)
+            } catch let pkcs8Error as CustosCryptoError {
+                // Only input that is not PKCS#8 at all gets the second reading; a PKCS#8
+                // key of the wrong type keeps its precise error.
+                guard case .malformedDER = pkcs8Error else { throw pkcs8Error }
+                switch scheme.keyType {
+                case .p256, .p384, .secp256k1:
+                    guard let scalar = try? PrivateKeyInfo.ecScalar(fromECPrivateKey: der, byteCount: scheme.keyType == .p384 ? 48 : 32,
+                                                                   expectedCurve: Self.curve(of: scheme)) else { throw pkcs8Error }
+                    material = scalar
+                case .rsa:
+                    // swift-crypto reads PKCS#1 RSAPrivateKey as well.
+                    material = der
+                default:
+                    throw pkcs8Error
+                }
+            }
         default:
+            material = try Self.material(fromPKCS8: der, scheme: scheme)
+        }
+        try self.init(secretMaterial: material, scheme: scheme)
+    }
+
+    private static func curve(of scheme: SignatureScheme) -> ASN1ObjectIdentifier? {
+        switch scheme.keyType {
+        case .p256: OID.prime256v1
+        case .p384: OID.secp384r1
+        case .secp256k1: OID.secp256k1
+        default: nil
+        }
+    }
+
+    /// The canonical secret material inside a PKCS#8 `PrivateKeyInfo`.
+    private static func material(fromPKCS8 der: SecretBytes, scheme: SignatureScheme) throws -> SecretBytes {
+        let material: SecretBytes
+        do {
             let info = try der.withUnsafeBytes { try PrivateKeyInfo(derEncoded: Array($0)) }
             guard let found = info.algorithm.keyType, found == scheme.keyType else {
                 throw CustosCryptoError.keyDoesNotMatchScheme(expected: scheme.rawValue, found: info.algorithm.humanName)
@@ -120,7 +154,7 @@ public struct SigningPrivateKey: Sendable {
             case .bls12381, .x25519: throw CustosCryptoError.keyDoesNotMatchScheme(expected: scheme.rawValue, found: "X25519")
             }
         }
-        try self.init(secretMaterial: material, scheme: scheme)
+        return material
     }
 
     /// The canonical secret form that the keystore wraps: the Ed25519 seed, the EC
