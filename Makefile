@@ -38,6 +38,7 @@ demo: deps
 
 # Optional, not part of `make test` (release build, minutes).
 bench:
+	@test -d Benchmarks || { echo "make bench: no Benchmarks/ package yet" >&2; exit 1; }
 	cd Benchmarks && $(SWIFT) package benchmark
 
 clean-venv:

@@ -220,7 +220,7 @@ def verifier(custos_bin: Path, tmp_path: Path) -> Custos:
 
 def pytest_sessionfinish(session, exitstatus):
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is None:
+    if reporter is None or session.config.option.collectonly:
         return
     passed = len(reporter.stats.get("passed", []))
     skipped = len(reporter.stats.get("skipped", []))

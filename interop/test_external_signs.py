@@ -109,10 +109,12 @@ def test_coincurve_keccak256_recoverable_verifies_in_custos(verifier):
     pub = key.public_key.format(compressed=False).hex()
     verifier.verify("ecdsa-secp256k1-keccak256", pub, MESSAGE, eth_sig, fmt="raw")
     verifier.verify("ecdsa-secp256k1-keccak256", pub, tampered(MESSAGE), eth_sig, fmt="raw", expect=1)
-    # DER over the Keccak-256 digest too.
-    der = key.sign(keccak256(MESSAGE), hasher=None)
-    verifier.verify("ecdsa-secp256k1-keccak256", pub, MESSAGE, der)
-    verifier.verify("ecdsa-secp256k1-keccak256", pub, tampered(MESSAGE), der, expect=1)
+    verifier.verify("ecdsa-secp256k1-keccak256", pub, MESSAGE, eth_sig)  # r‖s‖v is the default layout
+    # v pointing at the other recovery id: not this key's signature.
+    wrong_v = eth_sig[:64] + bytes([55 - eth_sig[64]])
+    verifier.verify("ecdsa-secp256k1-keccak256", pub, MESSAGE, wrong_v, fmt="raw", expect=1)
+    # A 64-byte r‖s without v is not an Ethereum signature: an error.
+    verifier.verify("ecdsa-secp256k1-keccak256", pub, MESSAGE, eth_sig[:64], fmt="raw", expect=2)
 
 
 def test_dilithium_py_ml_dsa_65_verifies_in_custos(verifier):

@@ -36,16 +36,33 @@ def private_secrets(key_pem: bytes) -> list[str]:
     raise AssertionError(type(key))
 
 
-@pytest.mark.parametrize("scheme", OPENSSL_SCHEMES + ["ecdsa-secp256k1-keccak256"])
-@pytest.mark.parametrize("encoding", ["pem", "der"])
+IMPORT_SCHEMES = OPENSSL_SCHEMES + ["ecdsa-secp256k1-keccak256"]
+# pkcs8-*: `BEGIN PRIVATE KEY` / PKCS#8 DER (what `openssl genpkey` writes);
+# traditional-*: SEC1 `BEGIN EC PRIVATE KEY` or PKCS#1 `BEGIN RSA PRIVATE KEY`, and their DER
+# (what `openssl pkey -outform DER` writes). Ed25519 has only PKCS#8.
+ENCODINGS = ["pkcs8-pem", "pkcs8-der", "traditional-pem", "traditional-der"]
+CASES = [(s, e) for s in IMPORT_SCHEMES for e in ENCODINGS if not (s == "ed25519" and e.startswith("traditional"))]
+
+
+def encode_key(key_pem, encoding: str, tmp_path):
+    if encoding == "pkcs8-pem":
+        return key_pem
+    out = tmp_path / f"key-{encoding}"
+    if encoding == "pkcs8-der":
+        openssl("pkcs8", "-topk8", "-nocrypt", "-in", key_pem, "-outform", "DER", "-out", out)
+    elif encoding == "traditional-pem":
+        openssl("pkey", "-in", key_pem, "-traditional", "-out", out)
+        assert b"BEGIN EC PRIVATE KEY" in out.read_bytes() or b"BEGIN RSA PRIVATE KEY" in out.read_bytes()
+    elif encoding == "traditional-der":
+        openssl("pkey", "-in", key_pem, "-outform", "DER", "-out", out)
+    return out
+
+
+@pytest.mark.parametrize("scheme,encoding", CASES)
 def test_openssl_key_imports_and_signs(custos, tmp_path, scheme, encoding):
     key_pem = openssl_genpkey(scheme, tmp_path / "key.pem")
     custos.secrets += private_secrets(key_pem.read_bytes())
-    if encoding == "der":
-        key_file = tmp_path / "key.der"
-        openssl("pkey", "-in", key_pem, "-outform", "DER", "-out", key_file)
-    else:
-        key_file = key_pem
+    key_file = encode_key(key_pem, encoding, tmp_path)
     custos.run("key", "import", "--tenant", custos.tenant, "--alias", "imported", "--scheme", scheme,
                "--file", key_file)
 
@@ -56,8 +73,9 @@ def test_openssl_key_imports_and_signs(custos, tmp_path, scheme, encoding):
     # Custos' signature verifies with OpenSSL's own public key.
     openssl_pub = openssl_pubout(key_pem, tmp_path / "pub.pem")
     sig = custos.sign("imported", MESSAGE)
-    if scheme == "ecdsa-secp256k1-keccak256":  # the openssl CLI has no Keccak-256
-        assert crypto_verify(scheme, openssl_pub.read_bytes(), MESSAGE, sig)
+    if scheme == "ecdsa-secp256k1-keccak256":  # the openssl CLI has no Keccak-256: r‖s‖v via cryptography
+        assert len(sig) == 65
+        assert crypto_verify(scheme, openssl_pub.read_bytes(), MESSAGE, sig[:64], fmt="raw")
     else:
         msg = custos.file(MESSAGE)
         assert openssl_verify(scheme, openssl_pub, msg, custos.file(sig))

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# A short tour of Custos on a throw-away data directory (removed at exit):
+# init, a tenant, one key per scheme, sign and verify, PEM export, rotation,
+# encryption, HMAC, destroy, list. Run it with `make demo` (which builds the CLI first).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BIN="$(swift build --show-bin-path)/custos"
+if [ ! -x "$BIN" ]; then
+  echo "demo: $BIN is missing; build it with \`swift build --product custos\` (or run \`make demo\`)" >&2
+  exit 1
+fi
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/custos-demo.XXXXXX")"
+trap 'rm -rf "$WORK"' EXIT
+export CUSTOS_DATA_DIR="$WORK/data"
+export CUSTOS_PASSPHRASE="demo passphrase, not a secret"   # a real deployment uses a file or a prompt
+TENANT=demo-node
+
+step() { printf '\n== %s\n' "$*"; }
+run() { printf '$ custos %s\n' "$*"; "$BIN" "$@"; }
+tohex() { od -An -tx1 -v | tr -d ' \n'; }
+fromhex() { local h; h="$(cat)"; printf '%b' "$(printf '%s' "$h" | sed 's/../\\x&/g')"; }
+short() { local s; s="$(cat)"; if [ "${#s}" -gt 72 ]; then printf '%s… (%d hex chars)\n' "${s:0:64}" "${#s}"; else printf '%s\n' "$s"; fi; }
+
+step "1. Initialise a data directory: passphrase-sealed root of trust + SQLite store"
+echo "data directory: $CUSTOS_DATA_DIR (scrypt cost lowered to 2^14 for the demo; the default is 2^16)"
+run init --scrypt-log-n 14
+
+step "2. Create a tenant (it gets its own wrapping key, sealed by the root)"
+run tenant create "$TENANT"
+
+step "3. Generate one key per scheme"
+SIGNING=(ed25519 ecdsa-p256-sha256 ecdsa-p384-sha384 ecdsa-secp256k1-sha256 ecdsa-secp256k1-keccak256
+         rsa-pss-sha256 rsa-pkcs1-sha256 ml-dsa-65)
+for scheme in "${SIGNING[@]}"; do
+  extra=()
+  [[ $scheme == rsa-* ]] && extra=(--rsa-bits 2048)
+  "$BIN" key generate --tenant "$TENANT" --alias "$scheme" --scheme "$scheme" "${extra[@]}" >/dev/null
+  echo "generated $scheme"
+done
+"$BIN" key generate --tenant "$TENANT" --alias secrets --scheme aes-256-gcm >/dev/null && echo "generated aes-256-gcm (alias: secrets)"
+"$BIN" key generate --tenant "$TENANT" --alias mac --scheme hmac-sha256 >/dev/null && echo "generated hmac-sha256 (alias: mac)"
+
+step "4. Sign a message with each signing key, and verify it"
+MSG="$WORK/message.txt"
+printf 'transfer 100 units from alice to bob\n' >"$MSG"
+echo "message: $(cat "$MSG")"
+for scheme in "${SIGNING[@]}"; do
+  sig="$("$BIN" sign --tenant "$TENANT" --key "$scheme" --message-file "$MSG")"
+  verdict="$("$BIN" verify --tenant "$TENANT" --key "$scheme" --message-file "$MSG" --signature "$sig")"
+  printf '%-27s %-8s %s\n' "$scheme" "$verdict" "$(printf '%s' "$sig" | short)"
+done
+
+step "5. Export a public key as PEM; anyone can verify with it, no data directory needed"
+run key public --tenant "$TENANT" ed25519 --out "$WORK/ed25519.pem"
+cat "$WORK/ed25519.pem"
+sig="$("$BIN" sign --tenant "$TENANT" --key ed25519 --message-file "$MSG")"
+run verify --scheme ed25519 --public-key "$WORK/ed25519.pem" --message-file "$MSG" --signature "$sig"
+if command -v openssl >/dev/null 2>&1; then
+  printf '%s' "$sig" | fromhex >"$WORK/sig.bin"
+  printf 'OpenSSL agrees: '
+  openssl pkeyutl -verify -pubin -inkey "$WORK/ed25519.pem" -rawin -in "$MSG" -sigfile "$WORK/sig.bin"
+fi
+
+step "6. Rotate a key: new signatures use version 2, version-1 signatures still verify"
+old_sig="$sig"
+run key rotate --tenant "$TENANT" ed25519
+run sign --tenant "$TENANT" --key ed25519 --message-file "$MSG" --json
+printf 'old (version 1) signature: '
+"$BIN" verify --tenant "$TENANT" --key ed25519 --version 1 --message-file "$MSG" --signature "$old_sig"
+
+step "7. Encrypt and decrypt with AES-256-GCM (associated data must match)"
+plain_hex="$(printf 'meet at the usual place' | tohex)"
+ct="$("$BIN" encrypt --tenant "$TENANT" --key secrets --plaintext-hex "$plain_hex" --aad-hex 6f7264657231)"
+echo "ciphertext: $(printf '%s' "$ct" | short)"
+back="$("$BIN" decrypt --tenant "$TENANT" --key secrets --ciphertext-hex "$ct" --aad-hex 6f7264657231)"
+echo "decrypted:  $(printf '%s' "$back" | fromhex)"
+printf 'with other associated data: '
+"$BIN" decrypt --tenant "$TENANT" --key secrets --ciphertext-hex "$ct" --aad-hex 00 2>&1 >/dev/null || true
+
+step "8. HMAC-SHA-256"
+run hmac --tenant "$TENANT" --key mac --message-file "$MSG"
+
+step "9. Destroy a key (crypto-shredding): signing with it now fails"
+run key destroy --tenant "$TENANT" ecdsa-p384-sha384
+printf '$ custos sign --tenant %s --key ecdsa-p384-sha384 ...\n' "$TENANT"
+if err="$("$BIN" sign --tenant "$TENANT" --key ecdsa-p384-sha384 --message-file "$MSG" 2>&1 >/dev/null)"; then
+  echo "demo: signing with a destroyed key succeeded" >&2
+  exit 1
+else
+  echo "$err (exit code $?)"
+fi
+
+step "10. List the tenant's keys (alias, scheme, category, status, primary version)"
+run key list --tenant "$TENANT"
+
+printf '\nDemo finished; %s is removed on exit.\n' "$WORK"
