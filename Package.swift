@@ -31,7 +31,9 @@ let package = Package(
         // BLS12-381 multi-signatures, written here: no Swift package provides them.
         .target(
             name: "BLS12381",
-            dependencies: [.product(name: "Crypto", package: "swift-crypto")]
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            // Pairings are ~50× slower unoptimised; debug builds (tests, interop) keep -O here.
+            swiftSettings: [.unsafeFlags(["-O"])]
         ),
         .target(
             name: "CustosCrypto",

@@ -100,6 +100,37 @@ struct VerifyCommand: AsyncParsableCommand {
     }
 }
 
+struct AggregateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "aggregate",
+        abstract: "Aggregate bls12381-pop signatures into one (no data directory needed).",
+        discussion: "Verify the result with 'custos verify --batch' (public_keys with proofs_of_possession, or messages).")
+    @OptionGroup var global: GlobalOptions
+    @Option(name: .long, help: "Scheme (only bls12381-pop aggregates).") var scheme: String = "bls12381-pop"
+    @Option(name: .long, help: "A signature as hex (repeatable).") var signature: [String] = []
+    @Option(name: .long, help: "A file with one hex signature per line.") var file: String?
+
+    func run() async throws {
+        try await runReporting {
+            guard try SignatureScheme(identifier: scheme) == .bls12381Pop else {
+                throw CLIError("only bls12381-pop signatures can be aggregated")
+            }
+            var texts = signature
+            if let file {
+                guard let data = FileManager.default.contents(atPath: file) else { throw CLIError("cannot read \(file)") }
+                texts += String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline)
+                    .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            }
+            let signatures = try texts.enumerated().map { index, text in
+                guard let bytes = Hex.decode(text) else { throw CLIError("signature \(index) is not hex") }
+                return bytes
+            }
+            let aggregate = try BLSAggregation.aggregate(signatures)
+            global.output.emit(["aggregate": Hex.encode(aggregate), "count": signatures.count], text: Hex.encode(aggregate))
+        }
+    }
+}
+
 struct EncryptCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "encrypt", abstract: "Encrypt with an AES-256-GCM key (the ciphertext names the key version).")
     @OptionGroup var global: GlobalOptions

@@ -12,7 +12,7 @@ public struct CustosCommand: AsyncParsableCommand {
         commandName: "custos",
         abstract: "Key custody and signing for the nodes of permissioned ledgers.",
         subcommands: [InitCommand.self, TenantCommand.self, KeyCommand.self, SignCommand.self, VerifyCommand.self,
-                      EncryptCommand.self, DecryptCommand.self, HMACCommand.self])
+                      AggregateCommand.self, EncryptCommand.self, DecryptCommand.self, HMACCommand.self])
 
     public init() {}
 }

@@ -73,10 +73,10 @@ public enum BatchVerifier {
                 guard let texts = object["public_keys"] as? [String] else { throw BatchError("field 'public_keys' must be an array of hex strings") }
                 let keys = try texts.map { try SigningPublicKey(encoded: $0, scheme: scheme) }
                 if object["messages"] != nil {
-                    return try BLSAggregateVerifier.aggregateVerify(signature: try hexField("signature"), messages: try hexList("messages"), publicKeys: keys)
+                    return try BLSAggregation.aggregateVerify(signature: try hexField("signature"), messages: try hexList("messages"), publicKeys: keys)
                 }
                 let proofs = object["proofs_of_possession"] == nil ? [] : try hexList("proofs_of_possession")
-                return try BLSAggregateVerifier.fastAggregateVerify(signature: try hexField("signature"), message: try hexField("message"),
+                return try BLSAggregation.fastAggregateVerify(signature: try hexField("signature"), message: try hexField("message"),
                                                                     publicKeys: keys, proofsOfPossession: proofs)
             }
         }

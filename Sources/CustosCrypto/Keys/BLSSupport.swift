@@ -27,8 +27,26 @@ enum BLSSupport {
     }
 }
 
-/// Verification of BLS12-381 aggregates over several public keys.
-public enum BLSAggregateVerifier {
+/// BLS12-381 aggregates: combining signatures, and verifying over several keys.
+public enum BLSAggregation {
+    /// Aggregate: the sum of the signatures (each checked to be a valid G2 point in
+    /// the subgroup). The order of the inputs does not matter.
+    public static func aggregate(_ signatures: [[UInt8]]) throws -> [UInt8] {
+        guard !signatures.isEmpty else { throw CustosCryptoError.malformedSignature("nothing to aggregate") }
+        let parsed = try signatures.enumerated().map { index, bytes in
+            do {
+                return try BLSSupport.signature(bytes)
+            } catch let CustosCryptoError.malformedSignature(reason) {
+                throw CustosCryptoError.malformedSignature("signature \(index): \(reason)")
+            }
+        }
+        do {
+            return try BLS12381.aggregate(parsed).compressedRepresentation
+        } catch {
+            throw CustosCryptoError.operationFailed("BLS aggregation failed: \(error)")
+        }
+    }
+
     /// FastAggregateVerify: one message signed by every key. Each key must come with a
     /// valid proof of possession and appear once, so no rogue key can cancel the others.
     public static func fastAggregateVerify(signature: [UInt8], message: [UInt8],
