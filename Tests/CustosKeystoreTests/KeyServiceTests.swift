@@ -206,3 +206,31 @@ struct KeyServiceTests {
 }
 
 import Crypto
+
+@Suite("Record cache")
+struct RecordCacheTests {
+    /// A second process sharing the database disables a key: this service sees it once
+    /// its cached record is older than the time to live, and at once with a TTL of zero.
+    @Test func changesFromAnotherProcessApplyWithinTheTimeToLive() async throws {
+        let fixture = try await Fixture.make()
+        defer { Task { await fixture.cleanUp() } }
+        _ = try await fixture.service.generateKey(KeySpec(tenant: "node-1", alias: "k", algorithm: .signing(.ed25519)))
+        let root = try PassphraseRoot.unseal(at: fixture.rootPath, passphrase: SecretBytes(utf8: Fixture.passphrase))
+        let other = try await KeyService(store: try await SQLiteStore.open(path: fixture.databasePath), root: root)
+        let cached = try await KeyService(store: try await SQLiteStore.open(path: fixture.databasePath), root: root,
+                                          recordTimeToLive: .milliseconds(300))
+        let uncached = try await KeyService(store: try await SQLiteStore.open(path: fixture.databasePath), root: root,
+                                            recordTimeToLive: .zero)
+        defer { Task { try? await other.close(); try? await cached.close(); try? await uncached.close() } }
+        _ = try await cached.sign(tenant: "node-1", alias: "k", message: [1])
+        _ = try await uncached.sign(tenant: "node-1", alias: "k", message: [1])
+        _ = try await other.disable(tenant: "node-1", alias: "k")
+        await #expect(throws: KeystoreError.keyDisabled(tenant: "node-1", alias: "k")) {
+            try await uncached.sign(tenant: "node-1", alias: "k", message: [1])
+        }
+        try await Task.sleep(for: .milliseconds(350))
+        await #expect(throws: KeystoreError.keyDisabled(tenant: "node-1", alias: "k")) {
+            try await cached.sign(tenant: "node-1", alias: "k", message: [1])
+        }
+    }
+}

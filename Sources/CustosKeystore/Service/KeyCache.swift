@@ -55,3 +55,54 @@ final class KeyCache: Sendable {
         (hitCount.load(ordering: .relaxed), missCount.load(ordering: .relaxed))
     }
 }
+
+/// Key records resolved by tenant and alias, so a hot sign does not query the store.
+///
+/// Changes made through this service evict the entry at once. Changes made by another
+/// process sharing the database (the CLI beside a server, another worker) are seen
+/// once the entry is older than `timeToLive`.
+final class RecordCache: Sendable {
+    private struct Entry {
+        var record: KeyRecord
+        var loadedAt: ContinuousClock.Instant
+    }
+
+    private let timeToLive: Duration
+    private let capacity: Int
+    private let entries = Mutex<[String: Entry]>([:])
+
+    init(timeToLive: Duration, capacity: Int) {
+        self.timeToLive = timeToLive
+        self.capacity = capacity
+    }
+
+    private static func key(_ tenant: String, _ alias: String) -> String { tenant + "\u{0}" + alias }
+
+    func get(tenant: String, alias: String) -> KeyRecord? {
+        guard timeToLive > .zero else { return nil }
+        let now = ContinuousClock.now
+        return entries.withLock { entries in
+            guard let entry = entries[Self.key(tenant, alias)] else { return nil }
+            return now - entry.loadedAt < timeToLive ? entry.record : nil
+        }
+    }
+
+    func put(_ record: KeyRecord) {
+        guard timeToLive > .zero else { return }
+        let now = ContinuousClock.now
+        entries.withLock { entries in
+            if entries.count >= capacity {
+                // Cheap bound: drop expired entries, and everything if still full.
+                entries = entries.filter { now - $0.value.loadedAt < timeToLive }
+                if entries.count >= capacity { entries.removeAll() }
+            }
+            entries[Self.key(record.tenantID, record.alias)] = Entry(record: record, loadedAt: now)
+        }
+    }
+
+    func evict(tenant: String, alias: String) {
+        _ = entries.withLock { $0.removeValue(forKey: Self.key(tenant, alias)) }
+    }
+}
+
+import CustosStore

@@ -13,6 +13,7 @@ public final class KeyService: Sendable {
     let keyring: WrappingKeyring
     let soft: SoftProtection
     let cache: KeyCache
+    let records: RecordCache
     let clock: @Sendable () -> Date
     let logger: Logger
 
@@ -20,7 +21,14 @@ public final class KeyService: Sendable {
 
     /// Binds a store to its root of trust. A store first used with another root key
     /// is refused, so a wrong root file cannot silently fail every unwrap later.
+    ///
+    /// - Parameters:
+    ///   - cacheCapacity: unlocked key versions kept in memory (0 disables the cache).
+    ///   - recordTimeToLive: how long a resolved key record is reused without asking the
+    ///     store. Changes through this service apply at once; changes by another process
+    ///     on the same database (a disable, a rotation) apply within this time.
     public init(store: any Store, root: any RootOfTrust, cacheCapacity: Int = 4096,
+                recordTimeToLive: Duration = .seconds(1),
                 clock: @escaping @Sendable () -> Date = { Date() },
                 logger: Logger = Logger(label: "custos.keystore")) async throws {
         self.store = store
@@ -28,6 +36,7 @@ public final class KeyService: Sendable {
         self.keyring = WrappingKeyring(root: root, store: store)
         self.soft = SoftProtection(keyring: keyring)
         self.cache = KeyCache(capacity: cacheCapacity)
+        self.records = RecordCache(timeToLive: recordTimeToLive, capacity: max(cacheCapacity, 1))
         self.clock = clock
         self.logger = logger
         try await mappingErrors {
@@ -250,9 +259,16 @@ public final class KeyService: Sendable {
         return key
     }
 
-    /// A record usable for private operations: exists, enabled, not destroyed.
+    /// A record usable for private operations: exists, enabled, not destroyed. Served
+    /// from the record cache when fresh, so a cached-key sign does not touch the store.
     private func usableRecord(tenant: String, alias: String) async throws -> KeyRecord {
-        let record = try await record(tenant: tenant, alias: alias)
+        let record: KeyRecord
+        if let cached = records.get(tenant: tenant, alias: alias) {
+            record = cached
+        } else {
+            record = try await self.record(tenant: tenant, alias: alias)
+            records.put(record)
+        }
         switch record.status {
         case .enabled: return record
         case .disabled: throw KeystoreError.keyDisabled(tenant: tenant, alias: alias)
@@ -394,6 +410,7 @@ public final class KeyService: Sendable {
                                        fingerprint: material.fingerprint?.description, wrappedMaterial: material.stored,
                                        wrappingGeneration: material.wrappingGeneration, createdAt: now)
             try await store.addVersion(row, updatedAt: now)
+            records.evict(tenant: tenant, alias: alias)
             logger.info("key rotated", metadata: ["tenant": "\(tenant)", "alias": "\(alias)", "version": "\(next)"])
             return try await key(tenant: tenant, alias: alias)
         }
@@ -413,6 +430,7 @@ public final class KeyService: Sendable {
             guard record.status != .destroyed else { throw KeystoreError.keyDestroyed(tenant: tenant, alias: alias) }
             try await store.setStatus(keyID: record.id, status: status, updatedAt: clock())
             cache.evict(keyID: record.id)
+            records.evict(tenant: tenant, alias: alias)
             logger.info("key status changed", metadata: ["tenant": "\(tenant)", "alias": "\(alias)", "status": "\(status.rawValue)"])
             return try await key(tenant: tenant, alias: alias)
         }
@@ -426,6 +444,7 @@ public final class KeyService: Sendable {
             guard record.status != .destroyed else { throw KeystoreError.keyDestroyed(tenant: tenant, alias: alias) }
             try await store.destroyKey(keyID: record.id, at: clock())
             cache.evict(keyID: record.id)
+            records.evict(tenant: tenant, alias: alias)
             logger.info("key destroyed", metadata: ["tenant": "\(tenant)", "alias": "\(alias)"])
             return try await key(tenant: tenant, alias: alias)
         }

@@ -1,0 +1,81 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Performance benchmarks for Custos. A separate package so that `make test` at the
+// repository root never builds it. Run from this directory:
+//   swift package benchmark                       (all benchmark targets)
+//   swift package benchmark --target CryptoBenchmarks
+//   swift run -c release PairedRatios             (raw vs Custos interleaved, paired ratios)
+//   swift run -c release ColdStart                (cold start on a 100,000-key store)
+// See ../BENCHMARKS.md.
+let package = Package(
+    name: "CustosBenchmarks",
+    platforms: [.macOS(.v15)],
+    dependencies: [
+        .package(name: "Custos", path: ".."),
+        .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    ],
+    targets: [
+        // Direct libsecp256k1 access for the raw baseline.
+        .systemLibrary(
+            name: "CSecp256k1Raw",
+            path: "Sources/CSecp256k1Raw",
+            pkgConfig: "libsecp256k1",
+            providers: [.apt(["libsecp256k1-dev"])]
+        ),
+        // The raw libsecp256k1 baseline, shared by CryptoBenchmarks and PairedRatios.
+        .target(name: "RawSecp256k1", dependencies: ["CSecp256k1Raw"], path: "Sources/RawSecp256k1"),
+        .executableTarget(
+            name: "CryptoBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "CustosCrypto", package: "Custos"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                "RawSecp256k1",
+            ],
+            path: "Benchmarks/CryptoBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
+            name: "KeystoreBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "CustosCrypto", package: "Custos"),
+                .product(name: "CustosStore", package: "Custos"),
+                .product(name: "CustosKeystore", package: "Custos"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/KeystoreBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        // Not a Benchmark-harness target: a plain executable timed with ContinuousClock.
+        .executableTarget(
+            name: "ColdStart",
+            dependencies: [
+                .product(name: "CustosCrypto", package: "Custos"),
+                .product(name: "CustosStore", package: "Custos"),
+                .product(name: "CustosKeystore", package: "Custos"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/ColdStart"
+        ),
+        // Not a Benchmark-harness target: raw and Custos interleaved in short alternating
+        // blocks, so load from other processes hits both sides alike.
+        .executableTarget(
+            name: "PairedRatios",
+            dependencies: [
+                .product(name: "CustosCrypto", package: "Custos"),
+                .product(name: "CustosStore", package: "Custos"),
+                .product(name: "CustosKeystore", package: "Custos"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                "RawSecp256k1",
+            ],
+            path: "Sources/PairedRatios"
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)
