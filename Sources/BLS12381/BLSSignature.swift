@@ -37,6 +37,8 @@ public enum BLS12381 {
 
     public struct PrivateKey: Sendable {
         let secret: SecretBytes
+        /// SkToPk, computed once at creation (constant time in the secret).
+        public let publicKey: PublicKey
 
         /// Draft-04 KeyGen: HKDF-SHA256 with the hashed salt, re-hashing the salt while SK == 0.
         /// - Parameters:
@@ -59,6 +61,7 @@ public enum BLS12381 {
                 if valid != 0 { break }
             }
             self.secret = secret
+            publicKey = PrivateKey.derivePublicKey(secret)
         }
 
         /// A fresh key from the system's secure random generator.
@@ -78,13 +81,14 @@ public enum BLS12381 {
             secret.buffer.copyBytes(from: rawRepresentation)
             guard ScalarField.isValidNonzeroMask(bigEndian: UnsafeRawBufferPointer(secret.buffer)) != 0 else { throw .invalidPrivateKey }
             self.secret = secret
+            publicKey = PrivateKey.derivePublicKey(secret)
         }
 
         /// The 32-byte big-endian secret scalar. Handle as secret material.
         public var rawRepresentation: [UInt8] { Array(secret.buffer) }
 
-        /// SkToPk: sk * G1 generator, computed in constant time.
-        public var publicKey: PublicKey {
+        /// SkToPk: sk * G1 generator, by the constant-time fixed-window ladder.
+        static func derivePublicKey(_ secret: SecretBytes) -> PublicKey {
             let point = G1Projective.generator.multipliedConstantTime(byBigEndian: UnsafeRawBufferPointer(secret.buffer)).toAffine()
             return PublicKey(validatedPoint: point)
         }

@@ -53,8 +53,14 @@ func addCarry(_ a: UInt64, _ b: UInt64, _ carry: UInt64) -> (UInt64, UInt64) {
 func maskIfZero(_ x: UInt64) -> UInt64 {
     // (x | -x) has its top bit set exactly when x != 0.
     let nonzeroBit = (x | (0 &- x)) >> 63
-    return nonzeroBit &- 1
+    return optimizationBarrier(nonzeroBit &- 1)
 }
+
+/// Returns x unchanged, opaquely: the optimiser cannot see that a mask is 0 or all-ones, so it cannot
+/// turn a masked select into a branch on secret data (it did so for the window-table scan, as
+/// valgrind's memcheck showed). Unoptimised and never inlined; costs one call.
+@usableFromInline @inline(never) @_optimize(none)
+func optimizationBarrier(_ x: UInt64) -> UInt64 { x }
 
 public struct Fp: Sendable {
     @usableFromInline var l0, l1, l2, l3, l4, l5: UInt64
@@ -127,7 +133,7 @@ public struct Fp: Sendable {
     public static func *= (a: inout Fp, b: Fp) { a = a * b }
 
     @inlinable @inline(__always)
-    public func square() -> Fp { self * self }
+    public func square() -> Fp { FpWide.square(self).reduced() }
 
     @inlinable @inline(__always)
     public func doubled() -> Fp { self + self }
@@ -215,15 +221,35 @@ public struct Fp: Sendable {
         return out
     }
 
-    /// self^e where e is given as little-endian 64-bit words. Square-and-multiply over a public exponent.
-    @inlinable
+    /// self^e where e is given as little-endian 64-bit words: left-to-right sliding window of width 5
+    /// over a public exponent.
     public func pow(_ e: [UInt64]) -> Fp {
+        // Odd powers self^1, self^3, ..., self^31.
+        var odd = [Fp](repeating: self, count: 16)
+        let sq = square()
+        for i in 1..<16 { odd[i] = odd[i - 1] * sq }
+        var bits = e.count * 64 - 1
+        while bits >= 0 && (e[bits >> 6] >> UInt64(bits & 63)) & 1 == 0 { bits -= 1 }
         var r = Fp.one
-        for w in e.reversed() {
-            for bit in stride(from: 63, through: 0, by: -1) {
-                r = r.square()
-                if (w >> UInt64(bit)) & 1 == 1 { r = r * self }
+        var started = false
+        var i = bits
+        while i >= 0 {
+            if (e[i >> 6] >> UInt64(i & 63)) & 1 == 0 {
+                if started { r = r.square() }
+                i -= 1
+                continue
             }
+            // Longest window [i .. j] of at most 5 bits ending in a set bit.
+            var j = max(i - 4, 0)
+            while (e[j >> 6] >> UInt64(j & 63)) & 1 == 0 { j += 1 }
+            var value = 0
+            for b in stride(from: i, through: j, by: -1) {
+                value = (value << 1) | Int((e[b >> 6] >> UInt64(b & 63)) & 1)
+                if started { r = r.square() }
+            }
+            r = started ? r * odd[value >> 1] : odd[value >> 1]
+            started = true
+            i = j - 1
         }
         return r
     }

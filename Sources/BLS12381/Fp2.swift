@@ -18,11 +18,13 @@ public struct Fp2: Sendable {
 
     @inlinable @inline(__always)
     public static func * (a: Fp2, b: Fp2) -> Fp2 {
-        // Karatsuba: three base-field products.
-        let t0 = a.c0 * b.c0
-        let t1 = a.c1 * b.c1
-        let t2 = (a.c0 + a.c1) * (b.c0 + b.c1)
-        return Fp2(t0 - t1, t2 - t0 - t1)
+        // Karatsuba on unreduced double-width products: three integer products, two reductions.
+        let t0 = FpWide.product(a.c0, b.c0)
+        let t1 = FpWide.product(a.c1, b.c1)
+        let t2 = FpWide.product(Fp.addNoReduce(a.c0, a.c1), Fp.addNoReduce(b.c0, b.c1))
+        let real = FpWide.subtractingModSquare(t0, t1)
+        let imaginary = t2 - (t0 + t1)
+        return Fp2(real.reduced(), imaginary.reduced())
     }
 
     @inlinable @inline(__always)

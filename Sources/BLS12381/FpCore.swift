@@ -120,3 +120,296 @@ extension Fp {
         return Fp(t0, t1, t2, t3, t4, t5).subtractingModulusIfNeeded()
     }
 }
+
+/// A 768-bit unreduced product, least significant limb first.
+@usableFromInline
+struct FpWide {
+    @usableFromInline var l0, l1, l2, l3, l4, l5, l6, l7, l8, l9, l10, l11: UInt64
+
+    @inlinable @inline(__always)
+    init(_ l0: UInt64, _ l1: UInt64, _ l2: UInt64, _ l3: UInt64, _ l4: UInt64, _ l5: UInt64, _ l6: UInt64, _ l7: UInt64, _ l8: UInt64, _ l9: UInt64, _ l10: UInt64, _ l11: UInt64) {
+        self.l0 = l0; self.l1 = l1; self.l2 = l2; self.l3 = l3; self.l4 = l4; self.l5 = l5; self.l6 = l6; self.l7 = l7; self.l8 = l8; self.l9 = l9; self.l10 = l10; self.l11 = l11
+    }
+
+    /// Integer product a*b of two values below 2^383 (no reduction).
+    @inlinable @inline(__always)
+    static func product(_ a: Fp, _ b: Fp) -> FpWide {
+        let a0 = a.l0, a1 = a.l1, a2 = a.l2, a3 = a.l3, a4 = a.l4, a5 = a.l5
+        var t0: UInt64 = 0, t1: UInt64 = 0, t2: UInt64 = 0, t3: UInt64 = 0, t4: UInt64 = 0, t5: UInt64 = 0, t6: UInt64 = 0, t7: UInt64 = 0, t8: UInt64 = 0, t9: UInt64 = 0, t10: UInt64 = 0, t11: UInt64 = 0
+        var c: UInt64 = 0
+        do {
+            let bi = b.l0
+            c = 0
+            (c, t0) = mulAdd(a0, bi, c)
+            (c, t1) = mulAdd(a1, bi, c)
+            (c, t2) = mulAdd(a2, bi, c)
+            (c, t3) = mulAdd(a3, bi, c)
+            (c, t4) = mulAdd(a4, bi, c)
+            (c, t5) = mulAdd(a5, bi, c)
+            t6 = c
+        }
+        do {
+            let bi = b.l1
+            c = 0
+            (c, t1) = mulAdd2(a0, bi, t1, c)
+            (c, t2) = mulAdd2(a1, bi, t2, c)
+            (c, t3) = mulAdd2(a2, bi, t3, c)
+            (c, t4) = mulAdd2(a3, bi, t4, c)
+            (c, t5) = mulAdd2(a4, bi, t5, c)
+            (c, t6) = mulAdd2(a5, bi, t6, c)
+            t7 = c
+        }
+        do {
+            let bi = b.l2
+            c = 0
+            (c, t2) = mulAdd2(a0, bi, t2, c)
+            (c, t3) = mulAdd2(a1, bi, t3, c)
+            (c, t4) = mulAdd2(a2, bi, t4, c)
+            (c, t5) = mulAdd2(a3, bi, t5, c)
+            (c, t6) = mulAdd2(a4, bi, t6, c)
+            (c, t7) = mulAdd2(a5, bi, t7, c)
+            t8 = c
+        }
+        do {
+            let bi = b.l3
+            c = 0
+            (c, t3) = mulAdd2(a0, bi, t3, c)
+            (c, t4) = mulAdd2(a1, bi, t4, c)
+            (c, t5) = mulAdd2(a2, bi, t5, c)
+            (c, t6) = mulAdd2(a3, bi, t6, c)
+            (c, t7) = mulAdd2(a4, bi, t7, c)
+            (c, t8) = mulAdd2(a5, bi, t8, c)
+            t9 = c
+        }
+        do {
+            let bi = b.l4
+            c = 0
+            (c, t4) = mulAdd2(a0, bi, t4, c)
+            (c, t5) = mulAdd2(a1, bi, t5, c)
+            (c, t6) = mulAdd2(a2, bi, t6, c)
+            (c, t7) = mulAdd2(a3, bi, t7, c)
+            (c, t8) = mulAdd2(a4, bi, t8, c)
+            (c, t9) = mulAdd2(a5, bi, t9, c)
+            t10 = c
+        }
+        do {
+            let bi = b.l5
+            c = 0
+            (c, t5) = mulAdd2(a0, bi, t5, c)
+            (c, t6) = mulAdd2(a1, bi, t6, c)
+            (c, t7) = mulAdd2(a2, bi, t7, c)
+            (c, t8) = mulAdd2(a3, bi, t8, c)
+            (c, t9) = mulAdd2(a4, bi, t9, c)
+            (c, t10) = mulAdd2(a5, bi, t10, c)
+            t11 = c
+        }
+        return FpWide(t0, t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, t11)
+    }
+
+    /// Integer square a*a: 15 cross products doubled plus 6 diagonal squares.
+    @inlinable @inline(__always)
+    static func square(_ a: Fp) -> FpWide {
+        let a0 = a.l0, a1 = a.l1, a2 = a.l2, a3 = a.l3, a4 = a.l4, a5 = a.l5
+        var t0: UInt64 = 0, t1: UInt64 = 0, t2: UInt64 = 0, t3: UInt64 = 0, t4: UInt64 = 0, t5: UInt64 = 0, t6: UInt64 = 0, t7: UInt64 = 0, t8: UInt64 = 0, t9: UInt64 = 0, t10: UInt64 = 0, t11: UInt64 = 0
+        var c: UInt64 = 0
+        c = 0
+        (c, t1) = mulAdd(a1, a0, c)
+        (c, t2) = mulAdd(a2, a0, c)
+        (c, t3) = mulAdd(a3, a0, c)
+        (c, t4) = mulAdd(a4, a0, c)
+        (c, t5) = mulAdd(a5, a0, c)
+        t6 = c
+        c = 0
+        (c, t3) = mulAdd2(a2, a1, t3, c)
+        (c, t4) = mulAdd2(a3, a1, t4, c)
+        (c, t5) = mulAdd2(a4, a1, t5, c)
+        (c, t6) = mulAdd2(a5, a1, t6, c)
+        t7 = c
+        c = 0
+        (c, t5) = mulAdd2(a3, a2, t5, c)
+        (c, t6) = mulAdd2(a4, a2, t6, c)
+        (c, t7) = mulAdd2(a5, a2, t7, c)
+        t8 = c
+        c = 0
+        (c, t7) = mulAdd2(a4, a3, t7, c)
+        (c, t8) = mulAdd2(a5, a3, t8, c)
+        t9 = c
+        c = 0
+        (c, t9) = mulAdd2(a5, a4, t9, c)
+        t10 = c
+        t11 = t10 >> 63
+        t10 = (t10 << 1) | (t9 >> 63)
+        t9 = (t9 << 1) | (t8 >> 63)
+        t8 = (t8 << 1) | (t7 >> 63)
+        t7 = (t7 << 1) | (t6 >> 63)
+        t6 = (t6 << 1) | (t5 >> 63)
+        t5 = (t5 << 1) | (t4 >> 63)
+        t4 = (t4 << 1) | (t3 >> 63)
+        t3 = (t3 << 1) | (t2 >> 63)
+        t2 = (t2 << 1) | (t1 >> 63)
+        t1 = t1 << 1
+        var carry: UInt64 = 0
+        var h: UInt64 = 0, l: UInt64 = 0
+        (h, l) = a0.multipliedFullWidth(by: a0)
+        (t0, carry) = addCarry(t0, l, carry)
+        (t1, carry) = addCarry(t1, h, carry)
+        (h, l) = a1.multipliedFullWidth(by: a1)
+        (t2, carry) = addCarry(t2, l, carry)
+        (t3, carry) = addCarry(t3, h, carry)
+        (h, l) = a2.multipliedFullWidth(by: a2)
+        (t4, carry) = addCarry(t4, l, carry)
+        (t5, carry) = addCarry(t5, h, carry)
+        (h, l) = a3.multipliedFullWidth(by: a3)
+        (t6, carry) = addCarry(t6, l, carry)
+        (t7, carry) = addCarry(t7, h, carry)
+        (h, l) = a4.multipliedFullWidth(by: a4)
+        (t8, carry) = addCarry(t8, l, carry)
+        (t9, carry) = addCarry(t9, h, carry)
+        (h, l) = a5.multipliedFullWidth(by: a5)
+        (t10, carry) = addCarry(t10, l, carry)
+        (t11, carry) = addCarry(t11, h, carry)
+        return FpWide(t0, t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, t11)
+    }
+
+    /// Montgomery reduction T/R mod p for T < p*R (result fully reduced).
+    @inlinable @inline(__always)
+    func reduced() -> Fp {
+        var t0 = l0, t1 = l1, t2 = l2, t3 = l3, t4 = l4, t5 = l5, t6 = l6, t7 = l7, t8 = l8, t9 = l9, t10 = l10, t11 = l11
+        var c: UInt64 = 0, extra: UInt64 = 0, m: UInt64 = 0
+        m = t0 &* fpInv
+        c = mulAddHi(m, 0xb9feffffffffaaab, t0)
+        (c, t1) = mulAdd2(m, 0x1eabfffeb153ffff, t1, c)
+        (c, t2) = mulAdd2(m, 0x6730d2a0f6b0f624, t2, c)
+        (c, t3) = mulAdd2(m, 0x64774b84f38512bf, t3, c)
+        (c, t4) = mulAdd2(m, 0x4b1ba7b6434bacd7, t4, c)
+        (c, t5) = mulAdd2(m, 0x1a0111ea397fe69a, t5, c)
+        (t6, extra) = addCarry(t6, c, extra)
+        m = t1 &* fpInv
+        c = mulAddHi(m, 0xb9feffffffffaaab, t1)
+        (c, t2) = mulAdd2(m, 0x1eabfffeb153ffff, t2, c)
+        (c, t3) = mulAdd2(m, 0x6730d2a0f6b0f624, t3, c)
+        (c, t4) = mulAdd2(m, 0x64774b84f38512bf, t4, c)
+        (c, t5) = mulAdd2(m, 0x4b1ba7b6434bacd7, t5, c)
+        (c, t6) = mulAdd2(m, 0x1a0111ea397fe69a, t6, c)
+        (t7, extra) = addCarry(t7, c, extra)
+        m = t2 &* fpInv
+        c = mulAddHi(m, 0xb9feffffffffaaab, t2)
+        (c, t3) = mulAdd2(m, 0x1eabfffeb153ffff, t3, c)
+        (c, t4) = mulAdd2(m, 0x6730d2a0f6b0f624, t4, c)
+        (c, t5) = mulAdd2(m, 0x64774b84f38512bf, t5, c)
+        (c, t6) = mulAdd2(m, 0x4b1ba7b6434bacd7, t6, c)
+        (c, t7) = mulAdd2(m, 0x1a0111ea397fe69a, t7, c)
+        (t8, extra) = addCarry(t8, c, extra)
+        m = t3 &* fpInv
+        c = mulAddHi(m, 0xb9feffffffffaaab, t3)
+        (c, t4) = mulAdd2(m, 0x1eabfffeb153ffff, t4, c)
+        (c, t5) = mulAdd2(m, 0x6730d2a0f6b0f624, t5, c)
+        (c, t6) = mulAdd2(m, 0x64774b84f38512bf, t6, c)
+        (c, t7) = mulAdd2(m, 0x4b1ba7b6434bacd7, t7, c)
+        (c, t8) = mulAdd2(m, 0x1a0111ea397fe69a, t8, c)
+        (t9, extra) = addCarry(t9, c, extra)
+        m = t4 &* fpInv
+        c = mulAddHi(m, 0xb9feffffffffaaab, t4)
+        (c, t5) = mulAdd2(m, 0x1eabfffeb153ffff, t5, c)
+        (c, t6) = mulAdd2(m, 0x6730d2a0f6b0f624, t6, c)
+        (c, t7) = mulAdd2(m, 0x64774b84f38512bf, t7, c)
+        (c, t8) = mulAdd2(m, 0x4b1ba7b6434bacd7, t8, c)
+        (c, t9) = mulAdd2(m, 0x1a0111ea397fe69a, t9, c)
+        (t10, extra) = addCarry(t10, c, extra)
+        m = t5 &* fpInv
+        c = mulAddHi(m, 0xb9feffffffffaaab, t5)
+        (c, t6) = mulAdd2(m, 0x1eabfffeb153ffff, t6, c)
+        (c, t7) = mulAdd2(m, 0x6730d2a0f6b0f624, t7, c)
+        (c, t8) = mulAdd2(m, 0x64774b84f38512bf, t8, c)
+        (c, t9) = mulAdd2(m, 0x4b1ba7b6434bacd7, t9, c)
+        (c, t10) = mulAdd2(m, 0x1a0111ea397fe69a, t10, c)
+        (t11, extra) = addCarry(t11, c, extra)
+        _ = extra
+        return Fp(t6, t7, t8, t9, t10, t11).subtractingModulusIfNeeded()
+    }
+
+    @inlinable @inline(__always)
+    static func + (a: FpWide, b: FpWide) -> FpWide {
+        var c: UInt64 = 0
+        let (s0, c0) = addCarry(a.l0, b.l0, c); c = c0
+        let (s1, c1) = addCarry(a.l1, b.l1, c); c = c1
+        let (s2, c2) = addCarry(a.l2, b.l2, c); c = c2
+        let (s3, c3) = addCarry(a.l3, b.l3, c); c = c3
+        let (s4, c4) = addCarry(a.l4, b.l4, c); c = c4
+        let (s5, c5) = addCarry(a.l5, b.l5, c); c = c5
+        let (s6, c6) = addCarry(a.l6, b.l6, c); c = c6
+        let (s7, c7) = addCarry(a.l7, b.l7, c); c = c7
+        let (s8, c8) = addCarry(a.l8, b.l8, c); c = c8
+        let (s9, c9) = addCarry(a.l9, b.l9, c); c = c9
+        let (s10, c10) = addCarry(a.l10, b.l10, c); c = c10
+        let (s11, c11) = addCarry(a.l11, b.l11, c); c = c11
+        return FpWide(s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11)
+    }
+
+    /// a - b, adding p^2 back when it goes negative (callers keep |a - b| < p^2).
+    @inlinable @inline(__always)
+    static func subtractingModSquare(_ a: FpWide, _ b: FpWide) -> FpWide {
+        var br: UInt64 = 0
+        let (d0, b0) = subBorrow(a.l0, b.l0, br); br = b0
+        let (d1, b1) = subBorrow(a.l1, b.l1, br); br = b1
+        let (d2, b2) = subBorrow(a.l2, b.l2, br); br = b2
+        let (d3, b3) = subBorrow(a.l3, b.l3, br); br = b3
+        let (d4, b4) = subBorrow(a.l4, b.l4, br); br = b4
+        let (d5, b5) = subBorrow(a.l5, b.l5, br); br = b5
+        let (d6, b6) = subBorrow(a.l6, b.l6, br); br = b6
+        let (d7, b7) = subBorrow(a.l7, b.l7, br); br = b7
+        let (d8, b8) = subBorrow(a.l8, b.l8, br); br = b8
+        let (d9, b9) = subBorrow(a.l9, b.l9, br); br = b9
+        let (d10, b10) = subBorrow(a.l10, b.l10, br); br = b10
+        let (d11, b11) = subBorrow(a.l11, b.l11, br); br = b11
+        let mask = 0 &- br
+        var c: UInt64 = 0
+        let (s0, c0) = addCarry(d0, 0x26aa00001c718e39 & mask, c); c = c0
+        let (s1, c1) = addCarry(d1, 0x7ced6b1d76382eab & mask, c); c = c1
+        let (s2, c2) = addCarry(d2, 0x162c338362113cfd & mask, c); c = c2
+        let (s3, c3) = addCarry(d3, 0x66bf91ed3e71b743 & mask, c); c = c3
+        let (s4, c4) = addCarry(d4, 0x292e85a87091a049 & mask, c); c = c4
+        let (s5, c5) = addCarry(d5, 0x1d68619c86185c7b & mask, c); c = c5
+        let (s6, c6) = addCarry(d6, 0xf53149330978ef01 & mask, c); c = c6
+        let (s7, c7) = addCarry(d7, 0x50a62cfd16ddca6e & mask, c); c = c7
+        let (s8, c8) = addCarry(d8, 0x66e59e49349e8bd0 & mask, c); c = c8
+        let (s9, c9) = addCarry(d9, 0xe2dc90e50e7046b4 & mask, c); c = c9
+        let (s10, c10) = addCarry(d10, 0x4bd278eaa22f25e9 & mask, c); c = c10
+        let (s11, c11) = addCarry(d11, 0x02a437a4b8c35fc7 & mask, c); c = c11
+        return FpWide(s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11)
+    }
+
+    /// a - b for a >= b.
+    @inlinable @inline(__always)
+    static func - (a: FpWide, b: FpWide) -> FpWide {
+        var br: UInt64 = 0
+        let (d0, b0) = subBorrow(a.l0, b.l0, br); br = b0
+        let (d1, b1) = subBorrow(a.l1, b.l1, br); br = b1
+        let (d2, b2) = subBorrow(a.l2, b.l2, br); br = b2
+        let (d3, b3) = subBorrow(a.l3, b.l3, br); br = b3
+        let (d4, b4) = subBorrow(a.l4, b.l4, br); br = b4
+        let (d5, b5) = subBorrow(a.l5, b.l5, br); br = b5
+        let (d6, b6) = subBorrow(a.l6, b.l6, br); br = b6
+        let (d7, b7) = subBorrow(a.l7, b.l7, br); br = b7
+        let (d8, b8) = subBorrow(a.l8, b.l8, br); br = b8
+        let (d9, b9) = subBorrow(a.l9, b.l9, br); br = b9
+        let (d10, b10) = subBorrow(a.l10, b.l10, br); br = b10
+        let (d11, b11) = subBorrow(a.l11, b.l11, br); br = b11
+        return FpWide(d0, d1, d2, d3, d4, d5, d6, d7, d8, d9, d10, d11)
+    }
+}
+
+extension Fp {
+    /// a + b without reduction (result < 2p < 2^383), for use as a product operand.
+    @inlinable @inline(__always)
+    static func addNoReduce(_ a: Fp, _ b: Fp) -> Fp {
+        var c: UInt64 = 0
+        let (s0, c0) = addCarry(a.l0, b.l0, c); c = c0
+        let (s1, c1) = addCarry(a.l1, b.l1, c); c = c1
+        let (s2, c2) = addCarry(a.l2, b.l2, c); c = c2
+        let (s3, c3) = addCarry(a.l3, b.l3, c); c = c3
+        let (s4, c4) = addCarry(a.l4, b.l4, c); c = c4
+        let (s5, c5) = addCarry(a.l5, b.l5, c); c = c5
+        return Fp(s0, s1, s2, s3, s4, s5)
+    }
+}

@@ -149,3 +149,16 @@ extension BLS12381.PrivateKey {
         return try! BLS12381.PrivateKey(rawRepresentation: raw)
     }
 }
+
+@Suite struct AggregateVerifyPolicyTests {
+    /// Draft-05 section 3.3: under the POP ciphersuite AggregateVerify is CoreAggregateVerify, which
+    /// (unlike the basic scheme) does not require distinct messages; py_ecc, which generated the
+    /// shared vectors, behaves the same way.
+    @Test func repeatedMessagesAreAllowedUnderPOP() throws {
+        let a = BLS12381.PrivateKey.testKey(11), b = BLS12381.PrivateKey.testKey(12)
+        let m: [UInt8] = [1, 2, 3]
+        let agg = try BLS12381.aggregate([a.signature(for: m), b.signature(for: m)])
+        #expect(BLS12381.aggregateVerify(agg, messages: [m, m], publicKeys: [a.publicKey, b.publicKey]))
+        #expect(!BLS12381.aggregateVerify(agg, messages: [m, [4]], publicKeys: [a.publicKey, b.publicKey]))
+    }
+}
