@@ -27,6 +27,12 @@ let package = Package(
         ),
         // The raw libsecp256k1 baseline, shared by CryptoBenchmarks and PairedRatios.
         .target(name: "RawSecp256k1", dependencies: ["CSecp256k1Raw"], path: "Sources/RawSecp256k1"),
+        // BLS12-381 operations, compared with blst (scripts/blst_bench.py) in the same session.
+        .executableTarget(
+            name: "BLSBench",
+            dependencies: [.product(name: "BLS12381", package: "Custos")],
+            path: "Sources/BLSBench"
+        ),
         .executableTarget(
             name: "CryptoBenchmarks",
             dependencies: [
