@@ -39,6 +39,12 @@ public actor SQLiteStore: Store {
     }
 
     private var closed = false
+    /// Seals appended audit records; set by the keystore once it holds the audit key.
+    var auditSealer: (any AuditSealer)?
+
+    public func setAuditSealer(_ sealer: any AuditSealer) {
+        auditSealer = sealer
+    }
 
     /// Closes the connection; closing twice is harmless.
     public func close() async throws {
@@ -110,6 +116,43 @@ public actor SQLiteStore: Store {
             "CREATE INDEX key_versions_fingerprint ON key_versions(fingerprint)",
             "CREATE INDEX keys_tenant_category ON keys(tenant_id, category)",
         ]),
+        (2, [
+            """
+            CREATE TABLE audit_records (
+                sequence INTEGER PRIMARY KEY,
+                time_us INTEGER NOT NULL,
+                actor TEXT NOT NULL,
+                tenant_id TEXT,
+                operation TEXT NOT NULL,
+                key_id TEXT,
+                key_version INTEGER,
+                outcome TEXT NOT NULL,
+                details TEXT NOT NULL,
+                previous_hash BLOB NOT NULL,
+                hash BLOB NOT NULL)
+            """,
+            "CREATE INDEX audit_records_tenant ON audit_records(tenant_id, sequence)",
+            """
+            CREATE TABLE audit_checkpoints (
+                sequence INTEGER PRIMARY KEY,
+                head_hash BLOB NOT NULL,
+                time REAL NOT NULL,
+                signer_fingerprint TEXT NOT NULL,
+                signature BLOB NOT NULL)
+            """,
+            """
+            CREATE TABLE api_tokens (
+                id TEXT PRIMARY KEY,
+                tenant_id TEXT,
+                role TEXT NOT NULL,
+                secret_hash BLOB NOT NULL,
+                description TEXT,
+                created_at REAL NOT NULL,
+                expires_at REAL NOT NULL,
+                revoked_at REAL)
+            """,
+            "CREATE INDEX api_tokens_tenant ON api_tokens(tenant_id)",
+        ]),
     ]
 
     public static var schemaVersion: Int { migrations.last!.version }
@@ -133,7 +176,7 @@ public actor SQLiteStore: Store {
 
     // MARK: Plumbing
 
-    private func execute(_ query: SQLQueryString) async throws {
+    func execute(_ query: SQLQueryString) async throws {
         do {
             try await database.raw(query).run()
         } catch {
@@ -141,7 +184,7 @@ public actor SQLiteStore: Store {
         }
     }
 
-    private func rows(_ query: SQLQueryString) async throws -> [any SQLRow] {
+    func rows(_ query: SQLQueryString) async throws -> [any SQLRow] {
         do {
             return try await database.raw(query).all()
         } catch {
@@ -151,7 +194,7 @@ public actor SQLiteStore: Store {
 
     /// Runs `body` inside BEGIN IMMEDIATE … COMMIT, rolling back on any error. The actor
     /// serialises callers, so no other statement interleaves on this connection.
-    private func transaction<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+    func transaction<T: Sendable>(_ body: () async throws -> T) async throws -> T {
         try await execute("BEGIN IMMEDIATE")
         do {
             let result = try await body()
@@ -168,7 +211,7 @@ public actor SQLiteStore: Store {
 
     /// Actors are reentrant across `await`, so without this a second call could run
     /// statements on the connection in the middle of another call's transaction.
-    private func exclusive<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+    func exclusive<T: Sendable>(_ body: () async throws -> T) async throws -> T {
         if locked {
             await withCheckedContinuation { waiters.append($0) }
         } else {
@@ -185,7 +228,7 @@ public actor SQLiteStore: Store {
         return StoreError.database(String(describing: error))
     }
 
-    private static func blob(_ bytes: [UInt8]?) -> Data? { bytes.map { Data($0) } }
+    static func blob(_ bytes: [UInt8]?) -> Data? { bytes.map { Data($0) } }
 
     // MARK: Metadata
 
@@ -202,11 +245,22 @@ public actor SQLiteStore: Store {
         }
     }
 
-    // MARK: Tenants
-
-    public func createTenant(_ tenant: TenantRecord, wrappingKey: WrappingKeyRecord) async throws {
+    public func setMetadataIfAbsent(_ name: String, _ value: [UInt8]) async throws -> [UInt8] {
         try await exclusive {
             try await transaction {
+                try await self.execute("INSERT INTO metadata (name, value) VALUES (\(bind: name), \(bind: Data(value))) ON CONFLICT(name) DO NOTHING")
+                let stored = try await self.rows("SELECT value FROM metadata WHERE name = \(bind: name)")
+                return Array(try stored[0].decode(column: "value", as: Data.self))
+            }
+        }
+    }
+
+    // MARK: Tenants
+
+    public func createTenant(_ tenant: TenantRecord, wrappingKey: WrappingKeyRecord, audit: [AuditEvent]) async throws {
+        try await exclusive {
+            try await transaction {
+                try await self.appendAuditInTransaction(audit)
                 guard try await self.rows("SELECT id FROM tenants WHERE id = \(bind: tenant.id)").isEmpty else {
                     throw StoreError.duplicateTenant(tenant.id)
                 }
@@ -255,13 +309,10 @@ public actor SQLiteStore: Store {
 
     // MARK: Keys
 
-    public func insertKey(_ key: KeyRecord, version: KeyVersionRecord) async throws {
-        try await insertKeys([(key, version)])
-    }
-
-    public func insertKeys(_ keys: [(KeyRecord, KeyVersionRecord)]) async throws {
+    public func insertKeys(_ keys: [(KeyRecord, KeyVersionRecord)], audit: [AuditEvent]) async throws {
         try await exclusive {
             try await transaction {
+                try await self.appendAuditInTransaction(audit)
                 for (key, version) in keys {
                     guard try await self.rows("SELECT id FROM tenants WHERE id = \(bind: key.tenantID)").count == 1 else {
                         throw StoreError.tenantNotFound(key.tenantID)
@@ -408,9 +459,10 @@ public actor SQLiteStore: Store {
             destroyedAt: try row.decode(column: "destroyed_at", as: Double?.self).map { Date(timeIntervalSince1970: $0) })
     }
 
-    public func addVersion(_ version: KeyVersionRecord, updatedAt: Date) async throws {
+    public func addVersion(_ version: KeyVersionRecord, updatedAt: Date, audit: [AuditEvent]) async throws {
         try await exclusive {
             try await transaction {
+                try await self.appendAuditInTransaction(audit)
                 guard try await self.rows("SELECT id FROM keys WHERE id = \(bind: version.keyID)").count == 1 else {
                     throw StoreError.keyNotFound(version.keyID)
                 }
@@ -420,9 +472,10 @@ public actor SQLiteStore: Store {
         }
     }
 
-    public func setStatus(keyID: String, status: KeyStatus, updatedAt: Date) async throws {
+    public func setStatus(keyID: String, status: KeyStatus, updatedAt: Date, audit: [AuditEvent]) async throws {
         try await exclusive {
             try await transaction {
+                try await self.appendAuditInTransaction(audit)
                 guard try await self.rows("SELECT id FROM keys WHERE id = \(bind: keyID)").count == 1 else {
                     throw StoreError.keyNotFound(keyID)
                 }
@@ -431,9 +484,10 @@ public actor SQLiteStore: Store {
         }
     }
 
-    public func destroyKey(keyID: String, at date: Date) async throws {
+    public func destroyKey(keyID: String, at date: Date, audit: [AuditEvent]) async throws {
         try await exclusive {
             try await transaction {
+                try await self.appendAuditInTransaction(audit)
                 guard try await self.rows("SELECT id FROM keys WHERE id = \(bind: keyID)").count == 1 else {
                     throw StoreError.keyNotFound(keyID)
                 }

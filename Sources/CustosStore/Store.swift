@@ -8,17 +8,17 @@ public protocol Store: Sendable {
 
     func metadata(_ name: String) async throws -> [UInt8]?
     func setMetadata(_ name: String, _ value: [UInt8]) async throws
+    /// Stores `value` unless the name is already set; returns what is stored after.
+    func setMetadataIfAbsent(_ name: String, _ value: [UInt8]) async throws -> [UInt8]
 
     /// Creates a tenant together with its first wrapping-key generation.
-    func createTenant(_ tenant: TenantRecord, wrappingKey: WrappingKeyRecord) async throws
+    func createTenant(_ tenant: TenantRecord, wrappingKey: WrappingKeyRecord, audit: [AuditEvent]) async throws
     func tenant(id: String) async throws -> TenantRecord?
     func tenants() async throws -> [TenantRecord]
     func wrappingKeys(tenantID: String) async throws -> [WrappingKeyRecord]
 
-    /// Inserts a key and its first version.
-    func insertKey(_ key: KeyRecord, version: KeyVersionRecord) async throws
-    /// Inserts many keys in one transaction (bulk generation).
-    func insertKeys(_ keys: [(KeyRecord, KeyVersionRecord)]) async throws
+    /// Inserts many keys, each with its first version, in one transaction.
+    func insertKeys(_ keys: [(KeyRecord, KeyVersionRecord)], audit: [AuditEvent]) async throws
     func key(tenantID: String, alias: String) async throws -> KeyRecord?
     func key(tenantID: String, id: String) async throws -> KeyRecord?
     func keys(tenantID: String, ids: [String]) async throws -> [KeyRecord]
@@ -29,9 +29,50 @@ public protocol Store: Sendable {
     func versions(keyID: String) async throws -> [KeyVersionRecord]
     func version(keyID: String, version: Int) async throws -> KeyVersionRecord?
     /// Adds a version and makes it primary.
-    func addVersion(_ version: KeyVersionRecord, updatedAt: Date) async throws
-    func setStatus(keyID: String, status: KeyStatus, updatedAt: Date) async throws
+    func addVersion(_ version: KeyVersionRecord, updatedAt: Date, audit: [AuditEvent]) async throws
+    func setStatus(keyID: String, status: KeyStatus, updatedAt: Date, audit: [AuditEvent]) async throws
     /// Crypto-shredding: erases the wrapped material of every version and leaves a
     /// tombstone (the record, its public keys and fingerprints stay for audit).
-    func destroyKey(keyID: String, at date: Date) async throws
+    func destroyKey(keyID: String, at date: Date, audit: [AuditEvent]) async throws
+
+    // Audit log. Every mutating method above appends its `audit` events in the same
+    // transaction as its change; nothing is written unless both are.
+    func setAuditSealer(_ sealer: any AuditSealer) async
+    /// Appends events on their own (operations that change nothing else, like signing).
+    /// Many events go in one transaction: one durable commit for all of them.
+    @discardableResult
+    func appendAudit(_ events: [AuditEvent]) async throws -> [AuditRecord]
+    func auditHead() async throws -> (sequence: Int64, hash: [UInt8])?
+    func auditRecords(_ query: AuditQuery) async throws -> [AuditRecord]
+    func addCheckpoint(_ checkpoint: AuditCheckpoint) async throws
+    func checkpoints(after sequence: Int64, limit: Int) async throws -> [AuditCheckpoint]
+    func latestCheckpoint() async throws -> AuditCheckpoint?
+
+    // API tokens (only hashes of their secrets).
+    func insertToken(_ token: TokenRecord, audit: [AuditEvent]) async throws
+    func token(id: String) async throws -> TokenRecord?
+    /// A tenant's tokens, or every token when `tenantID` is nil.
+    func tokens(tenantID: String?) async throws -> [TokenRecord]
+    func revokeToken(id: String, at date: Date, audit: [AuditEvent]) async throws
+}
+
+extension Store {
+    public func createTenant(_ tenant: TenantRecord, wrappingKey: WrappingKeyRecord) async throws {
+        try await createTenant(tenant, wrappingKey: wrappingKey, audit: [])
+    }
+    public func insertKey(_ key: KeyRecord, version: KeyVersionRecord, audit: [AuditEvent] = []) async throws {
+        try await insertKeys([(key, version)], audit: audit)
+    }
+    public func insertKeys(_ keys: [(KeyRecord, KeyVersionRecord)]) async throws {
+        try await insertKeys(keys, audit: [])
+    }
+    public func addVersion(_ version: KeyVersionRecord, updatedAt: Date) async throws {
+        try await addVersion(version, updatedAt: updatedAt, audit: [])
+    }
+    public func setStatus(keyID: String, status: KeyStatus, updatedAt: Date) async throws {
+        try await setStatus(keyID: keyID, status: status, updatedAt: updatedAt, audit: [])
+    }
+    public func destroyKey(keyID: String, at date: Date) async throws {
+        try await destroyKey(keyID: keyID, at: date, audit: [])
+    }
 }

@@ -6,6 +6,8 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     case keyNotFound(String)
     case versionNotFound(keyID: String, version: Int)
     case schemaTooNew(found: Int, supported: Int)
+    case tokenNotFound(String)
+    case auditNotAttached
     case database(String)
 
     public var description: String {
@@ -17,6 +19,8 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
         case .versionNotFound(let keyID, let version): "key '\(keyID)' has no version \(version)"
         case .schemaTooNew(let found, let supported):
             "the database schema is version \(found) but this Custos supports up to \(supported); upgrade Custos"
+        case .tokenNotFound(let id): "token '\(id)' does not exist"
+        case .auditNotAttached: "the audit log is not open: no sensitive change is written without its audit record"
         case .database(let reason): "database error: \(reason)"
         }
     }

@@ -48,11 +48,12 @@ final class Fixture: @unchecked Sendable {
     }
 
     /// Every row of every table, in a canonical order: two equal snapshots mean the
-    /// store did not change.
+    /// store did not change. The audit log is left out on purpose: a refused operation
+    /// does append its failure record (AuditLogTests check those).
     func snapshot() async throws -> String {
         try await Raw.withDatabase(databasePath) { database in
             var out = ""
-            for table in ["metadata", "tenants", "wrapping_keys", "keys", "key_versions", "schema_migrations"] {
+            for table in ["metadata", "tenants", "wrapping_keys", "keys", "key_versions", "schema_migrations", "api_tokens", "audit_checkpoints"] {
                 let rows = try await database.raw("SELECT * FROM \(unsafeRaw: table) ORDER BY 1, 2").all()
                 out += "== \(table)\n"
                 for row in rows {

@@ -16,6 +16,8 @@ public final class KeyService: Sendable {
     let records: RecordCache
     let clock: @Sendable () -> Date
     let logger: Logger
+    /// The audit trail every sensitive operation below writes to.
+    public let audit: AuditLog
 
     static let rootKeyIDMetadata = "root_key_id"
 
@@ -46,6 +48,45 @@ public final class KeyService: Sendable {
                 try await store.setMetadata(Self.rootKeyIDMetadata, Array(root.rootKeyID.utf8))
             }
         }
+        self.audit = try await mappingErrors { try await AuditLog.open(store: store, root: root, clock: clock) }
+    }
+
+    // MARK: Auditing
+
+    func event(_ operation: String, by principal: Principal, tenant: String?, keyID: String? = nil, version: Int? = nil,
+               outcome: String = "success", details: [String: String] = [:]) -> AuditEvent {
+        AuditEvent(time: clock(), actor: principal.id, tenantID: tenant, operation: operation, keyID: keyID,
+                   keyVersion: version, outcome: outcome, details: details)
+    }
+
+    /// Runs an operation; if it fails, a failure record naming the error code (never
+    /// its values) is appended before the error reaches the caller.
+    func audited<T>(_ operation: String, by principal: Principal, tenant: String?, alias: String? = nil,
+                    _ body: () async throws -> T) async throws -> T {
+        do {
+            return try await mappingErrors(body)
+        } catch let error as KeystoreError {
+            var details = ["error": error.code]
+            if let alias { details["alias"] = String(alias.prefix(128)) }
+            let failure = event(operation, by: principal, tenant: tenant.map { String($0.prefix(128)) },
+                                outcome: error.code == "forbidden" ? "denied" : "failure", details: details)
+            do {
+                try await audit.recordNow([failure])
+            } catch {
+                logger.error("audit record of a failed operation could not be written", metadata: ["operation": "\(operation)", "error": "\(error)"])
+            }
+            throw error
+        }
+    }
+
+    /// Records an event on its own (group-committed); the caller's result is released
+    /// only once the record is durable.
+    func recordSuccess(_ event: AuditEvent) async throws {
+        do {
+            try await audit.record(event)
+        } catch {
+            throw KeystoreError.store(.database("the audit record could not be written: \(error)"))
+        }
     }
 
     public func close() async throws {
@@ -56,21 +97,24 @@ public final class KeyService: Sendable {
 
     // MARK: Tenants
 
-    public func createTenant(_ id: String) async throws -> TenantInfo {
-        try Names.validateTenant(id)
-        return try await mappingErrors {
+    public func createTenant(_ id: String, by principal: Principal = .local) async throws -> TenantInfo {
+        try await audited("tenant.create", by: principal, tenant: id) {
+            try principal.authorize(.manageTenants, tenant: nil)
+            try Names.validateTenant(id)
             let now = clock()
             let wrapping = try await keyring.makeWrappingKey(tenant: id, generation: 1, at: now)
-            try await store.createTenant(TenantRecord(id: id, createdAt: now), wrappingKey: wrapping)
+            try await store.createTenant(TenantRecord(id: id, createdAt: now), wrappingKey: wrapping,
+                                         audit: [event("tenant.create", by: principal, tenant: id)])
             logger.info("tenant created", metadata: ["tenant": "\(id)"])
             return TenantInfo(id: id, createdAt: now, wrappingGeneration: 1)
         }
     }
 
-    public func tenants() async throws -> [TenantInfo] {
+    public func tenants(by principal: Principal = .local) async throws -> [TenantInfo] {
         try await mappingErrors {
+            try principal.authorize(.readKeys, tenant: principal.tenant)
             var result: [TenantInfo] = []
-            for tenant in try await store.tenants() {
+            for tenant in try await store.tenants() where principal.tenant == nil || principal.tenant == tenant.id {
                 let generation = try await store.wrappingKeys(tenantID: tenant.id).last?.generation ?? 0
                 result.append(TenantInfo(id: tenant.id, createdAt: tenant.createdAt, wrappingGeneration: generation))
             }
@@ -85,23 +129,24 @@ public final class KeyService: Sendable {
     // MARK: Creating keys
 
     /// Generates a key with its first version.
-    public func generateKey(_ spec: KeySpec) async throws -> KeyInfo {
-        try await generateKeys([spec]).first!
+    public func generateKey(_ spec: KeySpec, by principal: Principal = .local) async throws -> KeyInfo {
+        try await generateKeys([spec], by: principal).first!
     }
 
     /// Generates many keys; they are stored in batches of `batchSize`, each batch one
     /// transaction. `progress` is called with the number stored so far.
-    public func generateKeys(_ specs: [KeySpec], batchSize: Int = 256,
+    public func generateKeys(_ specs: [KeySpec], batchSize: Int = 256, by principal: Principal = .local,
                              progress: @Sendable (Int) -> Void = { _ in }) async throws -> [KeyInfo] {
-        for spec in specs {
-            try Names.validateTenant(spec.tenant)
-            try Names.validateAlias(spec.alias)
-            try Names.validateLabels(spec.labels)
-        }
-        guard Set(specs.map { "\($0.tenant)/\($0.alias)" }).count == specs.count else {
-            throw KeystoreError.invalidArgument("the same alias appears twice in one request")
-        }
-        return try await mappingErrors {
+        try await audited("generate", by: principal, tenant: specs.first?.tenant, alias: specs.count == 1 ? specs[0].alias : nil) {
+            for spec in specs {
+                try principal.authorize(.manageKeys, tenant: spec.tenant)
+                try Names.validateTenant(spec.tenant)
+                try Names.validateAlias(spec.alias)
+                try Names.validateLabels(spec.labels)
+            }
+            guard Set(specs.map { "\($0.tenant)/\($0.alias)" }).count == specs.count else {
+                throw KeystoreError.invalidArgument("the same alias appears twice in one request")
+            }
             var created: [KeyInfo] = []
             var start = 0
             while start < specs.count {
@@ -117,7 +162,11 @@ public final class KeyService: Sendable {
                     let material = try await soft.create(spec.algorithm, options: spec.options, context: context)
                     rows.append(makeRows(spec: spec, keyID: keyID, material: material))
                 }
-                try await store.insertKeys(rows)
+                let events = rows.map { row in
+                    event("generate", by: principal, tenant: row.0.tenantID, keyID: row.0.id, version: 1,
+                          details: ["alias": row.0.alias, "scheme": row.0.scheme, "fingerprint": row.1.fingerprint ?? ""])
+                }
+                try await store.insertKeys(rows, audit: events)
                 created += rows.map { info(record: $0.0, versions: [$0.1]) }
                 start += batch.count
                 progress(start)
@@ -130,14 +179,15 @@ public final class KeyService: Sendable {
     }
 
     /// Imports a private key made elsewhere (PKCS#8 DER or PEM; SEC1 and PKCS#1 too).
-    public func importKey(_ spec: KeySpec, privateKey encoded: SecretBytes) async throws -> KeyInfo {
-        try Names.validateTenant(spec.tenant)
-        try Names.validateAlias(spec.alias)
-        try Names.validateLabels(spec.labels)
-        guard case .signing(let scheme) = spec.algorithm else {
-            throw KeystoreError.invalidArgument("only signing keys can be imported; \(spec.algorithm) keys are generated inside Custos")
-        }
-        return try await mappingErrors {
+    public func importKey(_ spec: KeySpec, privateKey encoded: SecretBytes, by principal: Principal = .local) async throws -> KeyInfo {
+        try await audited("import", by: principal, tenant: spec.tenant, alias: spec.alias) {
+            try principal.authorize(.manageKeys, tenant: spec.tenant)
+            try Names.validateTenant(spec.tenant)
+            try Names.validateAlias(spec.alias)
+            try Names.validateLabels(spec.labels)
+            guard case .signing(let scheme) = spec.algorithm else {
+                throw KeystoreError.invalidArgument("only signing keys can be imported; \(spec.algorithm) keys are generated inside Custos")
+            }
             let key = try SigningPrivateKey(importing: encoded, scheme: scheme)
             try await requireTenant(spec.tenant)
             if try await store.key(tenantID: spec.tenant, alias: spec.alias) != nil {
@@ -147,7 +197,10 @@ public final class KeyService: Sendable {
             let context = MaterialContext(tenant: spec.tenant, keyID: keyID, alias: spec.alias, version: 1, algorithm: spec.algorithm)
             let material = try await soft.protect(.signing(key), context: context)
             let (record, version) = makeRows(spec: spec, keyID: keyID, material: material)
-            try await store.insertKey(record, version: version)
+            try await store.insertKey(record, version: version, audit: [
+                event("import", by: principal, tenant: spec.tenant, keyID: keyID, version: 1,
+                      details: ["alias": spec.alias, "scheme": record.scheme, "fingerprint": version.fingerprint ?? ""]),
+            ])
             logger.info("key imported", metadata: ["tenant": "\(spec.tenant)", "alias": "\(spec.alias)", "scheme": "\(scheme)"])
             return info(record: record, versions: [version])
         }
@@ -167,30 +220,35 @@ public final class KeyService: Sendable {
 
     // MARK: Reading
 
-    public func key(tenant: String, alias: String) async throws -> KeyInfo {
+    public func key(tenant: String, alias: String, by principal: Principal = .local) async throws -> KeyInfo {
         try await mappingErrors {
+            try principal.authorize(.readKeys, tenant: tenant)
             let record = try await record(tenant: tenant, alias: alias)
             return info(record: record, versions: try await store.versions(keyID: record.id))
         }
     }
 
-    public func keys(tenant: String, ids: [String]) async throws -> [KeyInfo] {
+    public func keys(tenant: String, ids: [String], by principal: Principal = .local) async throws -> [KeyInfo] {
         try await mappingErrors {
-            try await store.keys(tenantID: tenant, ids: ids).map { info(record: $0, versions: nil) }
+            try principal.authorize(.readKeys, tenant: tenant)
+            return try await store.keys(tenantID: tenant, ids: ids).map { info(record: $0, versions: nil) }
         }
     }
 
     /// Keys of `tenant` any of whose versions has this public key (its encoded form:
     /// SPKI DER, or the compressed point for BLS12-381).
-    public func keys(tenant: String, encodedPublicKey: [UInt8]) async throws -> [KeyInfo] {
+    public func keys(tenant: String, encodedPublicKey: [UInt8], by principal: Principal = .local) async throws -> [KeyInfo] {
         try await mappingErrors {
+            try principal.authorize(.readKeys, tenant: tenant)
             let fingerprint = Fingerprint(subjectPublicKeyInfo: encodedPublicKey).description
             return try await store.keys(tenantID: tenant, fingerprint: fingerprint).map { info(record: $0, versions: nil) }
         }
     }
 
-    public func listKeys(tenant: String, filter: KeyFilter = KeyFilter(), page: PageRequest = PageRequest()) async throws -> (keys: [KeyInfo], nextCursor: String?) {
+    public func listKeys(tenant: String, filter: KeyFilter = KeyFilter(), page: PageRequest = PageRequest(),
+                         by principal: Principal = .local) async throws -> (keys: [KeyInfo], nextCursor: String?) {
         try await mappingErrors {
+            try principal.authorize(.readKeys, tenant: tenant)
             try await requireTenant(tenant)
             let result = try await store.listKeys(tenantID: tenant, filter: filter, page: page)
             return (result.keys.map { info(record: $0, versions: nil) }, result.nextCursor)
@@ -198,8 +256,9 @@ public final class KeyService: Sendable {
     }
 
     /// The public key of a version (the primary one by default).
-    public func publicKey(tenant: String, alias: String, version: Int? = nil) async throws -> PublicKeyExport {
-        try await mappingErrors {
+    public func publicKey(tenant: String, alias: String, version: Int? = nil, by principal: Principal = .local) async throws -> PublicKeyExport {
+        try await audited("export", by: principal, tenant: tenant, alias: alias) {
+            try principal.authorize(.readKeys, tenant: tenant)
             let record = try await record(tenant: tenant, alias: alias)
             let algorithm = try KeyAlgorithm(identifier: record.scheme)
             let number = version ?? record.primaryVersion
@@ -207,7 +266,10 @@ public final class KeyService: Sendable {
                 if algorithm.isAsymmetric { throw KeystoreError.versionUnavailable(alias: alias, version: number) }
                 throw KeystoreError.wrongKeyKind(alias: alias, algorithm: record.scheme, operation: "export a public key (it is symmetric)")
             }
-            return try Self.publicKey(der: der, algorithm: algorithm)
+            let export = try Self.publicKey(der: der, algorithm: algorithm)
+            try await recordSuccess(event("export", by: principal, tenant: tenant, keyID: record.id, version: number,
+                                          details: ["alias": alias, "fingerprint": row.fingerprint ?? ""]))
+            return export
         }
     }
 
@@ -277,13 +339,17 @@ public final class KeyService: Sendable {
     }
 
     /// Signs with the primary version.
-    public func sign(tenant: String, alias: String, message: [UInt8], format: SignatureFormat? = nil) async throws -> SignResult {
-        try await mappingErrors {
+    public func sign(tenant: String, alias: String, message: [UInt8], format: SignatureFormat? = nil,
+                     by principal: Principal = .local) async throws -> SignResult {
+        try await audited("sign", by: principal, tenant: tenant, alias: alias) {
+            try principal.authorize(.useKeys, tenant: tenant)
             let record = try await usableRecord(tenant: tenant, alias: alias)
             guard case .signing(let signer) = try await unlocked(record, version: record.primaryVersion) else {
                 throw KeystoreError.wrongKeyKind(alias: alias, algorithm: record.scheme, operation: "sign")
             }
             let signature = try await signer.sign(message, format: format)
+            try await recordSuccess(event("sign", by: principal, tenant: tenant, keyID: record.id, version: record.primaryVersion,
+                                          details: ["scheme": record.scheme, "message_hmac": audit.digest(message)]))
             return SignResult(signature: signature.bytes, keyID: record.id, alias: record.alias, version: record.primaryVersion,
                               scheme: record.scheme, format: signature.format?.rawValue)
         }
@@ -291,22 +357,27 @@ public final class KeyService: Sendable {
 
     /// The BLS proof of possession of the primary version (PopProve), which others
     /// check before admitting this key to a multi-signature.
-    public func proofOfPossession(tenant: String, alias: String) async throws -> (proof: [UInt8], version: Int) {
-        try await mappingErrors {
+    public func proofOfPossession(tenant: String, alias: String, by principal: Principal = .local) async throws -> (proof: [UInt8], version: Int) {
+        try await audited("export", by: principal, tenant: tenant, alias: alias) {
+            try principal.authorize(.readKeys, tenant: tenant)
             let record = try await usableRecord(tenant: tenant, alias: alias)
             guard case .signing(let signer) = try await unlocked(record, version: record.primaryVersion),
                   let key = signer as? SigningPrivateKey, key.scheme == .bls12381Pop else {
                 throw KeystoreError.wrongKeyKind(alias: alias, algorithm: record.scheme, operation: "prove possession (BLS keys only)")
             }
-            return (try key.proofOfPossession(), record.primaryVersion)
+            let proof = try key.proofOfPossession()
+            try await recordSuccess(event("export", by: principal, tenant: tenant, keyID: record.id, version: record.primaryVersion,
+                                          details: ["alias": alias, "what": "proof-of-possession"]))
+            return (proof, record.primaryVersion)
         }
     }
 
     /// Verifies against one version, or against every version whose material still
     /// exists when `version` is nil (so signatures made before a rotation verify).
     public func verify(tenant: String, alias: String, message: [UInt8], signature: [UInt8],
-                       format: SignatureFormat? = nil, version: Int? = nil) async throws -> VerifyResult {
+                       format: SignatureFormat? = nil, version: Int? = nil, by principal: Principal = .local) async throws -> VerifyResult {
         try await mappingErrors {
+            try principal.authorize(.verify, tenant: tenant)
             let record = try await record(tenant: tenant, alias: alias)
             guard record.status != .destroyed else { throw KeystoreError.keyDestroyed(tenant: tenant, alias: alias) }
             guard case .signing(let scheme) = try KeyAlgorithm(identifier: record.scheme) else {
@@ -331,21 +402,28 @@ public final class KeyService: Sendable {
     /// Encrypts with the primary version of an AES-256-GCM key. The result carries
     /// the version, so decryption keeps working after rotation:
     /// 0x01 ‖ version (UInt32 BE) ‖ nonce ‖ ciphertext ‖ tag.
-    public func encrypt(tenant: String, alias: String, plaintext: [UInt8], associatedData: [UInt8] = []) async throws -> [UInt8] {
-        try await mappingErrors {
+    public func encrypt(tenant: String, alias: String, plaintext: [UInt8], associatedData: [UInt8] = [],
+                        by principal: Principal = .local) async throws -> [UInt8] {
+        try await audited("encrypt", by: principal, tenant: tenant, alias: alias) {
+            try principal.authorize(.useKeys, tenant: tenant)
             let record = try await usableRecord(tenant: tenant, alias: alias)
             guard case .aead(let key) = try await unlocked(record, version: record.primaryVersion) else {
                 throw KeystoreError.wrongKeyKind(alias: alias, algorithm: record.scheme, operation: "encrypt")
             }
             let aad = BindingContext.ciphertext(tenant: tenant, keyID: record.id, version: record.primaryVersion, associatedData: associatedData)
             let version = UInt32(record.primaryVersion)
-            return [0x01, UInt8(version >> 24), UInt8(version >> 16 & 0xff), UInt8(version >> 8 & 0xff), UInt8(version & 0xff)]
+            let sealed = [0x01, UInt8(version >> 24), UInt8(version >> 16 & 0xff), UInt8(version >> 8 & 0xff), UInt8(version & 0xff)]
                 + (try key.seal(plaintext, associatedData: aad))
+            try await recordSuccess(event("encrypt", by: principal, tenant: tenant, keyID: record.id, version: record.primaryVersion,
+                                          details: ["ciphertext_hmac": audit.digest(sealed)]))
+            return sealed
         }
     }
 
-    public func decrypt(tenant: String, alias: String, ciphertext: [UInt8], associatedData: [UInt8] = []) async throws -> SecretBytes {
-        try await mappingErrors {
+    public func decrypt(tenant: String, alias: String, ciphertext: [UInt8], associatedData: [UInt8] = [],
+                        by principal: Principal = .local) async throws -> SecretBytes {
+        try await audited("decrypt", by: principal, tenant: tenant, alias: alias) {
+            try principal.authorize(.useKeys, tenant: tenant)
             let record = try await usableRecord(tenant: tenant, alias: alias)
             guard ciphertext.count >= 5 + AEADKey.nonceByteCount + AEADKey.tagByteCount, ciphertext[0] == 0x01 else {
                 throw KeystoreError.invalidCiphertext("not a Custos ciphertext (wrong header or too short)")
@@ -355,28 +433,37 @@ public final class KeyService: Sendable {
                 throw KeystoreError.wrongKeyKind(alias: alias, algorithm: record.scheme, operation: "decrypt")
             }
             let aad = BindingContext.ciphertext(tenant: tenant, keyID: record.id, version: version, associatedData: associatedData)
+            let plaintext: SecretBytes
             do {
-                return try key.open(ciphertext[5...], associatedData: aad)
+                plaintext = try key.open(ciphertext[5...], associatedData: aad)
             } catch {
                 throw KeystoreError.invalidCiphertext("authentication failed: wrong key, altered ciphertext or different associated data")
             }
+            try await recordSuccess(event("decrypt", by: principal, tenant: tenant, keyID: record.id, version: version,
+                                          details: ["ciphertext_hmac": audit.digest(ciphertext)]))
+            return plaintext
         }
     }
 
     /// HMAC with the primary version of an HMAC key.
-    public func mac(tenant: String, alias: String, message: [UInt8]) async throws -> (mac: [UInt8], version: Int) {
-        try await mappingErrors {
+    public func mac(tenant: String, alias: String, message: [UInt8], by principal: Principal = .local) async throws -> (mac: [UInt8], version: Int) {
+        try await audited("hmac", by: principal, tenant: tenant, alias: alias) {
+            try principal.authorize(.useKeys, tenant: tenant)
             let record = try await usableRecord(tenant: tenant, alias: alias)
             guard case .mac(let key) = try await unlocked(record, version: record.primaryVersion) else {
                 throw KeystoreError.wrongKeyKind(alias: alias, algorithm: record.scheme, operation: "compute an HMAC")
             }
-            return (key.authenticationCode(for: message), record.primaryVersion)
+            let code = key.authenticationCode(for: message)
+            try await recordSuccess(event("hmac", by: principal, tenant: tenant, keyID: record.id, version: record.primaryVersion,
+                                          details: ["message_hmac": audit.digest(message)]))
+            return (code, record.primaryVersion)
         }
     }
 
     /// Constant-time HMAC check against any version whose material still exists.
-    public func verifyMAC(tenant: String, alias: String, message: [UInt8], mac: [UInt8]) async throws -> Bool {
+    public func verifyMAC(tenant: String, alias: String, message: [UInt8], mac: [UInt8], by principal: Principal = .local) async throws -> Bool {
         try await mappingErrors {
+            try principal.authorize(.useKeys, tenant: tenant)
             let record = try await usableRecord(tenant: tenant, alias: alias)
             for row in try await store.versions(keyID: record.id).reversed() where row.wrappedMaterial != nil {
                 guard case .mac(let key) = try await unlocked(record, version: row.version) else {
@@ -391,8 +478,9 @@ public final class KeyService: Sendable {
     // MARK: Lifecycle
 
     /// Makes a new primary version; earlier versions keep verifying and decrypting.
-    public func rotate(tenant: String, alias: String) async throws -> KeyInfo {
-        try await mappingErrors {
+    public func rotate(tenant: String, alias: String, by principal: Principal = .local) async throws -> KeyInfo {
+        try await audited("rotate", by: principal, tenant: tenant, alias: alias) {
+            try principal.authorize(.manageKeys, tenant: tenant)
             let record = try await usableRecord(tenant: tenant, alias: alias)
             let algorithm = try KeyAlgorithm(identifier: record.scheme)
             let versions = try await store.versions(keyID: record.id)
@@ -409,44 +497,53 @@ public final class KeyService: Sendable {
             let row = KeyVersionRecord(keyID: record.id, version: next, publicKey: material.publicKeyDER,
                                        fingerprint: material.fingerprint?.description, wrappedMaterial: material.stored,
                                        wrappingGeneration: material.wrappingGeneration, createdAt: now)
-            try await store.addVersion(row, updatedAt: now)
+            try await store.addVersion(row, updatedAt: now, audit: [
+                event("rotate", by: principal, tenant: tenant, keyID: record.id, version: next,
+                      details: ["alias": alias, "fingerprint": row.fingerprint ?? ""]),
+            ])
             records.evict(tenant: tenant, alias: alias)
             logger.info("key rotated", metadata: ["tenant": "\(tenant)", "alias": "\(alias)", "version": "\(next)"])
-            return try await key(tenant: tenant, alias: alias)
+            return try await key(tenant: tenant, alias: alias, by: principal)
         }
     }
 
-    public func disable(tenant: String, alias: String) async throws -> KeyInfo {
-        try await setStatus(tenant: tenant, alias: alias, to: .disabled)
+    public func disable(tenant: String, alias: String, by principal: Principal = .local) async throws -> KeyInfo {
+        try await setStatus(tenant: tenant, alias: alias, to: .disabled, operation: "disable", by: principal)
     }
 
-    public func enable(tenant: String, alias: String) async throws -> KeyInfo {
-        try await setStatus(tenant: tenant, alias: alias, to: .enabled)
+    public func enable(tenant: String, alias: String, by principal: Principal = .local) async throws -> KeyInfo {
+        try await setStatus(tenant: tenant, alias: alias, to: .enabled, operation: "enable", by: principal)
     }
 
-    private func setStatus(tenant: String, alias: String, to status: KeyStatus) async throws -> KeyInfo {
-        try await mappingErrors {
+    private func setStatus(tenant: String, alias: String, to status: KeyStatus, operation: String, by principal: Principal) async throws -> KeyInfo {
+        try await audited(operation, by: principal, tenant: tenant, alias: alias) {
+            try principal.authorize(.manageKeys, tenant: tenant)
             let record = try await record(tenant: tenant, alias: alias)
             guard record.status != .destroyed else { throw KeystoreError.keyDestroyed(tenant: tenant, alias: alias) }
-            try await store.setStatus(keyID: record.id, status: status, updatedAt: clock())
+            try await store.setStatus(keyID: record.id, status: status, updatedAt: clock(), audit: [
+                event(operation, by: principal, tenant: tenant, keyID: record.id, details: ["alias": alias]),
+            ])
             cache.evict(keyID: record.id)
             records.evict(tenant: tenant, alias: alias)
             logger.info("key status changed", metadata: ["tenant": "\(tenant)", "alias": "\(alias)", "status": "\(status.rawValue)"])
-            return try await key(tenant: tenant, alias: alias)
+            return try await key(tenant: tenant, alias: alias, by: principal)
         }
     }
 
     /// Crypto-shredding: the wrapped material of every version is erased; the record,
     /// public keys and fingerprints stay as a tombstone.
-    public func destroy(tenant: String, alias: String) async throws -> KeyInfo {
-        try await mappingErrors {
+    public func destroy(tenant: String, alias: String, by principal: Principal = .local) async throws -> KeyInfo {
+        try await audited("destroy", by: principal, tenant: tenant, alias: alias) {
+            try principal.authorize(.manageKeys, tenant: tenant)
             let record = try await record(tenant: tenant, alias: alias)
             guard record.status != .destroyed else { throw KeystoreError.keyDestroyed(tenant: tenant, alias: alias) }
-            try await store.destroyKey(keyID: record.id, at: clock())
+            try await store.destroyKey(keyID: record.id, at: clock(), audit: [
+                event("destroy", by: principal, tenant: tenant, keyID: record.id, details: ["alias": alias]),
+            ])
             cache.evict(keyID: record.id)
             records.evict(tenant: tenant, alias: alias)
             logger.info("key destroyed", metadata: ["tenant": "\(tenant)", "alias": "\(alias)"])
-            return try await key(tenant: tenant, alias: alias)
+            return try await key(tenant: tenant, alias: alias, by: principal)
         }
     }
 }

@@ -19,6 +19,11 @@ public enum KeystoreError: Error, Equatable, Sendable, CustomStringConvertible {
     case wrappingKeyUnavailable(tenant: String, generation: Int)
     case invalidCiphertext(String)
     case invalidArgument(String)
+    case auditKeyUnavailable
+    /// A bearer token that is unknown, malformed, expired or revoked. One case for
+    /// all of them, so a caller learns nothing about which tokens exist.
+    case invalidToken
+    case forbidden(String)
     case crypto(CustosCryptoError)
     case store(StoreError)
 
@@ -42,8 +47,61 @@ public enum KeystoreError: Error, Equatable, Sendable, CustomStringConvertible {
             "wrapping key generation \(generation) of tenant '\(tenant)' is missing or failed authentication"
         case .invalidCiphertext(let reason): "invalid ciphertext: \(reason)"
         case .invalidArgument(let reason): reason
+        case .auditKeyUnavailable: "the audit keys failed authentication under this root of trust"
+        case .invalidToken: "invalid, expired or revoked token"
+        case .forbidden(let reason): reason
         case .crypto(let error): error.description
         case .store(let error): error.description
+        }
+    }
+}
+
+extension KeystoreError {
+    /// A stable, machine-readable code (API problem types, CLI --json errors).
+    public var code: String {
+        switch self {
+        case .notInitialized: "not-initialized"
+        case .alreadyInitialized: "already-initialized"
+        case .unsealFailed: "unseal-failed"
+        case .rootKeyMismatch: "root-key-mismatch"
+        case .invalidName: "invalid-name"
+        case .unknownCategory: "unknown-category"
+        case .keyNotFound: "key-not-found"
+        case .keyDisabled: "key-disabled"
+        case .keyDestroyed: "key-destroyed"
+        case .versionUnavailable: "version-unavailable"
+        case .wrongKeyKind: "wrong-key-kind"
+        case .keyMaterialCorrupted: "key-material-corrupted"
+        case .wrappingKeyUnavailable: "wrapping-key-unavailable"
+        case .invalidCiphertext: "invalid-ciphertext"
+        case .invalidArgument: "invalid-argument"
+        case .auditKeyUnavailable: "audit-key-unavailable"
+        case .invalidToken: "invalid-token"
+        case .forbidden: "forbidden"
+        case .crypto(let error):
+            switch error {
+            case .unknownScheme: "unknown-scheme"
+            case .unsupportedKeySize: "unsupported-key-size"
+            case .invalidPrivateKey, .keyDoesNotMatchScheme: "invalid-private-key"
+            case .invalidPublicKey: "invalid-public-key"
+            case .malformedPEM, .malformedDER: "malformed-key-encoding"
+            case .malformedSignature, .signatureFormatNotApplicable: "malformed-signature"
+            case .invalidKeyLength: "invalid-key-length"
+            case .authenticationFailed, .invalidCiphertext: "invalid-ciphertext"
+            case .operationFailed: "crypto-failure"
+            }
+        case .store(let error):
+            switch error {
+            case .duplicateTenant: "tenant-exists"
+            case .duplicateAlias: "alias-exists"
+            case .tenantNotFound: "tenant-not-found"
+            case .keyNotFound: "key-not-found"
+            case .versionNotFound: "version-unavailable"
+            case .tokenNotFound: "token-not-found"
+            case .schemaTooNew: "schema-too-new"
+            case .auditNotAttached: "audit-unavailable"
+            case .database: "store-error"
+            }
         }
     }
 }

@@ -1,0 +1,68 @@
+import Foundation
+
+/// What a caller may do. Roles are fixed sets of permissions, so a token's power is
+/// readable from its role alone.
+public enum Role: String, Sendable, Codable, CaseIterable {
+    /// Everything in its scope, including tokens (and tenants, when not tenant-bound).
+    case admin
+    /// Key lifecycle: generate, import, rotate, disable, enable, destroy.
+    case `operator`
+    /// Uses keys: sign, encrypt, decrypt, HMAC.
+    case signer
+    /// Reads and verifies the audit log.
+    case auditor
+
+    public func allows(_ permission: Permission) -> Bool {
+        switch permission {
+        case .readKeys, .verify: true
+        case .manageKeys: self == .admin || self == .operator
+        case .useKeys: self == .admin || self == .signer
+        case .readAudit: self == .admin || self == .auditor
+        case .manageTokens, .manageTenants: self == .admin
+        }
+    }
+}
+
+public enum Permission: String, Sendable {
+    case manageTenants = "manage tenants"
+    case manageTokens = "manage tokens"
+    case manageKeys = "manage keys"
+    case readKeys = "read keys"
+    case useKeys = "use keys"
+    case verify = "verify signatures"
+    case readAudit = "read the audit log"
+}
+
+/// The authenticated caller of an operation, named in every audit record it causes.
+public struct Principal: Sendable, Equatable {
+    /// "token:<id>" for API callers, "cli" for local commands on the data directory.
+    public var id: String
+    /// The tenant this caller is bound to; nil for node-wide callers.
+    public var tenant: String?
+    public var role: Role
+
+    public init(id: String, tenant: String?, role: Role) {
+        self.id = id
+        self.tenant = tenant
+        self.role = role
+    }
+
+    /// Whoever runs `custos` on the data directory holds the root of trust already.
+    public static let local = Principal(id: "cli", tenant: nil, role: .admin)
+
+    /// Throws `forbidden` unless the role has `permission` and the scope covers
+    /// `tenant` (nil: a node-wide action, allowed only to node-wide callers).
+    public func authorize(_ permission: Permission, tenant: String?) throws {
+        guard role.allows(permission) else {
+            throw KeystoreError.forbidden("role '\(role.rawValue)' may not \(permission.rawValue)")
+        }
+        if permission == .manageTenants, self.tenant != nil {
+            throw KeystoreError.forbidden("a tenant-bound token may not \(permission.rawValue)")
+        }
+        if let bound = self.tenant {
+            guard let tenant, tenant == bound else {
+                throw KeystoreError.forbidden("this token is bound to another tenant")
+            }
+        }
+    }
+}

@@ -1,0 +1,162 @@
+import Crypto
+import CustosCrypto
+import CustosStore
+import Foundation
+import Synchronization
+
+/// A newly created token: the only time its secret exists outside the caller.
+public struct CreatedToken: Sendable {
+    public var info: TokenInfo
+    /// "cst_<id>_<secret>"; shown once, stored nowhere (only SHA-256 of the secret).
+    public var bearer: SecretBytes
+}
+
+public struct TokenInfo: Sendable, Equatable, Codable {
+    public var id: String
+    public var tenant: String?
+    public var role: String
+    public var description: String?
+    public var createdAt: Date
+    public var expiresAt: Date
+    public var revokedAt: Date?
+
+    init(_ record: TokenRecord) {
+        id = record.id
+        tenant = record.tenantID
+        role = record.role
+        description = record.description
+        createdAt = record.createdAt
+        expiresAt = record.expiresAt
+        revokedAt = record.revokedAt
+    }
+}
+
+/// Bearer tokens for the API: creation, verification (with a short-lived cache so a
+/// request does not always reach the store) and revocation. Every creation and
+/// revocation is audited in the same transaction.
+public final class TokenService: Sendable {
+    let store: any Store
+    let audit: AuditLog
+    let clock: @Sendable () -> Date
+    private let cache: Mutex<[String: (record: TokenRecord, fetched: ContinuousClock.Instant)]>
+    private let timeToLive: Duration
+
+    static let prefix = "cst_"
+
+    public init(store: any Store, audit: AuditLog, timeToLive: Duration = .seconds(1),
+                clock: @escaping @Sendable () -> Date = { Date() }) {
+        self.store = store
+        self.audit = audit
+        self.clock = clock
+        self.timeToLive = timeToLive
+        self.cache = Mutex([:])
+    }
+
+    public static let maximumLifetime: TimeInterval = 366 * 24 * 3600
+
+    public func create(tenant: String?, role: Role, lifetime: TimeInterval, description: String? = nil,
+                       by principal: Principal = .local) async throws -> CreatedToken {
+        try principal.authorize(.manageTokens, tenant: tenant)
+        if let tenant { try Names.validateTenant(tenant) }
+        guard lifetime > 0, lifetime <= Self.maximumLifetime else {
+            throw KeystoreError.invalidArgument("token lifetime must be between 1 second and 366 days")
+        }
+        if let description, description.count > 200 || description.contains(where: \.isNewline) {
+            throw KeystoreError.invalidArgument("token description: at most 200 characters on one line")
+        }
+        let id = Hex.encode(SecretBytes(randomCount: 8).copyBytes())
+        let secret = SecretBytes(randomCount: 32)
+        let now = clock()
+        let record = TokenRecord(id: id, tenantID: tenant, role: role.rawValue,
+                                 secretHash: secret.withUnsafeBytes { Array(SHA256.hash(data: $0)) },
+                                 description: description, createdAt: now, expiresAt: now.addingTimeInterval(lifetime))
+        let event = AuditEvent(time: now, actor: principal.id, tenantID: tenant, operation: "token.create", outcome: "success",
+                               details: ["token": id, "role": role.rawValue, "expires": ISO8601DateFormatter().string(from: record.expiresAt)])
+        try await mappingErrors { try await store.insertToken(record, audit: [event]) }
+        let encoded = secret.withUnsafeBytes { TokenEncoding.encode($0) }
+        return CreatedToken(info: TokenInfo(record), bearer: SecretBytes(Array((Self.prefix + id + "_").utf8) + encoded))
+    }
+
+    /// The principal a bearer token stands for. Unknown, malformed, expired and
+    /// revoked tokens all give the same error; the secret is compared in constant time.
+    public func authenticate(bearer: some Collection<UInt8>) async throws -> Principal {
+        let bytes = Array(bearer)
+        let prefix = Array(Self.prefix.utf8)
+        guard bytes.count == prefix.count + 16 + 1 + 43, bytes.starts(with: prefix), bytes[prefix.count + 16] == UInt8(ascii: "_") else {
+            throw KeystoreError.invalidToken
+        }
+        let id = String(decoding: bytes[prefix.count..<prefix.count + 16], as: UTF8.self)
+        guard id.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }),
+              let secret = TokenEncoding.decode(bytes[(prefix.count + 17)...]) else {
+            throw KeystoreError.invalidToken
+        }
+        defer { var wipe = secret; SecretBytes.zeroize(&wipe) }
+        let record = try await lookup(id: id)
+        guard let record, ConstantTime.equals(Array(SHA256.hash(data: secret)), record.secretHash),
+              record.revokedAt == nil, record.expiresAt > clock(), let role = Role(rawValue: record.role) else {
+            throw KeystoreError.invalidToken
+        }
+        return Principal(id: "token:\(id)", tenant: record.tenantID, role: role)
+    }
+
+    private func lookup(id: String) async throws -> TokenRecord? {
+        let now = ContinuousClock.now
+        if let cached = cache.withLock({ $0[id] }), now - cached.fetched < timeToLive { return cached.record }
+        let record = try await mappingErrors { try await store.token(id: id) }
+        cache.withLock { entries in
+            if let record { entries[id] = (record, now) } else { entries[id] = nil }
+            if entries.count > 10_000 { entries.removeAll() }
+        }
+        return record
+    }
+
+    public func revoke(id: String, by principal: Principal = .local) async throws -> TokenInfo {
+        guard let record = try await mappingErrors({ try await store.token(id: id) }) else {
+            throw KeystoreError.store(.tokenNotFound(id))
+        }
+        do {
+            try principal.authorize(.manageTokens, tenant: record.tenantID)
+        } catch {
+            // Someone else's token looks the same as no token.
+            throw KeystoreError.store(.tokenNotFound(id))
+        }
+        let now = clock()
+        let event = AuditEvent(time: now, actor: principal.id, tenantID: record.tenantID, operation: "token.revoke",
+                               outcome: "success", details: ["token": id])
+        try await mappingErrors { try await store.revokeToken(id: id, at: now, audit: [event]) }
+        cache.withLock { $0[id] = nil }
+        return TokenInfo(try await mappingErrors { try await store.token(id: id) }!)
+    }
+
+    public func list(tenant: String?, by principal: Principal = .local) async throws -> [TokenInfo] {
+        try principal.authorize(.manageTokens, tenant: tenant ?? principal.tenant)
+        return try await mappingErrors { try await store.tokens(tenantID: tenant ?? principal.tenant) }.map(TokenInfo.init)
+    }
+}
+
+/// Unpadded base64url (RFC 4648 §5) on bytes, so token secrets never become Strings here.
+enum TokenEncoding {
+    static func encode(_ bytes: UnsafeRawBufferPointer) -> [UInt8] {
+        Array(Data(bytes).base64EncodedString().utf8).compactMap { byte -> UInt8? in
+            switch byte {
+            case UInt8(ascii: "+"): UInt8(ascii: "-")
+            case UInt8(ascii: "/"): UInt8(ascii: "_")
+            case UInt8(ascii: "="): nil
+            default: byte
+            }
+        }
+    }
+
+    static func decode<C: Collection<UInt8>>(_ text: C) -> [UInt8]? {
+        var standard = text.map { byte -> UInt8 in
+            switch byte {
+            case UInt8(ascii: "-"): UInt8(ascii: "+")
+            case UInt8(ascii: "_"): UInt8(ascii: "/")
+            default: byte
+            }
+        }
+        while standard.count % 4 != 0 { standard.append(UInt8(ascii: "=")) }
+        guard let data = Data(base64Encoded: Data(standard)) else { return nil }
+        return Array(data)
+    }
+}

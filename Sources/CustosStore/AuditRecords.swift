@@ -1,0 +1,182 @@
+import Foundation
+
+/// One sensitive operation, as the keystore or server describes it before the store
+/// gives it a place in the chain. It holds no secret: request payloads and other
+/// sensitive values arrive here already reduced to HMACs under the audit key.
+public struct AuditEvent: Sendable, Equatable {
+    public var time: Date
+    /// Who acted: "token:<id>", "cli", "server".
+    public var actor: String
+    public var tenantID: String?
+    /// generate, import, sign, decrypt, export, rotate, disable, enable, destroy,
+    /// tenant.create, token.create, token.revoke, unseal, authorization.
+    public var operation: String
+    public var keyID: String?
+    public var keyVersion: Int?
+    /// success, failure or denied.
+    public var outcome: String
+    /// Non-secret context (scheme, error code, counts) and HMACs of payloads.
+    public var details: [String: String]
+
+    public init(time: Date, actor: String, tenantID: String? = nil, operation: String, keyID: String? = nil,
+                keyVersion: Int? = nil, outcome: String, details: [String: String] = [:]) {
+        self.time = time
+        self.actor = actor
+        self.tenantID = tenantID
+        self.operation = operation
+        self.keyID = keyID
+        self.keyVersion = keyVersion
+        self.outcome = outcome
+        self.details = details
+    }
+}
+
+/// An event with its place in the chain, exactly as stored. `hash` seals every
+/// other field and `previousHash`, so editing, removing, inserting or moving a
+/// record breaks the chain at that record.
+public struct AuditRecord: Sendable, Equatable {
+    public var sequence: Int64
+    /// Microseconds since 1970: an integer, so the sealed value survives storage exactly.
+    public var timeMicros: Int64
+    public var actor: String
+    public var tenantID: String?
+    public var operation: String
+    public var keyID: String?
+    public var keyVersion: Int?
+    public var outcome: String
+    /// Canonical JSON (sorted keys) of the event's details, sealed as stored.
+    public var details: String
+    public var previousHash: [UInt8]
+    public var hash: [UInt8]
+
+    public init(sequence: Int64, timeMicros: Int64, actor: String, tenantID: String?, operation: String,
+                keyID: String?, keyVersion: Int?, outcome: String, details: String,
+                previousHash: [UInt8], hash: [UInt8]) {
+        self.sequence = sequence
+        self.timeMicros = timeMicros
+        self.actor = actor
+        self.tenantID = tenantID
+        self.operation = operation
+        self.keyID = keyID
+        self.keyVersion = keyVersion
+        self.outcome = outcome
+        self.details = details
+        self.previousHash = previousHash
+        self.hash = hash
+    }
+
+    public var time: Date { Date(timeIntervalSince1970: Double(timeMicros) / 1_000_000) }
+
+    public var detailValues: [String: String] {
+        (try? JSONDecoder().decode([String: String].self, from: Data(details.utf8))) ?? [:]
+    }
+
+    /// The bytes the chain seals: every field, each length-prefixed, in a fixed
+    /// order, then the previous record's hash. Optional fields carry a presence byte.
+    public var sealedBytes: [UInt8] {
+        var out = Array("custos.audit.v1".utf8)
+        func field(_ bytes: [UInt8]) {
+            let count = UInt32(bytes.count)
+            out += [UInt8(count >> 24), UInt8(truncatingIfNeeded: count >> 16), UInt8(truncatingIfNeeded: count >> 8), UInt8(truncatingIfNeeded: count)]
+            out += bytes
+        }
+        func integer(_ value: Int64) { field(withUnsafeBytes(of: value.bigEndian) { Array($0) }) }
+        func optional(_ value: String?) {
+            if let value { out.append(1); field(Array(value.utf8)) } else { out.append(0) }
+        }
+        integer(sequence)
+        integer(timeMicros)
+        field(Array(actor.utf8))
+        optional(tenantID)
+        field(Array(operation.utf8))
+        optional(keyID)
+        optional(keyVersion.map(String.init))
+        field(Array(outcome.utf8))
+        field(Array(details.utf8))
+        field(previousHash)
+        return out
+    }
+
+    /// The all-zero hash the first record links to.
+    public static let genesisHash = [UInt8](repeating: 0, count: 32)
+
+    static func encodeDetails(_ details: [String: String]) -> String {
+        guard !details.isEmpty, let data = try? JSONEncoder.sorted.encode(details) else { return "{}" }
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// Computes a record's hash. The keystore supplies a keyed one (HMAC under the
+/// audit chain key), so someone who can write the database cannot forge a chain.
+public protocol AuditSealer: Sendable {
+    func seal(_ bytes: [UInt8]) -> [UInt8]
+}
+
+/// A signed statement "the chain had this head at this sequence", made periodically
+/// by the node's audit signing key. Verifying against it also catches truncation.
+public struct AuditCheckpoint: Sendable, Equatable {
+    public var sequence: Int64
+    public var headHash: [UInt8]
+    public var time: Date
+    public var signerFingerprint: String
+    public var signature: [UInt8]
+
+    public init(sequence: Int64, headHash: [UInt8], time: Date, signerFingerprint: String, signature: [UInt8]) {
+        self.sequence = sequence
+        self.headHash = headHash
+        self.time = time
+        self.signerFingerprint = signerFingerprint
+        self.signature = signature
+    }
+
+    /// What the audit signing key signs.
+    public var signedBytes: [UInt8] {
+        var out = Array("custos.audit-checkpoint.v1".utf8)
+        out += withUnsafeBytes(of: sequence.bigEndian) { Array($0) }
+        out += headHash
+        return out
+    }
+}
+
+public struct AuditQuery: Sendable, Equatable {
+    /// Only records with a sequence above this.
+    public var after: Int64
+    public var limit: Int
+    /// Only this tenant's records (nil: all).
+    public var tenantID: String?
+    public var keyID: String?
+    public var operation: String?
+
+    public init(after: Int64 = 0, limit: Int = 100, tenantID: String? = nil, keyID: String? = nil, operation: String? = nil) {
+        self.after = after
+        self.limit = limit
+        self.tenantID = tenantID
+        self.keyID = keyID
+        self.operation = operation
+    }
+}
+
+/// An API bearer token. Only a hash of its secret is ever stored.
+public struct TokenRecord: Sendable, Equatable {
+    public var id: String
+    /// nil: valid for every tenant (operators of the whole node).
+    public var tenantID: String?
+    public var role: String
+    public var secretHash: [UInt8]
+    public var description: String?
+    public var createdAt: Date
+    public var expiresAt: Date
+    public var revokedAt: Date?
+
+    public init(id: String, tenantID: String?, role: String, secretHash: [UInt8], description: String?,
+                createdAt: Date, expiresAt: Date, revokedAt: Date? = nil) {
+        self.id = id
+        self.tenantID = tenantID
+        self.role = role
+        self.secretHash = secretHash
+        self.description = description
+        self.createdAt = createdAt
+        self.expiresAt = expiresAt
+        self.revokedAt = revokedAt
+    }
+}
