@@ -1,8 +1,9 @@
 // swift-tools-version:6.1
 import PackageDescription
 
-// Layers depend downwards only: custos (CLI) → CustosKeystore → CustosStore,
-// CustosCrypto → C modules. Each layer has its own test target.
+// Layers depend downwards only: custos (CLI) → CustosServer → CustosAPI →
+// CustosKeystore → CustosStore, CustosCrypto → C modules. Each layer has its own
+// test target (the server is tested over HTTP by the interop suite).
 let package = Package(
     name: "Custos",
     platforms: [.macOS(.v15)],
@@ -21,6 +22,12 @@ let package = Package(
         .package(url: "https://github.com/vapor/sql-kit.git", from: "3.36.0"),
         .package(url: "https://github.com/vapor/sqlite-kit.git", from: "4.5.2"),
         .package(url: "https://github.com/attaswift/BigInt.git", from: "6.0.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0"),
     ],
     targets: [
         .systemLibrary(
@@ -63,9 +70,29 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The JSON bodies of the HTTP API, shared by the server and the CLI's client mode.
+        .target(name: "CustosAPI", dependencies: ["CustosKeystore"]),
+        .target(
+            name: "CustosServer",
+            dependencies: [
+                "CustosAPI", "CustosCrypto", "CustosKeystore", "CustosStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(
             name: "CustosCLI",
             dependencies: [
+                "CustosAPI",
+                "CustosServer",
                 "CustosCrypto",
                 "CustosKeystore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

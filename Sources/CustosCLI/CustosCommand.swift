@@ -12,7 +12,8 @@ public struct CustosCommand: AsyncParsableCommand {
         commandName: "custos",
         abstract: "Key custody and signing for the nodes of permissioned ledgers.",
         subcommands: [InitCommand.self, TenantCommand.self, KeyCommand.self, SignCommand.self, VerifyCommand.self,
-                      AggregateCommand.self, EncryptCommand.self, DecryptCommand.self, HMACCommand.self])
+                      AggregateCommand.self, EncryptCommand.self, DecryptCommand.self, HMACCommand.self,
+                      ServeCommand.self, TokenCommand.self, AuditCommand.self])
 
     public init() {}
 }
@@ -46,8 +47,8 @@ struct GlobalOptions: ParsableArguments {
     }
 
     /// Opens the local keystore, unsealing the root of trust.
-    func openKeystore() async throws -> KeyService {
-        CLILogging.bootstrap(verbose: verbose)
+    func openKeystore(cacheCapacity: Int = 4096, recordTimeToLive: Duration = .seconds(1)) async throws -> KeyService {
+        CLILogging.bootstrap(level: verbose ? .info : .warning, onlyRaise: true)
         let directory = resolvedDataDirectory
         let rootPath = directory + "/" + PassphraseRoot.fileName
         guard FileManager.default.fileExists(atPath: rootPath) else {
@@ -56,7 +57,7 @@ struct GlobalOptions: ParsableArguments {
         let root = try PassphraseRoot.unseal(at: rootPath, passphrase: try passphrase())
         let store = try await SQLiteStore.open(path: directory + "/" + LocalLayout.databaseName)
         do {
-            return try await KeyService(store: store, root: root)
+            return try await KeyService(store: store, root: root, cacheCapacity: cacheCapacity, recordTimeToLive: recordTimeToLive)
         } catch {
             try? await store.close()
             throw error
@@ -76,7 +77,14 @@ enum CLILogging {
     private static let level = Mutex<Logger.Level>(.warning)
 
     static func bootstrap(verbose: Bool) {
-        level.withLock { $0 = verbose ? .info : .warning }
+        bootstrap(level: verbose ? .info : .warning)
+    }
+
+    /// - Parameter onlyRaise: keep a more verbose level already chosen (by `serve`).
+    static func bootstrap(level newLevel: Logger.Level, onlyRaise: Bool = false) {
+        level.withLock { current in
+            current = onlyRaise ? min(current, newLevel) : newLevel
+        }
         _ = once
     }
 }

@@ -20,6 +20,13 @@ public struct TokenInfo: Sendable, Equatable, Codable {
     public var expiresAt: Date
     public var revokedAt: Date?
 
+    enum CodingKeys: String, CodingKey {
+        case id, tenant, role, description
+        case createdAt = "created_at"
+        case expiresAt = "expires_at"
+        case revokedAt = "revoked_at"
+    }
+
     init(_ record: TokenRecord) {
         id = record.id
         tenant = record.tenantID

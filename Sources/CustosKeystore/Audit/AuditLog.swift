@@ -107,6 +107,14 @@ public final class AuditLog: Sendable {
         chainKey.authenticationCode(for: record.sealedBytes)
     }
 
+    /// Signs and verifies a fresh random message with the audit key: proves the
+    /// keystore is unsealed and its signing path works.
+    public func selfTest() -> Bool {
+        let probe = SecretBytes(randomCount: 32).copyBytes()
+        guard let signature = try? signingKey.signature(for: probe) else { return false }
+        return (try? signingKey.publicKey.isValidSignature(signature.bytes, for: probe)) ?? false
+    }
+
     func isValidCheckpointSignature(_ checkpoint: AuditCheckpoint) -> Bool {
         (try? signingKey.publicKey.isValidSignature(checkpoint.signature, for: checkpoint.signedBytes)) ?? false
     }

@@ -1,0 +1,225 @@
+import ArgumentParser
+import CustosAPI
+import CustosCrypto
+import CustosKeystore
+import CustosServer
+import CustosStore
+import Foundation
+import Logging
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the HTTP API on the data directory until SIGTERM or SIGINT (see docs/server.md).")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Option(name: .long, help: "JSON configuration file; CUSTOS_* environment variables override it.")
+    var config: String?
+
+    func run() async throws {
+        let configuration: ServerConfiguration
+        do {
+            configuration = try await ServerConfiguration.load(file: config)
+        } catch {
+            Output.error(error)
+            throw ExitCode(2)
+        }
+        CLILogging.bootstrap(level: Logger.Level(rawValue: configuration.logLevel) ?? .info)
+        let logger = {
+            var logger = Logger(label: "custos.server")
+            logger.logLevel = Logger.Level(rawValue: configuration.logLevel) ?? .info
+            return logger
+        }()
+        let registry = CustosServer.bootstrapMetrics()
+        try await runReporting {
+            let keys = try await global.openKeystore(cacheCapacity: configuration.cacheCapacity,
+                                                     recordTimeToLive: configuration.recordTimeToLive)
+            let server = CustosServer(configuration: configuration, keys: keys, registry: registry, logger: logger)
+            let scheme = configuration.tls == nil ? "http" : "https"
+            try await server.run { port in
+                Output.line("custos: listening on \(scheme)://\(configuration.host):\(port)")
+                logger.info("listening", metadata: ["address": "\(configuration.host):\(port)", "tls": "\(configuration.tls != nil)",
+                                                     "client_certificates": "\(configuration.tls?.requiresClientCertificate ?? false)"])
+            }
+        }
+    }
+}
+
+struct TokenCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "token", abstract: "API bearer tokens: create (shown once), list, revoke.",
+        subcommands: [Create.self, List.self, Revoke.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a token; its secret is printed once and stored only as a hash.")
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "Tenant the token is bound to (omit for a node-wide token).") var tenant: String?
+        @Option(help: "admin, operator, signer or auditor.") var role: String
+        @Option(help: "Lifetime: seconds, or a number with s, m, h or d (at most 366d).") var ttl: String = "30d"
+        @Option(help: "A note shown in listings (one line, at most 200 characters).") var description: String?
+
+        func run() async throws {
+            guard let role = Role(rawValue: role) else {
+                Output.error(CLIError("--role must be admin, operator, signer or auditor")); throw ExitCode(2)
+            }
+            try await withKeystore(global) { service in
+                let lifetime = try Duration.parseLifetime(ttl)
+                let tokens = TokenService(store: service.store, audit: service.audit)
+                let created = try await tokens.create(tenant: tenant, role: role, lifetime: lifetime, description: description)
+                let bearer = created.bearer.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
+                var object = tokenJSON(created.info)
+                object["bearer"] = bearer
+                global.output.emit(object, text: """
+                    token \(created.info.id) (\(role.rawValue), \(created.info.tenant.map { "tenant \($0)" } ?? "all tenants"), expires \(Output.timestamp(created.info.expiresAt)))
+                    \(bearer)
+                    This secret is shown once; Custos keeps only its hash.
+                    """)
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List tokens (never their secrets).")
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "Only this tenant's tokens.") var tenant: String?
+
+        func run() async throws {
+            try await withKeystore(global) { service in
+                let list = try await TokenService(store: service.store, audit: service.audit).list(tenant: tenant)
+                if global.json {
+                    Output.line(Output.encode(["tokens": list.map(tokenJSON)]))
+                } else {
+                    for token in list {
+                        let state = token.revokedAt != nil ? "revoked" : token.expiresAt < Date() ? "expired" : "active"
+                        Output.line("\(token.id)\t\(token.role)\t\(token.tenant ?? "*")\t\(state)\texpires \(Output.timestamp(token.expiresAt))\t\(token.description ?? "")")
+                    }
+                }
+            }
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke a token at once.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "Token id (the 16 hex digits after cst_).") var id: String
+
+        func run() async throws {
+            try await withKeystore(global) { service in
+                let token = try await TokenService(store: service.store, audit: service.audit).revoke(id: id)
+                global.output.emit(tokenJSON(token), text: "revoked token \(token.id)")
+            }
+        }
+    }
+}
+
+func tokenJSON(_ token: TokenInfo) -> [String: Any] {
+    var object: [String: Any] = ["id": token.id, "role": token.role, "created_at": Output.timestamp(token.createdAt),
+                                 "expires_at": Output.timestamp(token.expiresAt)]
+    if let tenant = token.tenant { object["tenant"] = tenant }
+    if let description = token.description { object["description"] = description }
+    if let revoked = token.revokedAt { object["revoked_at"] = Output.timestamp(revoked) }
+    return object
+}
+
+struct AuditCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "audit", abstract: "Read and verify the tamper-evident audit log.",
+        subcommands: [List.self, Verify.self, Checkpoint.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print audit records in sequence order.")
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "Only this tenant's records.") var tenant: String?
+        @Option(help: "Only records after this sequence number.") var after: Int64 = 0
+        @Option(help: "At most this many records.") var limit: Int = 100
+        @Option(help: "Only this operation (sign, generate, ...).") var operation: String?
+
+        func run() async throws {
+            try await withKeystore(global) { service in
+                let records = try await service.store.auditRecords(AuditQuery(after: after, limit: min(max(limit, 1), 100_000),
+                                                                               tenantID: tenant, operation: operation))
+                for record in records {
+                    if global.json {
+                        Output.line(Output.encode(auditJSON(record)))
+                    } else {
+                        let key = record.keyID.map { " key \($0)" + (record.keyVersion.map { " v\($0)" } ?? "") } ?? ""
+                        Output.line("\(record.sequence)\t\(Output.timestamp(record.time))\t\(record.actor)\t\(record.tenantID ?? "-")\t\(record.operation)\t\(record.outcome)\(key)\t\(record.details)")
+                    }
+                }
+            }
+        }
+    }
+
+    struct Verify: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check the whole chain; name every edited, deleted, inserted, reordered or truncated record. Exit 1 if any.")
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "Report only findings on this tenant's records.") var tenant: String?
+
+        func run() async throws {
+            var intact = true
+            try await withKeystore(global) { service in
+                let result = try await service.audit.verify(tenant: tenant)
+                intact = result.intact
+                if global.json {
+                    Output.line(Output.encode([
+                        "intact": result.intact, "records_checked": result.recordsChecked, "head_sequence": result.headSequence,
+                        "checkpoints_checked": result.checkpointsChecked,
+                        "findings": result.findings.map { ["sequence": $0.sequence, "kind": $0.kind.rawValue, "detail": $0.detail] as [String: Any] },
+                    ]))
+                } else {
+                    for finding in result.findings { Output.line(finding.description) }
+                    Output.line(result.intact
+                        ? "audit log intact: \(result.recordsChecked) records, \(result.checkpointsChecked) signed checkpoints"
+                        : "audit log TAMPERED: \(result.findings.count) finding(s) in \(result.recordsChecked) records")
+                }
+            }
+            if !intact { throw ExitCode(1) }
+        }
+    }
+
+    struct Checkpoint: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Sign the current chain head with the node's audit key.")
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            try await withKeystore(global) { service in
+                if let checkpoint = try await service.audit.checkpoint() {
+                    global.output.emit(["sequence": checkpoint.sequence, "head": Hex.encode(checkpoint.headHash),
+                                        "signer": checkpoint.signerFingerprint],
+                                       text: "signed checkpoint at record \(checkpoint.sequence)")
+                } else {
+                    global.output.emit(["sequence": NSNull()], text: "no new records since the last checkpoint")
+                }
+            }
+        }
+    }
+}
+
+func auditJSON(_ record: AuditRecord) -> [String: Any] {
+    var object: [String: Any] = ["sequence": record.sequence, "time": Output.timestamp(record.time), "actor": record.actor,
+                                 "operation": record.operation, "outcome": record.outcome, "details": record.detailValues,
+                                 "previous_hash": Hex.encode(record.previousHash), "hash": Hex.encode(record.hash)]
+    if let tenant = record.tenantID { object["tenant"] = tenant }
+    if let key = record.keyID { object["key_id"] = key }
+    if let version = record.keyVersion { object["key_version"] = version }
+    return object
+}
+
+extension Duration {
+    /// "90", "90s", "15m", "12h", "30d" → seconds.
+    static func parseLifetime(_ text: String) throws -> TimeInterval {
+        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86_400]
+        var number = Substring(text)
+        var unit = 1.0
+        if let last = text.last, let factor = units[last] {
+            number = text.dropLast()
+            unit = factor
+        }
+        guard let value = Double(number), value > 0, value.isFinite else {
+            throw CLIError("--ttl '\(text.prefix(20))' is not a lifetime like 3600, 90m, 12h or 30d")
+        }
+        return value * unit
+    }
+}

@@ -1,0 +1,166 @@
+import CustosAPI
+import CustosCrypto
+import CustosKeystore
+import CustosStore
+import Foundation
+import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+import Logging
+import Metrics
+import NIOSSL
+import Prometheus
+import ServiceLifecycle
+
+/// The HTTP server: `/v1` API, health, metrics, audit checkpoints, graceful shutdown.
+///
+/// Shutdown (SIGTERM or SIGINT): the listener closes, requests in flight complete,
+/// a final audit checkpoint is signed, then the store is closed.
+public struct CustosServer: Sendable {
+    public let configuration: ServerConfiguration
+    public let keys: KeyService
+    public let tokens: TokenService
+    let metrics: ServerMetrics
+    let logger: Logger
+
+    /// Metrics go to Prometheus; bootstrapping is once per process.
+    public static func bootstrapMetrics() -> PrometheusCollectorRegistry {
+        let registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.defaultDurationHistogramBuckets = [
+            .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
+            .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(5),
+        ]
+        MetricsSystem.bootstrap(factory)
+        return registry
+    }
+
+    public init(configuration: ServerConfiguration, keys: KeyService, registry: PrometheusCollectorRegistry, logger: Logger) {
+        self.configuration = configuration
+        self.keys = keys
+        self.tokens = TokenService(store: keys.store, audit: keys.audit)
+        self.metrics = ServerMetrics(registry: registry)
+        self.logger = logger
+    }
+
+    /// Loopback-only servers and TLS servers accept private-key imports; a plain-HTTP
+    /// server on a network address would carry the key in clear text.
+    var importAllowed: Bool {
+        configuration.tls != nil || ["127.0.0.1", "::1", "localhost"].contains(configuration.host)
+    }
+
+    func buildRouter() -> Router<CustosRequestContext> {
+        let router = Router(context: CustosRequestContext.self)
+        router.middlewares.add(MetricsMiddleware())
+        router.middlewares.add(ProblemMiddleware())
+        router.middlewares.add(TimeoutMiddleware(timeout: configuration.requestTimeout))
+
+        let health = router.group("v1/health")
+        health.get("live") { _, _ in try JSONIO.response(HealthResponse(status: "live")) }
+        let readiness = Readiness(keys: keys)
+        health.get("ready") { _, _ in
+            let checks = await readiness.check()
+            let ready = checks.values.allSatisfy { $0 == "ok" }
+            return try JSONIO.response(HealthResponse(status: ready ? "ready" : "not-ready", checks: checks),
+                                       status: ready ? .ok : .serviceUnavailable)
+        }
+        if configuration.metricsEnabled {
+            let metrics = self.metrics, keys = self.keys
+            router.get("metrics") { _, _ in
+                Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                         body: .init(byteBuffer: ByteBuffer(bytes: metrics.render(keys: keys))))
+            }
+        }
+
+        let api = router.group("v1").add(middleware: AuthenticationMiddleware(tokens: tokens, audit: keys.audit))
+        let io = JSONIO(maxBodyBytes: configuration.maxBodyBytes)
+        KeyRoutes(keys: keys, io: io, allowImport: importAllowed).register(on: api)
+        CryptoRoutes(keys: keys, io: io, batchMaxItems: configuration.batchMaxItems, metrics: metrics).register(on: api)
+        AccessRoutes(keys: keys, tokens: tokens, io: io).register(on: api)
+        return router
+    }
+
+    func serverBuilder() throws -> HTTPServerBuilder {
+        guard let tls = configuration.tls else { return .http1() }
+        return try .tls(.http1(), configuration: try MutualTLS.configuration(tls))
+    }
+
+    /// Runs until SIGTERM/SIGINT. `onRunning` receives the bound port (useful with port 0).
+    public func run(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        let app = Application(
+            router: buildRouter(),
+            server: try serverBuilder(),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
+            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
+            logger: logger)
+        try await keys.audit.recordNow([AuditEvent(time: .now, actor: "server", operation: "unseal", outcome: "success",
+                                                   details: ["root": keys.root.provider, "root_key_id": keys.root.rootKeyID])])
+        let checkpoints = CheckpointService(audit: keys.audit, interval: configuration.auditCheckpointInterval, logger: logger)
+        let group = ServiceGroup(configuration: .init(
+            // Shut down in reverse: the server drains first, then the last checkpoint.
+            services: [.init(service: checkpoints), .init(service: app)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        defer { logger.info("stopped") }
+        do {
+            try await group.run()
+        } catch {
+            try? await keys.close()
+            throw error
+        }
+        try await keys.close()
+    }
+}
+
+/// Signs the audit chain head every `interval`, and once more at shutdown.
+struct CheckpointService: Service {
+    let audit: AuditLog
+    let interval: Duration
+    let logger: Logger
+
+    func run() async throws {
+        if interval > .zero {
+            // Sleeping ends early, without error, when graceful shutdown begins.
+            while !Task.isShuttingDownGracefully {
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+                await checkpoint()
+            }
+        } else {
+            try? await gracefulShutdown()
+        }
+        await checkpoint()
+    }
+
+    private func checkpoint() async {
+        do {
+            if let checkpoint = try await audit.checkpoint() {
+                logger.info("audit checkpoint signed", metadata: ["sequence": "\(checkpoint.sequence)"])
+            }
+        } catch {
+            logger.error("audit checkpoint failed", metadata: ["error": "\(error)"])
+        }
+    }
+}
+
+/// Readiness: the keystore is unsealed (its audit key signs and verifies), the store
+/// answers. Results are reused for one second so probes cannot load the store.
+actor Readiness {
+    let keys: KeyService
+    private var last: (at: ContinuousClock.Instant, checks: [String: String])?
+
+    init(keys: KeyService) { self.keys = keys }
+
+    func check() async -> [String: String] {
+        if let last, ContinuousClock.now - last.at < .seconds(1) { return last.checks }
+        var checks: [String: String] = [:]
+        do {
+            _ = try await keys.store.auditHead()
+            checks["store"] = "ok"
+        } catch {
+            checks["store"] = "failing: \(error)"
+        }
+        checks["keystore"] = keys.audit.selfTest() ? "ok" : "failing: test signature did not verify"
+        last = (ContinuousClock.now, checks)
+        return checks
+    }
+}

@@ -1,0 +1,89 @@
+import CustosAPI
+import CustosCrypto
+import CustosKeystore
+import CustosStore
+import Foundation
+import Hummingbird
+
+/// API tokens and the audit log.
+struct AccessRoutes {
+    let keys: KeyService
+    let tokens: TokenService
+    let io: JSONIO
+
+    func register(on router: RouterGroup<CustosRequestContext>) {
+        router.post("tokens") { request, context in
+            let principal = try context.requirePrincipal()
+            let body = try await io.decode(CreateTokenRequest.self, from: request)
+            guard let role = Role(rawValue: body.role) else { throw Problem.invalid("role must be admin, operator, signer or auditor") }
+            let created = try await audited(principal, "token.create", tenant: body.tenant) {
+                try await tokens.create(tenant: body.tenant, role: role, lifetime: TimeInterval(body.ttlSeconds),
+                                        description: body.description, by: principal)
+            }
+            let bearer = created.bearer.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
+            return try JSONIO.response(CreatedTokenResponse(token: created.info, bearer: bearer), status: .created)
+        }
+        router.get("tokens") { request, context in
+            let principal = try context.requirePrincipal()
+            let tenant = Field.query(request, "tenant")
+            let list = try await audited(principal, "token.list", tenant: tenant ?? principal.tenant) {
+                try await tokens.list(tenant: tenant, by: principal)
+            }
+            return try JSONIO.response(TokenList(tokens: list))
+        }
+        router.post("tokens/:id/revoke") { _, context in
+            let principal = try context.requirePrincipal()
+            let id = try Field.path(context, "id")
+            return try JSONIO.response(try await tokens.revoke(id: id, by: principal))
+        }
+        router.get("audit") { request, context in
+            let principal = try context.requirePrincipal()
+            let requested = Field.query(request, "tenant")
+            let tenant = try await audited(principal, "audit.read", tenant: requested ?? principal.tenant) { try scope(principal, requested: requested) }
+            let limit = try Field.intQuery(request, "limit", 1...1000) ?? 100
+            let after = try Field.intQuery(request, "after", 0...Int.max) ?? 0
+            let records = try await keys.store.auditRecords(AuditQuery(after: Int64(after), limit: limit, tenantID: tenant,
+                                                                       keyID: Field.query(request, "key_id"),
+                                                                       operation: Field.query(request, "operation")))
+            let body = AuditRecordList(records: records.map(Self.resource), next: records.count == limit ? records.last?.sequence : nil)
+            return try JSONIO.response(body)
+        }
+        router.post("audit/verify") { request, context in
+            let principal = try context.requirePrincipal()
+            let requested = Field.query(request, "tenant")
+            let tenant = try await audited(principal, "audit.verify", tenant: requested ?? principal.tenant) { try scope(principal, requested: requested) }
+            let result = try await keys.audit.verify(tenant: tenant)
+            return try JSONIO.response(AuditVerifyResponse(
+                intact: result.intact, recordsChecked: result.recordsChecked, headSequence: result.headSequence,
+                checkpointsChecked: result.checkpointsChecked,
+                findings: result.findings.map { .init(sequence: $0.sequence, kind: $0.kind.rawValue, detail: $0.detail) }))
+        }
+    }
+
+    /// Auditors bound to a tenant read only that tenant; node-wide ones may filter.
+    private func scope(_ principal: Principal, requested: String?) throws -> String? {
+        let tenant = principal.tenant ?? requested
+        try principal.authorize(.readAudit, tenant: tenant)
+        if let requested, let bound = principal.tenant, requested != bound {
+            throw KeystoreError.forbidden("this token is bound to another tenant")
+        }
+        return tenant
+    }
+
+    /// Token operations check permissions in the token service; a refusal is audited here.
+    private func audited<T>(_ principal: Principal, _ operation: String, tenant: String?, _ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as KeystoreError where error.code == "forbidden" {
+            try? await keys.audit.record(AuditEvent(time: .now, actor: principal.id, tenantID: tenant, operation: operation,
+                                                    outcome: "denied", details: ["error": error.code]))
+            throw error
+        }
+    }
+
+    static func resource(_ record: AuditRecord) -> AuditRecordResponse {
+        AuditRecordResponse(sequence: record.sequence, time: record.time, actor: record.actor, tenant: record.tenantID,
+                            operation: record.operation, keyID: record.keyID, keyVersion: record.keyVersion, outcome: record.outcome,
+                            details: record.detailValues, previousHash: Hex.encode(record.previousHash), hash: Hex.encode(record.hash))
+    }
+}

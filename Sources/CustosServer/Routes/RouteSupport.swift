@@ -1,0 +1,63 @@
+import CustosAPI
+import CustosCrypto
+import CustosKeystore
+import Foundation
+import Hummingbird
+
+/// JSON in and out, with the body limit applied while reading.
+struct JSONIO: Sendable {
+    let maxBodyBytes: Int
+
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        return encoder
+    }()
+
+    func decode<T: Decodable>(_ type: T.Type, from request: Request) async throws -> T {
+        var request = request
+        let buffer = try await request.collectBody(upTo: maxBodyBytes)
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
+        } catch {
+            throw Problem.invalid("the request body is not valid JSON for this operation: \(Problem.describe(error))")
+        }
+    }
+
+    static func response<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
+        let data = try encoder.encode(value)
+        return Response(status: status, headers: [.contentType: "application/json"],
+                        body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+enum Field {
+    static func base64(_ text: String, _ name: String) throws -> [UInt8] {
+        guard let data = Data(base64Encoded: text) else { throw Problem.invalid("\(name) is not valid base64") }
+        return Array(data)
+    }
+
+    static func format(_ text: String?) throws -> SignatureFormat? {
+        guard let text else { return nil }
+        guard let format = SignatureFormat(rawValue: text) else { throw Problem.invalid("format must be der or raw") }
+        return format
+    }
+
+    static func path(_ context: CustosRequestContext, _ name: String) throws -> String {
+        guard let value = context.parameters.get(name) else { throw Problem.invalid("missing path parameter \(name)") }
+        return value
+    }
+
+    static func query(_ request: Request, _ name: String) -> String? {
+        request.uri.queryParameters.get(name)
+    }
+
+    static func intQuery(_ request: Request, _ name: String, _ range: ClosedRange<Int>) throws -> Int? {
+        guard let raw = query(request, name) else { return nil }
+        guard let value = Int(raw), range.contains(value) else {
+            throw Problem.invalid("\(name) must be an integer in \(range.lowerBound)...\(range.upperBound)")
+        }
+        return value
+    }
+}

@@ -1,0 +1,115 @@
+import Configuration
+import Foundation
+import SystemPackage
+
+/// Everything `custos serve` can be told, with its default. Read from one JSON file
+/// (`--config`) with environment overrides: key `server.port` is `CUSTOS_SERVER_PORT`,
+/// `tls.client_ca` is `CUSTOS_TLS_CLIENT_CA`, and so on. docs/server.md lists them all.
+public struct ServerConfiguration: Sendable, Equatable {
+    /// Address to listen on. Default loopback only: exposing Custos is a decision.
+    public var host = "127.0.0.1"
+    public var port = 8700
+    /// Largest accepted request body; larger ones get 413 before being read in full.
+    public var maxBodyBytes = 1 << 20
+    /// Each request's deadline; past it the client gets 503 `timeout`.
+    public var requestTimeout: Duration = .seconds(10)
+    /// Most items in one batch sign or verify request.
+    public var batchMaxItems = 1000
+    /// How often the audit chain head is signed (0 disables; one is made at shutdown).
+    public var auditCheckpointInterval: Duration = .seconds(60)
+    public var logLevel = "info"
+    public var metricsEnabled = true
+    /// Unlocked key versions kept in memory.
+    public var cacheCapacity = 4096
+    /// How long a key record is reused before the store is asked again.
+    public var recordTimeToLive: Duration = .seconds(1)
+    public var tls: TLS?
+
+    public struct TLS: Sendable, Equatable {
+        public var certificatePath: String
+        public var privateKeyPath: String
+        /// PEM bundle of CAs whose client certificates are accepted.
+        public var clientCAPath: String?
+        /// SHA-256 (hex) of accepted client certificates (DER), instead of a CA.
+        public var clientPins: [String]
+
+        public var requiresClientCertificate: Bool { clientCAPath != nil || !clientPins.isEmpty }
+    }
+
+    public init() {}
+
+    public struct Invalid: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Reads the file (if given) and the environment; environment values win.
+    public static func load(file: String?, environment: [String: String] = ProcessInfo.processInfo.environment) async throws -> ServerConfiguration {
+        var providers: [any ConfigProvider] = [
+            KeyMappingProvider(upstream: EnvironmentVariablesProvider(environmentVariables: environment)) { $0.prepending(["custos"]) },
+        ]
+        if let file {
+            guard FileManager.default.fileExists(atPath: file) else { throw Invalid(description: "configuration file \(file) does not exist") }
+            do {
+                providers.append(try await FileProvider<JSONSnapshot>(filePath: FilePath(file)))
+            } catch {
+                throw Invalid(description: "configuration file \(file) is not valid JSON: \(error)")
+            }
+        }
+        let reader = ConfigReader(providers: providers)
+        var config = ServerConfiguration()
+        func text(_ key: String) -> String? { reader.string(forKey: ConfigKey(key)) }
+        func integer(_ key: String, _ range: ClosedRange<Int>) throws -> Int? {
+            guard let raw = text(key) else { return nil }
+            guard let value = Int(raw.trimmingCharacters(in: .whitespaces)), range.contains(value) else {
+                throw Invalid(description: "\(key) must be an integer in \(range.lowerBound)...\(range.upperBound), got '\(raw.prefix(40))'")
+            }
+            return value
+        }
+        func boolean(_ key: String) throws -> Bool? {
+            guard let raw = text(key) else { return nil }
+            switch raw.lowercased() {
+            case "true", "1", "yes": return true
+            case "false", "0", "no": return false
+            default: throw Invalid(description: "\(key) must be true or false, got '\(raw.prefix(40))'")
+            }
+        }
+        if let host = text("server.host") { config.host = host }
+        if let port = try integer("server.port", 0...65535) { config.port = port }
+        if let bytes = try integer("server.max_body_bytes", 1024...(256 << 20)) { config.maxBodyBytes = bytes }
+        if let seconds = try integer("server.request_timeout_seconds", 1...3600) { config.requestTimeout = .seconds(seconds) }
+        if let items = try integer("server.batch_max_items", 1...100_000) { config.batchMaxItems = items }
+        if let seconds = try integer("audit.checkpoint_interval_seconds", 0...86_400) { config.auditCheckpointInterval = .seconds(seconds) }
+        if let level = text("log.level") {
+            guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(level) else {
+                throw Invalid(description: "log.level must be one of trace, debug, info, notice, warning, error, critical")
+            }
+            config.logLevel = level
+        }
+        if let enabled = try boolean("metrics.enabled") { config.metricsEnabled = enabled }
+        if let capacity = try integer("keystore.cache_capacity", 0...10_000_000) { config.cacheCapacity = capacity }
+        if let millis = try integer("keystore.record_ttl_ms", 0...3_600_000) { config.recordTimeToLive = .milliseconds(millis) }
+
+        let certificate = text("tls.certificate"), privateKey = text("tls.private_key")
+        let clientCA = text("tls.client_ca")
+        let pins = (reader.stringArray(forKey: "tls.client_pins") ?? text("tls.client_pins").map { $0.split(separator: ",").map(String.init) } ?? [])
+            .map { $0.trimmingCharacters(in: .whitespaces).lowercased().replacingOccurrences(of: ":", with: "") }
+            .filter { !$0.isEmpty }
+        switch (certificate, privateKey) {
+        case (let certificate?, let privateKey?):
+            if clientCA != nil && !pins.isEmpty {
+                throw Invalid(description: "give tls.client_ca or tls.client_pins, not both")
+            }
+            for pin in pins where pin.count != 64 || !pin.allSatisfy(\.isHexDigit) {
+                throw Invalid(description: "tls.client_pins: '\(pin.prefix(70))' is not a SHA-256 fingerprint (64 hex digits)")
+            }
+            config.tls = TLS(certificatePath: certificate, privateKeyPath: privateKey, clientCAPath: clientCA, clientPins: pins)
+        case (nil, nil):
+            if clientCA != nil || !pins.isEmpty {
+                throw Invalid(description: "tls.client_ca and tls.client_pins need tls.certificate and tls.private_key")
+            }
+        default:
+            throw Invalid(description: "tls.certificate and tls.private_key go together")
+        }
+        return config
+    }
+}
