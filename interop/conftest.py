@@ -230,3 +230,13 @@ def pytest_sessionfinish(session, exitstatus):
     elif passed == 0 and exitstatus == 0:
         reporter.write_line("interop: no test passed", red=True)
         session.exitstatus = 5
+
+
+@pytest.fixture
+def server(custos: Custos):
+    """A running `custos serve` on the custos fixture's data directory."""
+    from server import Server
+
+    running = Server(custos).start()
+    yield running
+    running.stop()

@@ -79,6 +79,12 @@ public final class KeyService: Sendable {
         }
     }
 
+    /// Checks a permission for a request that is not one keystore call (a batch),
+    /// auditing a refusal like any other.
+    public func requireAccess(_ permission: Permission, tenant: String, operation: String, by principal: Principal) async throws {
+        try await audited(operation, by: principal, tenant: tenant) { try principal.authorize(permission, tenant: tenant) }
+    }
+
     /// Records an event on its own (group-committed); the caller's result is released
     /// only once the record is durable.
     func recordSuccess(_ event: AuditEvent) async throws {

@@ -30,6 +30,7 @@ struct CryptoRoutes {
         router.post("tenants/:tenant/sign") { request, context in
             let principal = try context.requirePrincipal()
             let tenant = try Field.path(context, "tenant")
+            try await keys.requireAccess(.useKeys, tenant: tenant, operation: "sign", by: principal)
             let body = try await io.decode(BatchSignRequest.self, from: request)
             try checkBatchSize(body.items.count)
             let results = await perItem(body.items) { item in
@@ -40,6 +41,7 @@ struct CryptoRoutes {
         router.post("tenants/:tenant/verify") { request, context in
             let principal = try context.requirePrincipal()
             let tenant = try Field.path(context, "tenant")
+            try await keys.requireAccess(.verify, tenant: tenant, operation: "verify", by: principal)
             let body = try await io.decode(BatchVerifyRequest.self, from: request)
             try checkBatchSize(body.items.count)
             let results = await perItem(body.items) { item in

@@ -3,6 +3,7 @@ import CustosCrypto
 import CustosKeystore
 import Foundation
 import Hummingbird
+import NIOCore
 
 /// JSON in and out, with the body limit applied while reading.
 struct JSONIO: Sendable {
@@ -17,7 +18,12 @@ struct JSONIO: Sendable {
 
     func decode<T: Decodable>(_ type: T.Type, from request: Request) async throws -> T {
         var request = request
-        let buffer = try await request.collectBody(upTo: maxBodyBytes)
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.collectBody(upTo: maxBodyBytes)
+        } catch is NIOTooManyBytesError {
+            throw Problem.tooLarge
+        }
         do {
             return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
         } catch {
