@@ -117,6 +117,7 @@ let package = Package(
                 .product(name: "SQLiteKit", package: "sqlite-kit"),
             ]
         ),
+        .testTarget(name: "CustosServerTests", dependencies: ["CustosServer"]),
         .testTarget(name: "CustosCLITests", dependencies: ["CustosCLI", "CustosKeystore"]),
     ],
     swiftLanguageModes: [.v6]

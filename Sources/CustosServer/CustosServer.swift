@@ -87,28 +87,29 @@ public struct CustosServer: Sendable {
 
     /// Runs until SIGTERM/SIGINT. `onRunning` receives the bound port (useful with port 0).
     public func run(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
-        let app = Application(
-            router: buildRouter(),
-            server: try serverBuilder(),
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
-            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
-            logger: logger)
-        try await keys.audit.recordNow([AuditEvent(time: .now, actor: "server", operation: "unseal", outcome: "success",
-                                                   details: ["root": keys.root.provider, "root_key_id": keys.root.rootKeyID])])
-        let checkpoints = CheckpointService(audit: keys.audit, interval: configuration.auditCheckpointInterval, logger: logger)
-        let group = ServiceGroup(configuration: .init(
-            // Shut down in reverse: the server drains first, then the last checkpoint.
-            services: [.init(service: checkpoints), .init(service: app)],
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger))
-        defer { logger.info("stopped") }
         do {
+            let app = Application(
+                router: buildRouter(),
+                server: try serverBuilder(),
+                configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
+                onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
+                logger: logger)
+            try await keys.audit.recordNow([AuditEvent(time: .now, actor: "server", operation: "unseal", outcome: "success",
+                                                       details: ["root": keys.root.provider, "root_key_id": keys.root.rootKeyID])])
+            let checkpoints = CheckpointService(audit: keys.audit, interval: configuration.auditCheckpointInterval, logger: logger)
+            let group = ServiceGroup(configuration: .init(
+                // Shut down in reverse: the server drains first, then the last checkpoint.
+                services: [.init(service: checkpoints), .init(service: app)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
             try await group.run()
         } catch {
+            // The store is closed on every path, so no connection outlives the server.
             try? await keys.close()
             throw error
         }
         try await keys.close()
+        logger.info("stopped")
     }
 }
 

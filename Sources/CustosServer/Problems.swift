@@ -30,8 +30,7 @@ extension Problem {
         case "store-error", "key-material-corrupted", "crypto-failure", "schema-too-new", "already-initialized": 500
         default: 400
         }
-        let title = HTTPResponse.Status(code: status).reasonPhrase
-        self.init(status: status, code: code, title: title, detail: error.description)
+        self.init(status: status, code: code, title: Problem.title(status), detail: error.description)
     }
 
     init(_ error: any Error) {
@@ -42,9 +41,24 @@ extension Problem {
         case let error as HTTPError where error.status == .contentTooLarge: self = .tooLarge
         case let error as HTTPError:
             self.init(status: Int(error.status.code), code: error.status == .notFound ? "not-found" : "http-\(error.status.code)",
-                      title: error.status.reasonPhrase, detail: error.body ?? error.status.reasonPhrase)
+                      title: Problem.title(Int(error.status.code)), detail: error.body ?? Problem.title(Int(error.status.code)))
         default:
             self.init(status: 500, code: "internal", title: "Internal Server Error", detail: "an internal error occurred")
+        }
+    }
+
+    static func title(_ status: Int) -> String {
+        switch status {
+        case 400: "Bad Request"
+        case 401: "Unauthorized"
+        case 403: "Forbidden"
+        case 404: "Not Found"
+        case 405: "Method Not Allowed"
+        case 409: "Conflict"
+        case 413: "Content Too Large"
+        case 500: "Internal Server Error"
+        case 503: "Service Unavailable"
+        default: "HTTP \(status)"
         }
     }
 

@@ -57,7 +57,13 @@ public struct ServerConfiguration: Sendable, Equatable {
         }
         let reader = ConfigReader(providers: providers)
         var config = ServerConfiguration()
-        func text(_ key: String) -> String? { reader.string(forKey: ConfigKey(key)) }
+        // JSON numbers and booleans, and environment strings, all arrive as text here
+        // and are parsed below with one error message per key.
+        func text(_ key: String) -> String? {
+            let configKey = ConfigKey(key)
+            return reader.string(forKey: configKey) ?? reader.int(forKey: configKey).map(String.init)
+                ?? reader.bool(forKey: configKey).map(String.init) ?? reader.double(forKey: configKey).map { String($0) }
+        }
         func integer(_ key: String, _ range: ClosedRange<Int>) throws -> Int? {
             guard let raw = text(key) else { return nil }
             guard let value = Int(raw.trimmingCharacters(in: .whitespaces)), range.contains(value) else {

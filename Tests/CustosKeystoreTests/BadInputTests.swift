@@ -25,6 +25,23 @@ struct BadInputTests {
         #expect(before == after, "the store changed")
     }
 
+    /// Found by the API contract run: a refused duplicate tenant used to leave its
+    /// freshly made wrapping key in the keyring cache, so every later unwrap for the
+    /// real tenant failed as "corrupted".
+    @Test func aRefusedDuplicateTenantDoesNotShadowTheRealOne() async throws {
+        let fixture = try await Fixture.make()
+        defer { Task { await fixture.cleanUp() } }
+        let service = fixture.service
+        _ = try await service.generateKey(KeySpec(tenant: "node-1", alias: "k", algorithm: .signing(.ed25519)))
+        try await expectRefusal(fixture, mentioning: "already exists") {
+            _ = try await service.createTenant("node-1")
+        }
+        _ = try await service.sign(tenant: "node-1", alias: "k", message: [1, 2, 3])
+        _ = try await service.generateKey(KeySpec(tenant: "node-1", alias: "k2", algorithm: .symmetric(.aes256GCM)))
+        let sealed = try await service.encrypt(tenant: "node-1", alias: "k2", plaintext: [9])
+        #expect(try await service.decrypt(tenant: "node-1", alias: "k2", ciphertext: sealed).copyBytes() == [9])
+    }
+
     @Test func wrongPassphrase() async throws {
         let fixture = try await Fixture.make()
         defer { Task { await fixture.cleanUp() } }

@@ -69,7 +69,7 @@ extension AuditLog {
         let sequences = rowsBySequence.keys.sorted()
         // Hashes some stored record links to: an edited record is still linked to by
         // its successor (its hash field is untouched); an inserted one is not.
-        let linkedTo = Set(rowsBySequence.values.map(\.previousHash))
+        let linkedTo = Set(rowsBySequence.values.map(\.previousHash)).subtracting([AuditRecord.genesisHash])
         var shifted: (first: Int64, last: Int64, offset: Int64)?
         func flushShift() {
             guard let run = shifted else { return }

@@ -16,10 +16,12 @@ public final class WrappingKeyring: Sendable {
     }
 
     /// A new wrapping key for `tenant`, generation `generation`, wrapped by the root.
+    /// It is not cached here: the store may still refuse it (a tenant that already
+    /// exists), and a cached loser would shadow the stored key. The first use unwraps
+    /// the stored one.
     func makeWrappingKey(tenant: String, generation: Int, at date: Date) async throws -> WrappingKeyRecord {
         let key = AEADKey()
         let wrapped = try await root.wrap(key.secretMaterial, context: BindingContext.wrappingKey(tenant: tenant, generation: generation))
-        cache.withLock { $0[tenant, default: [:]][generation] = key }
         return WrappingKeyRecord(tenantID: tenant, generation: generation, wrappedKey: wrapped, rootKeyID: root.rootKeyID, createdAt: date)
     }
 

@@ -1,0 +1,74 @@
+import Foundation
+import Testing
+
+@testable import CustosServer
+
+@Suite("Server configuration")
+struct ServerConfigurationTests {
+    func file(_ json: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("custos-config-\(UUID().uuidString).json").path
+        try Data(json.utf8).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    @Test func defaultsWithoutFileOrEnvironment() async throws {
+        let config = try await ServerConfiguration.load(file: nil, environment: [:])
+        #expect(config == ServerConfiguration())
+        #expect(config.host == "127.0.0.1" && config.port == 8700 && config.tls == nil)
+        #expect(config.maxBodyBytes == 1 << 20 && config.requestTimeout == .seconds(10))
+    }
+
+    @Test func fileValuesOfEveryJSONTypeAndEnvironmentOverrides() async throws {
+        let path = try file("""
+            {"server": {"host": "0.0.0.0", "port": 0, "max_body_bytes": 4096, "request_timeout_seconds": 3, "batch_max_items": 50},
+             "audit": {"checkpoint_interval_seconds": 0}, "log": {"level": "debug"}, "metrics": {"enabled": false},
+             "keystore": {"cache_capacity": 10, "record_ttl_ms": 250}}
+            """)
+        var config = try await ServerConfiguration.load(file: path, environment: [:])
+        #expect(config.host == "0.0.0.0" && config.port == 0 && config.maxBodyBytes == 4096)
+        #expect(config.requestTimeout == .seconds(3) && config.batchMaxItems == 50 && config.auditCheckpointInterval == .zero)
+        #expect(config.logLevel == "debug" && !config.metricsEnabled && config.cacheCapacity == 10)
+        #expect(config.recordTimeToLive == .milliseconds(250))
+        config = try await ServerConfiguration.load(file: path, environment: ["CUSTOS_SERVER_PORT": "9100", "CUSTOS_METRICS_ENABLED": "true"])
+        #expect(config.port == 9100 && config.metricsEnabled && config.host == "0.0.0.0")
+    }
+
+    @Test(arguments: [
+        ("CUSTOS_SERVER_PORT", "http", "server.port"),
+        ("CUSTOS_SERVER_PORT", "70000", "server.port"),
+        ("CUSTOS_SERVER_MAX_BODY_BYTES", "10", "server.max_body_bytes"),
+        ("CUSTOS_METRICS_ENABLED", "maybe", "metrics.enabled"),
+        ("CUSTOS_LOG_LEVEL", "loud", "log.level"),
+        ("CUSTOS_TLS_CERTIFICATE", "/c.pem", "go together"),
+        ("CUSTOS_TLS_CLIENT_CA", "/ca.pem", "need tls.certificate"),
+    ])
+    func invalidValuesAreNamed(variable: String, value: String, mentioning: String) async throws {
+        do {
+            _ = try await ServerConfiguration.load(file: nil, environment: [variable: value])
+            Issue.record("\(variable)=\(value) was accepted")
+        } catch let error as ServerConfiguration.Invalid {
+            #expect(error.description.contains(mentioning), "\(error.description)")
+        }
+    }
+
+    @Test func tlsPinsAndCAAreExclusiveAndPinsAreChecked() async throws {
+        let base = ["CUSTOS_TLS_CERTIFICATE": "/c.pem", "CUSTOS_TLS_PRIVATE_KEY": "/k.pem"]
+        let pin = String(repeating: "ab", count: 32)
+        // OpenSSL prints fingerprints as upper-case pairs with colons; both forms work.
+        let openSSLStyle = Array(repeating: "AB", count: 32).joined(separator: ":")
+        let pinned = try await ServerConfiguration.load(file: nil, environment: base.merging(["CUSTOS_TLS_CLIENT_PINS": "\(pin), \(openSSLStyle)"]) { $1 })
+        #expect(pinned.tls?.clientPins == [pin, pin] && pinned.tls?.requiresClientCertificate == true)
+        await #expect(throws: ServerConfiguration.Invalid.self) {
+            try await ServerConfiguration.load(file: nil, environment: base.merging(["CUSTOS_TLS_CLIENT_PINS": "abc"]) { $1 })
+        }
+        await #expect(throws: ServerConfiguration.Invalid.self) {
+            try await ServerConfiguration.load(file: nil, environment: base.merging(["CUSTOS_TLS_CLIENT_PINS": pin, "CUSTOS_TLS_CLIENT_CA": "/ca"]) { $1 })
+        }
+    }
+
+    @Test func aMissingOrBrokenFileIsAClearError() async throws {
+        await #expect(throws: ServerConfiguration.Invalid.self) { try await ServerConfiguration.load(file: "/nonexistent/custos.json", environment: [:]) }
+        let broken = try file("{\"server\": ")
+        await #expect(throws: ServerConfiguration.Invalid.self) { try await ServerConfiguration.load(file: broken, environment: [:]) }
+    }
+}
