@@ -7,6 +7,7 @@ import PackageDescription
 //   swift package benchmark --target CryptoBenchmarks
 //   swift run -c release PairedRatios             (raw vs Custos interleaved, paired ratios)
 //   swift run -c release ColdStart                (cold start on a 100,000-key store)
+//   load/run.sh                                   (HTTP server under wrk vs raw one-core signing)
 // See ../BENCHMARKS.md.
 let package = Package(
     name: "CustosBenchmarks",
@@ -27,6 +28,12 @@ let package = Package(
         ),
         // The raw libsecp256k1 baseline, shared by CryptoBenchmarks and PairedRatios.
         .target(name: "RawSecp256k1", dependencies: ["CSecp256k1Raw"], path: "Sources/RawSecp256k1"),
+        // The one-core Ed25519 baseline for the server load benchmark (load/run.sh).
+        .executableTarget(
+            name: "RawSignRate",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            path: "Sources/RawSignRate"
+        ),
         // BLS12-381 operations, compared with blst (scripts/blst_bench.py) in the same session.
         .executableTarget(
             name: "BLSBench",
