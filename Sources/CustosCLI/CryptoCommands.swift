@@ -13,7 +13,7 @@ struct SignCommand: AsyncParsableCommand {
     @Option(name: .long, help: "ECDSA signature layout: der (default) or raw r‖s.") var signatureFormat: SignatureFormat?
 
     func run() async throws {
-        try await withKeystore(global) { service in
+        try await withBackend(global) { service in
             let message = try InputBytes.read(file: messageFile, hex: messageHex, what: "message")
             let result = try await service.sign(tenant: tenant, alias: key, message: message, format: signatureFormat)
             var object: [String: Any] = ["signature": Hex.encode(result.signature), "key_id": result.keyID, "alias": result.alias,
@@ -66,7 +66,7 @@ struct VerifyCommand: AsyncParsableCommand {
                 valid = try verifier.isValidSignature(signatureBytes, for: message, format: signatureFormat)
             } else {
                 guard let tenant, let key else { throw CLIError("give --public-key and --scheme, or --tenant and --key") }
-                try await withKeystore(global) { service in
+                try await withBackend(global) { service in
                     valid = try await service.verify(tenant: tenant, alias: key, message: message, signature: signatureBytes,
                                                      format: signatureFormat, version: version).valid
                 }
@@ -141,7 +141,7 @@ struct EncryptCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Associated data as hex (must be given again to decrypt).") var aadHex: String?
 
     func run() async throws {
-        try await withKeystore(global) { service in
+        try await withBackend(global) { service in
             let plaintext = try InputBytes.read(file: self.in, hex: plaintextHex, what: "plaintext")
             let aad = try aadHex.map { try InputBytes.read(file: nil, hex: $0, what: "associated data") } ?? []
             let ciphertext = try await service.encrypt(tenant: tenant, alias: key, plaintext: plaintext, associatedData: aad)
@@ -161,7 +161,7 @@ struct DecryptCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Write the plaintext to this file instead of printing hex.") var out: String?
 
     func run() async throws {
-        try await withKeystore(global) { service in
+        try await withBackend(global) { service in
             let ciphertext = try InputBytes.read(file: self.in, hex: ciphertextHex, what: "ciphertext")
             let aad = try aadHex.map { try InputBytes.read(file: nil, hex: $0, what: "associated data") } ?? []
             let plaintext = try await service.decrypt(tenant: tenant, alias: key, ciphertext: ciphertext, associatedData: aad)
@@ -185,7 +185,7 @@ struct HMACCommand: AsyncParsableCommand {
     @Option(name: .long, help: "The message as hex.") var messageHex: String?
 
     func run() async throws {
-        try await withKeystore(global) { service in
+        try await withBackend(global) { service in
             let message = try InputBytes.read(file: messageFile, hex: messageHex, what: "message")
             let (mac, version) = try await service.mac(tenant: tenant, alias: key, message: message)
             global.output.emit(["mac": Hex.encode(mac), "version": version], text: Hex.encode(mac))

@@ -32,6 +32,53 @@ struct GlobalOptions: ParsableArguments {
     @Flag(name: .long, help: "Log operations (never secret values) to standard error.")
     var verbose = false
 
+    @Option(name: .long, help: "Act through this Custos server (http(s)://host:port) instead of a data directory (else $CUSTOS_SERVER).")
+    var server: String?
+
+    @Option(name: .long, help: "Bearer token for --server (visible to other local users in the process list: prefer --token-file or $CUSTOS_TOKEN).")
+    var token: String?
+
+    @Option(name: .long, help: "Read the bearer token for --server from this file.")
+    var tokenFile: String?
+
+    var resolvedServer: String? {
+        if let server { return server }
+        if let fromEnvironment = ProcessInfo.processInfo.environment["CUSTOS_SERVER"], !fromEnvironment.isEmpty { return fromEnvironment }
+        return nil
+    }
+
+    /// The bearer token, from --token-file, --token or $CUSTOS_TOKEN, trimmed.
+    func bearerToken() throws -> SecretBytes {
+        var bytes: [UInt8]
+        if let tokenFile {
+            guard let data = FileManager.default.contents(atPath: tokenFile) else { throw CLIError("cannot read token file \(tokenFile)") }
+            bytes = Array(data)
+        } else if let token {
+            bytes = Array(token.utf8)
+        } else if let fromEnvironment = ProcessInfo.processInfo.environment["CUSTOS_TOKEN"], !fromEnvironment.isEmpty {
+            bytes = Array(fromEnvironment.utf8)
+        } else {
+            throw CLIError("--server needs a token: --token-file, --token or $CUSTOS_TOKEN")
+        }
+        while let last = bytes.last, last == 0x0A || last == 0x0D || last == 0x20 { bytes.removeLast() }
+        defer { SecretBytes.zeroize(&bytes) }
+        return SecretBytes(bytes)
+    }
+
+    /// The backend commands act on: a server when one is named, else the data directory.
+    func openBackend() async throws -> any CustosBackend {
+        if let server = resolvedServer {
+            CLILogging.bootstrap(level: verbose ? .info : .warning, onlyRaise: true)
+            return try RemoteBackend(server: server, token: try bearerToken())
+        }
+        return LocalBackend(service: try await openKeystore())
+    }
+
+    /// Refuses commands that only make sense on a local data directory.
+    func requireLocal(_ command: String) throws {
+        if resolvedServer != nil { throw CLIError("'\(command)' works on a local data directory, not through --server") }
+    }
+
     var resolvedDataDirectory: String {
         if let dataDir { return (dataDir as NSString).expandingTildeInPath }
         if let fromEnvironment = ProcessInfo.processInfo.environment["CUSTOS_DATA_DIR"], !fromEnvironment.isEmpty {
@@ -103,6 +150,20 @@ func runReporting(_ body: () async throws -> Void) async throws {
     } catch {
         Output.error(error)
         throw ExitCode(2)
+    }
+}
+
+/// Runs a command body against the backend (server or data directory), closing it after.
+func withBackend(_ global: GlobalOptions, _ body: (any CustosBackend) async throws -> Void) async throws {
+    try await runReporting {
+        let backend = try await global.openBackend()
+        do {
+            try await body(backend)
+            try await backend.close()
+        } catch {
+            try? await backend.close()
+            throw error
+        }
     }
 }
 

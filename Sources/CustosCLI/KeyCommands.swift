@@ -28,7 +28,7 @@ struct KeyCommand: AsyncParsableCommand {
         @Option(name: .long, help: "How many keys to generate.") var count: Int = 1
 
         func run() async throws {
-            try await withKeystore(global) { service in
+            try await withBackend(global) { service in
                 guard (1...1_000_000).contains(count) else { throw CLIError("--count must be between 1 and 1000000") }
                 let base = KeySpec(tenant: tenant, alias: alias, algorithm: try KeyAlgorithm(identifier: scheme),
                                    category: try category.map(KeyCategory.init(identifier:)),
@@ -64,7 +64,7 @@ struct KeyCommand: AsyncParsableCommand {
         @Option(name: .long, help: "An identifier of the key in an outside system.") var externalId: String?
 
         func run() async throws {
-            try await withKeystore(global) { service in
+            try await withBackend(global) { service in
                 guard var data = FileManager.default.contents(atPath: file) else { throw CLIError("cannot read key file \(file)") }
                 let material = SecretBytes(data)
                 data.withUnsafeMutableBytes { SecretBytes.zeroize($0) }
@@ -89,7 +89,7 @@ struct KeyCommand: AsyncParsableCommand {
         @Option(name: .long, help: "Cursor from the previous page.") var after: String?
 
         func run() async throws {
-            try await withKeystore(global) { service in
+            try await withBackend(global) { service in
                 var filter = KeyFilter(aliasPrefix: aliasPrefix)
                 filter.category = try category.map { try KeyCategory(identifier: $0).rawValue }
                 filter.scheme = try scheme.map { try KeyAlgorithm(identifier: $0).identifier }
@@ -118,7 +118,7 @@ struct KeyCommand: AsyncParsableCommand {
         @OptionGroup var target: Target
 
         func run() async throws {
-            try await withKeystore(global) { service in
+            try await withBackend(global) { service in
                 let key = try await service.key(tenant: target.tenant, alias: target.alias)
                 global.output.emit(keyJSON(key), text: keyText(key))
             }
@@ -134,7 +134,7 @@ struct KeyCommand: AsyncParsableCommand {
         @Option(name: .long, help: "Write to this file instead of standard output.") var out: String?
 
         func run() async throws {
-            try await withKeystore(global) { service in
+            try await withBackend(global) { service in
                 let key = try await service.publicKey(tenant: target.tenant, alias: target.alias, version: version)
                 let bytes: [UInt8]
                 let text: String
@@ -175,7 +175,7 @@ struct KeyCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
         @OptionGroup var target: Target
         func run() async throws {
-            try await withKeystore(global) { service in
+            try await withBackend(global) { service in
                 let (proof, version) = try await service.proofOfPossession(tenant: target.tenant, alias: target.alias)
                 global.output.emit(["proof_of_possession": Hex.encode(proof), "version": version], text: Hex.encode(proof))
             }
@@ -187,7 +187,7 @@ struct KeyCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
         @OptionGroup var target: Target
         func run() async throws {
-            try await withKeystore(global) { service in
+            try await withBackend(global) { service in
                 let key = try await service.rotate(tenant: target.tenant, alias: target.alias)
                 global.output.emit(keyJSON(key), text: "rotated \(key.alias): primary version is now \(key.primaryVersion)")
             }
@@ -199,7 +199,7 @@ struct KeyCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
         @OptionGroup var target: Target
         func run() async throws {
-            try await withKeystore(global) { service in
+            try await withBackend(global) { service in
                 let key = try await service.disable(tenant: target.tenant, alias: target.alias)
                 global.output.emit(keyJSON(key), text: "disabled \(key.alias)")
             }
@@ -211,7 +211,7 @@ struct KeyCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
         @OptionGroup var target: Target
         func run() async throws {
-            try await withKeystore(global) { service in
+            try await withBackend(global) { service in
                 let key = try await service.enable(tenant: target.tenant, alias: target.alias)
                 global.output.emit(keyJSON(key), text: "enabled \(key.alias)")
             }
@@ -223,7 +223,7 @@ struct KeyCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
         @OptionGroup var target: Target
         func run() async throws {
-            try await withKeystore(global) { service in
+            try await withBackend(global) { service in
                 let key = try await service.destroy(tenant: target.tenant, alias: target.alias)
                 global.output.emit(keyJSON(key), text: "destroyed \(key.alias): its private material is erased")
             }

@@ -25,6 +25,12 @@ struct ServeCommand: AsyncParsableCommand {
             Output.error(error)
             throw ExitCode(2)
         }
+        do {
+            try global.requireLocal("serve")
+        } catch {
+            Output.error(error)
+            throw ExitCode(2)
+        }
         CLILogging.bootstrap(level: Logger.Level(rawValue: configuration.logLevel) ?? .info)
         let logger = {
             var logger = Logger(label: "custos.server")
@@ -63,10 +69,9 @@ struct TokenCommand: AsyncParsableCommand {
             guard let role = Role(rawValue: role) else {
                 Output.error(CLIError("--role must be admin, operator, signer or auditor")); throw ExitCode(2)
             }
-            try await withKeystore(global) { service in
+            try await withBackend(global) { backend in
                 let lifetime = try Duration.parseLifetime(ttl)
-                let tokens = TokenService(store: service.store, audit: service.audit)
-                let created = try await tokens.create(tenant: tenant, role: role, lifetime: lifetime, description: description)
+                let created = try await backend.createToken(tenant: tenant, role: role, lifetime: lifetime, description: description)
                 let bearer = created.bearer.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
                 var object = tokenJSON(created.info)
                 object["bearer"] = bearer
@@ -85,8 +90,8 @@ struct TokenCommand: AsyncParsableCommand {
         @Option(help: "Only this tenant's tokens.") var tenant: String?
 
         func run() async throws {
-            try await withKeystore(global) { service in
-                let list = try await TokenService(store: service.store, audit: service.audit).list(tenant: tenant)
+            try await withBackend(global) { backend in
+                let list = try await backend.tokens(tenant: tenant)
                 if global.json {
                     Output.line(Output.encode(["tokens": list.map(tokenJSON)]))
                 } else {
@@ -105,8 +110,8 @@ struct TokenCommand: AsyncParsableCommand {
         @Argument(help: "Token id (the 16 hex digits after cst_).") var id: String
 
         func run() async throws {
-            try await withKeystore(global) { service in
-                let token = try await TokenService(store: service.store, audit: service.audit).revoke(id: id)
+            try await withBackend(global) { backend in
+                let token = try await backend.revokeToken(id: id)
                 global.output.emit(tokenJSON(token), text: "revoked token \(token.id)")
             }
         }
@@ -136,15 +141,16 @@ struct AuditCommand: AsyncParsableCommand {
         @Option(help: "Only this operation (sign, generate, ...).") var operation: String?
 
         func run() async throws {
-            try await withKeystore(global) { service in
-                let records = try await service.store.auditRecords(AuditQuery(after: after, limit: min(max(limit, 1), 100_000),
-                                                                               tenantID: tenant, operation: operation))
+            try await withBackend(global) { backend in
+                let records = try await backend.auditRecords(AuditQuery(after: after, limit: min(max(limit, 1), 100_000),
+                                                                        tenantID: tenant, operation: operation))
                 for record in records {
                     if global.json {
                         Output.line(Output.encode(auditJSON(record)))
                     } else {
                         let key = record.keyID.map { " key \($0)" + (record.keyVersion.map { " v\($0)" } ?? "") } ?? ""
-                        Output.line("\(record.sequence)\t\(Output.timestamp(record.time))\t\(record.actor)\t\(record.tenantID ?? "-")\t\(record.operation)\t\(record.outcome)\(key)\t\(record.details)")
+                        let details = record.details.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+                        Output.line("\(record.sequence)\t\(Output.timestamp(record.time))\t\(record.actor)\t\(record.tenant ?? "-")\t\(record.operation)\t\(record.outcome)\(key)\t\(details)")
                     }
                 }
             }
@@ -159,17 +165,17 @@ struct AuditCommand: AsyncParsableCommand {
 
         func run() async throws {
             var intact = true
-            try await withKeystore(global) { service in
-                let result = try await service.audit.verify(tenant: tenant)
+            try await withBackend(global) { backend in
+                let result = try await backend.verifyAudit(tenant: tenant)
                 intact = result.intact
                 if global.json {
                     Output.line(Output.encode([
                         "intact": result.intact, "records_checked": result.recordsChecked, "head_sequence": result.headSequence,
                         "checkpoints_checked": result.checkpointsChecked,
-                        "findings": result.findings.map { ["sequence": $0.sequence, "kind": $0.kind.rawValue, "detail": $0.detail] as [String: Any] },
+                        "findings": result.findings.map { ["sequence": $0.sequence, "kind": $0.kind, "detail": $0.detail] as [String: Any] },
                     ]))
                 } else {
-                    for finding in result.findings { Output.line(finding.description) }
+                    for finding in result.findings { Output.line("record \(finding.sequence): \(finding.kind): \(finding.detail)") }
                     Output.line(result.intact
                         ? "audit log intact: \(result.recordsChecked) records, \(result.checkpointsChecked) signed checkpoints"
                         : "audit log TAMPERED: \(result.findings.count) finding(s) in \(result.recordsChecked) records")
@@ -184,6 +190,7 @@ struct AuditCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
+            try await runReporting { try global.requireLocal("audit checkpoint") }
             try await withKeystore(global) { service in
                 if let checkpoint = try await service.audit.checkpoint() {
                     global.output.emit(["sequence": checkpoint.sequence, "head": Hex.encode(checkpoint.headHash),
@@ -197,11 +204,11 @@ struct AuditCommand: AsyncParsableCommand {
     }
 }
 
-func auditJSON(_ record: AuditRecord) -> [String: Any] {
+func auditJSON(_ record: AuditRecordResponse) -> [String: Any] {
     var object: [String: Any] = ["sequence": record.sequence, "time": Output.timestamp(record.time), "actor": record.actor,
-                                 "operation": record.operation, "outcome": record.outcome, "details": record.detailValues,
-                                 "previous_hash": Hex.encode(record.previousHash), "hash": Hex.encode(record.hash)]
-    if let tenant = record.tenantID { object["tenant"] = tenant }
+                                 "operation": record.operation, "outcome": record.outcome, "details": record.details,
+                                 "previous_hash": record.previousHash, "hash": record.hash]
+    if let tenant = record.tenant { object["tenant"] = tenant }
     if let key = record.keyID { object["key_id"] = key }
     if let version = record.keyVersion { object["key_version"] = version }
     return object

@@ -12,7 +12,7 @@ struct TenantCommand: AsyncParsableCommand {
         @Argument(help: "Tenant id: lower-case letters, digits, '-', '_', '.'.") var name: String
 
         func run() async throws {
-            try await withKeystore(global) { service in
+            try await withBackend(global) { service in
                 let tenant = try await service.createTenant(name)
                 global.output.emit(tenantJSON(tenant), text: "created tenant \(tenant.id)")
             }
@@ -24,7 +24,7 @@ struct TenantCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
-            try await withKeystore(global) { service in
+            try await withBackend(global) { service in
                 let tenants = try await service.tenants()
                 if global.json {
                     Output.line(Output.encode(["tenants": tenants.map(tenantJSON)]))

@@ -62,12 +62,26 @@ public struct SignResult: Sendable, Equatable {
     public var version: Int
     public var scheme: String
     public var format: String?
+
+    public init(signature: [UInt8], keyID: String, alias: String, version: Int, scheme: String, format: String?) {
+        self.signature = signature
+        self.keyID = keyID
+        self.alias = alias
+        self.version = version
+        self.scheme = scheme
+        self.format = format
+    }
 }
 
 public struct VerifyResult: Sendable, Equatable {
     public var valid: Bool
     /// The version whose public key verified the signature.
     public var version: Int?
+
+    public init(valid: Bool, version: Int?) {
+        self.valid = valid
+        self.version = version
+    }
 }
 
 /// A key to create: generated here, or imported from PKCS#8/PEM made elsewhere.

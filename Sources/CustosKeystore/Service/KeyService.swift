@@ -279,7 +279,7 @@ public final class KeyService: Sendable {
         }
     }
 
-    static func publicKey(der: [UInt8], algorithm: KeyAlgorithm) throws -> PublicKeyExport {
+    public static func publicKey(der: [UInt8], algorithm: KeyAlgorithm) throws -> PublicKeyExport {
         switch algorithm {
         case .signing(let scheme): .signing(try SigningPublicKey(encodedRepresentation: der, scheme: scheme))
         case .keyAgreement(let agreement): .keyAgreement(try KeyAgreementPublicKey(derRepresentation: der, algorithm: agreement))
