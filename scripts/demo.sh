@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A short tour of Custos on a throw-away data directory (removed at exit):
 # init, a tenant, one key per scheme, sign and verify, PEM export, rotation,
-# encryption, HMAC, BLS aggregation, destroy, list. Run it with `make demo` (which builds the CLI first).
+# encryption, HMAC, BLS aggregation, destroy, list, then the HTTP server with a token,
+# client mode and the audit log. Run it with `make demo` (which builds the CLI first).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,7 +13,8 @@ if [ ! -x "$BIN" ]; then
 fi
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/custos-demo.XXXXXX")"
-trap 'rm -rf "$WORK"' EXIT
+SERVER_PID=""
+trap '[ -n "$SERVER_PID" ] && kill -TERM "$SERVER_PID" 2>/dev/null; rm -rf "$WORK"' EXIT
 export CUSTOS_DATA_DIR="$WORK/data"
 export CUSTOS_PASSPHRASE="demo passphrase, not a secret"   # a real deployment uses a file or a prompt
 TENANT=demo-node
@@ -113,5 +115,38 @@ fi
 
 step "11. List the tenant's keys (alias, scheme, category, status, primary version)"
 run key list --tenant "$TENANT"
+
+step "12. Serve the API (loopback, a free port) and use it with a signer token"
+"$BIN" token create --tenant "$TENANT" --role signer --ttl 10m --json >"$WORK/token.json"
+TOKEN="$(sed -n 's/.*"bearer":"\([^"]*\)".*/\1/p' "$WORK/token.json")"
+echo "created a signer token for $TENANT (its secret is shown once; only its hash is stored)"
+CUSTOS_SERVER_PORT=0 CUSTOS_LOG_LEVEL=warning "$BIN" serve >"$WORK/serve.out" 2>"$WORK/serve.err" &
+SERVER_PID=$!
+for _ in $(seq 100); do grep -q "listening on" "$WORK/serve.out" 2>/dev/null && break; sleep 0.1; done
+URL="$(grep -o 'http://[0-9.:]*' "$WORK/serve.out" | head -1)"
+[ -n "$URL" ] || { cat "$WORK/serve.err" >&2; exit 1; }
+echo "custos serve is listening on $URL"
+printf '$ curl -X POST %s/v1/tenants/%s/keys/ed25519/sign -d {"message":"<base64>"}\n' "$URL" "$TENANT"
+curl -s -X POST -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+  -d "{\"message\":\"$(base64 -w0 <"$MSG")\"}" "$URL/v1/tenants/$TENANT/keys/ed25519/sign"; echo
+printf '$ curl (no token) %s/v1/tenants/%s/keys\n' "$URL" "$TENANT"
+curl -s "$URL/v1/tenants/$TENANT/keys"; echo
+echo "client mode: the same commands through the server, no data directory or passphrase"
+printf '$ custos --server %s sign --tenant %s --key ecdsa-p256-sha256 --message-file msg.txt\n' "$URL" "$TENANT"
+env -u CUSTOS_PASSPHRASE CUSTOS_DATA_DIR="$WORK/none" CUSTOS_SERVER="$URL" CUSTOS_TOKEN="$TOKEN" \
+  "$BIN" sign --tenant "$TENANT" --key ecdsa-p256-sha256 --message-file "$MSG" | short
+printf '$ custos --server %s key rotate --tenant %s ed25519   (a signer may not)\n' "$URL" "$TENANT"
+env -u CUSTOS_PASSPHRASE CUSTOS_DATA_DIR="$WORK/none" CUSTOS_SERVER="$URL" CUSTOS_TOKEN="$TOKEN" \
+  "$BIN" key rotate --tenant "$TENANT" ed25519 2>&1 || true
+kill -TERM "$SERVER_PID"; wait "$SERVER_PID"; SERVER_PID=""
+echo "SIGTERM: the server drained, signed a final audit checkpoint and closed the store"
+
+step "13. The audit log: every operation above, hash-chained; then someone edits a record"
+"$BIN" audit list --limit 1000 | tail -n 4 | cut -c1-150
+run audit verify
+sqlite3 "$CUSTOS_DATA_DIR/custos.sqlite" "UPDATE audit_records SET outcome = 'failure' WHERE sequence = 5"
+echo "(edited record 5 directly in the database)"
+printf '$ custos audit verify\n'
+"$BIN" audit verify || echo "(exit code $?)"
 
 printf '\nDemo finished; %s is removed on exit.\n' "$WORK"
