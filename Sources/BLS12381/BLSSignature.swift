@@ -27,8 +27,7 @@ public enum BLS12381 {
         }
 
         deinit {
-            // Volatile-style wipe through the pointer before freeing.
-            for i in 0..<buffer.count { buffer.storeBytes(of: 0, toByteOffset: i, as: UInt8.self) }
+            BLS12381.wipe(buffer)
             buffer.deallocate()
         }
     }
@@ -47,7 +46,9 @@ public enum BLS12381 {
         ///   - keyInfo: optional context bound into the key.
         public init<IKM: DataProtocol>(ikm: IKM, salt: [UInt8] = BLS12381.defaultKeyGenSalt, keyInfo: [UInt8] = []) throws(BLS12381Error) {
             guard ikm.count >= 32 else { throw .inputKeyMaterialTooShort(minimum: 32, actual: ikm.count) }
-            let ikmKey = SymmetricKey(data: Array(ikm) + [0])
+            var ikmWithZero = Array(ikm) + [0]
+            let ikmKey = SymmetricKey(data: ikmWithZero)
+            wipe(&ikmWithZero)
             let info = keyInfo + [0, 48]
             var currentSalt = salt
             let secret = SecretBytes(count: 32)
@@ -55,8 +56,9 @@ public enum BLS12381 {
                 currentSalt = Array(SHA256.hash(data: currentSalt))
                 let prk = HKDF<SHA256>.extract(inputKeyMaterial: ikmKey, salt: currentSalt)
                 let okm = HKDF<SHA256>.expand(pseudoRandomKey: prk, info: info, outputByteCount: 48)
-                let reduced = okm.withUnsafeBytes { ScalarField.reduce(bigEndian: $0) }
+                var reduced = okm.withUnsafeBytes { ScalarField.reduce(bigEndian: $0) }
                 secret.buffer.copyBytes(from: reduced)
+                wipe(&reduced)
                 let valid = ScalarField.isValidNonzeroMask(bigEndian: UnsafeRawBufferPointer(secret.buffer))
                 if valid != 0 { break }
             }
@@ -71,7 +73,7 @@ public enum BLS12381 {
             for i in 0..<32 { ikm[i] = UInt8.random(in: 0...255, using: &rng) }
             // KeyGen cannot fail on 32 bytes of IKM.
             self = try! PrivateKey(ikm: ikm)
-            for i in 0..<32 { ikm[i] = 0 }
+            wipe(&ikm)
         }
 
         /// 32-byte big-endian scalar, 0 < sk < r.
@@ -107,6 +109,18 @@ public enum BLS12381 {
             let h = HashToCurve.hashToG2(message, dst: dst)
             return h.multipliedConstantTimeGLS(byBigEndian: UnsafeRawBufferPointer(secret.buffer)).toAffine()
         }
+    }
+
+    /// Best-effort overwrite of a temporary copy of secret bytes.
+    static func wipe(_ bytes: inout [UInt8]) {
+        bytes.withUnsafeMutableBytes { wipe($0) }
+    }
+
+    /// Zeroes the bytes. Never inlined and unoptimised, so the stores cannot be dropped as dead
+    /// even when the memory is freed right afterwards.
+    @inline(never) @_optimize(none)
+    static func wipe(_ raw: UnsafeMutableRawBufferPointer) {
+        for i in 0..<raw.count { raw.storeBytes(of: 0, toByteOffset: i, as: UInt8.self) }
     }
 
     public struct PublicKey: Sendable, Hashable {
@@ -228,3 +242,9 @@ public enum BLS12381 {
     }
 }
 
+
+extension BLS12381.PrivateKey: CustomStringConvertible, CustomDebugStringConvertible {
+    /// Never shows the secret.
+    public var description: String { "BLS12381.PrivateKey(publicKey: \(publicKey.compressedRepresentation.prefix(6).map { String(format: "%02x", $0) }.joined())…)" }
+    public var debugDescription: String { description }
+}

@@ -95,16 +95,17 @@ public struct Fp2: Sendable {
             return nil
         }
         guard let s = (c0.square() + c1.square()).sqrt() else { return nil }
-        var t = (c0 + s) * Fp2.inverseOfTwo
-        var r = t.pow(Fp2.pMinus3Over4)
-        var x0 = r * t
-        if x0.square() != t {
-            t = (c0 - s) * Fp2.inverseOfTwo
-            r = t.pow(Fp2.pMinus3Over4)
-            x0 = r * t
-            if x0.square() != t { return nil }
+        let t = (c0 + s) * Fp2.inverseOfTwo
+        let r = t.pow(Fp2.pMinus3Over4)
+        let w = r * t
+        let candidate: Fp2
+        if w.square() == t {
+            candidate = Fp2(w, c1 * r * Fp2.inverseOfTwo)
+        } else {
+            // t is a non-square, so the other root t' = (c0 - s)/2 = -c1^2/(4t) is a square. Reuse r:
+            // w = sqrt(-t) and 1/t = -r^2, hence sqrt(t') = c1 w r^2 / 2 and the imaginary part is w.
+            candidate = Fp2(c1 * w * r.square() * Fp2.inverseOfTwo, w)
         }
-        let candidate = Fp2(x0, c1 * r * Fp2.inverseOfTwo)
         return candidate.square() == self ? candidate : nil
     }
 

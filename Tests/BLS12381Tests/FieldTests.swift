@@ -37,7 +37,7 @@ import Foundation
 
     @Test func fpInverseAndSqrt() {
         var rng = SplitMix64(seed: 2)
-        for _ in 0..<60 {
+        for _ in 0..<200 {
             let a = randomFp(&rng)
             let A = big(a)
             #expect(big(a.inverse()) == A.power(modulus - 2, modulus: modulus))
@@ -74,7 +74,7 @@ import Foundation
             #expect(big(p.c1) == (a0 * b1 + a1 * b0) % modulus)
             #expect(a.square() == a * a)
         }
-        for _ in 0..<60 {
+        for _ in 0..<200 {
             let a = Fp2(randomFp(&rng), randomFp(&rng))
             let inv = a.inverse()
             #expect(a * inv == Fp2.one)
