@@ -35,6 +35,29 @@ import Foundation
         }
     }
 
+    /// The C field functions (CBLS12381Field) against the Swift Montgomery product, on random and
+    /// edge values (0, 1, p-1, values with all-ones low limbs), and Fp2 against its definition.
+    @Test func cFieldMatchesSwiftReference() {
+        var rng = SplitMix64(seed: 7)
+        let pMinus1 = fp(modulus - 1), pMinus2 = fp(modulus - 2)
+        let lowOnes = fp((BigUInt(1) << 320) - 1)
+        var values = [Fp.zero, Fp.one, pMinus1, pMinus2, lowOnes, -Fp.one]
+        for _ in 0..<300 { values.append(randomFp(&rng)) }
+        for (i, a) in values.enumerated() {
+            let b = values[(i * 7 + 3) % values.count]
+            #expect(a * b == Fp.portableProduct(a, b))
+            #expect(a.square() == Fp.portableProduct(a, a))
+            let c = values[(i * 13 + 5) % values.count], d = values[(i * 5 + 1) % values.count]
+            let x = Fp2(a, b), y = Fp2(c, d)
+            let product = x * y
+            #expect(product.c0 == Fp.portableProduct(a, c) - Fp.portableProduct(b, d))
+            #expect(product.c1 == Fp.portableProduct(a, d) + Fp.portableProduct(b, c))
+            let square = x.square()
+            #expect(square.c0 == Fp.portableProduct(a, a) - Fp.portableProduct(b, b))
+            #expect(square.c1 == Fp.portableProduct(a, b) + Fp.portableProduct(a, b))
+        }
+    }
+
     @Test func fpInverseAndSqrt() {
         var rng = SplitMix64(seed: 2)
         for _ in 0..<200 {
