@@ -79,6 +79,12 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "custos", dependencies: ["CustosCLI"]),
+        // Constant-time check of SkToPk, Sign and PopProve under valgrind (scripts/ct-valgrind.sh).
+        .executableTarget(
+            name: "bls-ct-check",
+            dependencies: ["BLS12381", "CBLS12381Field"],
+            swiftSettings: [.unsafeFlags(["-O"])]
+        ),
         .testTarget(
             name: "CustosCryptoTests",
             dependencies: ["CustosCrypto", "BLS12381"],

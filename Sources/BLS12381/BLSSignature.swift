@@ -1,4 +1,5 @@
 import Crypto
+import CBLS12381Field
 import Foundation
 
 /// BLS signatures over BLS12-381 per draft-irtf-cfrg-bls-signature-05, "minimal-pubkey-size"
@@ -59,7 +60,8 @@ public enum BLS12381 {
                 var reduced = okm.withUnsafeBytes { ScalarField.reduce(bigEndian: $0) }
                 secret.buffer.copyBytes(from: reduced)
                 wipe(&reduced)
-                let valid = ScalarField.isValidNonzeroMask(bigEndian: UnsafeRawBufferPointer(secret.buffer))
+                // Whether this candidate is zero is public: KeyGen's retry loop reveals it by design.
+                let valid = declassified(ScalarField.isValidNonzeroMask(bigEndian: UnsafeRawBufferPointer(secret.buffer)))
                 if valid != 0 { break }
             }
             self.secret = secret
@@ -81,7 +83,8 @@ public enum BLS12381 {
             guard rawRepresentation.count == 32 else { throw .invalidLength(expected: 32, actual: rawRepresentation.count) }
             let secret = SecretBytes(count: 32)
             secret.buffer.copyBytes(from: rawRepresentation)
-            guard ScalarField.isValidNonzeroMask(bigEndian: UnsafeRawBufferPointer(secret.buffer)) != 0 else { throw .invalidPrivateKey }
+            // Validity is public (the caller learns it from the error anyway).
+            guard declassified(ScalarField.isValidNonzeroMask(bigEndian: UnsafeRawBufferPointer(secret.buffer))) != 0 else { throw .invalidPrivateKey }
             self.secret = secret
             publicKey = PrivateKey.derivePublicKey(secret)
         }
@@ -92,7 +95,8 @@ public enum BLS12381 {
         /// SkToPk: sk * G1 generator, by the constant-time fixed-window ladder.
         static func derivePublicKey(_ secret: SecretBytes) -> PublicKey {
             let point = G1Projective.generator.multipliedConstantTime(byBigEndian: UnsafeRawBufferPointer(secret.buffer)).toAffine()
-            return PublicKey(validatedPoint: point)
+            // The public key is public: encoding it may branch on its coordinates.
+            return PublicKey(validatedPoint: declassified(point))
         }
 
         /// Sign: sk * hash_to_G2(message) with the signature DST, constant time in sk.
@@ -107,8 +111,18 @@ public enum BLS12381 {
 
         func signPoint(_ message: [UInt8], dst: [UInt8]) -> G2Affine {
             let h = HashToCurve.hashToG2(message, dst: dst)
-            return h.multipliedConstantTimeGLS(byBigEndian: UnsafeRawBufferPointer(secret.buffer)).toAffine()
+            // The signature is public: encoding it may branch on its coordinates.
+            return declassified(h.multipliedConstantTimeGLS(byBigEndian: UnsafeRawBufferPointer(secret.buffer)).toAffine())
         }
+    }
+
+    /// Marks a value computed from the secret key as public for valgrind's memcheck (see
+    /// scripts/ct-valgrind.sh); only values that are public by design go through here. Outside
+    /// valgrind this costs a call and a few no-op instructions.
+    static func declassified<T>(_ value: T) -> T {
+        var copy = value
+        withUnsafeMutableBytes(of: &copy) { cbls_ct_declassify($0.baseAddress, $0.count) }
+        return copy
     }
 
     /// Best-effort overwrite of a temporary copy of secret bytes.
