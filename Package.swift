@@ -92,7 +92,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BLS12381Tests",
-            dependencies: ["BLS12381", .product(name: "BigInt", package: "BigInt")]
+            dependencies: ["BLS12381", "CBLS12381Field", .product(name: "BigInt", package: "BigInt")]
         ),
         .testTarget(name: "CustosStoreTests", dependencies: ["CustosStore"]),
         .testTarget(

@@ -31,7 +31,7 @@ static inline __attribute__((always_inline)) void reduce_once(uint64_t r[6], con
 
 // Montgomery product, CIOS without the extra carry word: valid because the top limb of p is below
 // 2^63 - 1, so every intermediate stays below 2p < 2^384.
-static inline __attribute__((always_inline)) void mont_mul(uint64_t r[6], const uint64_t a[6], const uint64_t b[6]) {
+static inline __attribute__((always_inline)) void mont_mul_portable(uint64_t r[6], const uint64_t a[6], const uint64_t b[6]) {
     const uint64_t P[6] = {P0, P1, P2, P3, P4, P5};
     uint64_t t[6] = {0, 0, 0, 0, 0, 0};
     for (int i = 0; i < 6; i++) {
@@ -54,6 +54,338 @@ static inline __attribute__((always_inline)) void mont_mul(uint64_t r[6], const 
     }
     reduce_once(r, t);
 }
+
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+#include <cpuid.h>
+#define CBLS_HAVE_ADX_PATH 1
+
+// p in limbs, then -p^-1 mod 2^64, for the assembly below.
+static const uint64_t P_AND_INV[7] = {0xb9feffffffffaaabULL, 0x1eabfffeb153ffffULL, 0x6730d2a0f6b0f624ULL,
+                                      0x64774b84f38512bfULL, 0x4b1ba7b6434bacd7ULL, 0x1a0111ea397fe69aULL,
+                                      0x89f3fffcfffcfffdULL};
+
+// The same CIOS product with MULX and two independent carry chains (ADCX on CF for the low halves,
+// ADOX on OF for the high halves), as in blst and gnark. Needs BMI2 and ADX (checked at start-up).
+// Straight-line code: the running value rotates through seven registers instead of moving.
+static inline __attribute__((always_inline)) void mont_mul_adx(uint64_t r[6], const uint64_t a[6], const uint64_t b[6]) {
+    uint64_t t0 = 0, t1 = 0, t2 = 0, t3 = 0, t4 = 0, t5 = 0, t6 = 0, lo, hi;
+    __asm__(
+        "xorl %k[lo], %k[lo]\n\t"
+        "movq %[lo], %[t6]\n\t"
+        "movq 0(%[b]), %%rdx\n\t"
+        "mulxq 0(%[a]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t0]\n\t"
+        "adoxq %[hi], %[t1]\n\t"
+        "mulxq 8(%[a]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t1]\n\t"
+        "adoxq %[hi], %[t2]\n\t"
+        "mulxq 16(%[a]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t2]\n\t"
+        "adoxq %[hi], %[t3]\n\t"
+        "mulxq 24(%[a]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t3]\n\t"
+        "adoxq %[hi], %[t4]\n\t"
+        "mulxq 32(%[a]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t4]\n\t"
+        "adoxq %[hi], %[t5]\n\t"
+        "mulxq 40(%[a]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t5]\n\t"
+        "adoxq %[hi], %[t6]\n\t"
+        "movl $0, %k[lo]\n\t"
+        "adcxq %[lo], %[t6]\n\t"
+        "movq %[t0], %%rdx\n\t"
+        "imulq 48(%[p]), %%rdx\n\t"
+        "xorl %k[lo], %k[lo]\n\t"
+        "mulxq 0(%[p]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t0]\n\t"
+        "adoxq %[hi], %[t1]\n\t"
+        "mulxq 8(%[p]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t1]\n\t"
+        "adoxq %[hi], %[t2]\n\t"
+        "mulxq 16(%[p]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t2]\n\t"
+        "adoxq %[hi], %[t3]\n\t"
+        "mulxq 24(%[p]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t3]\n\t"
+        "adoxq %[hi], %[t4]\n\t"
+        "mulxq 32(%[p]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t4]\n\t"
+        "adoxq %[hi], %[t5]\n\t"
+        "mulxq 40(%[p]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t5]\n\t"
+        "adoxq %[hi], %[t6]\n\t"
+        "movl $0, %k[lo]\n\t"
+        "adcxq %[lo], %[t6]\n\t"
+        "xorl %k[lo], %k[lo]\n\t"
+        "movq %[lo], %[t0]\n\t"
+        "movq 8(%[b]), %%rdx\n\t"
+        "mulxq 0(%[a]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t1]\n\t"
+        "adoxq %[hi], %[t2]\n\t"
+        "mulxq 8(%[a]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t2]\n\t"
+        "adoxq %[hi], %[t3]\n\t"
+        "mulxq 16(%[a]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t3]\n\t"
+        "adoxq %[hi], %[t4]\n\t"
+        "mulxq 24(%[a]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t4]\n\t"
+        "adoxq %[hi], %[t5]\n\t"
+        "mulxq 32(%[a]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t5]\n\t"
+        "adoxq %[hi], %[t6]\n\t"
+        "mulxq 40(%[a]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t6]\n\t"
+        "adoxq %[hi], %[t0]\n\t"
+        "movl $0, %k[lo]\n\t"
+        "adcxq %[lo], %[t0]\n\t"
+        "movq %[t1], %%rdx\n\t"
+        "imulq 48(%[p]), %%rdx\n\t"
+        "xorl %k[lo], %k[lo]\n\t"
+        "mulxq 0(%[p]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t1]\n\t"
+        "adoxq %[hi], %[t2]\n\t"
+        "mulxq 8(%[p]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t2]\n\t"
+        "adoxq %[hi], %[t3]\n\t"
+        "mulxq 16(%[p]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t3]\n\t"
+        "adoxq %[hi], %[t4]\n\t"
+        "mulxq 24(%[p]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t4]\n\t"
+        "adoxq %[hi], %[t5]\n\t"
+        "mulxq 32(%[p]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t5]\n\t"
+        "adoxq %[hi], %[t6]\n\t"
+        "mulxq 40(%[p]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t6]\n\t"
+        "adoxq %[hi], %[t0]\n\t"
+        "movl $0, %k[lo]\n\t"
+        "adcxq %[lo], %[t0]\n\t"
+        "xorl %k[lo], %k[lo]\n\t"
+        "movq %[lo], %[t1]\n\t"
+        "movq 16(%[b]), %%rdx\n\t"
+        "mulxq 0(%[a]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t2]\n\t"
+        "adoxq %[hi], %[t3]\n\t"
+        "mulxq 8(%[a]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t3]\n\t"
+        "adoxq %[hi], %[t4]\n\t"
+        "mulxq 16(%[a]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t4]\n\t"
+        "adoxq %[hi], %[t5]\n\t"
+        "mulxq 24(%[a]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t5]\n\t"
+        "adoxq %[hi], %[t6]\n\t"
+        "mulxq 32(%[a]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t6]\n\t"
+        "adoxq %[hi], %[t0]\n\t"
+        "mulxq 40(%[a]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t0]\n\t"
+        "adoxq %[hi], %[t1]\n\t"
+        "movl $0, %k[lo]\n\t"
+        "adcxq %[lo], %[t1]\n\t"
+        "movq %[t2], %%rdx\n\t"
+        "imulq 48(%[p]), %%rdx\n\t"
+        "xorl %k[lo], %k[lo]\n\t"
+        "mulxq 0(%[p]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t2]\n\t"
+        "adoxq %[hi], %[t3]\n\t"
+        "mulxq 8(%[p]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t3]\n\t"
+        "adoxq %[hi], %[t4]\n\t"
+        "mulxq 16(%[p]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t4]\n\t"
+        "adoxq %[hi], %[t5]\n\t"
+        "mulxq 24(%[p]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t5]\n\t"
+        "adoxq %[hi], %[t6]\n\t"
+        "mulxq 32(%[p]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t6]\n\t"
+        "adoxq %[hi], %[t0]\n\t"
+        "mulxq 40(%[p]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t0]\n\t"
+        "adoxq %[hi], %[t1]\n\t"
+        "movl $0, %k[lo]\n\t"
+        "adcxq %[lo], %[t1]\n\t"
+        "xorl %k[lo], %k[lo]\n\t"
+        "movq %[lo], %[t2]\n\t"
+        "movq 24(%[b]), %%rdx\n\t"
+        "mulxq 0(%[a]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t3]\n\t"
+        "adoxq %[hi], %[t4]\n\t"
+        "mulxq 8(%[a]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t4]\n\t"
+        "adoxq %[hi], %[t5]\n\t"
+        "mulxq 16(%[a]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t5]\n\t"
+        "adoxq %[hi], %[t6]\n\t"
+        "mulxq 24(%[a]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t6]\n\t"
+        "adoxq %[hi], %[t0]\n\t"
+        "mulxq 32(%[a]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t0]\n\t"
+        "adoxq %[hi], %[t1]\n\t"
+        "mulxq 40(%[a]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t1]\n\t"
+        "adoxq %[hi], %[t2]\n\t"
+        "movl $0, %k[lo]\n\t"
+        "adcxq %[lo], %[t2]\n\t"
+        "movq %[t3], %%rdx\n\t"
+        "imulq 48(%[p]), %%rdx\n\t"
+        "xorl %k[lo], %k[lo]\n\t"
+        "mulxq 0(%[p]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t3]\n\t"
+        "adoxq %[hi], %[t4]\n\t"
+        "mulxq 8(%[p]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t4]\n\t"
+        "adoxq %[hi], %[t5]\n\t"
+        "mulxq 16(%[p]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t5]\n\t"
+        "adoxq %[hi], %[t6]\n\t"
+        "mulxq 24(%[p]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t6]\n\t"
+        "adoxq %[hi], %[t0]\n\t"
+        "mulxq 32(%[p]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t0]\n\t"
+        "adoxq %[hi], %[t1]\n\t"
+        "mulxq 40(%[p]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t1]\n\t"
+        "adoxq %[hi], %[t2]\n\t"
+        "movl $0, %k[lo]\n\t"
+        "adcxq %[lo], %[t2]\n\t"
+        "xorl %k[lo], %k[lo]\n\t"
+        "movq %[lo], %[t3]\n\t"
+        "movq 32(%[b]), %%rdx\n\t"
+        "mulxq 0(%[a]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t4]\n\t"
+        "adoxq %[hi], %[t5]\n\t"
+        "mulxq 8(%[a]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t5]\n\t"
+        "adoxq %[hi], %[t6]\n\t"
+        "mulxq 16(%[a]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t6]\n\t"
+        "adoxq %[hi], %[t0]\n\t"
+        "mulxq 24(%[a]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t0]\n\t"
+        "adoxq %[hi], %[t1]\n\t"
+        "mulxq 32(%[a]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t1]\n\t"
+        "adoxq %[hi], %[t2]\n\t"
+        "mulxq 40(%[a]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t2]\n\t"
+        "adoxq %[hi], %[t3]\n\t"
+        "movl $0, %k[lo]\n\t"
+        "adcxq %[lo], %[t3]\n\t"
+        "movq %[t4], %%rdx\n\t"
+        "imulq 48(%[p]), %%rdx\n\t"
+        "xorl %k[lo], %k[lo]\n\t"
+        "mulxq 0(%[p]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t4]\n\t"
+        "adoxq %[hi], %[t5]\n\t"
+        "mulxq 8(%[p]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t5]\n\t"
+        "adoxq %[hi], %[t6]\n\t"
+        "mulxq 16(%[p]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t6]\n\t"
+        "adoxq %[hi], %[t0]\n\t"
+        "mulxq 24(%[p]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t0]\n\t"
+        "adoxq %[hi], %[t1]\n\t"
+        "mulxq 32(%[p]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t1]\n\t"
+        "adoxq %[hi], %[t2]\n\t"
+        "mulxq 40(%[p]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t2]\n\t"
+        "adoxq %[hi], %[t3]\n\t"
+        "movl $0, %k[lo]\n\t"
+        "adcxq %[lo], %[t3]\n\t"
+        "xorl %k[lo], %k[lo]\n\t"
+        "movq %[lo], %[t4]\n\t"
+        "movq 40(%[b]), %%rdx\n\t"
+        "mulxq 0(%[a]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t5]\n\t"
+        "adoxq %[hi], %[t6]\n\t"
+        "mulxq 8(%[a]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t6]\n\t"
+        "adoxq %[hi], %[t0]\n\t"
+        "mulxq 16(%[a]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t0]\n\t"
+        "adoxq %[hi], %[t1]\n\t"
+        "mulxq 24(%[a]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t1]\n\t"
+        "adoxq %[hi], %[t2]\n\t"
+        "mulxq 32(%[a]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t2]\n\t"
+        "adoxq %[hi], %[t3]\n\t"
+        "mulxq 40(%[a]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t3]\n\t"
+        "adoxq %[hi], %[t4]\n\t"
+        "movl $0, %k[lo]\n\t"
+        "adcxq %[lo], %[t4]\n\t"
+        "movq %[t5], %%rdx\n\t"
+        "imulq 48(%[p]), %%rdx\n\t"
+        "xorl %k[lo], %k[lo]\n\t"
+        "mulxq 0(%[p]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t5]\n\t"
+        "adoxq %[hi], %[t6]\n\t"
+        "mulxq 8(%[p]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t6]\n\t"
+        "adoxq %[hi], %[t0]\n\t"
+        "mulxq 16(%[p]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t0]\n\t"
+        "adoxq %[hi], %[t1]\n\t"
+        "mulxq 24(%[p]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t1]\n\t"
+        "adoxq %[hi], %[t2]\n\t"
+        "mulxq 32(%[p]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t2]\n\t"
+        "adoxq %[hi], %[t3]\n\t"
+        "mulxq 40(%[p]), %[lo], %[hi]\n\t"
+        "adcxq %[lo], %[t3]\n\t"
+        "adoxq %[hi], %[t4]\n\t"
+        "movl $0, %k[lo]\n\t"
+        "adcxq %[lo], %[t4]\n\t"
+        : [t0] "+&r"(t0), [t1] "+&r"(t1), [t2] "+&r"(t2), [t3] "+&r"(t3), [t4] "+&r"(t4), [t5] "+&r"(t5),
+          [t6] "+&r"(t6), [lo] "=&r"(lo), [hi] "=&r"(hi)
+        : [a] "r"(a), [b] "r"(b), [p] "r"(P_AND_INV)
+        : "rdx", "cc", "memory");
+    const uint64_t t[6] = {t6, t0, t1, t2, t3, t4};
+    reduce_once(r, t);
+}
+
+static int cpu_has_adx = 0;
+static int use_adx = 0;
+
+__attribute__((constructor)) static void detect_adx(void) {
+    unsigned eax, ebx, ecx, edx;
+    if (__get_cpuid_max(0, 0) >= 7) {
+        __cpuid_count(7, 0, eax, ebx, ecx, edx);
+        // CPUID.(EAX=7,ECX=0):EBX bit 8 = BMI2 (MULX), bit 19 = ADX.
+        cpu_has_adx = ((ebx >> 8) & 1) && ((ebx >> 19) & 1);
+    }
+    (void)eax; (void)ecx; (void)edx;
+    __atomic_store_n(&use_adx, cpu_has_adx, __ATOMIC_RELAXED);
+}
+
+int cbls_fp_cpu_has_adx(void) { return cpu_has_adx; }
+int cbls_fp_uses_adx(void) { return __atomic_load_n(&use_adx, __ATOMIC_RELAXED); }
+void cbls_fp_select_adx(int enable) { __atomic_store_n(&use_adx, enable ? 1 : 0, __ATOMIC_RELAXED); }
+
+// Dispatch on a CPU feature flag (public; the same branch every call).
+static inline __attribute__((always_inline)) void mont_mul(uint64_t r[6], const uint64_t a[6], const uint64_t b[6]) {
+    if (__atomic_load_n(&use_adx, __ATOMIC_RELAXED)) mont_mul_adx(r, a, b);
+    else mont_mul_portable(r, a, b);
+}
+#else
+int cbls_fp_cpu_has_adx(void) { return 0; }
+int cbls_fp_uses_adx(void) { return 0; }
+void cbls_fp_select_adx(int enable) { (void)enable; }
+
+static inline __attribute__((always_inline)) void mont_mul(uint64_t r[6], const uint64_t a[6], const uint64_t b[6]) {
+    mont_mul_portable(r, a, b);
+}
+#endif
 
 static inline __attribute__((always_inline)) void mod_add(uint64_t r[6], const uint64_t a[6], const uint64_t b[6]) {
     uint64_t t[6];

@@ -7,6 +7,8 @@
 // by design (key validity, the public key, signatures) are declassified inside BLS12381.
 //
 //   bls-ct-check            the check: memcheck must report no error
+//   bls-ct-check --adx      the same with the MULX/ADCX/ADOX field multiplication (valgrind runs those
+//                           instructions but hides them from CPUID, so the portable code is the default)
 //   bls-ct-check --control  also runs a variable-time double-and-add on the poisoned scalar, which
 //                           memcheck must report (shows the poisoning reaches our code)
 import BLS12381
@@ -24,6 +26,8 @@ func fail(_ message: String) -> Never {
 guard cbls_ct_checks_compiled() == 1 else { fail("built without <valgrind/memcheck.h>: install valgrind") }
 guard cbls_ct_running_on_valgrind() != 0 else { fail("run me under valgrind (scripts/ct-valgrind.sh)") }
 let control = CommandLine.arguments.contains("--control")
+cbls_fp_select_adx(CommandLine.arguments.contains("--adx") ? 1 : 0)
+let fieldCode = cbls_fp_uses_adx() == 1 ? "MULX/ADCX/ADOX" : "portable C"
 
 // Two fixed scalars of different shapes (high bits set; many zero bits), well below r.
 let scalars: [[UInt8]] = [
@@ -61,4 +65,4 @@ for bytes in scalars {
         }
     }
 }
-print("bls-ct-check: SkToPk, Sign and PopProve ran on poisoned scalars (\(scalars.count) keys)\(control ? ", plus the variable-time control" : "")")
+print("bls-ct-check: SkToPk, Sign and PopProve ran on poisoned scalars (\(scalars.count) keys, \(fieldCode) field multiplication)\(control ? ", plus the variable-time control" : "")")

@@ -1,6 +1,7 @@
 import BigInt
 import Testing
 @testable import BLS12381
+import CBLS12381Field
 
 private let modulus = BigUInt("1a0111ea397fe69a4b1ba7b6434bacd764774b84f38512bf6730d2a0f6b0f6241eabfffeb153ffffb9feffffffffaaab", radix: 16)!
 
@@ -36,8 +37,14 @@ import Foundation
     }
 
     /// The C field functions (CBLS12381Field) against the Swift Montgomery product, on random and
-    /// edge values (0, 1, p-1, values with all-ones low limbs), and Fp2 against its definition.
-    @Test func cFieldMatchesSwiftReference() {
+    /// edge values (0, 1, p-1, values with all-ones low limbs), and Fp2 against its definition; with
+    /// the portable C code and, on a CPU with BMI2 and ADX, the MULX/ADCX/ADOX code. (Switching while
+    /// other tests run is harmless: both give identical results; the two cases run one after the other.)
+    @Test(.serialized, arguments: cbls_fp_cpu_has_adx() == 1 ? [false, true] : [false])
+    func cFieldMatchesSwiftReference(adx: Bool) {
+        cbls_fp_select_adx(adx ? 1 : 0)
+        defer { cbls_fp_select_adx(cbls_fp_cpu_has_adx()) }
+        #expect(cbls_fp_uses_adx() == (adx ? 1 : 0))
         var rng = SplitMix64(seed: 7)
         let pMinus1 = fp(modulus - 1), pMinus2 = fp(modulus - 2)
         let lowOnes = fp((BigUInt(1) << 320) - 1)

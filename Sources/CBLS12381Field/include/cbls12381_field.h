@@ -16,6 +16,14 @@ void cbls_fp_sqr(uint64_t r[6], const uint64_t a[6]);
 void cbls_fp2_mul(uint64_t r[12], const uint64_t a[12], const uint64_t b[12]);
 /// r = a^2 in Fp2.
 void cbls_fp2_sqr(uint64_t r[12], const uint64_t a[12]);
+/// 1 when the CPU has BMI2 and ADX (by CPUID at start-up; valgrind hides them).
+int cbls_fp_cpu_has_adx(void);
+/// 1 when the products use the MULX/ADCX/ADOX code, 0 for portable C. The default is the CPUID result.
+int cbls_fp_uses_adx(void);
+/// For tests and the constant-time check: selects the MULX/ADCX/ADOX code (enable = 1; only on a CPU
+/// that has BMI2 and ADX, or under valgrind, which runs them but hides them from CPUID) or the
+/// portable code (0). Both give identical results.
+void cbls_fp_select_adx(int enable);
 
 // Constant-time checking with valgrind memcheck (ctgrind): memory marked undefined ("poisoned")
 // makes memcheck report any branch or address computed from it. Without valgrind these are no-ops.
