@@ -92,9 +92,9 @@ public enum BLS12381 {
         /// The 32-byte big-endian secret scalar. Handle as secret material.
         public var rawRepresentation: [UInt8] { Array(secret.buffer) }
 
-        /// SkToPk: sk * G1 generator, by the constant-time fixed-window ladder.
+        /// SkToPk: sk * G1 generator, by the constant-time fixed-base comb.
         static func derivePublicKey(_ secret: SecretBytes) -> PublicKey {
-            let point = G1Projective.generator.multipliedConstantTime(byBigEndian: UnsafeRawBufferPointer(secret.buffer)).toAffine()
+            let point = G1Projective.generatorMultipliedConstantTime(byBigEndian: UnsafeRawBufferPointer(secret.buffer)).toAffine()
             // The public key is public: encoding it may branch on its coordinates.
             return PublicKey(validatedPoint: declassified(point))
         }
