@@ -811,11 +811,36 @@ void cbls_fp2_mul(uint64_t r[12], const uint64_t a[12], const uint64_t b[12]) {
     mod_sub(r + 6, v2, v1);
 }
 
+// a + b without reduction (< 2p for a, b < p), and a - b + p (in (0, 2p)): Montgomery products
+// accept such inputs, since (2p)^2 < p*R keeps their result below 2p before the final subtraction.
+static inline __attribute__((always_inline)) void add_unreduced(uint64_t r[6], const uint64_t a[6], const uint64_t b[6]) {
+    uint64_t c = 0;
+    for (int j = 0; j < 6; j++) {
+        u128 s = (u128)a[j] + b[j] + c;
+        r[j] = (uint64_t)s;
+        c = (uint64_t)(s >> 64);
+    }
+}
+
+static inline __attribute__((always_inline)) void sub_plus_p(uint64_t r[6], const uint64_t a[6], const uint64_t b[6]) {
+    const uint64_t P[6] = {P0, P1, P2, P3, P4, P5};
+    uint64_t c = 0, borrow = 0;
+    for (int j = 0; j < 6; j++) {
+        u128 s = (u128)a[j] + P[j] + c;
+        c = (uint64_t)(s >> 64);
+        u128 d = (u128)(uint64_t)s - b[j] - borrow;
+        r[j] = (uint64_t)d;
+        borrow = (uint64_t)(d >> 64) & 1;
+    }
+}
+
 void cbls_fp2_sqr(uint64_t r[12], const uint64_t a[12]) {
-    uint64_t s[6], d[6], m[6];
-    mod_add(s, a, a + 6);
-    mod_sub(d, a, a + 6);
-    mont_mul(m, a, a + 6);
+    // (a0 + a1 u)^2 = (a0 + a1)(a0 - a1) + 2 a0 a1 u, with the factors left unreduced.
+    uint64_t s[6], d[6], twice[6], imaginary[6];
+    add_unreduced(s, a, a + 6);
+    sub_plus_p(d, a, a + 6);
+    add_unreduced(twice, a, a);
+    mont_mul(imaginary, twice, a + 6);
     mont_mul(r, s, d);
-    mod_add(r + 6, m, m);
+    for (int j = 0; j < 6; j++) r[6 + j] = imaginary[j];
 }
