@@ -36,6 +36,15 @@ import Foundation
         }
     }
 
+    /// The C functions take an Fp as six limbs, least significant first, and an Fp2 as c0 then c1.
+    @Test func limbLayoutIsWhatTheCFunctionsTake() {
+        #expect(MemoryLayout<Fp>.size == 48 && MemoryLayout<Fp>.stride == 48)
+        #expect(MemoryLayout<Fp>.offset(of: \Fp.l0) == 0)
+        #expect(MemoryLayout<Fp>.offset(of: \Fp.l5) == 40)
+        #expect(MemoryLayout<Fp2>.size == 96)
+        #expect(MemoryLayout<Fp2>.offset(of: \Fp2.c1) == 48)
+    }
+
     /// The C field functions (CBLS12381Field) against the Swift Montgomery product, on random and
     /// edge values (0, 1, p-1, values with all-ones low limbs), and Fp2 against its definition; with
     /// the portable C code and, on a CPU with BMI2 and ADX, the MULX/ADCX/ADOX code. (Switching while
