@@ -1,6 +1,7 @@
 # Custos — build, test and demo entry points.
 #   make demo   the main job: a tour of Custos on a temporary data directory
-#   make test   the whole suite: Swift tests, then the interop suite (installs what it needs)
+#   make test   the whole suite: Swift tests, the valgrind constant-time check, then the interop
+#               suite (installs what it needs)
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 
@@ -10,7 +11,7 @@ PYTEST = $(VENV)/bin/pytest
 SWIFT_TEST_FLAGS ?=
 PYTEST_FLAGS ?=
 
-.PHONY: all deps build test swift-test interop demo bench clean-venv
+.PHONY: all deps build test swift-test ct-valgrind interop demo bench clean-venv
 
 all: build
 
@@ -26,7 +27,13 @@ build:
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build $(SWIFT_TEST_FLAGS)
+	scripts/ct-valgrind.sh
 	$(PYTEST) -q interop $(PYTEST_FLAGS)
+
+# BLS12-381 constant-time check under valgrind (part of `make test`).
+ct-valgrind:
+	$(SWIFT) build --product bls-ct-check
+	scripts/ct-valgrind.sh
 
 interop: deps
 	$(SWIFT) build --product custos

@@ -35,10 +35,16 @@ let package = Package(
             pkgConfig: "libsecp256k1",
             providers: [.apt(["libsecp256k1-dev"])]
         ),
+        // Montgomery field arithmetic for BLS12-381 and the valgrind constant-time hooks, in C.
+        // -O3 in every configuration, like BLS12381 below.
+        .target(
+            name: "CBLS12381Field",
+            cSettings: [.unsafeFlags(["-O3"])]
+        ),
         // BLS12-381 multi-signatures, written here: no Swift package provides them.
         .target(
             name: "BLS12381",
-            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["CBLS12381Field", .product(name: "Crypto", package: "swift-crypto")],
             // Pairings are ~50× slower unoptimised; debug builds (tests, interop) keep -O here.
             swiftSettings: [.unsafeFlags(["-O"])]
         ),
@@ -100,6 +106,12 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "custos", dependencies: ["CustosCLI"]),
+        // Constant-time check of SkToPk, Sign and PopProve under valgrind (scripts/ct-valgrind.sh).
+        .executableTarget(
+            name: "bls-ct-check",
+            dependencies: ["BLS12381", "CBLS12381Field"],
+            swiftSettings: [.unsafeFlags(["-O"])]
+        ),
         .testTarget(
             name: "CustosCryptoTests",
             dependencies: ["CustosCrypto", "BLS12381"],
@@ -107,7 +119,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BLS12381Tests",
-            dependencies: ["BLS12381", .product(name: "BigInt", package: "BigInt")]
+            dependencies: ["BLS12381", "CBLS12381Field", .product(name: "BigInt", package: "BigInt")]
         ),
         .testTarget(name: "CustosStoreTests", dependencies: ["CustosStore"]),
         .testTarget(

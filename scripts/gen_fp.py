@@ -1,4 +1,6 @@
 # Generates the unrolled Montgomery arithmetic in Sources/BLS12381/FpCore.swift.
+import os
+OUTPUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Sources", "BLS12381", "FpCore.swift")
 p = 0x1a0111ea397fe69a4b1ba7b6434bacd764774b84f38512bf6730d2a0f6b0f6241eabfffeb153ffffb9feffffffffaaab
 N = 6
 W = 2**64
@@ -22,9 +24,10 @@ o("    /// R^2 mod p, used to enter Montgomery form.")
 o("    @usableFromInline static let r2 = Fp(" + ", ".join(h(x) for x in limbs(R2)) + ")")
 o("")
 # multiplication, gnark no-carry CIOS (valid since top limb of p < 2^63 - 1)
-o("    /// Montgomery product a*b/R mod p (CIOS, fully unrolled, branch-free).")
+o("    /// Montgomery product a*b/R mod p (CIOS, fully unrolled, branch-free), in Swift. The `*` operator")
+o("    /// uses the C implementation (CBLS12381Field); this one is the reference the tests compare it with.")
 o("    @inlinable @inline(__always)")
-o("    public static func * (a: Fp, b: Fp) -> Fp {")
+o("    static func portableProduct(_ a: Fp, _ b: Fp) -> Fp {")
 o("        let a0 = a.l0, a1 = a.l1, a2 = a.l2, a3 = a.l3, a4 = a.l4, a5 = a.l5")
 o("        var t0: UInt64 = 0, t1: UInt64 = 0, t2: UInt64 = 0, t3: UInt64 = 0, t4: UInt64 = 0, t5: UInt64 = 0")
 o("        var A: UInt64 = 0, C: UInt64 = 0, m: UInt64 = 0")
@@ -48,7 +51,7 @@ for i in range(N):
 o("        return Fp(t0, t1, t2, t3, t4, t5).subtractingModulusIfNeeded()")
 o("    }")
 o("}")
-open("/work/bls-dev/Sources/BLS12381/FpCore.swift", "w").write("\n".join(out) + "\n")
+open(OUTPUT, "w").write("\n".join(out) + "\n")
 
 # ---- Double-width products and Montgomery reduction (lazy reduction in Fp2) ----
 w = []
@@ -172,4 +175,4 @@ for i in range(6):
 o("        return Fp(" + ", ".join(f"s{i}" for i in range(6)) + ")")
 o("    }")
 o("}")
-open("/work/bls-dev/Sources/BLS12381/FpCore.swift", "a").write("\n".join(w) + "\n")
+open(OUTPUT, "a").write("\n".join(w) + "\n")

@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(pkg-config libsecp256k1-dev openssl sqlite3)
+APT_PACKAGES=(pkg-config libsecp256k1-dev openssl sqlite3 valgrind binutils)
 PYTHON="${PYTHON:-python3}"
 VENV=.venv
 REQUIREMENTS=interop/requirements.txt

@@ -1,4 +1,5 @@
 import Crypto
+import CBLS12381Field
 import Foundation
 
 /// BLS signatures over BLS12-381 per draft-irtf-cfrg-bls-signature-05, "minimal-pubkey-size"
@@ -27,8 +28,7 @@ public enum BLS12381 {
         }
 
         deinit {
-            // Volatile-style wipe through the pointer before freeing.
-            for i in 0..<buffer.count { buffer.storeBytes(of: 0, toByteOffset: i, as: UInt8.self) }
+            BLS12381.wipe(buffer)
             buffer.deallocate()
         }
     }
@@ -47,7 +47,9 @@ public enum BLS12381 {
         ///   - keyInfo: optional context bound into the key.
         public init<IKM: DataProtocol>(ikm: IKM, salt: [UInt8] = BLS12381.defaultKeyGenSalt, keyInfo: [UInt8] = []) throws(BLS12381Error) {
             guard ikm.count >= 32 else { throw .inputKeyMaterialTooShort(minimum: 32, actual: ikm.count) }
-            let ikmKey = SymmetricKey(data: Array(ikm) + [0])
+            var ikmWithZero = Array(ikm) + [0]
+            let ikmKey = SymmetricKey(data: ikmWithZero)
+            wipe(&ikmWithZero)
             let info = keyInfo + [0, 48]
             var currentSalt = salt
             let secret = SecretBytes(count: 32)
@@ -55,9 +57,11 @@ public enum BLS12381 {
                 currentSalt = Array(SHA256.hash(data: currentSalt))
                 let prk = HKDF<SHA256>.extract(inputKeyMaterial: ikmKey, salt: currentSalt)
                 let okm = HKDF<SHA256>.expand(pseudoRandomKey: prk, info: info, outputByteCount: 48)
-                let reduced = okm.withUnsafeBytes { ScalarField.reduce(bigEndian: $0) }
+                var reduced = okm.withUnsafeBytes { ScalarField.reduce(bigEndian: $0) }
                 secret.buffer.copyBytes(from: reduced)
-                let valid = ScalarField.isValidNonzeroMask(bigEndian: UnsafeRawBufferPointer(secret.buffer))
+                wipe(&reduced)
+                // Whether this candidate is zero is public: KeyGen's retry loop reveals it by design.
+                let valid = declassified(ScalarField.isValidNonzeroMask(bigEndian: UnsafeRawBufferPointer(secret.buffer)))
                 if valid != 0 { break }
             }
             self.secret = secret
@@ -71,7 +75,7 @@ public enum BLS12381 {
             for i in 0..<32 { ikm[i] = UInt8.random(in: 0...255, using: &rng) }
             // KeyGen cannot fail on 32 bytes of IKM.
             self = try! PrivateKey(ikm: ikm)
-            for i in 0..<32 { ikm[i] = 0 }
+            wipe(&ikm)
         }
 
         /// 32-byte big-endian scalar, 0 < sk < r.
@@ -79,7 +83,8 @@ public enum BLS12381 {
             guard rawRepresentation.count == 32 else { throw .invalidLength(expected: 32, actual: rawRepresentation.count) }
             let secret = SecretBytes(count: 32)
             secret.buffer.copyBytes(from: rawRepresentation)
-            guard ScalarField.isValidNonzeroMask(bigEndian: UnsafeRawBufferPointer(secret.buffer)) != 0 else { throw .invalidPrivateKey }
+            // Validity is public (the caller learns it from the error anyway).
+            guard declassified(ScalarField.isValidNonzeroMask(bigEndian: UnsafeRawBufferPointer(secret.buffer))) != 0 else { throw .invalidPrivateKey }
             self.secret = secret
             publicKey = PrivateKey.derivePublicKey(secret)
         }
@@ -87,10 +92,11 @@ public enum BLS12381 {
         /// The 32-byte big-endian secret scalar. Handle as secret material.
         public var rawRepresentation: [UInt8] { Array(secret.buffer) }
 
-        /// SkToPk: sk * G1 generator, by the constant-time fixed-window ladder.
+        /// SkToPk: sk * G1 generator, by the constant-time fixed-base comb.
         static func derivePublicKey(_ secret: SecretBytes) -> PublicKey {
-            let point = G1Projective.generator.multipliedConstantTime(byBigEndian: UnsafeRawBufferPointer(secret.buffer)).toAffine()
-            return PublicKey(validatedPoint: point)
+            let point = G1Projective.generatorMultipliedConstantTime(byBigEndian: UnsafeRawBufferPointer(secret.buffer)).toAffine()
+            // The public key is public: encoding it may branch on its coordinates.
+            return PublicKey(validatedPoint: declassified(point))
         }
 
         /// Sign: sk * hash_to_G2(message) with the signature DST, constant time in sk.
@@ -105,8 +111,30 @@ public enum BLS12381 {
 
         func signPoint(_ message: [UInt8], dst: [UInt8]) -> G2Affine {
             let h = HashToCurve.hashToG2(message, dst: dst)
-            return h.multipliedConstantTimeGLS(byBigEndian: UnsafeRawBufferPointer(secret.buffer)).toAffine()
+            // The signature is public: encoding it may branch on its coordinates.
+            return declassified(h.multipliedConstantTimeGLS(byBigEndian: UnsafeRawBufferPointer(secret.buffer)).toAffine())
         }
+    }
+
+    /// Marks a value computed from the secret key as public for valgrind's memcheck (see
+    /// scripts/ct-valgrind.sh); only values that are public by design go through here. Outside
+    /// valgrind this costs a call and a few no-op instructions.
+    static func declassified<T>(_ value: T) -> T {
+        var copy = value
+        withUnsafeMutableBytes(of: &copy) { cbls_ct_declassify($0.baseAddress, $0.count) }
+        return copy
+    }
+
+    /// Best-effort overwrite of a temporary copy of secret bytes.
+    static func wipe(_ bytes: inout [UInt8]) {
+        bytes.withUnsafeMutableBytes { wipe($0) }
+    }
+
+    /// Zeroes the bytes. Never inlined and unoptimised, so the stores cannot be dropped as dead
+    /// even when the memory is freed right afterwards.
+    @inline(never) @_optimize(none)
+    static func wipe(_ raw: UnsafeMutableRawBufferPointer) {
+        for i in 0..<raw.count { raw.storeBytes(of: 0, toByteOffset: i, as: UInt8.self) }
     }
 
     public struct PublicKey: Sendable, Hashable {
@@ -228,3 +256,9 @@ public enum BLS12381 {
     }
 }
 
+
+extension BLS12381.PrivateKey: CustomStringConvertible, CustomDebugStringConvertible {
+    /// Never shows the secret.
+    public var description: String { "BLS12381.PrivateKey(publicKey: \(publicKey.compressedRepresentation.prefix(6).map { String(format: "%02x", $0) }.joined())…)" }
+    public var debugDescription: String { description }
+}

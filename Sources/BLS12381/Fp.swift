@@ -1,5 +1,9 @@
 // Base field Fp of BLS12-381, p = 0x1a0111ea...aaab (381 bits).
 // Elements are kept in Montgomery form (a*R mod p, R = 2^384) in six 64-bit limbs, least significant first.
+// Multiplication and squaring in Fp and Fp2 run in C (CBLS12381Field, clang -O3 with 128-bit products),
+// about twice as fast as the same algorithm in Swift; the layout of Fp (six UInt64) and Fp2 (two Fp)
+// is the limb array the C functions take.
+import CBLS12381Field
 
 /// a*b + c as (high, low). Never overflows 128 bits.
 @inlinable @inline(__always)
@@ -59,6 +63,17 @@ func maskIfZero(_ x: UInt64) -> UInt64 {
 /// Returns x unchanged, opaquely: the optimiser cannot see that a mask is 0 or all-ones, so it cannot
 /// turn a masked select into a branch on secret data (it did so for the window-table scan, as
 /// valgrind's memcheck showed). Unoptimised and never inlined; costs one call.
+/// The limbs of an Fp or Fp2 value as the C functions take them.
+@inlinable @inline(__always)
+func limbs<T>(_ p: UnsafePointer<T>) -> UnsafePointer<UInt64> {
+    UnsafeRawPointer(p).assumingMemoryBound(to: UInt64.self)
+}
+
+@inlinable @inline(__always)
+func limbs<T>(_ p: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<UInt64> {
+    UnsafeMutableRawPointer(p).assumingMemoryBound(to: UInt64.self)
+}
+
 @usableFromInline @inline(never) @_optimize(none)
 func optimizationBarrier(_ x: UInt64) -> UInt64 { x }
 
@@ -133,7 +148,28 @@ public struct Fp: Sendable {
     public static func *= (a: inout Fp, b: Fp) { a = a * b }
 
     @inlinable @inline(__always)
-    public func square() -> Fp { FpWide.square(self).reduced() }
+    public func square() -> Fp {
+        var r = Fp.zeroLimbs
+        withUnsafePointer(to: self) { a in
+            withUnsafeMutablePointer(to: &r) { cbls_fp_sqr(limbs($0), limbs(a)) }
+        }
+        return r
+    }
+
+    /// Montgomery product a*b/R mod p.
+    @inlinable @inline(__always)
+    public static func * (a: Fp, b: Fp) -> Fp {
+        var r = Fp.zeroLimbs
+        withUnsafePointer(to: a) { a in
+            withUnsafePointer(to: b) { b in
+                withUnsafeMutablePointer(to: &r) { cbls_fp_mul(limbs($0), limbs(a), limbs(b)) }
+            }
+        }
+        return r
+    }
+
+    @inlinable @inline(__always)
+    static var zeroLimbs: Fp { Fp(0, 0, 0, 0, 0, 0) }
 
     @inlinable @inline(__always)
     public func doubled() -> Fp { self + self }

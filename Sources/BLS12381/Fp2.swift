@@ -1,3 +1,5 @@
+import CBLS12381Field
+
 /// Fp2 = Fp[u]/(u^2 + 1).
 public struct Fp2: Sendable {
     public var c0: Fp
@@ -18,13 +20,14 @@ public struct Fp2: Sendable {
 
     @inlinable @inline(__always)
     public static func * (a: Fp2, b: Fp2) -> Fp2 {
-        // Karatsuba on unreduced double-width products: three integer products, two reductions.
-        let t0 = FpWide.product(a.c0, b.c0)
-        let t1 = FpWide.product(a.c1, b.c1)
-        let t2 = FpWide.product(Fp.addNoReduce(a.c0, a.c1), Fp.addNoReduce(b.c0, b.c1))
-        let real = FpWide.subtractingModSquare(t0, t1)
-        let imaginary = t2 - (t0 + t1)
-        return Fp2(real.reduced(), imaginary.reduced())
+        // Karatsuba (three Fp products) in C.
+        var r = Fp2(.zeroLimbs, .zeroLimbs)
+        withUnsafePointer(to: a) { a in
+            withUnsafePointer(to: b) { b in
+                withUnsafeMutablePointer(to: &r) { cbls_fp2_mul(limbs($0), limbs(a), limbs(b)) }
+            }
+        }
+        return r
     }
 
     @inlinable @inline(__always)
@@ -39,9 +42,12 @@ public struct Fp2: Sendable {
 
     @inlinable @inline(__always)
     public func square() -> Fp2 {
-        let a = (c0 + c1) * (c0 - c1)
-        let t = c0 * c1
-        return Fp2(a, t + t)
+        // (c0 + c1)(c0 - c1) + 2 c0 c1 u, in C.
+        var r = Fp2(.zeroLimbs, .zeroLimbs)
+        withUnsafePointer(to: self) { a in
+            withUnsafeMutablePointer(to: &r) { cbls_fp2_sqr(limbs($0), limbs(a)) }
+        }
+        return r
     }
 
     @inlinable @inline(__always)
@@ -95,16 +101,17 @@ public struct Fp2: Sendable {
             return nil
         }
         guard let s = (c0.square() + c1.square()).sqrt() else { return nil }
-        var t = (c0 + s) * Fp2.inverseOfTwo
-        var r = t.pow(Fp2.pMinus3Over4)
-        var x0 = r * t
-        if x0.square() != t {
-            t = (c0 - s) * Fp2.inverseOfTwo
-            r = t.pow(Fp2.pMinus3Over4)
-            x0 = r * t
-            if x0.square() != t { return nil }
+        let t = (c0 + s) * Fp2.inverseOfTwo
+        let r = t.pow(Fp2.pMinus3Over4)
+        let w = r * t
+        let candidate: Fp2
+        if w.square() == t {
+            candidate = Fp2(w, c1 * r * Fp2.inverseOfTwo)
+        } else {
+            // t is a non-square, so the other root t' = (c0 - s)/2 = -c1^2/(4t) is a square. Reuse r:
+            // w = sqrt(-t) and 1/t = -r^2, hence sqrt(t') = c1 w r^2 / 2 and the imaginary part is w.
+            candidate = Fp2(c1 * w * r.square() * Fp2.inverseOfTwo, w)
         }
-        let candidate = Fp2(x0, c1 * r * Fp2.inverseOfTwo)
         return candidate.square() == self ? candidate : nil
     }
 

@@ -18,6 +18,50 @@ extension G1Projective {
         x: Fp(hex: "0x17f1d3a73197d7942695638c4fa9ac0fc3688c4f9774b905a14e3a3f171bac586c55e83ff97a1aeffb3af00adb22c6bb"),
         y: Fp(hex: "0x08b3f481e3aaa0f1a09e30ed741d8ae4fcf5e095d5d00af600db18cb2c04b3edd03cc744a2888ae40caa232946c5e7e1")))
 
+    /// Fixed-base table for SkToPk: entry 16 w + d is d * 16^w * G for the generator G, windows
+    /// w = 0..<64, digits d = 0..<16 (d = 0 is the identity). 1024 projective points, 144 KiB,
+    /// computed on first use with 1024 additions.
+    static let generatorTable: [G1Projective] = {
+        var table = [G1Projective]()
+        table.reserveCapacity(64 * 16)
+        var base = G1Projective.generator
+        for _ in 0..<64 {
+            var entry = G1Projective.identity
+            for _ in 0..<16 {
+                table.append(entry)
+                entry = entry + base
+            }
+            base = entry
+        }
+        return table
+    }()
+
+    /// SkToPk: k * G for a secret 256-bit big-endian scalar by the fixed-base comb: one complete
+    /// addition per 4-bit window and no doublings. Each window reads all 16 of its table entries
+    /// through masked selects, so the addresses read depend only on the window position.
+    public static func generatorMultipliedConstantTime(byBigEndian scalar: UnsafeRawBufferPointer) -> G1Projective {
+        precondition(scalar.count == 32)
+        var acc = G1Projective.identity
+        generatorTable.withUnsafeBufferPointer { table in
+            for window in 0..<64 {
+                // Window 0 is the least significant nibble (low half of the last byte).
+                let byte = scalar[31 - (window >> 1)]
+                let shift = UInt8(4 &* (window & 1))
+                let nibble = UInt64((byte >> shift) & 0x0f)
+                var chosen = G1Projective.identity
+                for i in 0..<16 {
+                    chosen = G1Projective.select(chosen, table[16 * window + i], mask: maskIfZero(UInt64(i) ^ nibble))
+                }
+                acc = acc + chosen
+            }
+        }
+        return acc
+    }
+
+    public static func generatorMultipliedConstantTime(byBigEndian scalar: [UInt8]) -> G1Projective {
+        scalar.withUnsafeBytes { generatorMultipliedConstantTime(byBigEndian: $0) }
+    }
+
     /// A primitive cube root of unity in Fp, the eigenvalue side of the GLV endomorphism phi(x, y) = (beta x, y).
     static let beta = Fp(hex: "0x5f19672fdf76ce51ba69c6076a0f77eaddb3a93be6f89688de17d813620a00022e01fffffffefffe")
 

@@ -162,3 +162,17 @@ extension BLS12381.PrivateKey {
         #expect(!BLS12381.aggregateVerify(agg, messages: [m, [4]], publicKeys: [a.publicKey, b.publicKey]))
     }
 }
+
+@Suite struct SecretHygieneTests {
+    @Test func descriptionsDoNotRevealTheSecret() throws {
+        let sk = BLS12381.PrivateKey.testKey(0x1234_5678)
+        let hex = hexString(sk.rawRepresentation)
+        for text in [sk.description, sk.debugDescription, "\(sk)", String(reflecting: sk)] {
+            #expect(!text.contains(hex))
+            #expect(!text.contains(String(hex.suffix(8))))
+        }
+        var dumped = ""
+        dump(sk, to: &dumped)
+        #expect(!dumped.contains(String(hex.suffix(8))))
+    }
+}

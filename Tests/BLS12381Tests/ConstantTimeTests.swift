@@ -66,9 +66,9 @@ import Testing
     @Test func skToPkTimingDoesNotDependOnScalar() {
         let n = Self.heavy ? 3000 : (isDebugBuild ? 200 : 400)
         let t = Self.maxAbsT(samplesPerClass: n, seed: 0xC7) { scalar in
-            _ = G1Projective.generator.multipliedConstantTime(byBigEndian: scalar).toAffine()
+            _ = G1Projective.generatorMultipliedConstantTime(byBigEndian: scalar).toAffine()
         }
-        print("dudect SkToPk (G1 fixed-window): max |t| = \(t) over \(2 * n) samples")
+        print("dudect SkToPk (G1 fixed-base comb): max |t| = \(t) over \(2 * n) samples")
         #expect(t < 4.5)
     }
 

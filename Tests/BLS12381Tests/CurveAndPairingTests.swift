@@ -41,6 +41,27 @@ let groupOrder: [UInt64] = [0xffffffff00000001, 0x53bda402fffe5bfe, 0x3339d80809
         #expect(G1Projective.generator.multipliedConstantTime(byBigEndian: zero).isIdentity)
     }
 
+    /// The fixed-base comb used by SkToPk against the variable-time double-and-add, on random
+    /// scalars and edge values (0, 1, one bit per window, r - 1, all ones).
+    @Test func generatorCombMatchesVartime() {
+        var rng = SplitMix64(seed: 21)
+        var scalars: [[UInt8]] = [
+            [UInt8](repeating: 0, count: 32),
+            [UInt8](repeating: 0, count: 31) + [1],
+            [UInt8](repeating: 0x11, count: 32),
+            [UInt8](repeating: 0xff, count: 32),
+            [0x73, 0xed, 0xa7, 0x53, 0x29, 0x9d, 0x7d, 0x48, 0x33, 0x39, 0xd8, 0x08, 0x09, 0xa1, 0xd8, 0x05,
+             0x53, 0xbd, 0xa4, 0x02, 0xff, 0xfe, 0x5b, 0xfe, 0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00], // r - 1
+        ]
+        for _ in 0..<12 { scalars.append((0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) }) }
+        for scalar in scalars {
+            var words = [UInt64](repeating: 0, count: 4)
+            for i in 0..<32 { words[3 - i / 8] = (words[3 - i / 8] << 8) | UInt64(scalar[i]) }
+            #expect(G1Projective.generatorMultipliedConstantTime(byBigEndian: scalar) == G1Projective.generator.multipliedVartime(by: words))
+        }
+        #expect(G1Projective.generatorMultipliedConstantTime(byBigEndian: scalars[0]).isIdentity)
+    }
+
     @Test func compressionRoundTrip() throws {
         let p = G1Projective.generator.multipliedVartime(by: 123456789).toAffine()
         #expect(try G1Affine(compressed: p.compressed) == p)
