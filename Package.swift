@@ -28,6 +28,14 @@ let package = Package(
             pkgConfig: "libsecp256k1",
             providers: [.apt(["libsecp256k1-dev"])]
         ),
+        // PKCS#11 through a module loaded at run time (dlopen); p11-kit's header only.
+        .target(name: "CPKCS11", linkerSettings: [.linkedLibrary("dl")]),
+        // TPM 2.0 through the TSS2 ESAPI (Debian libtss2-dev).
+        .target(
+            name: "CTSS2",
+            linkerSettings: [.linkedLibrary("tss2-esys"), .linkedLibrary("tss2-tctildr"),
+                             .linkedLibrary("tss2-mu"), .linkedLibrary("tss2-rc")]
+        ),
         // BLS12-381 multi-signatures, written here: no Swift package provides them.
         .target(
             name: "BLS12381",
@@ -58,6 +66,8 @@ let package = Package(
             dependencies: [
                 "CustosCrypto",
                 "CustosStore",
+                "CPKCS11",
+                "CTSS2",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),

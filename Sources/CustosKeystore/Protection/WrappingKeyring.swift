@@ -23,6 +23,11 @@ public final class WrappingKeyring: Sendable {
         return WrappingKeyRecord(tenantID: tenant, generation: generation, wrappedKey: wrapped, rootKeyID: root.rootKeyID, createdAt: date)
     }
 
+    /// Drops every unwrapped wrapping key (the root of trust was refused).
+    func removeAll() {
+        cache.withLock { $0 = [:] }
+    }
+
     /// The generation new material is wrapped under (the newest).
     func currentGeneration(tenant: String) async throws -> (generation: Int, key: AEADKey) {
         let records = try await store.wrappingKeys(tenantID: tenant)

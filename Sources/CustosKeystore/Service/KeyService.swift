@@ -52,6 +52,57 @@ public final class KeyService: Sendable {
         try await store.close()
     }
 
+    // MARK: Root of trust status (readiness, kill switch)
+
+    /// Where the root of trust stands; readiness is `rootStatus.isReady`.
+    public var rootStatus: RootStatus { root.status }
+
+    /// Asks the provider whether access still holds. When it refuses, every unlocked
+    /// key and wrapping key is dropped from memory, so nothing more is decrypted or
+    /// signed until access returns; then keys are unwrapped again on demand.
+    @discardableResult
+    public func refreshRoot() async -> RootStatus {
+        let status = await root.refresh()
+        if !status.isReady {
+            cache.removeAll()
+            keyring.removeAll()
+        }
+        return status
+    }
+
+    /// Every change of the root's status, starting with the current one (for the
+    /// readiness endpoint and the audit log).
+    public func rootStatusChanges() -> AsyncStream<RootStatus> {
+        if let sealed = root as? SealedRoot { return sealed.statusChanges() }
+        let (stream, continuation) = AsyncStream<RootStatus>.makeStream()
+        continuation.yield(root.status)
+        continuation.finish()
+        return stream
+    }
+
+    /// Checks the provider every `interval` until the task is cancelled.
+    public func monitorRoot(every interval: Duration) -> Task<Void, Never> {
+        Task { [weak self] in
+            while !Task.isCancelled {
+                guard let self else { return }
+                await self.refreshRoot()
+                try? await Task.sleep(for: interval)
+            }
+        }
+    }
+
+    func requireUnsealed() throws {
+        switch root.status {
+        case .unsealed: return
+        case .refused(let provider, let reason):
+            cache.removeAll()
+            keyring.removeAll()
+            throw KeystoreError.unsealFailed("\(provider) refuses access (\(reason)); no key can be decrypted")
+        case .sealed(let provider):
+            throw KeystoreError.unsealFailed("\(provider): the root of trust is sealed")
+        }
+    }
+
     public var cacheStatistics: (hits: Int, misses: Int) { cache.statistics }
 
     // MARK: Tenants
@@ -242,6 +293,7 @@ public final class KeyService: Sendable {
 
     /// Loads (from cache, else by unwrapping) the private half of one version.
     private func unlocked(_ record: KeyRecord, version: Int) async throws -> UnlockedKey {
+        try requireUnsealed()
         if let cached = cache.get(keyID: record.id, version: version) { return cached }
         guard let row = try await store.version(keyID: record.id, version: version) else {
             throw KeystoreError.versionUnavailable(alias: record.alias, version: version)
