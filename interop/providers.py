@@ -108,13 +108,18 @@ with token.open(user_pin={self.pin!r}) as session:
             except Exception:
                 continue
             row[name] = value if isinstance(value, (bool, int)) else int(value)
-        try:
-            obj[Attribute.VALUE]
-            row["VALUE_READABLE"] = True
-        except pkcs11.exceptions.AttributeSensitive:
-            row["VALUE_READABLE"] = False
-        except Exception as e:
-            row["VALUE_READABLE"] = type(e).__name__
+        # The secret part: CKA_VALUE (AES, EC, EdDSA keys) or CKA_PRIVATE_EXPONENT (RSA).
+        row["VALUE_READABLE"] = "absent"
+        for secret in (Attribute.VALUE, Attribute.PRIVATE_EXPONENT):
+            try:
+                obj[secret]
+                row["VALUE_READABLE"] = True
+                break
+            except pkcs11.exceptions.AttributeSensitive:
+                row["VALUE_READABLE"] = False
+                break
+            except pkcs11.exceptions.AttributeTypeInvalid:
+                continue
         out.append(row)
 print(json.dumps(out))
 """

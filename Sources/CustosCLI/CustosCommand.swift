@@ -11,7 +11,7 @@ public struct CustosCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "custos",
         abstract: "Key custody and signing for the nodes of permissioned ledgers.",
-        subcommands: [InitCommand.self, RootCommand.self, TenantCommand.self, KeyCommand.self, SignCommand.self, VerifyCommand.self,
+        subcommands: [InitCommand.self, RootCommand.self, HSMCommand.self, TenantCommand.self, KeyCommand.self, SignCommand.self, VerifyCommand.self,
                       AggregateCommand.self, EncryptCommand.self, DecryptCommand.self, HMACCommand.self])
 
     public init() {}

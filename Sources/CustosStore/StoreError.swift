@@ -6,6 +6,7 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     case keyNotFound(String)
     case versionNotFound(keyID: String, version: Int)
     case schemaTooNew(found: Int, supported: Int)
+    case duplicateName(kind: String, name: String)
     case database(String)
 
     public var description: String {
@@ -17,6 +18,7 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
         case .versionNotFound(let keyID, let version): "key '\(keyID)' has no version \(version)"
         case .schemaTooNew(let found, let supported):
             "the database schema is version \(found) but this Custos supports up to \(supported); upgrade Custos"
+        case .duplicateName(let kind, let name): "\(kind) '\(name)' already exists"
         case .database(let reason): "database error: \(reason)"
         }
     }

@@ -2,6 +2,7 @@ import CustosCrypto
 import CustosStore
 import Foundation
 import Logging
+import Synchronization
 
 /// The keystore: tenants, key records and versions, and every operation on them.
 ///
@@ -16,6 +17,8 @@ public final class KeyService: Sendable {
     let records: RecordCache
     let clock: @Sendable () -> Date
     let logger: Logger
+    let hsmPIN: @Sendable (String) throws -> SecretBytes
+    let hsmConnections = Mutex<[String: HSMConnection]>([:])
 
     static let rootKeyIDMetadata = "root_key_id"
 
@@ -30,7 +33,8 @@ public final class KeyService: Sendable {
     public init(store: any Store, root: any RootOfTrust, cacheCapacity: Int = 4096,
                 recordTimeToLive: Duration = .seconds(1),
                 clock: @escaping @Sendable () -> Date = { Date() },
-                logger: Logger = Logger(label: "custos.keystore")) async throws {
+                logger: Logger = Logger(label: "custos.keystore"),
+                hsmPIN: @escaping @Sendable (String) throws -> SecretBytes = HSMPins.fromEnvironment) async throws {
         self.store = store
         self.root = root
         self.keyring = WrappingKeyring(root: root, store: store)
@@ -39,6 +43,7 @@ public final class KeyService: Sendable {
         self.records = RecordCache(timeToLive: recordTimeToLive, capacity: max(cacheCapacity, 1))
         self.clock = clock
         self.logger = logger
+        self.hsmPIN = hsmPIN
         try await mappingErrors {
             if let recorded = try await store.metadata(Self.rootKeyIDMetadata) {
                 guard recorded == Array(root.rootKeyID.utf8) else { throw KeystoreError.rootKeyMismatch }
@@ -129,7 +134,7 @@ public final class KeyService: Sendable {
         }
     }
 
-    private func requireTenant(_ id: String) async throws {
+    func requireTenant(_ id: String) async throws {
         guard try await store.tenant(id: id) != nil else { throw KeystoreError.store(.tenantNotFound(id)) }
     }
 
@@ -165,8 +170,9 @@ public final class KeyService: Sendable {
                     }
                     let keyID = UUID().uuidString.lowercased()
                     let context = MaterialContext(tenant: spec.tenant, keyID: keyID, alias: spec.alias, version: 1, algorithm: spec.algorithm)
-                    let material = try await soft.create(spec.algorithm, options: spec.options, context: context)
-                    rows.append(makeRows(spec: spec, keyID: keyID, material: material))
+                    let protection = try await protection(tenant: spec.tenant, category: spec.resolvedCategory)
+                    let material = try await protection.create(spec.algorithm, options: spec.options, context: context)
+                    rows.append(makeRows(spec: spec, keyID: keyID, material: material, protection: protection.name))
                 }
                 try await store.insertKeys(rows)
                 created += rows.map { info(record: $0.0, versions: [$0.1]) }
@@ -196,19 +202,20 @@ public final class KeyService: Sendable {
             }
             let keyID = UUID().uuidString.lowercased()
             let context = MaterialContext(tenant: spec.tenant, keyID: keyID, alias: spec.alias, version: 1, algorithm: spec.algorithm)
-            let material = try await soft.protect(.signing(key), context: context)
-            let (record, version) = makeRows(spec: spec, keyID: keyID, material: material)
+            let protection = try await protection(tenant: spec.tenant, category: spec.resolvedCategory)
+            let material = try await protection.protect(.signing(key), context: context)
+            let (record, version) = makeRows(spec: spec, keyID: keyID, material: material, protection: protection.name)
             try await store.insertKey(record, version: version)
             logger.info("key imported", metadata: ["tenant": "\(spec.tenant)", "alias": "\(spec.alias)", "scheme": "\(scheme)"])
             return info(record: record, versions: [version])
         }
     }
 
-    private func makeRows(spec: KeySpec, keyID: String, material: ProtectedMaterial) -> (KeyRecord, KeyVersionRecord) {
+    private func makeRows(spec: KeySpec, keyID: String, material: ProtectedMaterial, protection: String) -> (KeyRecord, KeyVersionRecord) {
         let now = clock()
         let record = KeyRecord(id: keyID, tenantID: spec.tenant, alias: spec.alias, category: spec.resolvedCategory.rawValue,
                                scheme: spec.algorithm.identifier, status: .enabled, primaryVersion: 1,
-                               externalID: spec.externalID, labels: spec.labels, protection: soft.name,
+                               externalID: spec.externalID, labels: spec.labels, protection: protection,
                                createdAt: now, updatedAt: now)
         let version = KeyVersionRecord(keyID: keyID, version: 1, publicKey: material.publicKeyDER,
                                        fingerprint: material.fingerprint?.description, wrappedMaterial: material.stored,
@@ -301,7 +308,7 @@ public final class KeyService: Sendable {
         guard let stored = row.wrappedMaterial else { throw KeystoreError.keyDestroyed(tenant: record.tenantID, alias: record.alias) }
         let algorithm = try KeyAlgorithm(identifier: record.scheme)
         let context = MaterialContext(tenant: record.tenantID, keyID: record.id, alias: record.alias, version: version, algorithm: algorithm)
-        let key = try await soft.unlock(stored, wrappingGeneration: row.wrappingGeneration, context: context)
+        let key = try await protection(named: record.protection).unlock(stored, wrappingGeneration: row.wrappingGeneration, context: context)
         // The public key in the row must be the one the material produces; a swapped
         // public key would otherwise make verification lie.
         if let der = row.publicKey, key.publicKeyDER != der {
@@ -452,11 +459,12 @@ public final class KeyService: Sendable {
             var options = GenerationOptions()
             if case .signing(let scheme) = algorithm, scheme.isRSA,
                case .signing(let signer) = try await unlocked(record, version: record.primaryVersion),
-               let size = (signer as? SigningPrivateKey)?.rsaKeySize {
+               let size = (signer as? SigningPrivateKey)?.rsaKeySize ?? (signer as? HSMSigner)?.rsaKeySize {
                 options.rsaKeySize = size
             }
             let context = MaterialContext(tenant: tenant, keyID: record.id, alias: alias, version: next, algorithm: algorithm)
-            let material = try await soft.create(algorithm, options: options, context: context)
+            // A new version stays with the key's protection.
+            let material = try await protection(named: record.protection).create(algorithm, options: options, context: context)
             let now = clock()
             let row = KeyVersionRecord(keyID: record.id, version: next, publicKey: material.publicKeyDER,
                                        fingerprint: material.fingerprint?.description, wrappedMaterial: material.stored,
@@ -494,6 +502,12 @@ public final class KeyService: Sendable {
         try await mappingErrors {
             let record = try await record(tenant: tenant, alias: alias)
             guard record.status != .destroyed else { throw KeystoreError.keyDestroyed(tenant: tenant, alias: alias) }
+            if case let ultimate as UltimateProtection = try await protection(named: record.protection) {
+                // The token objects go first: a failure leaves the record intact.
+                for version in try await store.versions(keyID: record.id) {
+                    if let stored = version.wrappedMaterial { try ultimate.destroy(label: String(decoding: stored, as: UTF8.self)) }
+                }
+            }
             try await store.destroyKey(keyID: record.id, at: clock())
             cache.evict(keyID: record.id)
             records.evict(tenant: tenant, alias: alias)
