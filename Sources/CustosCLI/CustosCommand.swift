@@ -44,17 +44,28 @@ struct GlobalOptions: ParsableArguments {
 
     var output: Output { Output(json: json) }
 
+    @Option(name: .long, help: "Passphrase of a new passphrase root (root migrate --to passphrase; else $CUSTOS_NEW_PASSPHRASE).")
+    var newPassphraseFile: String?
+
     func passphrase() throws -> SecretBytes {
         try Passphrase.read(file: passphraseFile)
+    }
+
+    func newPassphrase() throws -> SecretBytes {
+        try Secret.read(file: newPassphraseFile, environment: "CUSTOS_NEW_PASSPHRASE", what: "new passphrase", prompt: "New Custos passphrase: ",
+                        hint: "use --new-passphrase-file, set CUSTOS_NEW_PASSPHRASE, or run on a terminal")
     }
 
     /// Opens the local keystore, unsealing the root of trust.
     func openKeystore() async throws -> KeyService {
         CLILogging.bootstrap(verbose: verbose)
         let directory = resolvedDataDirectory
-        let root = try await RootProviders.open(directory: directory, global: self)
+        let (root, pending) = try await RootProviders.open(directory: directory, global: self)
         let store = try await SQLiteStore.open(path: directory + "/" + LocalLayout.databaseName)
         do {
+            if let pending {
+                try await RootProviders.complete(pending, newRoot: root, store: store)
+            }
             return try await KeyService(store: store, root: root)
         } catch {
             try? await store.close()
@@ -122,6 +133,9 @@ struct InitCommand: AsyncParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
+    @Option(name: .customLong("root"), help: "Root of trust: passphrase, pkcs11, kms or tpm.")
+    var provider: RootProvider = .passphrase
+
     @OptionGroup(title: "Root of trust")
     var rootOptions: RootProviderOptions
 
@@ -137,7 +151,7 @@ struct InitCommand: AsyncParsableCommand {
                 throw KeystoreError.alreadyInitialized(directory)
             }
             let root: any RootOfTrust
-            if rootOptions.provider == .passphrase {
+            if provider == .passphrase {
                 guard (10...22).contains(scryptLogN) else {
                     throw KeystoreError.invalidArgument("--scrypt-log-n must be between 10 and 22")
                 }
@@ -148,7 +162,7 @@ struct InitCommand: AsyncParsableCommand {
             } else {
                 // The provider seals first: a refusal (wrong PIN, unreachable KMS or TPM)
                 // leaves no directory behind.
-                let (sealed, file) = try await RootProviders.create(rootOptions, secrets: global.secrets)
+                let (sealed, file) = try await RootProviders.create(provider, rootOptions, secrets: global.secrets)
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
                                                         attributes: [.posixPermissions: 0o700])
                 try file.write(to: providerPath)
@@ -157,7 +171,7 @@ struct InitCommand: AsyncParsableCommand {
             let store = try await SQLiteStore.open(path: directory + "/" + LocalLayout.databaseName)
             let service = try await KeyService(store: store, root: root)
             try await service.close()
-            let described = rootOptions.provider == .passphrase ? "passphrase file" : root.provider
+            let described = provider == .passphrase ? "passphrase file" : root.provider
             global.output.emit(["data_dir": directory, "root": root.provider, "root_key_id": root.rootKeyID],
                                text: "initialised \(directory) (root of trust: \(described), root key \(root.rootKeyID))")
         }

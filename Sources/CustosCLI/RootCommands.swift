@@ -26,15 +26,12 @@ struct ProviderSecretOptions: ParsableArguments {
     }
 }
 
-/// `custos init --root …`: which provider seals the root key, and how to reach it.
+enum RootProvider: String, ExpressibleByArgument, CaseIterable {
+    case passphrase, pkcs11, kms, tpm
+}
+
+/// How to reach each provider (`custos init --root …`, `custos root migrate --to …`).
 struct RootProviderOptions: ParsableArguments {
-    enum Provider: String, ExpressibleByArgument, CaseIterable {
-        case passphrase, pkcs11, kms, tpm
-    }
-
-    @Option(name: .customLong("root"), help: "Root of trust: passphrase, pkcs11, kms or tpm.")
-    var provider: Provider = .passphrase
-
     @Option(name: .long, help: "PKCS#11 module path.")
     var pkcs11Module: String = PKCS11Configuration.defaultModule
     @Option(name: .long, help: "Label of the PKCS#11 token (required with --root pkcs11).")
@@ -89,24 +86,74 @@ enum RootProviders {
         }
     }
 
-    /// Unseals the data directory's root of trust, whichever provider holds it.
-    static func open(directory: String, global: GlobalOptions) async throws -> any RootOfTrust {
+    static let pendingProviderFile = "root.next.json"
+    static let pendingPassphraseFile = "root.next.seal"
+
+    /// A root migration cut short: the new root's file is written, the switch is not done.
+    struct PendingMigration {
+        var old: (any RootOfTrust)?
+        var oldPaths: [String]
+        var nextPath: String
+        var finalPath: String
+    }
+
+    /// Unseals the data directory's root of trust, whichever provider holds it. With a
+    /// migration pending, the new root is returned (it must open) with the old one.
+    static func open(directory: String, global: GlobalOptions) async throws -> (root: any RootOfTrust, pending: PendingMigration?) {
         let providerPath = directory + "/" + RootFile.fileName
-        if FileManager.default.fileExists(atPath: providerPath) {
-            let file = try RootFile.load(providerPath)
-            let sealer = try sealer(file, secrets: global.secrets)
-            return try await SealedRoot.unseal(sealer: sealer, sealedRootKey: file.sealedBytes, rootKeyID: file.rootKeyID)
-        }
         let passphrasePath = directory + "/" + PassphraseRoot.fileName
+        for (next, final) in [(pendingProviderFile, RootFile.fileName), (pendingPassphraseFile, PassphraseRoot.fileName)] {
+            let nextPath = directory + "/" + next
+            guard FileManager.default.fileExists(atPath: nextPath) else { continue }
+            let newRoot: any RootOfTrust
+            do {
+                newRoot = try await openFile(nextPath, global: global, newPassphrase: true)
+            } catch let error as KeystoreError {
+                throw KeystoreError.unsealFailed("a root migration is pending and its new root does not open: \(error)")
+            }
+            let oldPaths = [providerPath, passphrasePath].filter { FileManager.default.fileExists(atPath: $0) }
+            var old: (any RootOfTrust)?
+            if let oldPath = oldPaths.first {
+                old = try await openFile(oldPath, global: global, newPassphrase: false)
+            }
+            return (newRoot, PendingMigration(old: old, oldPaths: oldPaths, nextPath: nextPath, finalPath: directory + "/" + final))
+        }
+        if FileManager.default.fileExists(atPath: providerPath) {
+            return (try await openFile(providerPath, global: global, newPassphrase: false), nil)
+        }
         guard FileManager.default.fileExists(atPath: passphrasePath) else {
             throw KeystoreError.notInitialized(directory)
         }
-        return try PassphraseRoot.unseal(at: passphrasePath, passphrase: try global.passphrase())
+        return (try await openFile(passphrasePath, global: global, newPassphrase: false), nil)
+    }
+
+    private static func openFile(_ path: String, global: GlobalOptions, newPassphrase: Bool) async throws -> any RootOfTrust {
+        if path.hasSuffix(".seal") {
+            let passphrase = newPassphrase ? try global.newPassphrase() : try global.passphrase()
+            return try PassphraseRoot.unseal(at: path, passphrase: passphrase)
+        }
+        let file = try RootFile.load(path)
+        let sealer = try sealer(file, secrets: global.secrets)
+        return try await SealedRoot.unseal(sealer: sealer, sealedRootKey: file.sealedBytes, rootKeyID: file.rootKeyID)
+    }
+
+    /// Finishes a pending migration on an open store: re-wraps what is left, then makes
+    /// the new root file the only one (old file removed first, then the rename).
+    static func complete(_ pending: PendingMigration, newRoot: any RootOfTrust, store: any Store) async throws {
+        _ = try await KeyService.completeRootMigration(store: store, from: pending.old, to: newRoot)
+        try switchFiles(pending)
+    }
+
+    static func switchFiles(_ pending: PendingMigration) throws {
+        for path in pending.oldPaths where path != pending.finalPath {
+            try AtomicFile.remove(path)
+        }
+        try AtomicFile.rename(pending.nextPath, to: pending.finalPath)
     }
 
     /// Creates a new root key sealed by the chosen provider and returns it with the file to write.
-    static func create(_ options: RootProviderOptions, secrets: ProviderSecretOptions) async throws -> (SealedRoot, RootFile) {
-        switch options.provider {
+    static func create(_ provider: RootProvider, _ options: RootProviderOptions, secrets: ProviderSecretOptions) async throws -> (SealedRoot, RootFile) {
+        switch provider {
         case .passphrase:
             preconditionFailure("the passphrase root is created by PassphraseRoot")
         case .pkcs11:
@@ -138,7 +185,7 @@ enum RootProviders {
 struct RootCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "root", abstract: "Inspect the root of trust.",
-        subcommands: [Status.self, Watch.self])
+        subcommands: [Status.self, Watch.self, Migrate.self, Check.self])
 
     struct Status: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -152,7 +199,7 @@ struct RootCommand: AsyncParsableCommand {
             let provider = FileManager.default.fileExists(atPath: directory + "/" + RootFile.fileName)
                 ? ((try? RootFile.load(directory + "/" + RootFile.fileName))?.provider ?? "unknown") : "passphrase"
             do {
-                let root = try await RootProviders.open(directory: directory, global: global)
+                let (root, _) = try await RootProviders.open(directory: directory, global: global)
                 global.output.emit(["ready": true, "status": "unsealed", "provider": root.provider, "root_key_id": root.rootKeyID],
                                    text: "ready: unsealed by \(root.provider), root key \(root.rootKeyID)")
             } catch let error as KeystoreError {
@@ -223,6 +270,90 @@ struct RootCommand: AsyncParsableCommand {
                     try await Task.sleep(for: .milliseconds(intervalMs))
                 }
             }
+        }
+    }
+
+    struct Migrate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Move the keystore to a new root of trust, re-wrapping every tenant wrapping key.",
+            discussion: """
+                Creates a new root key sealed by the target provider (written as root.next.json, or \
+                root.next.seal for a passphrase), re-wraps every wrapping key one row at a time, records the \
+                new root in the database, then replaces the old root file. Interrupted at any point (even by \
+                kill -9), the next start of any command completes it. A passphrase target takes its passphrase \
+                from --new-passphrase-file or CUSTOS_NEW_PASSPHRASE.
+                """)
+        @OptionGroup var global: GlobalOptions
+
+        @Option(name: .customLong("to"), help: "New root of trust: passphrase, pkcs11, kms or tpm.")
+        var provider: RootProvider
+
+        @OptionGroup(title: "New root of trust")
+        var target: RootProviderOptions
+
+        @Option(name: .customLong("scrypt-log-n"), help: "scrypt cost of a new passphrase root, as log2(N), 10–22.")
+        var scryptLogN: Int = 16
+
+        func run() async throws {
+            try await runReporting {
+                CLILogging.bootstrap(verbose: global.verbose)
+                let directory = global.resolvedDataDirectory
+                // Opening completes any earlier, interrupted migration first.
+                let service = try await global.openKeystore()
+                do {
+                    let nextPath: String
+                    let newRoot: any RootOfTrust
+                    if provider == .passphrase {
+                        guard (10...22).contains(scryptLogN) else {
+                            throw KeystoreError.invalidArgument("--scrypt-log-n must be between 10 and 22")
+                        }
+                        nextPath = directory + "/" + RootProviders.pendingPassphraseFile
+                        newRoot = try PassphraseRoot.create(at: nextPath, passphrase: try global.newPassphrase(), cost: .init(logN: scryptLogN))
+                    } else {
+                        let (sealed, file) = try await RootProviders.create(provider, target, secrets: global.secrets)
+                        nextPath = directory + "/" + RootProviders.pendingProviderFile
+                        try file.write(to: nextPath)
+                        newRoot = sealed
+                    }
+                    let oldPaths = [RootFile.fileName, PassphraseRoot.fileName].map { directory + "/" + $0 }
+                        .filter { FileManager.default.fileExists(atPath: $0) }
+                    let finalPath = directory + "/" + (provider == .passphrase ? PassphraseRoot.fileName : RootFile.fileName)
+                    let old = service.root
+                    let started = ContinuousClock.now
+                    let result = try await service.migrateRoot(to: newRoot) { done, total in
+                        ProgressBar(total: total).update(done)
+                    }
+                    try RootProviders.switchFiles(.init(old: old, oldPaths: oldPaths, nextPath: nextPath, finalPath: finalPath))
+                    let elapsed = ContinuousClock.now - started
+                    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+                    try await service.close()
+                    global.output.emit(["from": old.provider, "from_root_key_id": old.rootKeyID, "to": newRoot.provider,
+                                        "root_key_id": newRoot.rootKeyID, "rewrapped": result.rewrapped, "seconds": seconds],
+                                       text: "migrated from \(old.provider) (root key \(old.rootKeyID)) to \(newRoot.provider) (root key \(newRoot.rootKeyID)): \(result.rewrapped) wrapping keys re-wrapped")
+                } catch {
+                    try? await service.close()
+                    throw error
+                }
+            }
+        }
+    }
+
+    struct Check: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Open every enabled key (and sign a test message with signing keys) under the current root.",
+            discussion: "Exit code 0 when every key opens; 1 otherwise, listing the failures.")
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            var failed = false
+            try await withKeystore(global) { service in
+                let result = try await service.checkAllKeys()
+                failed = !result.failures.isEmpty
+                let failures: [[String: Any]] = result.failures.map { ["tenant": $0.tenant, "alias": $0.alias, "version": $0.version, "error": $0.error] }
+                global.output.emit(["checked": result.checked, "failed": failures],
+                                   text: "checked \(result.checked) keys, \(result.failures.count) failed" + result.failures.map { "\n  \($0.tenant)/\($0.alias) v\($0.version): \($0.error)" }.joined())
+            }
+            if failed { throw ExitCode(1) }
         }
     }
 }

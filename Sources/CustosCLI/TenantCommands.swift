@@ -8,14 +8,20 @@ struct TenantCommand: AsyncParsableCommand {
         subcommands: [Create.self, List.self, Assign.self, Levels.self])
 
     struct Create: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Create a tenant and its first wrapping key.")
+        static let configuration = CommandConfiguration(abstract: "Create tenants, each with its first wrapping key.")
         @OptionGroup var global: GlobalOptions
-        @Argument(help: "Tenant id: lower-case letters, digits, '-', '_', '.'.") var name: String
+        @Argument(help: "Tenant ids: lower-case letters, digits, '-', '_', '.'.") var names: [String]
+
+        func validate() throws {
+            guard !names.isEmpty else { throw ValidationError("give at least one tenant id") }
+        }
 
         func run() async throws {
             try await withKeystore(global) { service in
-                let tenant = try await service.createTenant(name)
-                global.output.emit(tenantJSON(tenant), text: "created tenant \(tenant.id)")
+                for name in names {
+                    let tenant = try await service.createTenant(name)
+                    global.output.emit(tenantJSON(tenant), text: "created tenant \(tenant.id)")
+                }
             }
         }
     }

@@ -122,4 +122,44 @@ struct SealedRootTests {
         monitor.cancel()
         try await service.close()
     }
+
+    @Test func migrationIsOnlineAndBindsTheStoreToTheNewRoot() async throws {
+        let (service, oldRoot, directory) = try await service(SwitchableSealer())
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        for index in 2...40 { _ = try await service.createTenant("node-\(index)") }
+        _ = try await service.generateKey(KeySpec(tenant: "node-1", alias: "k", algorithm: .signing(.ed25519)))
+        _ = try await service.generateKey(KeySpec(tenant: "node-40", alias: "k", algorithm: .signing(.ecdsaP256SHA256)))
+        let newRoot = try await SealedRoot.create(sealer: SwitchableSealer())
+
+        // Signing goes on while the wrapping keys move.
+        let signer = Task {
+            var count = 0
+            for _ in 0..<200 {
+                _ = try await service.sign(tenant: "node-1", alias: "k", message: [7])
+                count += 1
+            }
+            return count
+        }
+        let result = try await service.migrateRoot(to: newRoot)
+        #expect(result.rewrapped == 40 && result.alreadyMoved == 0)
+        #expect(try await signer.value == 200)
+        #expect(service.root.rootKeyID == newRoot.rootKeyID)
+        // New tenants go under the new root; every key still opens with no cache.
+        _ = try await service.createTenant("late")
+        let store = service.store
+        #expect(try await store.allWrappingKeys().allSatisfy { $0.rootKeyID == newRoot.rootKeyID })
+        try await service.close()
+
+        let reopenedStore = try await SQLiteStore.open(path: directory + "/custos.sqlite")
+        await #expect(throws: KeystoreError.rootKeyMismatch) {
+            _ = try await KeyService(store: reopenedStore, root: oldRoot)
+        }
+        let reopened = try await KeyService(store: reopenedStore, root: newRoot)
+        let check = try await reopened.checkAllKeys()
+        #expect(check.checked == 2 && check.failures.isEmpty)
+        // Running it again finds nothing to move.
+        let again = try await KeyService.completeRootMigration(store: reopenedStore, from: oldRoot, to: newRoot)
+        #expect(again.rewrapped == 0 && again.alreadyMoved == 41)
+        try await reopened.close()
+    }
 }

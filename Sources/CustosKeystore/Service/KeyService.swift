@@ -10,7 +10,8 @@ import Synchronization
 /// runs in parallel on all cores; state lives in the store and in locked caches.
 public final class KeyService: Sendable {
     public let store: any Store
-    public let root: any RootOfTrust
+    /// The root of trust in use (the new one as soon as a migration begins).
+    public var root: any RootOfTrust { keyring.root }
     let keyring: WrappingKeyring
     let soft: SoftProtection
     let cache: KeyCache
@@ -36,7 +37,6 @@ public final class KeyService: Sendable {
                 logger: Logger = Logger(label: "custos.keystore"),
                 hsmPIN: @escaping @Sendable (String) throws -> SecretBytes = HSMPins.fromEnvironment) async throws {
         self.store = store
-        self.root = root
         self.keyring = WrappingKeyring(root: root, store: store)
         self.soft = SoftProtection(keyring: keyring)
         self.cache = KeyCache(capacity: cacheCapacity)
@@ -299,7 +299,7 @@ public final class KeyService: Sendable {
     // MARK: Private operations
 
     /// Loads (from cache, else by unwrapping) the private half of one version.
-    private func unlocked(_ record: KeyRecord, version: Int) async throws -> UnlockedKey {
+    func unlocked(_ record: KeyRecord, version: Int) async throws -> UnlockedKey {
         try requireUnsealed()
         if let cached = cache.get(keyID: record.id, version: version) { return cached }
         guard let row = try await store.version(keyID: record.id, version: version) else {
