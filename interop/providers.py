@@ -129,9 +129,8 @@ print(json.dumps(out))
         return json.loads(res.stdout)
 
 
-@pytest.fixture
-def softhsm(tmp_path: Path) -> SoftHSM:
-    directory = tmp_path / "softhsm"
+def make_softhsm(directory: Path) -> SoftHSM:
+    """A fresh SoftHSM2 token store in `directory` with one initialised token."""
     (directory / "tokens").mkdir(parents=True)
     conf = directory / "softhsm2.conf"
     conf.write_text(f"directories.tokendir = {directory / 'tokens'}\nobjectstore.backend = file\n"
@@ -141,6 +140,11 @@ def softhsm(tmp_path: Path) -> SoftHSM:
                     "--pin", hsm.pin, "--so-pin", SO_PIN],
                    env=dict(os.environ, **hsm.env), capture_output=True, text=True, check=True, timeout=60)
     return hsm
+
+
+@pytest.fixture
+def softhsm(tmp_path: Path) -> SoftHSM:
+    return make_softhsm(tmp_path / "softhsm")
 
 
 # ---------------------------------------------------------------------------------------
@@ -220,14 +224,14 @@ class KMS:
         return key_id
 
 
-@pytest.fixture(scope="session")
-def kms_server(tmp_path_factory):
+def start_kms(log: Path) -> KMS:
+    """moto_server on a free loopback port, with an IAM user allowed kms:* and SigV4
+    authentication enforced from then on. Stop it with stop(kms.proc)."""
     import boto3
     import requests
 
     moto = Path(sys.executable).parent / "moto_server"
     port = free_port()
-    log = tmp_path_factory.mktemp("moto") / "moto.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen([str(moto), "-H", "127.0.0.1", "-p", str(port)], stdout=out, stderr=subprocess.STDOUT)
     try:
@@ -242,6 +246,16 @@ def kms_server(tmp_path_factory):
         key = iam.create_access_key(UserName="custos")["AccessKey"]
         # From now on every request must carry a valid SigV4 signature by a known key.
         requests.post(f"{endpoint}/moto-api/reset-auth", data=b"0", timeout=10).raise_for_status()
-        yield KMS(endpoint, key["AccessKeyId"], key["SecretAccessKey"], proc)
-    finally:
+        return KMS(endpoint, key["AccessKeyId"], key["SecretAccessKey"], proc)
+    except BaseException:
         stop(proc)
+        raise
+
+
+@pytest.fixture(scope="session")
+def kms_server(tmp_path_factory):
+    kms = start_kms(tmp_path_factory.mktemp("moto") / "moto.log")
+    try:
+        yield kms
+    finally:
+        stop(kms.proc)
