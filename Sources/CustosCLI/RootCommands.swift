@@ -295,45 +295,37 @@ struct RootCommand: AsyncParsableCommand {
         var scryptLogN: Int = 16
 
         func run() async throws {
-            try await runReporting {
-                CLILogging.bootstrap(verbose: global.verbose)
-                let directory = global.resolvedDataDirectory
-                // Opening completes any earlier, interrupted migration first.
-                let service = try await global.openKeystore()
-                do {
-                    let nextPath: String
-                    let newRoot: any RootOfTrust
-                    if provider == .passphrase {
-                        guard (10...22).contains(scryptLogN) else {
-                            throw KeystoreError.invalidArgument("--scrypt-log-n must be between 10 and 22")
-                        }
-                        nextPath = directory + "/" + RootProviders.pendingPassphraseFile
-                        newRoot = try PassphraseRoot.create(at: nextPath, passphrase: try global.newPassphrase(), cost: .init(logN: scryptLogN))
-                    } else {
-                        let (sealed, file) = try await RootProviders.create(provider, target, secrets: global.secrets)
-                        nextPath = directory + "/" + RootProviders.pendingProviderFile
-                        try file.write(to: nextPath)
-                        newRoot = sealed
+            let directory = global.resolvedDataDirectory
+            // Opening completes any earlier, interrupted migration first.
+            try await withKeystore(global) { service in
+                let nextPath: String
+                let newRoot: any RootOfTrust
+                if provider == .passphrase {
+                    guard (10...22).contains(scryptLogN) else {
+                        throw KeystoreError.invalidArgument("--scrypt-log-n must be between 10 and 22")
                     }
-                    let oldPaths = [RootFile.fileName, PassphraseRoot.fileName].map { directory + "/" + $0 }
-                        .filter { FileManager.default.fileExists(atPath: $0) }
-                    let finalPath = directory + "/" + (provider == .passphrase ? PassphraseRoot.fileName : RootFile.fileName)
-                    let old = service.root
-                    let started = ContinuousClock.now
-                    let result = try await service.migrateRoot(to: newRoot) { done, total in
-                        ProgressBar(total: total).update(done)
-                    }
-                    try RootProviders.switchFiles(.init(old: old, oldPaths: oldPaths, nextPath: nextPath, finalPath: finalPath))
-                    let elapsed = ContinuousClock.now - started
-                    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-                    try await service.close()
-                    global.output.emit(["from": old.provider, "from_root_key_id": old.rootKeyID, "to": newRoot.provider,
-                                        "root_key_id": newRoot.rootKeyID, "rewrapped": result.rewrapped, "seconds": seconds],
-                                       text: "migrated from \(old.provider) (root key \(old.rootKeyID)) to \(newRoot.provider) (root key \(newRoot.rootKeyID)): \(result.rewrapped) wrapping keys re-wrapped")
-                } catch {
-                    try? await service.close()
-                    throw error
+                    nextPath = directory + "/" + RootProviders.pendingPassphraseFile
+                    newRoot = try PassphraseRoot.create(at: nextPath, passphrase: try global.newPassphrase(), cost: .init(logN: scryptLogN))
+                } else {
+                    let (sealed, file) = try await RootProviders.create(provider, target, secrets: global.secrets)
+                    nextPath = directory + "/" + RootProviders.pendingProviderFile
+                    try file.write(to: nextPath)
+                    newRoot = sealed
                 }
+                let oldPaths = [RootFile.fileName, PassphraseRoot.fileName].map { directory + "/" + $0 }
+                    .filter { FileManager.default.fileExists(atPath: $0) }
+                let finalPath = directory + "/" + (provider == .passphrase ? PassphraseRoot.fileName : RootFile.fileName)
+                let old = service.root
+                let started = ContinuousClock.now
+                let result = try await service.migrateRoot(to: newRoot) { done, total in
+                    ProgressBar(total: total).update(done)
+                }
+                try RootProviders.switchFiles(.init(old: old, oldPaths: oldPaths, nextPath: nextPath, finalPath: finalPath))
+                let elapsed = ContinuousClock.now - started
+                let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+                global.output.emit(["from": old.provider, "from_root_key_id": old.rootKeyID, "to": newRoot.provider,
+                                    "root_key_id": newRoot.rootKeyID, "rewrapped": result.rewrapped, "seconds": seconds],
+                                   text: "migrated from \(old.provider) (root key \(old.rootKeyID)) to \(newRoot.provider) (root key \(newRoot.rootKeyID)): \(result.rewrapped) wrapping keys re-wrapped")
             }
         }
     }
