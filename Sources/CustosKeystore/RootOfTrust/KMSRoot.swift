@@ -1,6 +1,9 @@
 import Crypto
 import CustosCrypto
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -50,13 +53,17 @@ public struct AWSCredentials: Sendable {
     }
 
     /// From AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and optionally AWS_SESSION_TOKEN.
-    public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws -> AWSCredentials {
-        guard let id = environment["AWS_ACCESS_KEY_ID"], !id.isEmpty,
-              let secret = environment["AWS_SECRET_ACCESS_KEY"], !secret.isEmpty else {
+    /// The secret is copied from the environment block straight into `SecretBytes`.
+    public static func fromEnvironment() throws -> AWSCredentials {
+        func variable(_ name: String) -> String? {
+            getenv(name).map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
+        }
+        guard let id = variable("AWS_ACCESS_KEY_ID"),
+              let secret = getenv("AWS_SECRET_ACCESS_KEY"), strlen(secret) > 0 else {
             throw KeystoreError.invalidArgument("kms: no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
         }
-        let token = environment["AWS_SESSION_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
-        return AWSCredentials(accessKeyID: id, secretAccessKey: SecretBytes(Array(secret.utf8)), sessionToken: token)
+        return AWSCredentials(accessKeyID: id, secretAccessKey: SecretBytes(UnsafeRawBufferPointer(start: secret, count: strlen(secret))),
+                              sessionToken: variable("AWS_SESSION_TOKEN"))
     }
 }
 
