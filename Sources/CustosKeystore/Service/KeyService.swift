@@ -67,10 +67,20 @@ public final class KeyService: Sendable {
     /// signed until access returns; then keys are unwrapped again on demand.
     @discardableResult
     public func refreshRoot() async -> RootStatus {
+        let before = root.status
         let status = await root.refresh()
         if !status.isReady {
             cache.removeAll()
             keyring.removeAll()
+        }
+        if status != before {
+            switch status {
+            case .refused(let provider, let reason):
+                logger.error("root of trust refused: private keys dropped", metadata: ["provider": "\(provider)", "reason": "\(reason)"])
+            case .unsealed(let provider, let id):
+                logger.notice("root of trust unsealed again", metadata: ["provider": "\(provider)", "root_key_id": "\(id)"])
+            case .sealed: break
+            }
         }
         return status
     }
