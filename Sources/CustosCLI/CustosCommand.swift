@@ -60,17 +60,8 @@ struct GlobalOptions: ParsableArguments {
     func openKeystore() async throws -> KeyService {
         CLILogging.bootstrap(verbose: verbose)
         let directory = resolvedDataDirectory
-        let (root, pending) = try await RootProviders.open(directory: directory, global: self)
-        let store = try await SQLiteStore.open(path: directory + "/" + LocalLayout.databaseName)
-        do {
-            if let pending {
-                try await RootProviders.complete(pending, newRoot: root, store: store)
-            }
-            return try await KeyService(store: store, root: root)
-        } catch {
-            try? await store.close()
-            throw error
-        }
+        return try await RootDirectory.openKeyService(directory: directory, databasePath: directory + "/" + LocalLayout.databaseName,
+                                                      secrets: rootSecrets)
     }
 }
 

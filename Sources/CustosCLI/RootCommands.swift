@@ -26,6 +26,21 @@ struct ProviderSecretOptions: ParsableArguments {
     }
 }
 
+extension GlobalOptions {
+    /// Every secret source of the command line, for `RootDirectory`.
+    var rootSecrets: RootSecrets {
+        let options = self
+        let environment = ProcessInfo.processInfo.environment
+        return RootSecrets(
+            passphrase: { try options.passphrase() },
+            newPassphrase: { try options.newPassphrase() },
+            pkcs11PIN: { try options.secrets.pkcs11PIN() },
+            tpmOwnerAuth: { try options.secrets.tpmAuths().owner },
+            tpmObjectAuth: { try options.secrets.tpmAuths().object },
+            overrides: environment.filter { ["CUSTOS_PKCS11_MODULE", "CUSTOS_KMS_ENDPOINT", "CUSTOS_TPM_TCTI"].contains($0.key) })
+    }
+}
+
 enum RootProvider: String, ExpressibleByArgument, CaseIterable {
     case passphrase, pkcs11, kms, tpm
 }
@@ -62,95 +77,8 @@ struct RootProviderOptions: ParsableArguments {
     }
 }
 
-/// Builds a provider's sealer from its configuration, secrets and environment overrides
-/// (CUSTOS_PKCS11_MODULE, CUSTOS_KMS_ENDPOINT, CUSTOS_TPM_TCTI: a moved module, endpoint or TPM).
+/// Creating roots from command-line options; opening and migrating is `RootDirectory`'s.
 enum RootProviders {
-    static func sealer(_ file: RootFile, secrets: ProviderSecretOptions) throws -> any RootSealer {
-        let environment = ProcessInfo.processInfo.environment
-        switch file.provider {
-        case "pkcs11":
-            var configuration = file.pkcs11!
-            if let module = environment["CUSTOS_PKCS11_MODULE"], !module.isEmpty { configuration.module = module }
-            return try PKCS11Sealer(configuration: configuration, pin: try secrets.pkcs11PIN())
-        case "kms":
-            var configuration = file.kms!
-            if let endpoint = environment["CUSTOS_KMS_ENDPOINT"], !endpoint.isEmpty { configuration.endpoint = endpoint }
-            return KMSSealer(client: try KMSClient(configuration: configuration, credentials: try AWSCredentials.fromEnvironment()))
-        case "tpm":
-            var configuration = file.tpm!
-            if let tcti = environment["CUSTOS_TPM_TCTI"], !tcti.isEmpty { configuration.tcti = tcti }
-            let auths = try secrets.tpmAuths()
-            return try TPMSealer(configuration: configuration, ownerAuth: auths.owner, objectAuth: auths.object)
-        default:
-            throw KeystoreError.unsealFailed("unknown root provider '\(file.provider.prefix(40))'")
-        }
-    }
-
-    static let pendingProviderFile = "root.next.json"
-    static let pendingPassphraseFile = "root.next.seal"
-
-    /// A root migration cut short: the new root's file is written, the switch is not done.
-    struct PendingMigration {
-        var old: (any RootOfTrust)?
-        var oldPaths: [String]
-        var nextPath: String
-        var finalPath: String
-    }
-
-    /// Unseals the data directory's root of trust, whichever provider holds it. With a
-    /// migration pending, the new root is returned (it must open) with the old one.
-    static func open(directory: String, global: GlobalOptions) async throws -> (root: any RootOfTrust, pending: PendingMigration?) {
-        let providerPath = directory + "/" + RootFile.fileName
-        let passphrasePath = directory + "/" + PassphraseRoot.fileName
-        for (next, final) in [(pendingProviderFile, RootFile.fileName), (pendingPassphraseFile, PassphraseRoot.fileName)] {
-            let nextPath = directory + "/" + next
-            guard FileManager.default.fileExists(atPath: nextPath) else { continue }
-            let newRoot: any RootOfTrust
-            do {
-                newRoot = try await openFile(nextPath, global: global, newPassphrase: true)
-            } catch let error as KeystoreError {
-                throw KeystoreError.unsealFailed("a root migration is pending and its new root does not open: \(error)")
-            }
-            let oldPaths = [providerPath, passphrasePath].filter { FileManager.default.fileExists(atPath: $0) }
-            var old: (any RootOfTrust)?
-            if let oldPath = oldPaths.first {
-                old = try await openFile(oldPath, global: global, newPassphrase: false)
-            }
-            return (newRoot, PendingMigration(old: old, oldPaths: oldPaths, nextPath: nextPath, finalPath: directory + "/" + final))
-        }
-        if FileManager.default.fileExists(atPath: providerPath) {
-            return (try await openFile(providerPath, global: global, newPassphrase: false), nil)
-        }
-        guard FileManager.default.fileExists(atPath: passphrasePath) else {
-            throw KeystoreError.notInitialized(directory)
-        }
-        return (try await openFile(passphrasePath, global: global, newPassphrase: false), nil)
-    }
-
-    private static func openFile(_ path: String, global: GlobalOptions, newPassphrase: Bool) async throws -> any RootOfTrust {
-        if path.hasSuffix(".seal") {
-            let passphrase = newPassphrase ? try global.newPassphrase() : try global.passphrase()
-            return try PassphraseRoot.unseal(at: path, passphrase: passphrase)
-        }
-        let file = try RootFile.load(path)
-        let sealer = try sealer(file, secrets: global.secrets)
-        return try await SealedRoot.unseal(sealer: sealer, sealedRootKey: file.sealedBytes, rootKeyID: file.rootKeyID)
-    }
-
-    /// Finishes a pending migration on an open store: re-wraps what is left, then makes
-    /// the new root file the only one (old file removed first, then the rename).
-    static func complete(_ pending: PendingMigration, newRoot: any RootOfTrust, store: any Store) async throws {
-        _ = try await KeyService.completeRootMigration(store: store, from: pending.old, to: newRoot)
-        try switchFiles(pending)
-    }
-
-    static func switchFiles(_ pending: PendingMigration) throws {
-        for path in pending.oldPaths where path != pending.finalPath {
-            try AtomicFile.remove(path)
-        }
-        try AtomicFile.rename(pending.nextPath, to: pending.finalPath)
-    }
-
     /// Creates a new root key sealed by the chosen provider and returns it with the file to write.
     static func create(_ provider: RootProvider, _ options: RootProviderOptions, secrets: ProviderSecretOptions) async throws -> (SealedRoot, RootFile) {
         switch provider {
@@ -196,10 +124,9 @@ struct RootCommand: AsyncParsableCommand {
         func run() async throws {
             CLILogging.bootstrap(verbose: global.verbose)
             let directory = global.resolvedDataDirectory
-            let provider = FileManager.default.fileExists(atPath: directory + "/" + RootFile.fileName)
-                ? ((try? RootFile.load(directory + "/" + RootFile.fileName))?.provider ?? "unknown") : "passphrase"
+            let provider = RootDirectory.provider(directory: directory) ?? "none"
             do {
-                let (root, _) = try await RootProviders.open(directory: directory, global: global)
+                let (root, _) = try await RootDirectory.open(directory: directory, secrets: global.rootSecrets)
                 global.output.emit(["ready": true, "status": "unsealed", "provider": root.provider, "root_key_id": root.rootKeyID],
                                    text: "ready: unsealed by \(root.provider), root key \(root.rootKeyID)")
             } catch let error as KeystoreError {
@@ -304,23 +231,19 @@ struct RootCommand: AsyncParsableCommand {
                     guard (10...22).contains(scryptLogN) else {
                         throw KeystoreError.invalidArgument("--scrypt-log-n must be between 10 and 22")
                     }
-                    nextPath = directory + "/" + RootProviders.pendingPassphraseFile
+                    nextPath = directory + "/" + RootDirectory.pendingPassphraseFile
                     newRoot = try PassphraseRoot.create(at: nextPath, passphrase: try global.newPassphrase(), cost: .init(logN: scryptLogN))
                 } else {
                     let (sealed, file) = try await RootProviders.create(provider, target, secrets: global.secrets)
-                    nextPath = directory + "/" + RootProviders.pendingProviderFile
+                    nextPath = directory + "/" + RootDirectory.pendingProviderFile
                     try file.write(to: nextPath)
                     newRoot = sealed
                 }
-                let oldPaths = [RootFile.fileName, PassphraseRoot.fileName].map { directory + "/" + $0 }
-                    .filter { FileManager.default.fileExists(atPath: $0) }
-                let finalPath = directory + "/" + (provider == .passphrase ? PassphraseRoot.fileName : RootFile.fileName)
                 let old = service.root
                 let started = ContinuousClock.now
-                let result = try await service.migrateRoot(to: newRoot) { done, total in
+                let result = try await RootDirectory.migrate(service, directory: directory, to: newRoot, nextPath: nextPath) { done, total in
                     ProgressBar(total: total).update(done)
                 }
-                try RootProviders.switchFiles(.init(old: old, oldPaths: oldPaths, nextPath: nextPath, finalPath: finalPath))
                 let elapsed = ContinuousClock.now - started
                 let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
                 global.output.emit(["from": old.provider, "from_root_key_id": old.rootKeyID, "to": newRoot.provider,
