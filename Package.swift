@@ -12,6 +12,8 @@ let package = Package(
         .library(name: "CustosCrypto", targets: ["CustosCrypto"]),
         .library(name: "CustosStore", targets: ["CustosStore"]),
         .library(name: "CustosKeystore", targets: ["CustosKeystore"]),
+        // The PKCS#11 shim, for benchmarks that time the token without Custos around it.
+        .library(name: "CPKCS11", targets: ["CPKCS11"]),
         .executable(name: "custos", targets: ["custos"]),
     ],
     dependencies: [
@@ -40,6 +42,14 @@ let package = Package(
         .target(
             name: "CBLS12381Field",
             cSettings: [.unsafeFlags(["-O3"])]
+        ),
+        // PKCS#11 through a module loaded at run time (dlopen); p11-kit's header only.
+        .target(name: "CPKCS11", linkerSettings: [.linkedLibrary("dl")]),
+        // TPM 2.0 through the TSS2 ESAPI (Debian libtss2-dev).
+        .target(
+            name: "CTSS2",
+            linkerSettings: [.linkedLibrary("tss2-esys"), .linkedLibrary("tss2-tctildr"),
+                             .linkedLibrary("tss2-mu"), .linkedLibrary("tss2-rc")]
         ),
         // BLS12-381 multi-signatures, written here: no Swift package provides them.
         .target(
@@ -71,6 +81,8 @@ let package = Package(
             dependencies: [
                 "CustosCrypto",
                 "CustosStore",
+                "CPKCS11",
+                "CTSS2",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),

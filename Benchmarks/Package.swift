@@ -75,6 +75,20 @@ let package = Package(
             ],
             path: "Sources/ColdStart"
         ),
+        // Not a Benchmark-harness target: roots of trust and security levels against
+        // SoftHSM2, swtpm and moto_server (started by scripts/roots_bench.py).
+        .executableTarget(
+            name: "RootBench",
+            dependencies: [
+                .product(name: "CustosCrypto", package: "Custos"),
+                .product(name: "CustosStore", package: "Custos"),
+                .product(name: "CustosKeystore", package: "Custos"),
+                .product(name: "CPKCS11", package: "Custos"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/RootBench"
+        ),
         // Not a Benchmark-harness target: raw and Custos interleaved in short alternating
         // blocks, so load from other processes hits both sides alike.
         .executableTarget(

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["providers"]
+
 REPO = Path(__file__).resolve().parent.parent
 PASSPHRASE = "interop-test-passphrase-not-a-secret"
 TENANT = "acme"

@@ -7,7 +7,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(pkg-config libsecp256k1-dev openssl sqlite3 valgrind binutils)
+# softhsm2, swtpm, swtpm-tools and tpm2-tools are what the root-of-trust tests start and
+# inspect; libtss2-dev and libp11-kit-dev are the TPM and PKCS#11 headers and libraries.
+# opensc provides pkcs11-tool; valgrind (and binutils) run the BLS constant-time check.
+APT_PACKAGES=(pkg-config libsecp256k1-dev openssl sqlite3 valgrind binutils softhsm2 opensc libp11-kit-dev
+              swtpm swtpm-tools tpm2-tools libtss2-dev)
 PYTHON="${PYTHON:-python3}"
 VENV=.venv
 REQUIREMENTS=interop/requirements.txt

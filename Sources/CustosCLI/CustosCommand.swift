@@ -11,8 +11,8 @@ public struct CustosCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "custos",
         abstract: "Key custody and signing for the nodes of permissioned ledgers.",
-        subcommands: [InitCommand.self, TenantCommand.self, KeyCommand.self, SignCommand.self, VerifyCommand.self,
-                      AggregateCommand.self, EncryptCommand.self, DecryptCommand.self, HMACCommand.self,
+        subcommands: [InitCommand.self, RootCommand.self, HSMCommand.self, TenantCommand.self, KeyCommand.self, SignCommand.self,
+                      VerifyCommand.self, AggregateCommand.self, EncryptCommand.self, DecryptCommand.self, HMACCommand.self,
                       ServeCommand.self, TokenCommand.self, AuditCommand.self])
 
     public init() {}
@@ -31,6 +31,9 @@ struct GlobalOptions: ParsableArguments {
 
     @Flag(name: .long, help: "Log operations (never secret values) to standard error.")
     var verbose = false
+
+    @OptionGroup(title: "Root-of-trust secrets")
+    var secrets: ProviderSecretOptions
 
     @Option(name: .long, help: "Act through this Custos server (http(s)://host:port) instead of a data directory (else $CUSTOS_SERVER).")
     var server: String?
@@ -89,25 +92,25 @@ struct GlobalOptions: ParsableArguments {
 
     var output: Output { Output(json: json) }
 
+    @Option(name: .long, help: "Passphrase of a new passphrase root (root migrate --to passphrase; else $CUSTOS_NEW_PASSPHRASE).")
+    var newPassphraseFile: String?
+
     func passphrase() throws -> SecretBytes {
         try Passphrase.read(file: passphraseFile)
+    }
+
+    func newPassphrase() throws -> SecretBytes {
+        try Secret.read(file: newPassphraseFile, environment: "CUSTOS_NEW_PASSPHRASE", what: "new passphrase", prompt: "New Custos passphrase: ",
+                        hint: "use --new-passphrase-file, set CUSTOS_NEW_PASSPHRASE, or run on a terminal")
     }
 
     /// Opens the local keystore, unsealing the root of trust.
     func openKeystore(cacheCapacity: Int = 4096, recordTimeToLive: Duration = .seconds(1)) async throws -> KeyService {
         CLILogging.bootstrap(level: verbose ? .info : .warning, onlyRaise: true)
         let directory = resolvedDataDirectory
-        let rootPath = directory + "/" + PassphraseRoot.fileName
-        guard FileManager.default.fileExists(atPath: rootPath) else {
-            throw KeystoreError.notInitialized(directory)
-        }
-        let root = try PassphraseRoot.unseal(at: rootPath, passphrase: try passphrase())
-        let store = try await SQLiteStore.open(path: directory + "/" + LocalLayout.databaseName)
-        do {
-            return try await KeyService(store: store, root: root, cacheCapacity: cacheCapacity, recordTimeToLive: recordTimeToLive)
-        } catch {
-            try? await store.close()
-            throw error
+        return try await RootDirectory.openKeyService(directory: directory, databasePath: directory + "/" + LocalLayout.databaseName,
+                                                      secrets: rootSecrets) { store, root in
+            try await KeyService(store: store, root: root, cacheCapacity: cacheCapacity, recordTimeToLive: recordTimeToLive)
         }
     }
 }
@@ -183,9 +186,20 @@ func withKeystore(_ global: GlobalOptions, _ body: (KeyService) async throws -> 
 struct InitCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "init",
-        abstract: "Create a data directory: a passphrase-sealed root of trust and an empty SQLite store.")
+        abstract: "Create a data directory: a root of trust and an empty SQLite store.",
+        discussion: """
+            The root key is sealed by a passphrase file (default), a PKCS#11 token, an AWS KMS key or a TPM 2.0. \
+            Secrets come from files or the environment: CUSTOS_PASSPHRASE, CUSTOS_PKCS11_PIN, \
+            AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, CUSTOS_TPM_OWNER_AUTH, CUSTOS_TPM_AUTH.
+            """)
 
     @OptionGroup var global: GlobalOptions
+
+    @Option(name: .customLong("root"), help: "Root of trust: passphrase, pkcs11, kms or tpm.")
+    var provider: RootProvider = .passphrase
+
+    @OptionGroup(title: "Root of trust")
+    var rootOptions: RootProviderOptions
 
     @Option(name: .customLong("scrypt-log-n"), help: "scrypt cost as log2(N), 10–22.")
     var scryptLogN: Int = 16
@@ -194,21 +208,34 @@ struct InitCommand: AsyncParsableCommand {
         try await runReporting {
             let directory = global.resolvedDataDirectory
             let rootPath = directory + "/" + PassphraseRoot.fileName
-            if FileManager.default.fileExists(atPath: rootPath) {
+            let providerPath = directory + "/" + RootFile.fileName
+            if FileManager.default.fileExists(atPath: rootPath) || FileManager.default.fileExists(atPath: providerPath) {
                 throw KeystoreError.alreadyInitialized(directory)
             }
-            guard (10...22).contains(scryptLogN) else {
-                throw KeystoreError.invalidArgument("--scrypt-log-n must be between 10 and 22")
+            let root: any RootOfTrust
+            if provider == .passphrase {
+                guard (10...22).contains(scryptLogN) else {
+                    throw KeystoreError.invalidArgument("--scrypt-log-n must be between 10 and 22")
+                }
+                let passphrase = try global.passphrase()
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                        attributes: [.posixPermissions: 0o700])
+                root = try PassphraseRoot.create(at: rootPath, passphrase: passphrase, cost: .init(logN: scryptLogN))
+            } else {
+                // The provider seals first: a refusal (wrong PIN, unreachable KMS or TPM)
+                // leaves no directory behind.
+                let (sealed, file) = try await RootProviders.create(provider, rootOptions, secrets: global.secrets)
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                        attributes: [.posixPermissions: 0o700])
+                try file.write(to: providerPath)
+                root = sealed
             }
-            let passphrase = try global.passphrase()
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: 0o700])
-            let root = try PassphraseRoot.create(at: rootPath, passphrase: passphrase, cost: .init(logN: scryptLogN))
             let store = try await SQLiteStore.open(path: directory + "/" + LocalLayout.databaseName)
             let service = try await KeyService(store: store, root: root)
             try await service.close()
+            let described = provider == .passphrase ? "passphrase file" : root.provider
             global.output.emit(["data_dir": directory, "root": root.provider, "root_key_id": root.rootKeyID],
-                               text: "initialised \(directory) (root of trust: passphrase file, root key \(root.rootKeyID))")
+                               text: "initialised \(directory) (root of trust: \(described), root key \(root.rootKeyID))")
         }
     }
 }

@@ -10,25 +10,40 @@ import Glibc
 /// It is read into zeroize-on-free storage and never into a `String`.
 enum Passphrase {
     static func read(file: String?) throws -> SecretBytes {
+        try Secret.read(file: file, environment: "CUSTOS_PASSPHRASE", what: "passphrase", prompt: "Custos passphrase: ",
+                        hint: "use --passphrase-file, set CUSTOS_PASSPHRASE, or run on a terminal")
+    }
+}
+
+/// A secret (passphrase, PIN, authorization value) from a file, an environment
+/// variable or a terminal prompt, read into zeroize-on-free storage, never a `String`.
+enum Secret {
+    /// Like `read` without a prompt; nil when neither the file nor the variable is given.
+    static func readOptional(file: String?, environment: String, what: String) throws -> SecretBytes? {
+        if file == nil && getenv(environment) == nil { return nil }
+        return try read(file: file, environment: environment, what: what, prompt: nil, hint: "")
+    }
+
+    static func read(file: String?, environment: String, what: String, prompt: String?, hint: String) throws -> SecretBytes {
         if let file {
             guard var data = FileManager.default.contents(atPath: file) else {
-                throw KeystoreError.invalidArgument("cannot read passphrase file \(file)")
+                throw KeystoreError.invalidArgument("cannot read \(what) file \(file)")
             }
             defer { data.withUnsafeMutableBytes { SecretBytes.zeroize($0) } }
             var end = data.count
             while end > 0, data[data.startIndex + end - 1] == 0x0a || data[data.startIndex + end - 1] == 0x0d { end -= 1 }
             return SecretBytes(data.prefix(end))
         }
-        if let value = getenv("CUSTOS_PASSPHRASE") {
+        if let value = getenv(environment) {
             let length = strlen(value)
             return SecretBytes(UnsafeRawBufferPointer(start: value, count: length))
         }
-        if isatty(STDIN_FILENO) == 1, let entered = getpass("Custos passphrase: ") {
+        if let prompt, isatty(STDIN_FILENO) == 1, let entered = getpass(prompt) {
             let length = strlen(entered)
             let secret = SecretBytes(UnsafeRawBufferPointer(start: entered, count: length))
             memset(entered, 0, length)
             return secret
         }
-        throw KeystoreError.invalidArgument("no passphrase: use --passphrase-file, set CUSTOS_PASSPHRASE, or run on a terminal")
+        throw KeystoreError.invalidArgument("no \(what): \(hint)")
     }
 }

@@ -97,6 +97,11 @@ public struct CustosServer: Sendable {
             try await keys.audit.recordNow([AuditEvent(time: .now, actor: "server", operation: "unseal", outcome: "success",
                                                        details: ["root": keys.root.provider, "root_key_id": keys.root.rootKeyID])])
             let checkpoints = CheckpointService(audit: keys.audit, interval: configuration.auditCheckpointInterval, logger: logger)
+            // The kill switch: a provider that starts refusing (KMS key disabled, token
+            // gone, TPM policy unmet) drops every key and turns readiness false until
+            // access returns; each change is audited by the keystore.
+            let rootMonitor = keys.monitorRoot(every: configuration.rootCheckInterval)
+            defer { rootMonitor.cancel() }
             let group = ServiceGroup(configuration: .init(
                 // Shut down in reverse: the server drains first, then the last checkpoint.
                 services: [.init(service: checkpoints), .init(service: app)],
@@ -143,8 +148,9 @@ struct CheckpointService: Service {
     }
 }
 
-/// Readiness: the keystore is unsealed (its audit key signs and verifies), the store
-/// answers. Results are reused for one second so probes cannot load the store.
+/// Readiness: the root of trust is unsealed and still answering (the kill switch turns
+/// this false), the keystore signs (a test signature with its audit key verifies), the
+/// store answers. Results are reused for one second so probes cannot load the store.
 actor Readiness {
     let keys: KeyService
     private var last: (at: ContinuousClock.Instant, checks: [String: String])?
@@ -161,6 +167,8 @@ actor Readiness {
             checks["store"] = "failing: \(error)"
         }
         checks["keystore"] = keys.audit.selfTest() ? "ok" : "failing: test signature did not verify"
+        let root = keys.rootStatus
+        checks["root"] = root.isReady ? "ok" : "failing: \(root)"
         last = (ContinuousClock.now, checks)
         return checks
     }

@@ -23,6 +23,8 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var cacheCapacity = 4096
     /// How long a key record is reused before the store is asked again.
     public var recordTimeToLive: Duration = .seconds(1)
+    /// How often the root-of-trust provider is asked whether access still holds.
+    public var rootCheckInterval: Duration = .seconds(10)
     public var tls: TLS?
 
     public struct TLS: Sendable, Equatable {
@@ -94,6 +96,7 @@ public struct ServerConfiguration: Sendable, Equatable {
         if let enabled = try boolean("metrics.enabled") { config.metricsEnabled = enabled }
         if let capacity = try integer("keystore.cache_capacity", 0...10_000_000) { config.cacheCapacity = capacity }
         if let millis = try integer("keystore.record_ttl_ms", 0...3_600_000) { config.recordTimeToLive = .milliseconds(millis) }
+        if let seconds = try integer("keystore.root_check_interval_seconds", 1...86_400) { config.rootCheckInterval = .seconds(seconds) }
 
         let certificate = text("tls.certificate"), privateKey = text("tls.private_key")
         let clientCA = text("tls.client_ca")

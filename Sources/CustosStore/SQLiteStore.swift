@@ -153,6 +153,27 @@ public actor SQLiteStore: Store {
             """,
             "CREATE INDEX api_tokens_tenant ON api_tokens(tenant_id)",
         ]),
+        // Security levels: HSMs and per-tenant, per-category associations with history.
+        (3, [
+            """
+            CREATE TABLE hsms (
+                name TEXT PRIMARY KEY,
+                module TEXT NOT NULL,
+                token_label TEXT NOT NULL,
+                created_at REAL NOT NULL)
+            """,
+            """
+            CREATE TABLE security_levels (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                tenant_id TEXT NOT NULL REFERENCES tenants(id),
+                category TEXT NOT NULL,
+                level TEXT NOT NULL,
+                hsm TEXT REFERENCES hsms(name),
+                created_at REAL NOT NULL,
+                deprecated_at REAL)
+            """,
+            "CREATE UNIQUE INDEX security_levels_current ON security_levels(tenant_id, category) WHERE deprecated_at IS NULL",
+        ]),
     ]
 
     public static var schemaVersion: Int { migrations.last!.version }
@@ -296,15 +317,17 @@ public actor SQLiteStore: Store {
 
     public func wrappingKeys(tenantID: String) async throws -> [WrappingKeyRecord] {
         try await exclusive {
-            try await rows("SELECT * FROM wrapping_keys WHERE tenant_id = \(bind: tenantID) ORDER BY generation").map { row in
-                WrappingKeyRecord(
-                    tenantID: try row.decode(column: "tenant_id", as: String.self),
-                    generation: try row.decode(column: "generation", as: Int.self),
-                    wrappedKey: Array(try row.decode(column: "wrapped_key", as: Data.self)),
-                    rootKeyID: try row.decode(column: "root_key_id", as: String.self),
-                    createdAt: Date(timeIntervalSince1970: try row.decode(column: "created_at", as: Double.self)))
-            }
+            try await rows("SELECT * FROM wrapping_keys WHERE tenant_id = \(bind: tenantID) ORDER BY generation").map(Self.wrappingKey(from:))
         }
+    }
+
+    private static func wrappingKey(from row: any SQLRow) throws -> WrappingKeyRecord {
+        WrappingKeyRecord(
+            tenantID: try row.decode(column: "tenant_id", as: String.self),
+            generation: try row.decode(column: "generation", as: Int.self),
+            wrappedKey: Array(try row.decode(column: "wrapped_key", as: Data.self)),
+            rootKeyID: try row.decode(column: "root_key_id", as: String.self),
+            createdAt: Date(timeIntervalSince1970: try row.decode(column: "created_at", as: Double.self)))
     }
 
     // MARK: Keys
@@ -497,6 +520,103 @@ public actor SQLiteStore: Store {
             }
             // Push the overwritten pages out of the WAL so no old copy stays on disk.
             try await execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        }
+    }
+}
+
+extension SQLiteStore {
+    // MARK: Security levels
+
+    public func addHSM(_ hsm: HSMRecord) async throws {
+        try await exclusive {
+            try await transaction {
+                guard try await self.rows("SELECT name FROM hsms WHERE name = \(bind: hsm.name)").isEmpty else {
+                    throw StoreError.duplicateName(kind: "HSM", name: hsm.name)
+                }
+                try await self.execute("""
+                    INSERT INTO hsms (name, module, token_label, created_at)
+                    VALUES (\(bind: hsm.name), \(bind: hsm.module), \(bind: hsm.tokenLabel), \(bind: hsm.createdAt.timeIntervalSince1970))
+                    """)
+            }
+        }
+    }
+
+    public func hsm(name: String) async throws -> HSMRecord? {
+        try await exclusive {
+            try await rows("SELECT * FROM hsms WHERE name = \(bind: name)").first.map(Self.hsm(from:))
+        }
+    }
+
+    public func hsms() async throws -> [HSMRecord] {
+        try await exclusive {
+            try await rows("SELECT * FROM hsms ORDER BY name").map(Self.hsm(from:))
+        }
+    }
+
+    private static func hsm(from row: any SQLRow) throws -> HSMRecord {
+        HSMRecord(name: try row.decode(column: "name", as: String.self),
+                  module: try row.decode(column: "module", as: String.self),
+                  tokenLabel: try row.decode(column: "token_label", as: String.self),
+                  createdAt: Date(timeIntervalSince1970: try row.decode(column: "created_at", as: Double.self)))
+    }
+
+    public func assignSecurityLevel(_ record: SecurityLevelRecord) async throws {
+        try await exclusive {
+            try await transaction {
+                guard try await self.rows("SELECT id FROM tenants WHERE id = \(bind: record.tenantID)").count == 1 else {
+                    throw StoreError.tenantNotFound(record.tenantID)
+                }
+                let time = record.createdAt.timeIntervalSince1970
+                try await self.execute("""
+                    UPDATE security_levels SET deprecated_at = \(bind: time)
+                    WHERE tenant_id = \(bind: record.tenantID) AND category = \(bind: record.category) AND deprecated_at IS NULL
+                    """)
+                try await self.execute("""
+                    INSERT INTO security_levels (tenant_id, category, level, hsm, created_at)
+                    VALUES (\(bind: record.tenantID), \(bind: record.category), \(bind: record.level), \(bind: record.hsm), \(bind: time))
+                    """)
+            }
+        }
+    }
+
+    public func securityLevels(tenantID: String) async throws -> [SecurityLevelRecord] {
+        try await exclusive {
+            try await rows("SELECT * FROM security_levels WHERE tenant_id = \(bind: tenantID) ORDER BY id").map { row in
+                SecurityLevelRecord(
+                    tenantID: try row.decode(column: "tenant_id", as: String.self),
+                    category: try row.decode(column: "category", as: String.self),
+                    level: try row.decode(column: "level", as: String.self),
+                    hsm: try row.decode(column: "hsm", as: String?.self),
+                    createdAt: Date(timeIntervalSince1970: try row.decode(column: "created_at", as: Double.self)),
+                    deprecatedAt: try row.decode(column: "deprecated_at", as: Double?.self).map { Date(timeIntervalSince1970: $0) })
+            }
+        }
+    }
+
+    // MARK: Root migration
+
+    public func allWrappingKeys() async throws -> [WrappingKeyRecord] {
+        try await exclusive {
+            try await rows("SELECT * FROM wrapping_keys ORDER BY tenant_id, generation").map(Self.wrappingKey(from:))
+        }
+    }
+
+    public func rewrapWrappingKey(tenantID: String, generation: Int, wrappedKey: [UInt8], rootKeyID: String,
+                                  expectedRootKeyID: String) async throws -> Bool {
+        try await exclusive {
+            try await transaction {
+                let current = try await self.rows("""
+                    SELECT root_key_id FROM wrapping_keys WHERE tenant_id = \(bind: tenantID) AND generation = \(bind: generation)
+                    """)
+                guard let row = current.first, try row.decode(column: "root_key_id", as: String.self) == expectedRootKeyID else {
+                    return false
+                }
+                try await self.execute("""
+                    UPDATE wrapping_keys SET wrapped_key = \(bind: Data(wrappedKey)), root_key_id = \(bind: rootKeyID)
+                    WHERE tenant_id = \(bind: tenantID) AND generation = \(bind: generation)
+                    """)
+                return true
+            }
         }
     }
 }

@@ -54,6 +54,28 @@ public protocol Store: Sendable {
     /// A tenant's tokens, or every token when `tenantID` is nil.
     func tokens(tenantID: String?) async throws -> [TokenRecord]
     func revokeToken(id: String, at date: Date, audit: [AuditEvent]) async throws
+
+
+    // Security levels (schema version 3).
+
+    /// Registers an HSM; a name already taken is `StoreError.duplicateName`.
+    func addHSM(_ hsm: HSMRecord) async throws
+    func hsm(name: String) async throws -> HSMRecord?
+    func hsms() async throws -> [HSMRecord]
+    /// Deprecates the tenant's current association for the category (if any) and adds
+    /// this one, in one transaction.
+    func assignSecurityLevel(_ record: SecurityLevelRecord) async throws
+    /// Every association of the tenant, current and deprecated, oldest first.
+    func securityLevels(tenantID: String) async throws -> [SecurityLevelRecord]
+
+    // Root-of-trust migration.
+
+    /// Every wrapping key of every tenant.
+    func allWrappingKeys() async throws -> [WrappingKeyRecord]
+    /// Replaces one wrapping key's wrapped form if it is still wrapped by
+    /// `expectedRootKeyID`; returns false (and changes nothing) otherwise.
+    func rewrapWrappingKey(tenantID: String, generation: Int, wrappedKey: [UInt8], rootKeyID: String,
+                           expectedRootKeyID: String) async throws -> Bool
 }
 
 extension Store {

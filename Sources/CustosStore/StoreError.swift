@@ -8,6 +8,7 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     case schemaTooNew(found: Int, supported: Int)
     case tokenNotFound(String)
     case auditNotAttached
+    case duplicateName(kind: String, name: String)
     case database(String)
 
     public var description: String {
@@ -21,6 +22,7 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
             "the database schema is version \(found) but this Custos supports up to \(supported); upgrade Custos"
         case .tokenNotFound(let id): "token '\(id)' does not exist"
         case .auditNotAttached: "the audit log is not open: no sensitive change is written without its audit record"
+        case .duplicateName(let kind, let name): "\(kind) '\(name)' already exists"
         case .database(let reason): "database error: \(reason)"
         }
     }

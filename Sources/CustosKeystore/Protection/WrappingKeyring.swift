@@ -5,14 +5,37 @@ import Synchronization
 
 /// Per-tenant wrapping keys (AES-256, versioned generations), stored wrapped by the
 /// root of trust and kept unwrapped in memory once used.
+///
+/// During a root migration two roots are known: new wrapping keys go under the new
+/// one, and each record is opened by the root whose id it records.
 public final class WrappingKeyring: Sendable {
-    let root: any RootOfTrust
     let store: any Store
     private let cache = Mutex<[String: [Int: AEADKey]]>([:])
+    private let roots: Mutex<(current: any RootOfTrust, previous: (any RootOfTrust)?)>
 
     init(root: any RootOfTrust, store: any Store) {
-        self.root = root
+        self.roots = Mutex((root, nil))
         self.store = store
+    }
+
+    /// The root that wraps new wrapping keys.
+    var root: any RootOfTrust { roots.withLock { $0.current } }
+
+    /// Makes `root` current and keeps the old one for records not yet re-wrapped.
+    func beginMigration(to root: any RootOfTrust) {
+        roots.withLock { $0 = (root, $0.current) }
+    }
+
+    func endMigration() {
+        roots.withLock { $0.previous = nil }
+    }
+
+    func root(for record: WrappingKeyRecord) throws -> any RootOfTrust {
+        try roots.withLock { roots in
+            if record.rootKeyID == roots.current.rootKeyID { return roots.current }
+            if let previous = roots.previous, record.rootKeyID == previous.rootKeyID { return previous }
+            throw KeystoreError.unsealFailed("wrapping key generation \(record.generation) of tenant '\(record.tenantID)' is wrapped by root key \(record.rootKeyID), which is not loaded")
+        }
     }
 
     /// A new wrapping key for `tenant`, generation `generation`, wrapped by the root.
@@ -21,8 +44,14 @@ public final class WrappingKeyring: Sendable {
     /// the stored one.
     func makeWrappingKey(tenant: String, generation: Int, at date: Date) async throws -> WrappingKeyRecord {
         let key = AEADKey()
+        let root = self.root
         let wrapped = try await root.wrap(key.secretMaterial, context: BindingContext.wrappingKey(tenant: tenant, generation: generation))
         return WrappingKeyRecord(tenantID: tenant, generation: generation, wrappedKey: wrapped, rootKeyID: root.rootKeyID, createdAt: date)
+    }
+
+    /// Drops every unwrapped wrapping key (the root of trust was refused).
+    func removeAll() {
+        cache.withLock { $0 = [:] }
     }
 
     /// The generation new material is wrapped under (the newest).
@@ -45,7 +74,7 @@ public final class WrappingKeyring: Sendable {
         }
         let material: SecretBytes
         do {
-            material = try await root.unwrap(record.wrappedKey, context: BindingContext.wrappingKey(tenant: tenant, generation: generation))
+            material = try await root(for: record).unwrap(record.wrappedKey, context: BindingContext.wrappingKey(tenant: tenant, generation: generation))
         } catch let error as KeystoreError {
             throw error
         } catch {

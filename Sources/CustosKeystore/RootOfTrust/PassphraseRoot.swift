@@ -130,12 +130,7 @@ public struct PassphraseRoot: RootOfTrust {
         BindingContext.make("custos.passphrase-root.v1", [rootKeyID])
     }
 
-    /// A public identifier: HMAC of a fixed label under the root key, so it reveals
-    /// nothing about the key but changes whenever the key does.
     private static func identifier(of key: AEADKey) -> String {
-        let mac = key.secretMaterial.withUnsafeBytes { material in
-            HMAC<SHA256>.authenticationCode(for: Array("custos root key id".utf8), using: SymmetricKey(data: material))
-        }
-        return Hex.encode(Array(mac).prefix(8))
+        RootKeyIdentifier.of(key)
     }
 }

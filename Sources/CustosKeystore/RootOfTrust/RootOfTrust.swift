@@ -13,6 +13,17 @@ public protocol RootOfTrust: Sendable {
     var rootKeyID: String { get }
     func wrap(_ key: SecretBytes, context: [UInt8]) async throws -> [UInt8]
     func unwrap(_ wrapped: [UInt8], context: [UInt8]) async throws -> SecretBytes
+    /// Where the root stands now (readiness is true only when `.unsealed`).
+    var status: RootStatus { get }
+    /// Asks the provider whether access still holds, dropping or retaking the root key.
+    func refresh() async -> RootStatus
+}
+
+extension RootOfTrust {
+    /// A root that holds its key for the life of the process (the passphrase file)
+    /// cannot be revoked from outside: it stays unsealed.
+    public var status: RootStatus { .unsealed(provider: provider, rootKeyID: rootKeyID) }
+    public func refresh() async -> RootStatus { status }
 }
 
 /// Associated data that ties a ciphertext to exactly one place in the hierarchy:

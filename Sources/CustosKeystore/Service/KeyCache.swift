@@ -51,6 +51,11 @@ final class KeyCache: Sendable {
         }
     }
 
+    /// Drops every unlocked key (the root of trust was refused).
+    func removeAll() {
+        state.withLock { $0 = State() }
+    }
+
     var statistics: (hits: Int, misses: Int) {
         (hitCount.load(ordering: .relaxed), missCount.load(ordering: .relaxed))
     }

@@ -23,6 +23,10 @@ public enum KeyCategory: String, CaseIterable, Sendable, Codable {
 
 /// Names that appear in paths, logs and the API are restricted to a safe alphabet.
 enum Names {
+    static func validateHSM(_ name: String) throws {
+        try validate(name, kind: "HSM name", maxLength: 32, rule: "1–32 characters: lower-case letters, digits, '-', '_' or '.', starting with a letter or digit", allowUpper: false)
+    }
+
     static func validateTenant(_ id: String) throws {
         try validate(id, kind: "tenant", maxLength: 64, rule: "1–64 characters: lower-case letters, digits, '-', '_' or '.', starting with a letter or digit", allowUpper: false)
     }

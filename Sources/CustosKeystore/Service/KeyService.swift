@@ -2,6 +2,7 @@ import CustosCrypto
 import CustosStore
 import Foundation
 import Logging
+import Synchronization
 
 /// The keystore: tenants, key records and versions, and every operation on them.
 ///
@@ -9,7 +10,8 @@ import Logging
 /// runs in parallel on all cores; state lives in the store and in locked caches.
 public final class KeyService: Sendable {
     public let store: any Store
-    public let root: any RootOfTrust
+    /// The root of trust in use (the new one as soon as a migration begins).
+    public var root: any RootOfTrust { keyring.root }
     let keyring: WrappingKeyring
     let soft: SoftProtection
     let cache: KeyCache
@@ -18,6 +20,8 @@ public final class KeyService: Sendable {
     let logger: Logger
     /// The audit trail every sensitive operation below writes to.
     public let audit: AuditLog
+    let hsmPIN: @Sendable (String) throws -> SecretBytes
+    let hsmConnections = Mutex<[String: HSMConnection]>([:])
 
     static let rootKeyIDMetadata = "root_key_id"
 
@@ -32,15 +36,16 @@ public final class KeyService: Sendable {
     public init(store: any Store, root: any RootOfTrust, cacheCapacity: Int = 4096,
                 recordTimeToLive: Duration = .seconds(1),
                 clock: @escaping @Sendable () -> Date = { Date() },
-                logger: Logger = Logger(label: "custos.keystore")) async throws {
+                logger: Logger = Logger(label: "custos.keystore"),
+                hsmPIN: @escaping @Sendable (String) throws -> SecretBytes = HSMPins.fromEnvironment) async throws {
         self.store = store
-        self.root = root
         self.keyring = WrappingKeyring(root: root, store: store)
         self.soft = SoftProtection(keyring: keyring)
         self.cache = KeyCache(capacity: cacheCapacity)
         self.records = RecordCache(timeToLive: recordTimeToLive, capacity: max(cacheCapacity, 1))
         self.clock = clock
         self.logger = logger
+        self.hsmPIN = hsmPIN
         try await mappingErrors {
             if let recorded = try await store.metadata(Self.rootKeyIDMetadata) {
                 guard recorded == Array(root.rootKeyID.utf8) else { throw KeystoreError.rootKeyMismatch }
@@ -99,6 +104,80 @@ public final class KeyService: Sendable {
         try await store.close()
     }
 
+    // MARK: Root of trust status (readiness, kill switch)
+
+    /// Where the root of trust stands; readiness is `rootStatus.isReady`.
+    public var rootStatus: RootStatus { root.status }
+
+    /// Asks the provider whether access still holds. When it refuses, every unlocked
+    /// key and wrapping key is dropped from memory, so nothing more is decrypted or
+    /// signed until access returns; then keys are unwrapped again on demand.
+    @discardableResult
+    public func refreshRoot() async -> RootStatus {
+        let before = root.status
+        let status = await root.refresh()
+        if !status.isReady {
+            cache.removeAll()
+            keyring.removeAll()
+        }
+        if status != before {
+            // The audit keys stay in memory, so the refusal itself is recorded.
+            let system = Principal(id: "keystore", tenant: nil, role: .admin)
+            var record: AuditEvent?
+            switch status {
+            case .refused(let provider, let reason):
+                logger.error("root of trust refused: private keys dropped", metadata: ["provider": "\(provider)", "reason": "\(reason)"])
+                record = event("unseal", by: system, tenant: nil, outcome: "failure",
+                               details: ["provider": provider, "reason": String(reason.prefix(300))])
+            case .unsealed(let provider, let id):
+                logger.notice("root of trust unsealed again", metadata: ["provider": "\(provider)", "root_key_id": "\(id)"])
+                record = event("unseal", by: system, tenant: nil, details: ["provider": provider, "root_key_id": id, "recovered": "true"])
+            case .sealed: break
+            }
+            if let record {
+                do {
+                    try await audit.recordNow([record])
+                } catch {
+                    logger.error("audit record of a root status change could not be written", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+        return status
+    }
+
+    /// Every change of the root's status, starting with the current one (for the
+    /// readiness endpoint and the audit log).
+    public func rootStatusChanges() -> AsyncStream<RootStatus> {
+        if let sealed = root as? SealedRoot { return sealed.statusChanges() }
+        let (stream, continuation) = AsyncStream<RootStatus>.makeStream()
+        continuation.yield(root.status)
+        continuation.finish()
+        return stream
+    }
+
+    /// Checks the provider every `interval` until the task is cancelled.
+    public func monitorRoot(every interval: Duration) -> Task<Void, Never> {
+        Task { [weak self] in
+            while !Task.isCancelled {
+                guard let self else { return }
+                await self.refreshRoot()
+                try? await Task.sleep(for: interval)
+            }
+        }
+    }
+
+    func requireUnsealed() throws {
+        switch root.status {
+        case .unsealed: return
+        case .refused(let provider, let reason):
+            cache.removeAll()
+            keyring.removeAll()
+            throw KeystoreError.unsealFailed("\(provider) refuses access (\(reason)); no key can be decrypted")
+        case .sealed(let provider):
+            throw KeystoreError.unsealFailed("\(provider): the root of trust is sealed")
+        }
+    }
+
     public var cacheStatistics: (hits: Int, misses: Int) { cache.statistics }
 
     // MARK: Tenants
@@ -128,7 +207,7 @@ public final class KeyService: Sendable {
         }
     }
 
-    private func requireTenant(_ id: String) async throws {
+    func requireTenant(_ id: String) async throws {
         guard try await store.tenant(id: id) != nil else { throw KeystoreError.store(.tenantNotFound(id)) }
     }
 
@@ -165,8 +244,9 @@ public final class KeyService: Sendable {
                     }
                     let keyID = UUID().uuidString.lowercased()
                     let context = MaterialContext(tenant: spec.tenant, keyID: keyID, alias: spec.alias, version: 1, algorithm: spec.algorithm)
-                    let material = try await soft.create(spec.algorithm, options: spec.options, context: context)
-                    rows.append(makeRows(spec: spec, keyID: keyID, material: material))
+                    let protection = try await protection(tenant: spec.tenant, category: spec.resolvedCategory)
+                    let material = try await protection.create(spec.algorithm, options: spec.options, context: context)
+                    rows.append(makeRows(spec: spec, keyID: keyID, material: material, protection: protection.name))
                 }
                 let events = rows.map { row in
                     event("generate", by: principal, tenant: row.0.tenantID, keyID: row.0.id, version: 1,
@@ -201,8 +281,9 @@ public final class KeyService: Sendable {
             }
             let keyID = UUID().uuidString.lowercased()
             let context = MaterialContext(tenant: spec.tenant, keyID: keyID, alias: spec.alias, version: 1, algorithm: spec.algorithm)
-            let material = try await soft.protect(.signing(key), context: context)
-            let (record, version) = makeRows(spec: spec, keyID: keyID, material: material)
+            let protection = try await protection(tenant: spec.tenant, category: spec.resolvedCategory)
+            let material = try await protection.protect(.signing(key), context: context)
+            let (record, version) = makeRows(spec: spec, keyID: keyID, material: material, protection: protection.name)
             try await store.insertKey(record, version: version, audit: [
                 event("import", by: principal, tenant: spec.tenant, keyID: keyID, version: 1,
                       details: ["alias": spec.alias, "scheme": record.scheme, "fingerprint": version.fingerprint ?? ""]),
@@ -212,11 +293,11 @@ public final class KeyService: Sendable {
         }
     }
 
-    private func makeRows(spec: KeySpec, keyID: String, material: ProtectedMaterial) -> (KeyRecord, KeyVersionRecord) {
+    private func makeRows(spec: KeySpec, keyID: String, material: ProtectedMaterial, protection: String) -> (KeyRecord, KeyVersionRecord) {
         let now = clock()
         let record = KeyRecord(id: keyID, tenantID: spec.tenant, alias: spec.alias, category: spec.resolvedCategory.rawValue,
                                scheme: spec.algorithm.identifier, status: .enabled, primaryVersion: 1,
-                               externalID: spec.externalID, labels: spec.labels, protection: soft.name,
+                               externalID: spec.externalID, labels: spec.labels, protection: protection,
                                createdAt: now, updatedAt: now)
         let version = KeyVersionRecord(keyID: keyID, version: 1, publicKey: material.publicKeyDER,
                                        fingerprint: material.fingerprint?.description, wrappedMaterial: material.stored,
@@ -309,7 +390,8 @@ public final class KeyService: Sendable {
     // MARK: Private operations
 
     /// Loads (from cache, else by unwrapping) the private half of one version.
-    private func unlocked(_ record: KeyRecord, version: Int) async throws -> UnlockedKey {
+    func unlocked(_ record: KeyRecord, version: Int) async throws -> UnlockedKey {
+        try requireUnsealed()
         if let cached = cache.get(keyID: record.id, version: version) { return cached }
         guard let row = try await store.version(keyID: record.id, version: version) else {
             throw KeystoreError.versionUnavailable(alias: record.alias, version: version)
@@ -317,7 +399,7 @@ public final class KeyService: Sendable {
         guard let stored = row.wrappedMaterial else { throw KeystoreError.keyDestroyed(tenant: record.tenantID, alias: record.alias) }
         let algorithm = try KeyAlgorithm(identifier: record.scheme)
         let context = MaterialContext(tenant: record.tenantID, keyID: record.id, alias: record.alias, version: version, algorithm: algorithm)
-        let key = try await soft.unlock(stored, wrappingGeneration: row.wrappingGeneration, context: context)
+        let key = try await protection(named: record.protection).unlock(stored, wrappingGeneration: row.wrappingGeneration, context: context)
         // The public key in the row must be the one the material produces; a swapped
         // public key would otherwise make verification lie.
         if let der = row.publicKey, key.publicKeyDER != der {
@@ -494,11 +576,12 @@ public final class KeyService: Sendable {
             var options = GenerationOptions()
             if case .signing(let scheme) = algorithm, scheme.isRSA,
                case .signing(let signer) = try await unlocked(record, version: record.primaryVersion),
-               let size = (signer as? SigningPrivateKey)?.rsaKeySize {
+               let size = (signer as? SigningPrivateKey)?.rsaKeySize ?? (signer as? HSMSigner)?.rsaKeySize {
                 options.rsaKeySize = size
             }
             let context = MaterialContext(tenant: tenant, keyID: record.id, alias: alias, version: next, algorithm: algorithm)
-            let material = try await soft.create(algorithm, options: options, context: context)
+            // A new version stays with the key's protection.
+            let material = try await protection(named: record.protection).create(algorithm, options: options, context: context)
             let now = clock()
             let row = KeyVersionRecord(keyID: record.id, version: next, publicKey: material.publicKeyDER,
                                        fingerprint: material.fingerprint?.description, wrappedMaterial: material.stored,
@@ -543,6 +626,12 @@ public final class KeyService: Sendable {
             try principal.authorize(.manageKeys, tenant: tenant)
             let record = try await record(tenant: tenant, alias: alias)
             guard record.status != .destroyed else { throw KeystoreError.keyDestroyed(tenant: tenant, alias: alias) }
+            if case let ultimate as UltimateProtection = try await protection(named: record.protection) {
+                // The token objects go first: a failure leaves the record intact.
+                for version in try await store.versions(keyID: record.id) {
+                    if let stored = version.wrappedMaterial { try ultimate.destroy(label: String(decoding: stored, as: UTF8.self)) }
+                }
+            }
             try await store.destroyKey(keyID: record.id, at: clock(), audit: [
                 event("destroy", by: principal, tenant: tenant, keyID: record.id, details: ["alias": alias]),
             ])

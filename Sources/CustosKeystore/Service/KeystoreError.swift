@@ -94,6 +94,7 @@ extension KeystoreError {
             switch error {
             case .duplicateTenant: "tenant-exists"
             case .duplicateAlias: "alias-exists"
+            case .duplicateName: "name-exists"
             case .tenantNotFound: "tenant-not-found"
             case .keyNotFound: "key-not-found"
             case .versionNotFound: "version-unavailable"

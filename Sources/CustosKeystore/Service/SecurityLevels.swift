@@ -1,0 +1,148 @@
+import CustosCrypto
+import CustosStore
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where HSM PINs come from by default: `CUSTOS_HSM_PIN_<NAME>` (the HSM name in upper
+/// case, with every character other than a letter or digit as `_`).
+public enum HSMPins {
+    public static func variable(for name: String) -> String {
+        "CUSTOS_HSM_PIN_" + String(name.uppercased().map { $0.isASCII && ($0.isLetter || $0.isNumber) ? $0 : "_" })
+    }
+
+    @Sendable public static func fromEnvironment(_ name: String) throws -> SecretBytes {
+        let variable = variable(for: name)
+        guard let value = getenv(variable), strlen(value) > 0 else {
+            throw KeystoreError.invalidArgument("no PIN for HSM '\(name)': set \(variable)")
+        }
+        return SecretBytes(UnsafeRawBufferPointer(start: value, count: strlen(value)))
+    }
+}
+
+/// The current association of a tenant and category, or one from its history.
+public struct SecurityLevelInfo: Sendable, Equatable {
+    public var tenant: String
+    public var category: KeyCategory
+    public var level: SecurityLevel
+    public var hsm: String?
+    public var createdAt: Date
+    public var deprecatedAt: Date?
+}
+
+extension KeyService {
+    // MARK: HSMs
+
+    /// Registers a PKCS#11 token under `name` for the High and Ultimate levels. Logs in
+    /// with the PIN (from the HSM PIN source) and creates the High wrapping key if the
+    /// token lacks it, before anything is recorded.
+    public func registerHSM(name: String, module: String, tokenLabel: String) async throws -> HSMRecord {
+        try Names.validateHSM(name)
+        let configuration = PKCS11Configuration(module: module, tokenLabel: tokenLabel)
+        try configuration.validate()
+        return try await mappingErrors {
+            if try await store.hsm(name: name) != nil {
+                throw KeystoreError.store(.duplicateName(kind: "HSM", name: name))
+            }
+            let connection = HSMConnection(name: name, configuration: configuration, pin: try hsmPIN(name))
+            try connection.prepare()
+            let record = HSMRecord(name: name, module: module, tokenLabel: tokenLabel, createdAt: clock())
+            try await store.addHSM(record)
+            hsmConnections.withLock { $0[name] = connection }
+            logger.info("HSM registered", metadata: ["hsm": "\(name)", "token": "\(tokenLabel)"])
+            return record
+        }
+    }
+
+    public func hsms() async throws -> [HSMRecord] {
+        try await mappingErrors { try await store.hsms() }
+    }
+
+    func hsmConnection(_ name: String) async throws -> HSMConnection {
+        if let connection = hsmConnections.withLock({ $0[name] }) { return connection }
+        guard let record = try await store.hsm(name: name) else {
+            throw KeystoreError.invalidArgument("no HSM named '\(name)' is registered")
+        }
+        let connection = HSMConnection(name: name, configuration: PKCS11Configuration(module: record.module, tokenLabel: record.tokenLabel),
+                                       pin: try hsmPIN(name))
+        return hsmConnections.withLock { connections in
+            if let existing = connections[name] { return existing }
+            connections[name] = connection
+            return connection
+        }
+    }
+
+    // MARK: Security levels
+
+    /// Associates a tenant's category with a level (and HSM). The previous association
+    /// is deprecated, never overwritten; keys keep the protection they were made with.
+    public func assignSecurityLevel(tenant: String, category: KeyCategory, level: SecurityLevel, hsm: String?) async throws -> SecurityLevelInfo {
+        try Names.validateTenant(tenant)
+        switch (level, hsm) {
+        case (.standard, .some):
+            throw KeystoreError.invalidArgument("security level standard keeps keys in the database; it takes no --hsm")
+        case (.high, nil), (.ultimate, nil):
+            throw KeystoreError.invalidArgument("security level \(level.rawValue) needs an HSM (--hsm NAME)")
+        default: break
+        }
+        return try await mappingErrors {
+            try await requireTenant(tenant)
+            if let hsm {
+                guard try await store.hsm(name: hsm) != nil else {
+                    throw KeystoreError.invalidArgument("no HSM named '\(hsm)' is registered")
+                }
+            }
+            let record = SecurityLevelRecord(tenantID: tenant, category: category.rawValue, level: level.rawValue, hsm: hsm, createdAt: clock())
+            try await store.assignSecurityLevel(record)
+            logger.info("security level assigned", metadata: ["tenant": "\(tenant)", "category": "\(category.rawValue)", "level": "\(level.rawValue)"])
+            return try Self.levelInfo(record)
+        }
+    }
+
+    /// The tenant's associations, current and deprecated, oldest first.
+    public func securityLevels(tenant: String) async throws -> [SecurityLevelInfo] {
+        try await mappingErrors {
+            try await requireTenant(tenant)
+            return try await store.securityLevels(tenantID: tenant).map(Self.levelInfo)
+        }
+    }
+
+    static func levelInfo(_ record: SecurityLevelRecord) throws -> SecurityLevelInfo {
+        guard let level = SecurityLevel(rawValue: record.level) else {
+            throw KeystoreError.invalidArgument("unknown security level '\(record.level)' in the store")
+        }
+        return SecurityLevelInfo(tenant: record.tenantID, category: try KeyCategory(identifier: record.category), level: level,
+                                 hsm: record.hsm, createdAt: record.createdAt, deprecatedAt: record.deprecatedAt)
+    }
+
+    /// The protection new keys of this tenant and category get (standard by default).
+    func protection(tenant: String, category: KeyCategory) async throws -> any KeyProtection {
+        let current = try await store.securityLevels(tenantID: tenant)
+            .last { $0.category == category.rawValue && $0.deprecatedAt == nil }
+        guard let current, let level = SecurityLevel(rawValue: current.level), level != .standard, let hsm = current.hsm else {
+            return soft
+        }
+        return try await protection(level: level, hsm: hsm)
+    }
+
+    private func protection(level: SecurityLevel, hsm: String) async throws -> any KeyProtection {
+        let connection = try await hsmConnection(hsm)
+        switch level {
+        case .standard: return soft
+        case .high: return HighProtection(soft: soft, hsm: connection)
+        case .ultimate: return UltimateProtection(hsm: connection, keyring: keyring)
+        }
+    }
+
+    /// The protection recorded with a key ("soft", "high:HSM", "ultimate:HSM").
+    func protection(named name: String) async throws -> any KeyProtection {
+        if name == soft.name { return soft }
+        let parts = name.split(separator: ":", maxSplits: 1).map(String.init)
+        guard parts.count == 2, let level = SecurityLevel(rawValue: parts[0]), level != .standard else {
+            throw KeystoreError.invalidArgument("unknown key protection '\(name.prefix(80))'")
+        }
+        return try await protection(level: level, hsm: parts[1])
+    }
+}
