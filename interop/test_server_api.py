@@ -7,7 +7,7 @@ import concurrent.futures
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from server import b64, problem, unb64
+from server import Server, b64, problem, unb64
 
 T = "acme"
 
@@ -173,3 +173,26 @@ def test_health_and_metrics(server):
     assert 'http_response_status_code="401"' in text
     assert "http_server_request_duration_bucket" in text
     assert "custos_key_cache_hit_ratio" in text
+
+
+def test_requests_past_their_deadline_get_503_timeout(custos):
+    """`server.request_timeout_seconds`: a batch that cannot finish in time is answered
+    503 `timeout` at the deadline (its remaining items are cancelled), and the server
+    goes on serving."""
+    import time as clock
+
+    server = Server(custos, config={"server": {"request_timeout_seconds": 1}}).start()
+    try:
+        admin = server.token("admin")
+        assert server.call("POST", f"/v1/tenants/{T}/keys", admin,
+                           {"alias": "slow", "scheme": "rsa-pss-sha256", "rsa_bits": 4096}).status_code == 201
+        items = [{"alias": "slow", "message": b64(f"m{index}".encode())} for index in range(1000)]
+        started = clock.monotonic()
+        r = server.call("POST", f"/v1/tenants/{T}/sign", admin, {"items": items})
+        elapsed = clock.monotonic() - started
+        problem(r, 503, "timeout")
+        assert elapsed < 30, elapsed
+        assert server.call("GET", "/v1/health/ready").status_code == 200
+        assert server.call("POST", f"/v1/tenants/{T}/keys/slow/sign", admin, {"message": b64(b"quick")}).status_code == 200
+    finally:
+        server.stop()

@@ -37,6 +37,7 @@ extension Problem {
         switch error {
         case let problem as Problem: self = problem
         case let error as KeystoreError: self.init(error)
+        case is CancellationError: self = .timeout
         case is DecodingError: self = .invalid("the request body is not valid JSON for this operation: \(Problem.describe(error))")
         case let error as HTTPError where error.status == .contentTooLarge: self = .tooLarge
         case let error as HTTPError:

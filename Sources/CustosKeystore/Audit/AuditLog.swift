@@ -49,6 +49,16 @@ public final class AuditLog: Sendable {
         return log
     }
 
+    /// Root migration: the audit keys move to the new root with the wrapping keys.
+    /// Idempotent, so an interrupted migration can run it again: keys already under the
+    /// new root are left as they are.
+    static func rewrapKeys(store: any Store, from oldRoot: any RootOfTrust, to newRoot: any RootOfTrust) async throws {
+        guard let wrapped = try await store.metadata(metadataName) else { return }
+        if (try? await newRoot.unwrap(wrapped, context: bindingContext)) != nil { return }
+        let secret = try await unwrap(wrapped, root: oldRoot)
+        try await store.setMetadata(metadataName, try await newRoot.wrap(secret, context: bindingContext))
+    }
+
     private static func unwrap(_ wrapped: [UInt8], root: any RootOfTrust) async throws -> SecretBytes {
         do {
             let secret = try await root.unwrap(wrapped, context: bindingContext)

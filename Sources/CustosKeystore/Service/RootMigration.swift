@@ -85,6 +85,7 @@ extension KeyService {
             }
             progress(index + 1, records.count)
         }
+        try await AuditLog.rewrapKeys(store: store, from: oldRoot, to: newRoot)
         // Only now does the database name the new root.
         try await store.setMetadata(rootKeyIDMetadata, Array(newRoot.rootKeyID.utf8))
         return result

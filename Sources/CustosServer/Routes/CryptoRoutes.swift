@@ -115,6 +115,8 @@ struct CryptoRoutes {
             for (index, item) in items.enumerated() {
                 group.addTask {
                     do {
+                        // Past the request's deadline the remaining items stop here.
+                        try Task.checkCancellation()
                         return BatchItemResult(index: index, result: try await body(item), error: nil)
                     } catch {
                         return BatchItemResult(index: index, result: nil, error: Problem(error).summary)
