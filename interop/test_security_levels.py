@@ -27,7 +27,7 @@ def leveled(custos_bin, tmp_path, softhsm) -> Custos:
     c.secrets.append(softhsm.pin)
     c.run("init", "--scrypt-log-n", SCRYPT_LOG_N)
     c.run("tenant", "create", TENANT)
-    c.run("hsm", "add", "hsm1", "--module", softhsm.module, "--token", softhsm.label)
+    c.run("hsm", "add", "hsm1", "--module", softhsm.module, "--token-label", softhsm.label)
     c.hsm = softhsm
     return c
 
@@ -58,10 +58,10 @@ def test_bad_assignments_change_nothing(leveled):
     assert "unknown category" in c.fails("tenant", "assign", TENANT, "--category", "NOPE", "--level", "standard")
     assert "does not exist" in c.fails("tenant", "assign", "ghost", "--category", "LEDGER", "--level", "standard")
     assert c.run("tenant", "levels", TENANT, "--json").json()["levels"] == []
-    assert "already exists" in c.fails("hsm", "add", "hsm1", "--module", c.hsm.module, "--token", c.hsm.label)
+    assert "already exists" in c.fails("hsm", "add", "hsm1", "--module", c.hsm.module, "--token-label", c.hsm.label)
     env = dict(c.env, CUSTOS_HSM_PIN_HSM2="wrong-pin-0000")
     c.env = env
-    assert "wrong PIN" in c.fails("hsm", "add", "hsm2", "--module", c.hsm.module, "--token", c.hsm.label)
+    assert "wrong PIN" in c.fails("hsm", "add", "hsm2", "--module", c.hsm.module, "--token-label", c.hsm.label)
     assert [h["name"] for h in c.run("hsm", "list", "--json").json()["hsms"]] == ["hsm1"]
 
 

@@ -113,11 +113,11 @@ struct HSMCommand: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
         @Argument(help: "Name: 1–32 lower-case letters, digits, '-', '_' or '.'.") var name: String
         @Option(name: .long, help: "PKCS#11 module path.") var module: String = PKCS11Configuration.defaultModule
-        @Option(name: .long, help: "Token label.") var token: String
+        @Option(name: .long, help: "Label of the PKCS#11 token.") var tokenLabel: String
 
         func run() async throws {
             try await withKeystore(global) { service in
-                let record = try await service.registerHSM(name: name, module: module, tokenLabel: token)
+                let record = try await service.registerHSM(name: name, module: module, tokenLabel: tokenLabel)
                 global.output.emit(hsmJSON(record), text: "registered HSM \(record.name) (token '\(record.tokenLabel)', module \(record.module))")
             }
         }
