@@ -5,20 +5,59 @@ import SQLKit
 extension SQLiteStore {
     // MARK: Audit
 
+    /// Stand-alone appends (group commits of signatures) are one multi-row INSERT: a
+    /// single statement is its own transaction, so the batch is durable in one commit
+    /// with one round trip to the database thread. The chain head is kept in memory;
+    /// if another process appended meanwhile, the sequence's primary key refuses the
+    /// insert, the head is read again and the batch resealed.
     public func appendAudit(_ events: [AuditEvent]) async throws -> [AuditRecord] {
         guard !events.isEmpty else { return [] }
+        guard events.count <= Self.rowsPerStatement else {
+            return try await exclusive {
+                try await transaction { try await self.appendAuditInTransaction(events) }
+            }
+        }
         return try await exclusive {
-            try await transaction { try await self.appendAuditInTransaction(events) }
+            var attempt = 0
+            while true {
+                let head: (Int64, [UInt8])
+                if let cached = cachedAuditHead {
+                    head = cached
+                } else {
+                    head = try await headInTransaction() ?? (0, AuditRecord.genesisHash)
+                }
+                let records = try seal(events, after: head)
+                do {
+                    try await insert(records)
+                    cachedAuditHead = (records.last!.sequence, records.last!.hash)
+                    return records
+                } catch let error as StoreError where attempt < 5 && error.description.contains("UNIQUE constraint failed") {
+                    cachedAuditHead = nil
+                    attempt += 1
+                }
+            }
         }
     }
+
+    static let rowsPerStatement = 2000
 
     /// Appends inside the caller's transaction: the head is read under the write
     /// lock (BEGIN IMMEDIATE), so two processes on one file cannot fork the chain.
     @discardableResult
     func appendAuditInTransaction(_ events: [AuditEvent]) async throws -> [AuditRecord] {
         guard !events.isEmpty else { return [] }
+        // The enclosing transaction may still roll back: the next stand-alone append
+        // reads the head from the database.
+        cachedAuditHead = nil
+        let head = try await headInTransaction() ?? (0, AuditRecord.genesisHash)
+        let appended = try seal(events, after: head)
+        try await insert(appended)
+        return appended
+    }
+
+    private func seal(_ events: [AuditEvent], after head: (Int64, [UInt8])) throws -> [AuditRecord] {
         guard let sealer = auditSealer else { throw StoreError.auditNotAttached }
-        var (sequence, previous) = try await headInTransaction() ?? (0, AuditRecord.genesisHash)
+        var (sequence, previous) = head
         var appended: [AuditRecord] = []
         appended.reserveCapacity(events.count)
         for event in events {
@@ -29,16 +68,33 @@ extension SQLiteStore {
                 keyVersion: event.keyVersion, outcome: event.outcome,
                 details: AuditRecord.encodeDetails(event.details), previousHash: previous, hash: [])
             record.hash = sealer.seal(record.sealedBytes)
-            try await execute("""
-                INSERT INTO audit_records (sequence, time_us, actor, tenant_id, operation, key_id, key_version, outcome, details, previous_hash, hash)
-                VALUES (\(bind: record.sequence), \(bind: record.timeMicros), \(bind: record.actor), \(bind: record.tenantID),
-                        \(bind: record.operation), \(bind: record.keyID), \(bind: record.keyVersion), \(bind: record.outcome),
-                        \(bind: record.details), \(bind: Data(record.previousHash)), \(bind: Data(record.hash)))
-                """)
             previous = record.hash
             appended.append(record)
         }
         return appended
+    }
+
+    private func insert(_ appended: [AuditRecord]) async throws {
+        for start in stride(from: 0, to: appended.count, by: Self.rowsPerStatement) {
+            var query = SQLQueryString("""
+                INSERT INTO audit_records (sequence, time_us, actor, tenant_id, operation, key_id, key_version, outcome, details, previous_hash, hash) VALUES
+                """)
+            for (offset, record) in appended[start..<min(start + Self.rowsPerStatement, appended.count)].enumerated() {
+                query.appendInterpolation(unsafeRaw: offset == 0 ? " (" : ", (")
+                query.appendInterpolation(bind: record.sequence); query.appendInterpolation(unsafeRaw: ", ")
+                query.appendInterpolation(bind: record.timeMicros); query.appendInterpolation(unsafeRaw: ", ")
+                query.appendInterpolation(bind: record.actor); query.appendInterpolation(unsafeRaw: ", ")
+                query.appendInterpolation(bind: record.tenantID); query.appendInterpolation(unsafeRaw: ", ")
+                query.appendInterpolation(bind: record.operation); query.appendInterpolation(unsafeRaw: ", ")
+                query.appendInterpolation(bind: record.keyID); query.appendInterpolation(unsafeRaw: ", ")
+                query.appendInterpolation(bind: record.keyVersion); query.appendInterpolation(unsafeRaw: ", ")
+                query.appendInterpolation(bind: record.outcome); query.appendInterpolation(unsafeRaw: ", ")
+                query.appendInterpolation(bind: record.details); query.appendInterpolation(unsafeRaw: ", ")
+                query.appendInterpolation(bind: Data(record.previousHash)); query.appendInterpolation(unsafeRaw: ", ")
+                query.appendInterpolation(bind: Data(record.hash)); query.appendInterpolation(unsafeRaw: ")")
+            }
+            try await execute(query)
+        }
     }
 
     private func headInTransaction() async throws -> (Int64, [UInt8])? {

@@ -41,6 +41,8 @@ public actor SQLiteStore: Store {
     private var closed = false
     /// Seals appended audit records; set by the keystore once it holds the audit key.
     var auditSealer: (any AuditSealer)?
+    /// The audit chain's last (sequence, hash) as this process last wrote it.
+    var cachedAuditHead: (Int64, [UInt8])?
 
     public func setAuditSealer(_ sealer: any AuditSealer) {
         auditSealer = sealer

@@ -411,7 +411,7 @@ public final class KeyService: Sendable {
 
     /// A record usable for private operations: exists, enabled, not destroyed. Served
     /// from the record cache when fresh, so a cached-key sign does not touch the store.
-    private func usableRecord(tenant: String, alias: String) async throws -> KeyRecord {
+    func usableRecord(tenant: String, alias: String) async throws -> KeyRecord {
         let record: KeyRecord
         if let cached = records.get(tenant: tenant, alias: alias) {
             record = cached

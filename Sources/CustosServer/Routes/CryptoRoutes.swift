@@ -33,10 +33,32 @@ struct CryptoRoutes {
             try await keys.requireAccess(.useKeys, tenant: tenant, operation: "sign", by: principal)
             let body = try await io.decode(BatchSignRequest.self, from: request)
             try checkBatchSize(body.items.count)
-            let results = await perItem(body.items) { item in
-                try await sign(tenant: tenant, alias: item.alias, message: item.message, format: item.format, by: principal)
+            // Malformed items fail here; the rest are signed together, with one audit commit.
+            var results = [BatchItemResult<SignResponse>?](repeating: nil, count: body.items.count)
+            var requests: [SignRequestItem] = []
+            var positions: [Int] = []
+            for (index, item) in body.items.enumerated() {
+                do {
+                    requests.append(SignRequestItem(alias: item.alias, message: try Field.base64(item.message, "message"),
+                                                    format: try Field.format(item.format)))
+                    positions.append(index)
+                } catch {
+                    results[index] = BatchItemResult(index: index, result: nil, error: Problem(error).summary)
+                }
             }
-            return try JSONIO.response(BatchResponse(results: results))
+            for (position, outcome) in zip(positions, try await keys.signBatch(tenant: tenant, items: requests, by: principal)) {
+                switch outcome {
+                case .success(let result):
+                    metrics.signed(scheme: result.scheme)
+                    results[position] = BatchItemResult(index: position, result: SignResponse(
+                        signature: Data(result.signature).base64EncodedString(), keyID: result.keyID, alias: result.alias,
+                        version: result.version, scheme: result.scheme, format: result.format), error: nil)
+                case .failure(let error):
+                    results[position] = BatchItemResult(index: position, result: nil, error: Problem(error).summary)
+                }
+            }
+            try Task.checkCancellation()
+            return try JSONIO.response(BatchResponse(results: results.map { $0! }))
         }
         router.post("tenants/:tenant/verify") { request, context in
             let principal = try context.requirePrincipal()
