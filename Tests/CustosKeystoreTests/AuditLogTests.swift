@@ -91,6 +91,29 @@ struct AuditLogTests {
         #expect(try await service.audit.verify().intact)
     }
 
+    /// Two processes on one database (a server and the CLI): each keeps the chain head
+    /// in memory, so the second one's appends must notice the other's and re-chain.
+    @Test func twoWritersOnOneDatabaseKeepOneChain() async throws {
+        let fixture = try await Fixture.make()
+        defer { Task { await fixture.cleanUp() } }
+        let first = fixture.service
+        _ = try await first.generateKey(KeySpec(tenant: "node-1", alias: "k", algorithm: .signing(.ed25519)))
+        let root = try PassphraseRoot.unseal(at: fixture.rootPath, passphrase: SecretBytes(Array(Fixture.passphrase.utf8)))
+        let second = try await KeyService(store: try await SQLiteStore.open(path: fixture.databasePath), root: root)
+        defer { Task { try? await second.close() } }
+        for round in 0..<5 {
+            _ = try await first.sign(tenant: "node-1", alias: "k", message: [UInt8(round)])
+            _ = try await second.sign(tenant: "node-1", alias: "k", message: [UInt8(round), 1])
+            _ = try await second.rotate(tenant: "node-1", alias: "k")
+            _ = try await first.sign(tenant: "node-1", alias: "k", message: [UInt8(round), 2])
+        }
+        let records = try await Self.records(fixture)
+        #expect(records.map(\.sequence) == Array(1...Int64(records.count)))
+        #expect(records.filter { $0.operation == "sign" }.count == 15)
+        #expect(try await first.audit.verify().intact)
+        #expect(try await second.audit.verify().intact)
+    }
+
     // MARK: Tampering: each kind is named at the record where it happened.
 
     @Test func anEditedRecordIsNamed() async throws {
