@@ -89,7 +89,7 @@ let package = Package(
             ]
         ),
         // The JSON bodies of the HTTP API, shared by the server and the CLI's client mode.
-        .target(name: "CustosAPI", dependencies: ["CustosKeystore"]),
+        .target(name: "CustosAPI", dependencies: ["CustosKeystore", "CustosStore", "CustosCrypto"]),
         .target(
             name: "CustosServer",
             dependencies: [

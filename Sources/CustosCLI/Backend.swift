@@ -91,22 +91,6 @@ struct LocalBackend: CustosBackend {
     func close() async throws { try await service.close() }
 }
 
-extension AuditRecordResponse {
-    init(record: AuditRecord) {
-        self.init(sequence: record.sequence, time: record.time, actor: record.actor, tenant: record.tenantID,
-                  operation: record.operation, keyID: record.keyID, keyVersion: record.keyVersion, outcome: record.outcome,
-                  details: record.detailValues, previousHash: Hex.encode(record.previousHash), hash: Hex.encode(record.hash))
-    }
-}
-
-extension AuditVerifyResponse {
-    init(result: AuditVerification) {
-        self.init(intact: result.intact, recordsChecked: result.recordsChecked, headSequence: result.headSequence,
-                  checkpointsChecked: result.checkpointsChecked,
-                  findings: result.findings.map { .init(sequence: $0.sequence, kind: $0.kind.rawValue, detail: $0.detail) })
-    }
-}
-
 /// An error answered by the server: its problem code and detail.
 struct RemoteError: Error, CustomStringConvertible {
     var status: Int

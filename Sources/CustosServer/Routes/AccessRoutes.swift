@@ -45,18 +45,14 @@ struct AccessRoutes {
             let records = try await keys.store.auditRecords(AuditQuery(after: Int64(after), limit: limit, tenantID: tenant,
                                                                        keyID: Field.query(request, "key_id"),
                                                                        operation: Field.query(request, "operation")))
-            let body = AuditRecordList(records: records.map(Self.resource), next: records.count == limit ? records.last?.sequence : nil)
+            let body = AuditRecordList(records: records.map(AuditRecordResponse.init(record:)), next: records.count == limit ? records.last?.sequence : nil)
             return try JSONIO.response(body)
         }
         router.post("audit/verify") { request, context in
             let principal = try context.requirePrincipal()
             let requested = Field.query(request, "tenant")
             let tenant = try await audited(principal, "audit.verify", tenant: requested ?? principal.tenant) { try scope(principal, requested: requested) }
-            let result = try await keys.audit.verify(tenant: tenant)
-            return try JSONIO.response(AuditVerifyResponse(
-                intact: result.intact, recordsChecked: result.recordsChecked, headSequence: result.headSequence,
-                checkpointsChecked: result.checkpointsChecked,
-                findings: result.findings.map { .init(sequence: $0.sequence, kind: $0.kind.rawValue, detail: $0.detail) }))
+            return try JSONIO.response(AuditVerifyResponse(result: try await keys.audit.verify(tenant: tenant)))
         }
     }
 
@@ -79,11 +75,5 @@ struct AccessRoutes {
                                                     outcome: "denied", details: ["error": error.code]))
             throw error
         }
-    }
-
-    static func resource(_ record: AuditRecord) -> AuditRecordResponse {
-        AuditRecordResponse(sequence: record.sequence, time: record.time, actor: record.actor, tenant: record.tenantID,
-                            operation: record.operation, keyID: record.keyID, keyVersion: record.keyVersion, outcome: record.outcome,
-                            details: record.detailValues, previousHash: Hex.encode(record.previousHash), hash: Hex.encode(record.hash))
     }
 }
