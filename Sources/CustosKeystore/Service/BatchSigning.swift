@@ -54,16 +54,9 @@ extension KeyService {
         do {
             return try await mappingErrors {
                 try Task.checkCancellation()
-                let record = try await usableRecord(tenant: tenant, alias: item.alias)
-                guard case .signing(let signer) = try await unlocked(record, version: record.primaryVersion) else {
-                    throw KeystoreError.wrongKeyKind(alias: item.alias, algorithm: record.scheme, operation: "sign")
-                }
-                let signature = try await signer.sign(item.message, format: item.format)
-                let result = SignResult(signature: signature.bytes, keyID: record.id, alias: record.alias, version: record.primaryVersion,
-                                        scheme: record.scheme, format: signature.format?.rawValue)
-                return (index, .success(result),
-                        event("sign", by: principal, tenant: tenant, keyID: record.id, version: record.primaryVersion,
-                              details: ["scheme": record.scheme, "message_hmac": audit.digest(item.message)]))
+                let (result, record) = try await signDescribed(tenant: tenant, alias: item.alias, message: item.message,
+                                                               format: item.format, by: principal)
+                return (index, .success(result), record)
             }
         } catch {
             let keystoreError = (error as? KeystoreError) ?? KeystoreError.invalidArgument(error is CancellationError ? "cancelled: the request's deadline passed" : "\(error)")

@@ -238,13 +238,7 @@ public final class KeyService: Sendable {
                 let batch = specs[start..<min(start + batchSize, specs.count)]
                 var rows: [(KeyRecord, KeyVersionRecord)] = []
                 for spec in batch {
-                    try await requireTenant(spec.tenant)
-                    if try await store.key(tenantID: spec.tenant, alias: spec.alias) != nil {
-                        throw KeystoreError.store(.duplicateAlias(tenant: spec.tenant, alias: spec.alias))
-                    }
-                    let keyID = UUID().uuidString.lowercased()
-                    let context = MaterialContext(tenant: spec.tenant, keyID: keyID, alias: spec.alias, version: 1, algorithm: spec.algorithm)
-                    let protection = try await protection(tenant: spec.tenant, category: spec.resolvedCategory)
+                    let (keyID, context, protection) = try await prepareNewKey(spec)
                     let material = try await protection.create(spec.algorithm, options: spec.options, context: context)
                     rows.append(makeRows(spec: spec, keyID: keyID, material: material, protection: protection.name))
                 }
@@ -275,13 +269,7 @@ public final class KeyService: Sendable {
                 throw KeystoreError.invalidArgument("only signing keys can be imported; \(spec.algorithm) keys are generated inside Custos")
             }
             let key = try SigningPrivateKey(importing: encoded, scheme: scheme)
-            try await requireTenant(spec.tenant)
-            if try await store.key(tenantID: spec.tenant, alias: spec.alias) != nil {
-                throw KeystoreError.store(.duplicateAlias(tenant: spec.tenant, alias: spec.alias))
-            }
-            let keyID = UUID().uuidString.lowercased()
-            let context = MaterialContext(tenant: spec.tenant, keyID: keyID, alias: spec.alias, version: 1, algorithm: spec.algorithm)
-            let protection = try await protection(tenant: spec.tenant, category: spec.resolvedCategory)
+            let (keyID, context, protection) = try await prepareNewKey(spec)
             let material = try await protection.protect(.signing(key), context: context)
             let (record, version) = makeRows(spec: spec, keyID: keyID, material: material, protection: protection.name)
             try await store.insertKey(record, version: version, audit: [
@@ -291,6 +279,18 @@ public final class KeyService: Sendable {
             logger.info("key imported", metadata: ["tenant": "\(spec.tenant)", "alias": "\(spec.alias)", "scheme": "\(scheme)"])
             return info(record: record, versions: [version])
         }
+    }
+
+    /// What every new key needs first: its tenant exists, its alias is free, an id, the
+    /// binding context of version 1, and the protection its tenant and category use.
+    private func prepareNewKey(_ spec: KeySpec) async throws -> (keyID: String, context: MaterialContext, protection: any KeyProtection) {
+        try await requireTenant(spec.tenant)
+        if try await store.key(tenantID: spec.tenant, alias: spec.alias) != nil {
+            throw KeystoreError.store(.duplicateAlias(tenant: spec.tenant, alias: spec.alias))
+        }
+        let keyID = UUID().uuidString.lowercased()
+        let context = MaterialContext(tenant: spec.tenant, keyID: keyID, alias: spec.alias, version: 1, algorithm: spec.algorithm)
+        return (keyID, context, try await protection(tenant: spec.tenant, category: spec.resolvedCategory))
     }
 
     private func makeRows(spec: KeySpec, keyID: String, material: ProtectedMaterial, protection: String) -> (KeyRecord, KeyVersionRecord) {
@@ -431,16 +431,25 @@ public final class KeyService: Sendable {
                      by principal: Principal = .local) async throws -> SignResult {
         try await audited("sign", by: principal, tenant: tenant, alias: alias) {
             try principal.authorize(.useKeys, tenant: tenant)
-            let record = try await usableRecord(tenant: tenant, alias: alias)
-            guard case .signing(let signer) = try await unlocked(record, version: record.primaryVersion) else {
-                throw KeystoreError.wrongKeyKind(alias: alias, algorithm: record.scheme, operation: "sign")
-            }
-            let signature = try await signer.sign(message, format: format)
-            try await recordSuccess(event("sign", by: principal, tenant: tenant, keyID: record.id, version: record.primaryVersion,
-                                          details: ["scheme": record.scheme, "message_hmac": audit.digest(message)]))
-            return SignResult(signature: signature.bytes, keyID: record.id, alias: record.alias, version: record.primaryVersion,
-                              scheme: record.scheme, format: signature.format?.rawValue)
+            let (result, record) = try await signDescribed(tenant: tenant, alias: alias, message: message, format: format, by: principal)
+            try await recordSuccess(record)
+            return result
         }
+    }
+
+    /// Signs with the primary version and describes it for the audit log; the caller
+    /// writes the record (alone, or with a whole batch).
+    func signDescribed(tenant: String, alias: String, message: [UInt8], format: SignatureFormat?,
+                       by principal: Principal) async throws -> (SignResult, AuditEvent) {
+        let record = try await usableRecord(tenant: tenant, alias: alias)
+        guard case .signing(let signer) = try await unlocked(record, version: record.primaryVersion) else {
+            throw KeystoreError.wrongKeyKind(alias: alias, algorithm: record.scheme, operation: "sign")
+        }
+        let signature = try await signer.sign(message, format: format)
+        let result = SignResult(signature: signature.bytes, keyID: record.id, alias: record.alias, version: record.primaryVersion,
+                                scheme: record.scheme, format: signature.format?.rawValue)
+        return (result, event("sign", by: principal, tenant: tenant, keyID: record.id, version: record.primaryVersion,
+                              details: ["scheme": record.scheme, "message_hmac": audit.digest(message)]))
     }
 
     /// The BLS proof of possession of the primary version (PopProve), which others
