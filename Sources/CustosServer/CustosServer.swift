@@ -21,6 +21,7 @@ public struct CustosServer: Sendable {
     public let keys: KeyService
     public let tokens: TokenService
     let metrics: ServerMetrics
+    let deadlines: RequestDeadlines
     let logger: Logger
 
     /// Metrics go to Prometheus; bootstrapping is once per process.
@@ -40,6 +41,7 @@ public struct CustosServer: Sendable {
         self.keys = keys
         self.tokens = TokenService(store: keys.store, audit: keys.audit)
         self.metrics = ServerMetrics(registry: registry)
+        self.deadlines = RequestDeadlines(timeout: configuration.requestTimeout)
         self.logger = logger
     }
 
@@ -53,7 +55,7 @@ public struct CustosServer: Sendable {
         let router = Router(context: CustosRequestContext.self)
         router.middlewares.add(MetricsMiddleware())
         router.middlewares.add(ProblemMiddleware())
-        router.middlewares.add(TimeoutMiddleware(timeout: configuration.requestTimeout))
+        router.middlewares.add(TimeoutMiddleware(deadlines: deadlines))
 
         let health = router.group("v1/health")
         health.get("live") { _, _ in try JSONIO.response(HealthResponse(status: "live")) }
@@ -103,8 +105,9 @@ public struct CustosServer: Sendable {
             let rootMonitor = keys.monitorRoot(every: configuration.rootCheckInterval)
             defer { rootMonitor.cancel() }
             let group = ServiceGroup(configuration: .init(
-                // Shut down in reverse: the server drains first, then the last checkpoint.
-                services: [.init(service: checkpoints), .init(service: app)],
+                // Shut down in reverse: the server drains first (deadlines still
+                // enforced), then the last checkpoint.
+                services: [.init(service: checkpoints), .init(service: deadlines), .init(service: app)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
             try await group.run()

@@ -1,0 +1,71 @@
+import Testing
+
+@testable import CustosServer
+
+@Suite("Request deadlines")
+struct RequestDeadlineTests {
+    @Test func aRequestPastItsDeadlineIsCancelledAndAnsweredTimeout() async throws {
+        let deadlines = RequestDeadlines(timeout: .milliseconds(200), resolution: .milliseconds(20))
+        let clock = Task { try await deadlines.run() }
+        defer { clock.cancel() }
+        let started = ContinuousClock.now
+        await #expect(throws: Problem.self) {
+            try await deadlines.enforce {
+                // Sleeps far past the deadline unless cancelled.
+                try await Task.sleep(for: .seconds(30))
+                return 1
+            }
+        }
+        let elapsed = ContinuousClock.now - started
+        #expect(elapsed >= .milliseconds(200) && elapsed < .seconds(5), "\(elapsed)")
+        #expect(deadlines.inFlight == 0)
+    }
+
+    @Test func aHandlerThatIgnoresCancellationStillGetsTimeout() async throws {
+        let deadlines = RequestDeadlines(timeout: .milliseconds(100), resolution: .milliseconds(10))
+        do {
+            _ = try await deadlines.enforce {
+                let until = ContinuousClock.now + .milliseconds(150)
+                while ContinuousClock.now < until { deadlines.expire() }
+                return "finished late"
+            }
+            Issue.record("a late result was returned")
+        } catch let problem as Problem {
+            #expect(problem.code == "timeout" && problem.status == 503)
+        }
+    }
+
+    @Test func requestsWithinTheirDeadlineAreUntouched() async throws {
+        let deadlines = RequestDeadlines(timeout: .seconds(10), resolution: .milliseconds(10))
+        let value = try await deadlines.enforce {
+            deadlines.expire()
+            #expect(!Task.isCancelled)
+            #expect(deadlines.inFlight == 1)
+            return 42
+        }
+        #expect(value == 42 && deadlines.inFlight == 0)
+        struct Refused: Error {}
+        await #expect(throws: Refused.self) { try await deadlines.enforce { throw Refused() } }
+        #expect(deadlines.inFlight == 0)
+    }
+
+    @Test func expiringLeavesOtherRequestsAlone() async throws {
+        let deadlines = RequestDeadlines(timeout: .milliseconds(500), resolution: .milliseconds(10))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                await #expect(throws: Problem.self) {
+                    try await deadlines.enforce { try await Task.sleep(for: .seconds(30)) }
+                }
+            }
+            while deadlines.inFlight == 0 { try await Task.sleep(for: .milliseconds(5)) }
+            try await Task.sleep(for: .milliseconds(600))
+            // The first request is overdue; a second one, just started, is not.
+            try await deadlines.enforce {
+                deadlines.expire()
+                #expect(!Task.isCancelled)
+            }
+            try await group.next()
+        }
+        #expect(deadlines.inFlight == 0)
+    }
+}
