@@ -141,7 +141,7 @@ let package = Package(
                 .product(name: "SQLiteKit", package: "sqlite-kit"),
             ]
         ),
-        .testTarget(name: "CustosServerTests", dependencies: ["CustosServer"]),
+        .testTarget(name: "CustosServerTests", dependencies: ["CustosServer", "CustosAPI", "CustosStore"]),
         .testTarget(name: "CustosCLITests", dependencies: ["CustosCLI", "CustosKeystore"]),
     ],
     swiftLanguageModes: [.v6]

@@ -101,8 +101,7 @@ public struct AuditRecord: Sendable, Equatable {
     public static let genesisHash = [UInt8](repeating: 0, count: 32)
 
     static func encodeDetails(_ details: [String: String]) -> String {
-        guard !details.isEmpty, let data = try? JSONEncoder.sorted.encode(details) else { return "{}" }
-        return String(decoding: data, as: UTF8.self)
+        JSONText.sortedObject(details)
     }
 }
 

@@ -1,5 +1,7 @@
 import Foundation
+import NIOCore
 import SQLKit
+import SQLiteNIO
 
 // Audit records, checkpoints and API tokens in the embedded store.
 extension SQLiteStore {
@@ -74,26 +76,34 @@ extension SQLiteStore {
         return appended
     }
 
+    /// One multi-row INSERT per chunk, bound directly through SQLiteNIO: building the
+    /// statement through SQLKit cost more than the row itself.
     private func insert(_ appended: [AuditRecord]) async throws {
         for start in stride(from: 0, to: appended.count, by: Self.rowsPerStatement) {
-            var query = SQLQueryString("""
-                INSERT INTO audit_records (sequence, time_us, actor, tenant_id, operation, key_id, key_version, outcome, details, previous_hash, hash) VALUES
-                """)
-            for (offset, record) in appended[start..<min(start + Self.rowsPerStatement, appended.count)].enumerated() {
-                query.appendInterpolation(unsafeRaw: offset == 0 ? " (" : ", (")
-                query.appendInterpolation(bind: record.sequence); query.appendInterpolation(unsafeRaw: ", ")
-                query.appendInterpolation(bind: record.timeMicros); query.appendInterpolation(unsafeRaw: ", ")
-                query.appendInterpolation(bind: record.actor); query.appendInterpolation(unsafeRaw: ", ")
-                query.appendInterpolation(bind: record.tenantID); query.appendInterpolation(unsafeRaw: ", ")
-                query.appendInterpolation(bind: record.operation); query.appendInterpolation(unsafeRaw: ", ")
-                query.appendInterpolation(bind: record.keyID); query.appendInterpolation(unsafeRaw: ", ")
-                query.appendInterpolation(bind: record.keyVersion); query.appendInterpolation(unsafeRaw: ", ")
-                query.appendInterpolation(bind: record.outcome); query.appendInterpolation(unsafeRaw: ", ")
-                query.appendInterpolation(bind: record.details); query.appendInterpolation(unsafeRaw: ", ")
-                query.appendInterpolation(bind: Data(record.previousHash)); query.appendInterpolation(unsafeRaw: ", ")
-                query.appendInterpolation(bind: Data(record.hash)); query.appendInterpolation(unsafeRaw: ")")
+            let chunk = appended[start..<min(start + Self.rowsPerStatement, appended.count)]
+            var sql = "INSERT INTO audit_records (sequence, time_us, actor, tenant_id, operation, key_id, key_version, outcome, details, previous_hash, hash) VALUES "
+            sql.reserveCapacity(sql.utf8.count + chunk.count * 36)
+            var binds: [SQLiteData] = []
+            binds.reserveCapacity(chunk.count * 11)
+            for (offset, record) in chunk.enumerated() {
+                sql += offset == 0 ? "(?,?,?,?,?,?,?,?,?,?,?)" : ",(?,?,?,?,?,?,?,?,?,?,?)"
+                binds.append(.integer(Int(record.sequence)))
+                binds.append(.integer(Int(record.timeMicros)))
+                binds.append(.text(record.actor))
+                binds.append(record.tenantID.map { .text($0) } ?? .null)
+                binds.append(.text(record.operation))
+                binds.append(record.keyID.map { .text($0) } ?? .null)
+                binds.append(record.keyVersion.map { .integer($0) } ?? .null)
+                binds.append(.text(record.outcome))
+                binds.append(.text(record.details))
+                binds.append(.blob(ByteBuffer(bytes: record.previousHash)))
+                binds.append(.blob(ByteBuffer(bytes: record.hash)))
             }
-            try await execute(query)
+            do {
+                try await connection.query(sql, binds) { _ in }
+            } catch {
+                throw Self.mapError(error)
+            }
         }
     }
 

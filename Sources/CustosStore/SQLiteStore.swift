@@ -10,7 +10,7 @@ import SQLiteNIO
 /// does not linger in free pages; a checkpoint after destruction truncates the WAL
 /// for the same reason.
 public actor SQLiteStore: Store {
-    private let connection: SQLiteConnection
+    let connection: SQLiteConnection
     private let database: any SQLDatabase
     public let path: String
 
@@ -246,7 +246,7 @@ public actor SQLiteStore: Store {
         return try await body()
     }
 
-    private static func mapError(_ error: any Error) -> any Error {
+    static func mapError(_ error: any Error) -> any Error {
         if error is StoreError { return error }
         return StoreError.database(String(describing: error))
     }

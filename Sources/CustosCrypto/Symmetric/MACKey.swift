@@ -5,6 +5,19 @@ import Foundation
 public struct MACKey: Sendable {
     public let algorithm: SymmetricAlgorithm
     let key: SymmetricKey
+    /// The key already padded and absorbed: `HMAC.init` would redo that (two hash
+    /// blocks and four allocations) on every MAC, which the audit log computes twice
+    /// per signature.
+    private let keyed: Keyed
+
+    private enum Keyed: Sendable {
+        case sha256(HMAC<SHA256>)
+        case sha512(HMAC<SHA512>)
+
+        init(_ key: SymmetricKey, _ algorithm: SymmetricAlgorithm) {
+            self = algorithm == .hmacSHA512 ? .sha512(HMAC(key: key)) : .sha256(HMAC(key: key))
+        }
+    }
 
     public init(generating algorithm: SymmetricAlgorithm) throws {
         guard algorithm != .aes256GCM else {
@@ -12,6 +25,7 @@ public struct MACKey: Sendable {
         }
         self.algorithm = algorithm
         key = SymmetricKey(size: .init(bitCount: algorithm.keyByteCount * 8))
+        keyed = Keyed(key, algorithm)
     }
 
     public init(secretMaterial secret: SecretBytes, algorithm: SymmetricAlgorithm) throws {
@@ -21,14 +35,19 @@ public struct MACKey: Sendable {
         guard secret.count >= 16 else { throw CustosCryptoError.invalidKeyLength(expected: algorithm.keyByteCount, actual: secret.count) }
         self.algorithm = algorithm
         key = secret.withUnsafeBytes { SymmetricKey(data: $0) }
+        keyed = Keyed(key, algorithm)
     }
 
     public var secretMaterial: SecretBytes { key.withUnsafeBytes { SecretBytes($0) } }
 
     public func authenticationCode<D: DataProtocol>(for data: D) -> [UInt8] {
-        switch algorithm {
-        case .hmacSHA512: Array(HMAC<SHA512>.authenticationCode(for: data, using: key))
-        default: Array(HMAC<SHA256>.authenticationCode(for: data, using: key))
+        switch keyed {
+        case .sha512(var mac):
+            mac.update(data: data)
+            return Array(mac.finalize())
+        case .sha256(var mac):
+            mac.update(data: data)
+            return Array(mac.finalize())
         }
     }
 

@@ -93,7 +93,13 @@ public final class AuditLog: Sendable {
     /// Appends an event on its own and returns once it is durable. Concurrent calls
     /// are group-committed: one transaction (one fsync) for everything waiting.
     public func record(_ event: AuditEvent) async throws {
-        try await writer.append(event)
+        try await writer.append([event])
+    }
+
+    /// Appends several events, group-committed like `record`; they stay adjacent.
+    public func record(_ events: [AuditEvent]) async throws {
+        guard !events.isEmpty else { return }
+        try await writer.append(events)
     }
 
     /// Appends without waiting for others (failures, unseal): one transaction.
@@ -140,14 +146,14 @@ struct ChainSealer: AuditSealer {
 /// next transaction takes them all. Each caller resumes only after its own commit.
 actor GroupCommitWriter {
     private let store: any Store
-    private var pending: [(AuditEvent, CheckedContinuation<Void, any Error>)] = []
+    private var pending: [([AuditEvent], CheckedContinuation<Void, any Error>)] = []
     private var flushing = false
 
     init(store: any Store) { self.store = store }
 
-    func append(_ event: AuditEvent) async throws {
+    func append(_ events: [AuditEvent]) async throws {
         try await withCheckedThrowingContinuation { continuation in
-            pending.append((event, continuation))
+            pending.append((events, continuation))
             if !flushing {
                 flushing = true
                 Task { await self.flush() }
@@ -160,7 +166,7 @@ actor GroupCommitWriter {
             let batch = pending
             pending.removeAll(keepingCapacity: true)
             do {
-                try await store.appendAudit(batch.map(\.0))
+                try await store.appendAudit(batch.flatMap(\.0))
                 for (_, continuation) in batch { continuation.resume() }
             } catch {
                 for (_, continuation) in batch { continuation.resume(throwing: error) }

@@ -17,8 +17,9 @@ public struct SignRequestItem: Sendable {
 
 extension KeyService {
     /// Signs many messages for one tenant. Each item succeeds or fails on its own; the
-    /// audit records of all of them (successes and failures) are written in one
-    /// commit, and the results return only once it is durable. Items are signed on all
+    /// audit records of all of them (successes and failures) are written together,
+    /// group-committed with other requests, and the results return only once they are
+    /// durable. Items are signed on all
     /// cores, in chunks.
     public func signBatch(tenant: String, items: [SignRequestItem], by principal: Principal = .local) async throws
         -> [Result<SignResult, KeystoreError>] {
@@ -42,7 +43,7 @@ extension KeyService {
             return all.sorted { $0.0 < $1.0 }
         }
         do {
-            try await audit.recordNow(outcomes.map(\.2))
+            try await audit.record(outcomes.map(\.2))
         } catch {
             throw KeystoreError.store(.database("the audit records could not be written: \(error)"))
         }

@@ -18,7 +18,7 @@ struct CryptoRoutes {
             let tenant = try Field.path(context, "tenant"), alias = try Field.path(context, "alias")
             let body = try await io.decode(SignRequest.self, from: request)
             let result = try await sign(tenant: tenant, alias: alias, message: body.message, format: body.format, by: principal)
-            return try JSONIO.response(result)
+            return JSONIO.response(json: result.jsonBytes)
         }
         router.post("tenants/:tenant/keys/:alias/verify") { request, context in
             let principal = try context.requirePrincipal()
@@ -58,7 +58,7 @@ struct CryptoRoutes {
                 }
             }
             try Task.checkCancellation()
-            return try JSONIO.response(BatchResponse(results: results.map { $0! }))
+            return JSONIO.response(json: BatchResponse(results: results.map { $0! }).jsonBytes)
         }
         router.post("tenants/:tenant/verify") { request, context in
             let principal = try context.requirePrincipal()
