@@ -38,6 +38,10 @@ URL="$(grep -o 'http://[0-9.:]*' "$WORK/serve.out" | head -1)"
 [ -n "$URL" ] || { cat "$WORK/serve.err" >&2; exit 1; }
 
 rate_of() { awk '/Requests\/sec/ {print $2}' "$1"; }
+# A run with any non-2xx answer or socket error measured something else: stop.
+check() {
+  if grep -qE "Non-2xx|Socket errors" "$1"; then echo "load: $2 run had errors:" >&2; cat "$1" >&2; exit 1; fi
+}
 p_of() { awk -v q="$2" '$1 == q {print $2}' "$1"; }
 
 echo "load: warm-up" >&2
@@ -45,12 +49,15 @@ wrk -t2 -c64 -d3s -s Benchmarks/load/sign.lua "$URL" >/dev/null
 
 RAW1="$($RAW 5)"
 wrk -t2 -c64 -d"${DURATION}s" --latency -s Benchmarks/load/sign.lua "$URL" >"$WORK/single.txt"
+check "$WORK/single.txt" single
 SINGLE="$(rate_of "$WORK/single.txt")"
 wrk -t2 -c64 -d"${DURATION}s" --latency -s Benchmarks/load/batch.lua "$URL" >"$WORK/batch.txt"
+check "$WORK/batch.txt" batch
 BATCH_REQ="$(rate_of "$WORK/batch.txt")"
 # Half the peak: 64 connections each waiting `delay` ms between requests.
 DELAY_MS="$(python3 -c "print(max(1, round(64 / ($SINGLE / 2) * 1000)))")"
 CUSTOS_DELAY_MS="$DELAY_MS" wrk -t2 -c64 -d"${DURATION}s" --latency -s Benchmarks/load/sign.lua "$URL" >"$WORK/half.txt"
+check "$WORK/half.txt" half-load
 HALF="$(rate_of "$WORK/half.txt")"
 RAW2="$($RAW 5)"
 

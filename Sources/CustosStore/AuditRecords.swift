@@ -74,26 +74,34 @@ public struct AuditRecord: Sendable, Equatable {
     /// The bytes the chain seals: every field, each length-prefixed, in a fixed
     /// order, then the previous record's hash. Optional fields carry a presence byte.
     public var sealedBytes: [UInt8] {
-        var out = Array("custos.audit.v1".utf8)
-        func field(_ bytes: [UInt8]) {
-            let count = UInt32(bytes.count)
-            out += [UInt8(count >> 24), UInt8(truncatingIfNeeded: count >> 16), UInt8(truncatingIfNeeded: count >> 8), UInt8(truncatingIfNeeded: count)]
-            out += bytes
+        var out: [UInt8] = []
+        out.reserveCapacity(160 + actor.utf8.count + (tenantID?.utf8.count ?? 0) + (keyID?.utf8.count ?? 0)
+                            + details.utf8.count + previousHash.count)
+        out.append(contentsOf: "custos.audit.v1".utf8)
+        func length(_ count: Int) {
+            let count = UInt32(count)
+            out.append(UInt8(count >> 24)); out.append(UInt8(truncatingIfNeeded: count >> 16))
+            out.append(UInt8(truncatingIfNeeded: count >> 8)); out.append(UInt8(truncatingIfNeeded: count))
         }
-        func integer(_ value: Int64) { field(withUnsafeBytes(of: value.bigEndian) { Array($0) }) }
+        func field(_ text: String) { length(text.utf8.count); out.append(contentsOf: text.utf8) }
+        func integer(_ value: Int64) {
+            length(8)
+            withUnsafeBytes(of: value.bigEndian) { out.append(contentsOf: $0) }
+        }
         func optional(_ value: String?) {
-            if let value { out.append(1); field(Array(value.utf8)) } else { out.append(0) }
+            if let value { out.append(1); field(value) } else { out.append(0) }
         }
         integer(sequence)
         integer(timeMicros)
-        field(Array(actor.utf8))
+        field(actor)
         optional(tenantID)
-        field(Array(operation.utf8))
+        field(operation)
         optional(keyID)
         optional(keyVersion.map(String.init))
-        field(Array(outcome.utf8))
-        field(Array(details.utf8))
-        field(previousHash)
+        field(outcome)
+        field(details)
+        length(previousHash.count)
+        out.append(contentsOf: previousHash)
         return out
     }
 
