@@ -17,8 +17,6 @@ public struct JSONText: Sendable {
         text.withUTF8Buffer { bytes.append(contentsOf: $0) }
     }
 
-    public mutating func raw(_ byte: UInt8) { bytes.append(byte) }
-
     /// Appends a decimal integer.
     public mutating func integer(_ value: some BinaryInteger) {
         bytes.append(contentsOf: String(value).utf8)
@@ -28,10 +26,6 @@ public struct JSONText: Sendable {
     public mutating func string(_ value: String) {
         var value = value
         value.withUTF8 { string(utf8: $0) }
-    }
-
-    public mutating func string(_ value: Substring) {
-        string(String(value))
     }
 
     private mutating func string(utf8: UnsafeBufferPointer<UInt8>) {

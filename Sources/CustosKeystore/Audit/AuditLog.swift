@@ -93,7 +93,7 @@ public final class AuditLog: Sendable {
     /// Appends an event on its own and returns once it is durable. Concurrent calls
     /// are group-committed: one transaction (one fsync) for everything waiting.
     public func record(_ event: AuditEvent) async throws {
-        try await writer.append([event])
+        try await record([event])
     }
 
     /// Appends several events, group-committed like `record`; they stay adjacent.

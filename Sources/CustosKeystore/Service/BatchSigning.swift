@@ -19,8 +19,7 @@ extension KeyService {
     /// Signs many messages for one tenant. Each item succeeds or fails on its own; the
     /// audit records of all of them (successes and failures) are written together,
     /// group-committed with other requests, and the results return only once they are
-    /// durable. Items are signed on all
-    /// cores, in chunks.
+    /// durable. Items are signed on all cores, in chunks.
     public func signBatch(tenant: String, items: [SignRequestItem], by principal: Principal = .local) async throws
         -> [Result<SignResult, KeystoreError>] {
         try await audited("sign", by: principal, tenant: tenant) {

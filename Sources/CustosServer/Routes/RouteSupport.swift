@@ -37,9 +37,7 @@ struct JSONIO: Sendable {
     }
 
     static func response<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
-        let data = try encoder.encode(value)
-        return Response(status: status, headers: [.contentType: "application/json"],
-                        body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        response(json: Array(try encoder.encode(value)), status: status)
     }
 }
 
