@@ -12,12 +12,14 @@ struct RequestDeadlineTests {
         await #expect(throws: Problem.self) {
             try await deadlines.enforce {
                 // Sleeps far past the deadline unless cancelled.
-                try await Task.sleep(for: .seconds(30))
+                try await Task.sleep(for: .seconds(120))
                 return 1
             }
         }
+        // Well short of the sleep, so it was cancelled; the bound is loose because
+        // the clock shares two threads with the CPU-heavy suites running alongside.
         let elapsed = ContinuousClock.now - started
-        #expect(elapsed >= .milliseconds(200) && elapsed < .seconds(5), "\(elapsed)")
+        #expect(elapsed >= .milliseconds(200) && elapsed < .seconds(60), "\(elapsed)")
         #expect(deadlines.inFlight == 0)
     }
 
