@@ -252,6 +252,14 @@ struct PrimitiveTests {
         #expect(buffer == [0, 0, 0])
     }
 
+    @Test func hexEncodesEveryByteAsFoundationFormatsIt() {
+        let every = (0...255).map { UInt8($0) }
+        #expect(Hex.encode(every) == every.map { String(format: "%02x", $0) }.joined())
+        #expect(Hex.encode(every[250...]) == "fafbfcfdfeff")
+        #expect(Hex.encode([UInt8]()) == "")
+        #expect(Hex.decode(Hex.encode(every)) == every)
+    }
+
     @Test func hexRejectsBadInput() {
         #expect(Hex.decode("0x0aFF") == [0x0a, 0xff])
         #expect(Hex.decode("abc") == nil)

@@ -91,6 +91,36 @@ struct AuditLogTests {
         #expect(try await service.audit.verify().intact)
     }
 
+    @Test func aBatchIsRecordedOncePerKeyVersionAndOncePerFailedItem() async throws {
+        let fixture = try await Fixture.make()
+        defer { Task { await fixture.cleanUp() } }
+        let service = fixture.service
+        _ = try await service.generateKey(KeySpec(tenant: "node-1", alias: "a", algorithm: .signing(.ed25519)))
+        _ = try await service.generateKey(KeySpec(tenant: "node-1", alias: "b", algorithm: .signing(.ecdsaP256SHA256)))
+        _ = try await service.generateKey(KeySpec(tenant: "node-1", alias: "mac", algorithm: .symmetric(.hmacSHA256)))
+        let before = try await Self.records(fixture).count
+        let messages = (0..<40).map { Array("batch message \($0)".utf8) }
+        let items = messages.enumerated().map { index, message in
+            SignRequestItem(alias: index == 7 ? "absent" : index == 9 ? "mac" : index % 3 == 0 ? "b" : "a", message: message)
+        }
+        let results = try await service.signBatch(tenant: "node-1", items: items)
+        #expect(results.filter { (try? $0.get()) == nil }.count == 2)
+        let batch = Array(try await Self.records(fixture).dropFirst(before))
+        #expect(batch.map(\.outcome) == ["success", "success", "failure", "failure"])
+        // Records follow the first item each one covers: b (item 0), a (item 1), 7, 9.
+        let keyB = try await service.key(tenant: "node-1", alias: "b"), keyA = try await service.key(tenant: "node-1", alias: "a")
+        #expect(batch[0].keyID == keyB.id && batch[1].keyID == keyA.id)
+        #expect(batch[2].detailValues["alias"] == "absent" && batch[2].detailValues["error"] == "key-not-found")
+        #expect(batch[3].detailValues["alias"] == "mac" && batch[3].detailValues["error"] == "wrong-key-kind")
+        for (record, alias) in [(batch[0], "b"), (batch[1], "a")] {
+            let signed = items.indices.filter { items[$0].alias == alias }
+            #expect(record.keyVersion == 1 && record.operation == "sign")
+            #expect(record.detailValues["signatures"] == String(signed.count))
+            #expect(record.detailValues["message_hmacs"] == signed.map { service.audit.digest(messages[$0]) }.joined(separator: " "))
+        }
+        #expect(try await service.audit.verify().intact)
+    }
+
     /// Two processes on one database (a server and the CLI): each keeps the chain head
     /// in memory, so the second one's appends must notice the other's and re-chain.
     @Test func twoWritersOnOneDatabaseKeepOneChain() async throws {

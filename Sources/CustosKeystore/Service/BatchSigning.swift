@@ -16,53 +16,123 @@ public struct SignRequestItem: Sendable {
 }
 
 extension KeyService {
-    /// Signs many messages for one tenant. Each item succeeds or fails on its own; the
-    /// audit records of all of them (successes and failures) are written together,
+    /// Signs many messages for one tenant. Each item succeeds or fails on its own.
+    ///
+    /// Each alias is resolved once per batch (record, then its primary version), and
+    /// items are signed on all cores, in chunks. The audit log gets one record per key
+    /// version that signed, listing the HMAC of every message it signed in request
+    /// order, and one record per failed item; they are written together,
     /// group-committed with other requests, and the results return only once they are
-    /// durable. Items are signed on all cores, in chunks.
+    /// durable.
     public func signBatch(tenant: String, items: [SignRequestItem], by principal: Principal = .local) async throws
         -> [Result<SignResult, KeystoreError>] {
         try await audited("sign", by: principal, tenant: tenant) {
             try principal.authorize(.useKeys, tenant: tenant)
         }
-        let chunkSize = max(8, (items.count + ProcessInfo.processInfo.activeProcessorCount - 1) / max(1, ProcessInfo.processInfo.activeProcessorCount))
-        let outcomes = await withTaskGroup(of: [(Int, Result<SignResult, KeystoreError>, AuditEvent)].self) { group in
+        var signers: [String: Result<BatchSigner, KeystoreError>] = [:]
+        for item in items where signers[item.alias] == nil {
+            signers[item.alias] = await batchSigner(tenant: tenant, alias: item.alias)
+        }
+        let resolved = signers
+        let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        let chunkSize = max(8, (items.count + cores - 1) / cores)
+        let outcomes = await withTaskGroup(of: [(Int, BatchOutcome)].self) { group in
             for start in stride(from: 0, to: items.count, by: chunkSize) {
                 let range = start..<min(start + chunkSize, items.count)
                 group.addTask {
-                    var done: [(Int, Result<SignResult, KeystoreError>, AuditEvent)] = []
+                    var done: [(Int, BatchOutcome)] = []
+                    done.reserveCapacity(range.count)
                     for index in range {
-                        done.append(await self.signOne(tenant: tenant, item: items[index], index: index, by: principal))
+                        done.append((index, await self.signItem(items[index], with: resolved[items[index].alias]!)))
                     }
                     return done
                 }
             }
-            var all: [(Int, Result<SignResult, KeystoreError>, AuditEvent)] = []
+            var all: [(Int, BatchOutcome)] = []
+            all.reserveCapacity(items.count)
             for await chunk in group { all += chunk }
-            return all.sorted { $0.0 < $1.0 }
+            return all.sorted { $0.0 < $1.0 }.map(\.1)
         }
         do {
-            try await audit.record(outcomes.map(\.2))
+            try await audit.record(batchEvents(outcomes, items: items, tenant: tenant, by: principal))
         } catch {
             throw KeystoreError.store(.database("the audit records could not be written: \(error)"))
         }
-        return outcomes.map(\.1)
+        return outcomes.map(\.result)
     }
 
-    private func signOne(tenant: String, item: SignRequestItem, index: Int, by principal: Principal) async
-        -> (Int, Result<SignResult, KeystoreError>, AuditEvent) {
+    /// The primary version of one alias, ready to sign.
+    struct BatchSigner: Sendable {
+        let record: KeyRecord
+        let signer: any KeySigner
+    }
+
+    /// One item's result, with the HMAC of its message when it was signed.
+    struct BatchOutcome: Sendable {
+        var result: Result<SignResult, KeystoreError>
+        var messageHMAC: String?
+    }
+
+    private func batchSigner(tenant: String, alias: String) async -> Result<BatchSigner, KeystoreError> {
         do {
-            return try await mappingErrors {
-                try Task.checkCancellation()
-                let (result, record) = try await signDescribed(tenant: tenant, alias: item.alias, message: item.message,
-                                                               format: item.format, by: principal)
-                return (index, .success(result), record)
-            }
+            return .success(try await mappingErrors {
+                let record = try await usableRecord(tenant: tenant, alias: alias)
+                guard case .signing(let signer) = try await unlocked(record, version: record.primaryVersion) else {
+                    throw KeystoreError.wrongKeyKind(alias: alias, algorithm: record.scheme, operation: "sign")
+                }
+                return BatchSigner(record: record, signer: signer)
+            })
         } catch {
-            let keystoreError = (error as? KeystoreError) ?? KeystoreError.invalidArgument(error is CancellationError ? "cancelled: the request's deadline passed" : "\(error)")
-            return (index, .failure(keystoreError),
-                    event("sign", by: principal, tenant: tenant, outcome: "failure",
-                          details: ["alias": String(item.alias.prefix(128)), "error": keystoreError.code]))
+            return .failure(Self.keystoreError(error))
         }
+    }
+
+    private func signItem(_ item: SignRequestItem, with resolved: Result<BatchSigner, KeystoreError>) async -> BatchOutcome {
+        do {
+            // Past the request's deadline the remaining items stop here.
+            try Task.checkCancellation()
+            let key = try resolved.get()
+            let signature = try await mappingErrors { try await key.signer.sign(item.message, format: item.format) }
+            let record = key.record
+            return BatchOutcome(result: .success(SignResult(signature: signature.bytes, keyID: record.id, alias: record.alias,
+                                                            version: record.primaryVersion, scheme: record.scheme,
+                                                            format: signature.format?.rawValue)),
+                                messageHMAC: audit.digest(item.message))
+        } catch {
+            return BatchOutcome(result: .failure(Self.keystoreError(error)), messageHMAC: nil)
+        }
+    }
+
+    private static func keystoreError(_ error: any Error) -> KeystoreError {
+        (error as? KeystoreError) ?? KeystoreError.invalidArgument(error is CancellationError ? "cancelled: the request's deadline passed" : "\(error)")
+    }
+
+    /// The batch's audit records, in the order of the first item each one covers: a
+    /// success record per key version (`signatures`, and `message_hmacs` separated by
+    /// spaces in request order), a failure record per failed item.
+    private func batchEvents(_ outcomes: [BatchOutcome], items: [SignRequestItem], tenant: String, by principal: Principal) -> [AuditEvent] {
+        struct Group {
+            let first: Int
+            let result: SignResult
+            var hmacs: [String]
+        }
+        var groups: [String: Group] = [:]
+        var failures: [(Int, AuditEvent)] = []
+        for (index, outcome) in outcomes.enumerated() {
+            switch outcome.result {
+            case .success(let result):
+                let key = "\(result.keyID)#\(result.version)"
+                groups[key, default: Group(first: index, result: result, hmacs: [])].hmacs.append(outcome.messageHMAC ?? "")
+            case .failure(let error):
+                failures.append((index, event("sign", by: principal, tenant: tenant, outcome: "failure",
+                                              details: ["alias": String(items[index].alias.prefix(128)), "error": error.code])))
+            }
+        }
+        let successes = groups.values.map { group in
+            (group.first, event("sign", by: principal, tenant: tenant, keyID: group.result.keyID, version: group.result.version,
+                                details: ["scheme": group.result.scheme, "signatures": String(group.hmacs.count),
+                                          "message_hmacs": group.hmacs.joined(separator: " ")]))
+        }
+        return (successes + failures).sorted { $0.0 < $1.0 }.map(\.1)
     }
 }

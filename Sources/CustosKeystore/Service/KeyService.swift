@@ -438,7 +438,7 @@ public final class KeyService: Sendable {
     }
 
     /// Signs with the primary version and describes it for the audit log; the caller
-    /// writes the record (alone, or with a whole batch).
+    /// writes the record.
     func signDescribed(tenant: String, alias: String, message: [UInt8], format: SignatureFormat?,
                        by principal: Principal) async throws -> (SignResult, AuditEvent) {
         let record = try await usableRecord(tenant: tenant, alias: alias)

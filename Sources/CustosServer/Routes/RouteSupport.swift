@@ -24,6 +24,10 @@ struct JSONIO: Sendable {
         } catch is NIOTooManyBytesError {
             throw Problem.tooLarge
         }
+        if let readable = T.self as? any DirectlyReadable.Type,
+           let value = buffer.withUnsafeReadableBytes({ readable.read(json: $0) }) as? T {
+            return value
+        }
         do {
             return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
         } catch {
