@@ -1,6 +1,10 @@
 -- wrk: one Ed25519 signature per request, with auth and audit on.
--- Env: CUSTOS_TOKEN, CUSTOS_TENANT, CUSTOS_KEY; optional CUSTOS_DELAY_MS (think time
--- per connection, to hold a rate below the peak for latency measurements).
+-- Env: CUSTOS_TOKEN, CUSTOS_TENANT, CUSTOS_KEY; optional CUSTOS_DELAY_MS (mean think
+-- time per connection, to hold a rate below the peak for latency measurements).
+-- Think times are drawn from an exponential distribution, so the connections send
+-- independently, as separate clients would. A fixed think time lines them up: the
+-- group commit answers many at once, they all wait the same time and come back
+-- together, and the latency measured is that of the bursts the load tool made.
 -- Requests are prepared once (4,096 distinct 33-byte messages per wrk thread), so the
 -- load tool spends its share of the shared cores on the socket, not in Lua. wrk counts
 -- every non-2xx answer; run.sh fails the run if there is one.
@@ -31,5 +35,6 @@ function request()
 end
 
 function delay()
-  return think
+  if think == 0 then return 0 end
+  return math.floor(-think * math.log(1 - math.random()) + 0.5)
 end
