@@ -127,6 +127,51 @@ def test_batch_items_fail_alone(server):
     problem(server.call("POST", f"/v1/tenants/{T}/sign", admin, {"items": []}), 400)
 
 
+def test_batch_signatures_verify_independently_and_are_audited_per_key(server):
+    """A mixed batch, sent with the whitespace and escaped slashes any JSON library may
+    write: every signature verifies under `cryptography`, and the audit log holds one
+    record per key version with each message's HMAC, plus one per failed item."""
+    import json
+    import re
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    admin = server.token("admin")
+    for alias, scheme in (("ed", "ed25519"), ("p256", "ecdsa-p256-sha256")):
+        server.call("POST", f"/v1/tenants/{T}/keys", admin, {"alias": alias, "scheme": scheme})
+    publics = {alias: serialization.load_pem_public_key(
+        server.call("GET", f"/v1/tenants/{T}/keys/{alias}/public", admin, params={"format": "pem"}).json()["public_key"].encode())
+        for alias in ("ed", "p256")}
+    # Bytes 0xfb 0xff encode to base64 with "/" in them, which the body escapes as "\/".
+    messages = [bytes([0xFB, 0xFF, i]) * 3 for i in range(60)]
+    items = [{"alias": "p256" if i % 4 == 0 else "ed", "message": b64(m)} for i, m in enumerate(messages)]
+    items[5] = {"alias": "nobody", "message": b64(messages[5])}
+    body = json.dumps({"items": items}, indent=1).replace("/", "\\/").encode()
+    assert b"\\/" in body
+    before = len(server.audit_rows())
+    r = server.call("POST", f"/v1/tenants/{T}/sign", admin, raw=body)
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert r.json()["succeeded"] == 59 and results[5]["error"]["code"] == "key-not-found"
+    for i, entry in enumerate(results):
+        if i == 5:
+            continue
+        signature = unb64(entry["result"]["signature"])
+        if items[i]["alias"] == "ed":
+            assert isinstance(publics["ed"], ed25519.Ed25519PublicKey)
+            publics["ed"].verify(signature, messages[i])  # raises if invalid
+        else:
+            publics["p256"].verify(signature, messages[i], ec.ECDSA(hashes.SHA256()))
+    records = server.audit_rows()[before:]
+    assert [(row["operation"], row["outcome"]) for row in records] == [("sign", "success"), ("sign", "success"), ("sign", "failure")]
+    for row, count in ((records[0], 15), (records[1], 44)):
+        details = json.loads(row["details"])
+        hmacs = details["message_hmacs"].split(" ")
+        assert details["signatures"] == str(count) and len(hmacs) == count and len(set(hmacs)) == count
+        assert all(re.fullmatch(r"[0-9a-f]{64}", h) for h in hmacs)
+    assert json.loads(records[2]["details"]) == {"alias": "nobody", "error": "key-not-found"}
+    assert server.call("POST", "/v1/audit/verify", admin).json()["intact"] is True
+
+
 def test_malformed_requests_get_problems(server):
     admin = server.token("admin")
     problem(server.call("POST", f"/v1/tenants/{T}/keys", admin, raw=b"{not json"), 400, "invalid-request")
