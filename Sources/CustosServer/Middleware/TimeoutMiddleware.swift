@@ -1,3 +1,5 @@
+import Dispatch
+import Foundation
 import Hummingbird
 import ServiceLifecycle
 import Synchronization
@@ -36,6 +38,7 @@ final class RequestDeadlines: Service, Sendable {
     let timeout: Duration
     let resolution: Duration
     private let state = Mutex(State())
+    private let clockRunning = Mutex(false)
 
     private struct State {
         var nextID = 0
@@ -95,14 +98,31 @@ final class RequestDeadlines: Service, Sendable {
     /// Requests under a deadline right now.
     var inFlight: Int { state.withLock { $0.entries.count } }
 
-    /// The clock: checks deadlines every `resolution`. It stops after the HTTP server
+    /// The clock: checks deadlines every `resolution` on a thread of its own, so
+    /// handlers holding every thread of Swift's cooperative pool (RSA-4096
+    /// generation, large batches) cannot hold it back. It stops after the HTTP server
     /// has drained (services shut down in reverse order), so draining requests keep
     /// their deadlines.
     func run() async throws {
-        try? await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                try await Task.sleep(for: self.resolution)
-                self.expire()
+        clockRunning.withLock { $0 = true }
+        let tick = Double(resolution.components.seconds) + Double(resolution.components.attoseconds) / 1e18
+        let stopped = DispatchSemaphore(value: 0)
+        let thread = Thread { [self] in
+            while clockRunning.withLock({ $0 }) {
+                Thread.sleep(forTimeInterval: tick)
+                expire()
+            }
+            stopped.signal()
+        }
+        thread.name = "custos-deadlines"
+        thread.start()
+        try? await gracefulShutdown()
+        clockRunning.withLock { $0 = false }
+        // The thread notices within one tick; waiting here keeps it from outliving us.
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async {
+                stopped.wait()
+                continuation.resume()
             }
         }
     }
