@@ -76,10 +76,7 @@ extension KeyService {
     private func batchSigner(tenant: String, alias: String) async -> Result<BatchSigner, KeystoreError> {
         do {
             return .success(try await mappingErrors {
-                let record = try await usableRecord(tenant: tenant, alias: alias)
-                guard case .signing(let signer) = try await unlocked(record, version: record.primaryVersion) else {
-                    throw KeystoreError.wrongKeyKind(alias: alias, algorithm: record.scheme, operation: "sign")
-                }
+                let (record, signer) = try await primarySigner(tenant: tenant, alias: alias)
                 return BatchSigner(record: record, signer: signer)
             })
         } catch {

@@ -437,14 +437,21 @@ public final class KeyService: Sendable {
         }
     }
 
-    /// Signs with the primary version and describes it for the audit log; the caller
-    /// writes the record.
-    func signDescribed(tenant: String, alias: String, message: [UInt8], format: SignatureFormat?,
-                       by principal: Principal) async throws -> (SignResult, AuditEvent) {
+    /// The enabled key's record and its primary version, unlocked; refuses keys that
+    /// cannot sign.
+    func primarySigner(tenant: String, alias: String) async throws -> (record: KeyRecord, signer: any KeySigner) {
         let record = try await usableRecord(tenant: tenant, alias: alias)
         guard case .signing(let signer) = try await unlocked(record, version: record.primaryVersion) else {
             throw KeystoreError.wrongKeyKind(alias: alias, algorithm: record.scheme, operation: "sign")
         }
+        return (record, signer)
+    }
+
+    /// Signs with the primary version and describes it for the audit log; the caller
+    /// writes the record.
+    func signDescribed(tenant: String, alias: String, message: [UInt8], format: SignatureFormat?,
+                       by principal: Principal) async throws -> (SignResult, AuditEvent) {
+        let (record, signer) = try await primarySigner(tenant: tenant, alias: alias)
         let signature = try await signer.sign(message, format: format)
         let result = SignResult(signature: signature.bytes, keyID: record.id, alias: record.alias, version: record.primaryVersion,
                                 scheme: record.scheme, format: signature.format?.rawValue)
