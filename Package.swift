@@ -1,9 +1,11 @@
 // swift-tools-version:6.1
 import PackageDescription
 
-// Layers depend downwards only: custos (CLI) → CustosServer → CustosAPI →
-// CustosKeystore → CustosStore, CustosCrypto → C modules. Each layer has its own
-// test target (the server is tested over HTTP by the interop suite).
+// Layers depend downwards only (docs/architecture.md): custos (CLI) → CustosServer →
+// CustosKeystore → CustosStore, CustosCrypto → C modules. CustosAPI (the wire types and
+// endpoints) stands alone on Foundation and CustosJSON, so CustosClient, the HTTP client
+// of the command line's client mode, links no keystore, HSM or TPM code. Each layer has
+// its own test target (the server is tested over HTTP by the interop suite too).
 let package = Package(
     name: "Custos",
     platforms: [.macOS(.v15)],
@@ -12,6 +14,8 @@ let package = Package(
         .library(name: "CustosCrypto", targets: ["CustosCrypto"]),
         .library(name: "CustosStore", targets: ["CustosStore"]),
         .library(name: "CustosKeystore", targets: ["CustosKeystore"]),
+        .library(name: "CustosAPI", targets: ["CustosAPI"]),
+        .library(name: "CustosClient", targets: ["CustosClient"]),
         // The PKCS#11 shim, for benchmarks that time the token without Custos around it.
         .library(name: "CPKCS11", targets: ["CPKCS11"]),
         .executable(name: "custos", targets: ["custos"]),
@@ -68,9 +72,12 @@ let package = Package(
                 .product(name: "SwiftASN1", package: "swift-asn1"),
             ]
         ),
+        // JSON text written without JSONEncoder, for the audit log and the API's hot path.
+        .target(name: "CustosJSON"),
         .target(
             name: "CustosStore",
             dependencies: [
+                "CustosJSON",
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "SQLiteKit", package: "sqlite-kit"),
                 .product(name: "Logging", package: "swift-log"),
@@ -88,8 +95,10 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // The JSON bodies of the HTTP API, shared by the server and the CLI's client mode.
-        .target(name: "CustosAPI", dependencies: ["CustosKeystore", "CustosStore", "CustosCrypto"]),
+        // The HTTP API's bodies and endpoints, shared by the server and the client.
+        .target(name: "CustosAPI", dependencies: ["CustosJSON"]),
+        // A client of the HTTP API: wire types in, wire types out, errors naming the field.
+        .target(name: "CustosClient", dependencies: ["CustosAPI"]),
         .target(
             name: "CustosServer",
             dependencies: [
@@ -110,6 +119,7 @@ let package = Package(
             name: "CustosCLI",
             dependencies: [
                 "CustosAPI",
+                "CustosClient",
                 "CustosServer",
                 "CustosCrypto",
                 "CustosKeystore",
@@ -134,6 +144,7 @@ let package = Package(
             dependencies: ["BLS12381", "CBLS12381Field", .product(name: "BigInt", package: "BigInt")]
         ),
         .testTarget(name: "CustosStoreTests", dependencies: ["CustosStore"]),
+        .testTarget(name: "CustosAPITests", dependencies: ["CustosAPI", "CustosJSON", "CustosClient"]),
         .testTarget(
             name: "CustosKeystoreTests",
             dependencies: [

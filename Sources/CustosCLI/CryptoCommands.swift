@@ -1,4 +1,6 @@
 import ArgumentParser
+import CustosAPI
+import CustosClient
 import CustosCrypto
 import CustosKeystore
 import Foundation
@@ -15,11 +17,12 @@ struct SignCommand: AsyncParsableCommand {
     func run() async throws {
         try await withBackend(global) { service in
             let message = try InputBytes.read(file: messageFile, hex: messageHex, what: "message")
-            let result = try await service.sign(tenant: tenant, alias: key, message: message, format: signatureFormat)
-            var object: [String: Any] = ["signature": Hex.encode(result.signature), "key_id": result.keyID, "alias": result.alias,
-                                         "version": result.version, "scheme": result.scheme]
-            if let format = result.format { object["format"] = format }
-            global.output.emit(object, text: Hex.encode(result.signature))
+            let result = try await service.sign(tenant: tenant, alias: key, message: message, format: signatureFormat?.rawValue)
+            // The API's body, with the signature as hex like every byte string the command line prints.
+            let signature = Hex.encode(try CustosClient.bytes(result.signature, field: "signature"))
+            var object = Output.object(result) as? [String: Any] ?? [:]
+            object["signature"] = signature
+            global.output.emit(object, text: signature)
         }
     }
 }
@@ -68,7 +71,7 @@ struct VerifyCommand: AsyncParsableCommand {
                 guard let tenant, let key else { throw CLIError("give --public-key and --scheme, or --tenant and --key") }
                 try await withBackend(global) { service in
                     valid = try await service.verify(tenant: tenant, alias: key, message: message, signature: signatureBytes,
-                                                     format: signatureFormat, version: version).valid
+                                                     format: signatureFormat?.rawValue, version: version).valid
                 }
             }
         }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CustosClient
 import CustosCrypto
 import CustosKeystore
 import CustosStore
@@ -72,7 +73,8 @@ struct GlobalOptions: ParsableArguments {
     func openBackend() async throws -> any CustosBackend {
         if let server = resolvedServer {
             CLILogging.bootstrap(level: verbose ? .info : .warning, onlyRaise: true)
-            return try RemoteBackend(server: server, token: try bearerToken())
+            let token = try bearerToken()
+            return RemoteBackend(client: try CustosClient(server: server, token: token.copyBytes()))
         }
         return LocalBackend(service: try await openKeystore())
     }

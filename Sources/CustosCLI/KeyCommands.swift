@@ -1,4 +1,6 @@
 import ArgumentParser
+import CustosAPI
+import CustosClient
 import CustosCrypto
 import CustosKeystore
 import CustosStore
@@ -30,17 +32,16 @@ struct KeyCommand: AsyncParsableCommand {
         func run() async throws {
             try await withBackend(global) { service in
                 guard (1...1_000_000).contains(count) else { throw CLIError("--count must be between 1 and 1000000") }
-                let base = KeySpec(tenant: tenant, alias: alias, algorithm: try KeyAlgorithm(identifier: scheme),
-                                   category: try category.map(KeyCategory.init(identifier:)),
-                                   options: GenerationOptions(rsaKeySize: try RSAKeySize(bits: rsaBits)),
-                                   labels: try parseLabels(label), externalID: externalId)
-                let specs = count == 1 ? [base] : (1...count).map { index -> KeySpec in
-                    var spec = base
-                    spec.alias = "\(alias)-\(index)"
-                    return spec
+                let labels = try parseLabels(label)
+                let base = GenerateKeyRequest(alias: alias, scheme: scheme, category: category, labels: labels.isEmpty ? nil : labels,
+                                              externalID: externalId, rsaBits: rsaBits)
+                let requests = count == 1 ? [base] : (1...count).map { index -> GenerateKeyRequest in
+                    var request = base
+                    request.alias = "\(alias)-\(index)"
+                    return request
                 }
-                let bar = ProgressBar(total: specs.count)
-                let keys = try await service.generateKeys(specs) { bar.update($0) }
+                let bar = ProgressBar(total: requests.count)
+                let keys = try await service.generateKeys(tenant: tenant, requests) { bar.update($0) }
                 if global.json {
                     if keys.count == 1 { Output.line(Output.encode(keyJSON(keys[0]))) } else { Output.line(Output.encode(["keys": keys.map(keyJSON)])) }
                 } else if keys.count == 1 {
@@ -68,10 +69,10 @@ struct KeyCommand: AsyncParsableCommand {
                 guard var data = FileManager.default.contents(atPath: file) else { throw CLIError("cannot read key file \(file)") }
                 let material = SecretBytes(data)
                 data.withUnsafeMutableBytes { SecretBytes.zeroize($0) }
-                let spec = KeySpec(tenant: tenant, alias: alias, algorithm: try KeyAlgorithm(identifier: scheme),
-                                   category: try category.map(KeyCategory.init(identifier:)),
-                                   labels: try parseLabels(label), externalID: externalId)
-                let key = try await service.importKey(spec, privateKey: material)
+                let labels = try parseLabels(label)
+                let request = GenerateKeyRequest(alias: alias, scheme: scheme, category: category, labels: labels.isEmpty ? nil : labels,
+                                                 externalID: externalId)
+                let key = try await service.importKey(tenant: tenant, request, privateKey: material)
                 global.output.emit(keyJSON(key), text: keyText(key))
             }
         }
@@ -90,23 +91,22 @@ struct KeyCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await withBackend(global) { service in
-                var filter = KeyFilter(aliasPrefix: aliasPrefix)
-                filter.category = try category.map { try KeyCategory(identifier: $0).rawValue }
-                filter.scheme = try scheme.map { try KeyAlgorithm(identifier: $0).identifier }
-                if let status {
-                    guard let parsed = KeyStatus(rawValue: status) else { throw CLIError("--status must be enabled, disabled or destroyed") }
-                    filter.status = parsed
+                if let status, !["enabled", "disabled", "destroyed"].contains(status) {
+                    throw CLIError("--status must be enabled, disabled or destroyed")
                 }
-                let page = try await service.listKeys(tenant: tenant, filter: filter, page: PageRequest(limit: limit, after: after))
+                let query = KeyListQuery(limit: limit, after: after, category: try category.map { try KeyCategory(identifier: $0).rawValue },
+                                         scheme: try scheme.map { try KeyAlgorithm(identifier: $0).identifier }, status: status,
+                                         aliasPrefix: aliasPrefix)
+                let page = try await service.listKeys(tenant: tenant, query)
                 if global.json {
                     var object: [String: Any] = ["keys": page.keys.map(keyJSON)]
-                    if let next = page.nextCursor { object["next_cursor"] = next }
+                    if let next = page.next { object["next_cursor"] = next }
                     Output.line(Output.encode(object))
                 } else {
                     for key in page.keys {
                         Output.line("\(key.alias)\t\(key.scheme)\t\(key.category)\t\(key.status)\tv\(key.primaryVersion)")
                     }
-                    if let next = page.nextCursor { Output.line("(more: --after \(next))") }
+                    if let next = page.next { Output.line("(more: --after \(next))") }
                 }
             }
         }
@@ -135,33 +135,26 @@ struct KeyCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await withBackend(global) { service in
-                let key = try await service.publicKey(tenant: target.tenant, alias: target.alias, version: version)
+                guard ["pem", "der", "raw", "jwk"].contains(format) else { throw CLIError("--format must be pem, der, jwk or raw") }
+                let key = try await service.publicKey(tenant: target.tenant, alias: target.alias, format: format, version: version)
                 let bytes: [UInt8]
                 let text: String
                 switch format {
-                case "pem":
-                    guard let pem = key.pemRepresentation else { throw CLIError("this key type has no PEM/SPKI form; use raw or jwk") }
-                    text = pem
-                    bytes = Array(text.utf8)
-                case "der":
-                    guard let der = key.derRepresentation else { throw CLIError("this key type has no PEM/SPKI form; use raw or jwk") }
-                    bytes = der
-                    text = Hex.encode(bytes)
-                case "raw":
-                    guard let raw = key.rawRepresentation else { throw CLIError("this key type has no raw form; use pem or der") }
-                    bytes = raw
-                    text = Hex.encode(raw)
                 case "jwk":
-                    text = Output.encode(key.jwk)
+                    text = Output.encode(key.jwk ?? [:])
+                    bytes = Array(text.utf8)
+                case "pem":
+                    text = key.publicKey ?? ""
                     bytes = Array(text.utf8)
                 default:
-                    throw CLIError("--format must be pem, der, jwk or raw")
+                    bytes = try CustosClient.bytes(key.publicKey, field: "public_key")
+                    text = Hex.encode(bytes)
                 }
                 if let out {
                     try Data(bytes).write(to: URL(fileURLWithPath: out), options: .atomic)
                     global.output.emit(["written": out, "format": format], text: "wrote \(out)")
                 } else if global.json {
-                    Output.line(Output.encode(["format": format, "public_key": format == "jwk" ? key.jwk as Any : text]))
+                    Output.line(Output.encode(["format": format, "public_key": format == "jwk" ? (key.jwk ?? [:]) as Any : text]))
                 } else {
                     FileHandle.standardOutput.write(Data((text.hasSuffix("\n") ? text : text + "\n").utf8))
                 }
@@ -176,57 +169,59 @@ struct KeyCommand: AsyncParsableCommand {
         @OptionGroup var target: Target
         func run() async throws {
             try await withBackend(global) { service in
-                let (proof, version) = try await service.proofOfPossession(tenant: target.tenant, alias: target.alias)
-                global.output.emit(["proof_of_possession": Hex.encode(proof), "version": version], text: Hex.encode(proof))
+                let response = try await service.proofOfPossession(tenant: target.tenant, alias: target.alias)
+                let proof = Hex.encode(try CustosClient.bytes(response.proofOfPossession, field: "proof_of_possession"))
+                global.output.emit(["proof_of_possession": proof, "version": response.version], text: proof)
             }
         }
     }
 
-    struct Rotate: AsyncParsableCommand {
+    struct Rotate: KeyStateCommand {
         static let configuration = CommandConfiguration(abstract: "Make a new primary version; older versions keep verifying.")
+        static let change = KeyStateChange.rotate
         @OptionGroup var global: GlobalOptions
         @OptionGroup var target: Target
-        func run() async throws {
-            try await withBackend(global) { service in
-                let key = try await service.rotate(tenant: target.tenant, alias: target.alias)
-                global.output.emit(keyJSON(key), text: "rotated \(key.alias): primary version is now \(key.primaryVersion)")
-            }
-        }
+        static func done(_ key: KeyResponse) -> String { "rotated \(key.alias): primary version is now \(key.primaryVersion)" }
     }
 
-    struct Disable: AsyncParsableCommand {
+    struct Disable: KeyStateCommand {
         static let configuration = CommandConfiguration(abstract: "Stop a key from signing, encrypting or decrypting.")
+        static let change = KeyStateChange.disable
         @OptionGroup var global: GlobalOptions
         @OptionGroup var target: Target
-        func run() async throws {
-            try await withBackend(global) { service in
-                let key = try await service.disable(tenant: target.tenant, alias: target.alias)
-                global.output.emit(keyJSON(key), text: "disabled \(key.alias)")
-            }
-        }
+        static func done(_ key: KeyResponse) -> String { "disabled \(key.alias)" }
     }
 
-    struct Enable: AsyncParsableCommand {
+    struct Enable: KeyStateCommand {
         static let configuration = CommandConfiguration(abstract: "Re-enable a disabled key.")
+        static let change = KeyStateChange.enable
         @OptionGroup var global: GlobalOptions
         @OptionGroup var target: Target
-        func run() async throws {
-            try await withBackend(global) { service in
-                let key = try await service.enable(tenant: target.tenant, alias: target.alias)
-                global.output.emit(keyJSON(key), text: "enabled \(key.alias)")
-            }
-        }
+        static func done(_ key: KeyResponse) -> String { "enabled \(key.alias)" }
     }
 
-    struct Destroy: AsyncParsableCommand {
+    struct Destroy: KeyStateCommand {
         static let configuration = CommandConfiguration(abstract: "Erase the key material of every version (a tombstone stays).")
+        static let change = KeyStateChange.destroy
         @OptionGroup var global: GlobalOptions
         @OptionGroup var target: Target
-        func run() async throws {
-            try await withBackend(global) { service in
-                let key = try await service.destroy(tenant: target.tenant, alias: target.alias)
-                global.output.emit(keyJSON(key), text: "destroyed \(key.alias): its private material is erased")
-            }
+        static func done(_ key: KeyResponse) -> String { "destroyed \(key.alias): its private material is erased" }
+    }
+}
+
+/// Rotate, disable, enable and destroy: one change of state, the key printed after it.
+protocol KeyStateCommand: AsyncParsableCommand {
+    static var change: KeyStateChange { get }
+    var global: GlobalOptions { get }
+    var target: KeyCommand.Target { get }
+    static func done(_ key: KeyResponse) -> String
+}
+
+extension KeyStateCommand {
+    func run() async throws {
+        try await withBackend(global) { service in
+            let key = try await service.changeState(Self.change, tenant: target.tenant, alias: target.alias)
+            global.output.emit(keyJSON(key), text: Self.done(key))
         }
     }
 }
@@ -240,26 +235,9 @@ func parseLabels(_ labels: [String]) throws -> [String: String] {
     return result
 }
 
-func keyJSON(_ key: KeyInfo) -> [String: Any] {
-    var object: [String: Any] = [
-        "id": key.id, "tenant": key.tenant, "alias": key.alias, "category": key.category, "scheme": key.scheme,
-        "status": key.status, "primary_version": key.primaryVersion, "labels": key.labels, "protection": key.protection,
-        "created_at": Output.timestamp(key.createdAt), "updated_at": Output.timestamp(key.updatedAt),
-    ]
-    if let fingerprint = key.fingerprint { object["fingerprint"] = fingerprint }
-    if let shortID = key.shortID { object["short_id"] = shortID }
-    if let externalID = key.externalID { object["external_id"] = externalID }
-    if let versions = key.versions {
-        object["versions"] = versions.map { version -> [String: Any] in
-            var entry: [String: Any] = ["version": version.version, "created_at": Output.timestamp(version.createdAt), "destroyed": version.destroyed]
-            if let fingerprint = version.fingerprint { entry["fingerprint"] = fingerprint }
-            return entry
-        }
-    }
-    return object
-}
+func keyJSON(_ key: KeyResponse) -> Any { Output.object(key) }
 
-func keyText(_ key: KeyInfo) -> String {
+func keyText(_ key: KeyResponse) -> String {
     var lines = [
         "alias:        \(key.alias)",
         "id:           \(key.id)",

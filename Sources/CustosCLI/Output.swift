@@ -21,6 +21,18 @@ struct Output {
         return String(decoding: data, as: UTF8.self)
     }
 
+    /// An API body as a JSON object for `emit`/`encode`, with the API's own field names.
+    static func object(_ value: some Encodable) -> Any {
+        guard let data = try? encoder.encode(value), let object = try? JSONSerialization.jsonObject(with: data) else { return [:] as [String: Any] }
+        return object
+    }
+
+    private static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        return encoder
+    }()
+
     static func line(_ text: String) {
         FileHandle.standardOutput.write(Data((text + "\n").utf8))
     }

@@ -184,7 +184,7 @@ struct RootCommand: AsyncParsableCommand {
                     }
                     if let probe {
                         do {
-                            _ = try await service.sign(tenant: probe.tenant, alias: probe.alias, message: Array("custos root watch".utf8))
+                            _ = try await service.sign(tenant: probe.tenant, alias: probe.alias, message: Array("custos root watch".utf8), by: .local)
                             line["sign"] = "ok"
                         } catch {
                             line["sign"] = "error: \(error)"

@@ -66,17 +66,18 @@ struct TokenCommand: AsyncParsableCommand {
         @Option(help: "A note shown in listings (one line, at most 200 characters).") var description: String?
 
         func run() async throws {
-            guard let role = Role(rawValue: role) else {
+            guard ["admin", "operator", "signer", "auditor"].contains(role) else {
                 Output.error(CLIError("--role must be admin, operator, signer or auditor")); throw ExitCode(2)
             }
             try await withBackend(global) { backend in
                 let lifetime = try Duration.parseLifetime(ttl)
-                let created = try await backend.createToken(tenant: tenant, role: role, lifetime: lifetime, description: description)
+                let created = try await backend.createToken(CreateTokenRequest(tenant: tenant, role: role, ttlSeconds: Int(lifetime.rounded()),
+                                                                               description: description))
                 let bearer = created.bearer.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
-                var object = tokenJSON(created.info)
+                var object = tokenJSON(created.token)
                 object["bearer"] = bearer
                 global.output.emit(object, text: """
-                    token \(created.info.id) (\(role.rawValue), \(created.info.tenant.map { "tenant \($0)" } ?? "all tenants"), expires \(Output.timestamp(created.info.expiresAt)))
+                    token \(created.token.id) (\(role), \(created.token.tenant.map { "tenant \($0)" } ?? "all tenants"), expires \(Output.timestamp(created.token.expiresAt)))
                     \(bearer)
                     This secret is shown once; Custos keeps only its hash.
                     """)
@@ -118,14 +119,7 @@ struct TokenCommand: AsyncParsableCommand {
     }
 }
 
-func tokenJSON(_ token: TokenInfo) -> [String: Any] {
-    var object: [String: Any] = ["id": token.id, "role": token.role, "created_at": Output.timestamp(token.createdAt),
-                                 "expires_at": Output.timestamp(token.expiresAt)]
-    if let tenant = token.tenant { object["tenant"] = tenant }
-    if let description = token.description { object["description"] = description }
-    if let revoked = token.revokedAt { object["revoked_at"] = Output.timestamp(revoked) }
-    return object
-}
+func tokenJSON(_ token: TokenResponse) -> [String: Any] { Output.object(token) as? [String: Any] ?? [:] }
 
 struct AuditCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -142,8 +136,8 @@ struct AuditCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await withBackend(global) { backend in
-                let records = try await backend.auditRecords(AuditQuery(after: after, limit: min(max(limit, 1), 100_000),
-                                                                        tenantID: tenant, operation: operation))
+                let records = try await backend.auditRecords(AuditListQuery(after: after, limit: min(max(limit, 1), 100_000),
+                                                                            tenant: tenant, operation: operation))
                 for record in records {
                     if global.json {
                         Output.line(Output.encode(auditJSON(record)))
@@ -169,11 +163,7 @@ struct AuditCommand: AsyncParsableCommand {
                 let result = try await backend.verifyAudit(tenant: tenant)
                 intact = result.intact
                 if global.json {
-                    Output.line(Output.encode([
-                        "intact": result.intact, "records_checked": result.recordsChecked, "head_sequence": result.headSequence,
-                        "checkpoints_checked": result.checkpointsChecked,
-                        "findings": result.findings.map { ["sequence": $0.sequence, "kind": $0.kind, "detail": $0.detail] as [String: Any] },
-                    ]))
+                    Output.line(Output.encode(Output.object(result)))
                 } else {
                     for finding in result.findings { Output.line("record \(finding.sequence): \(finding.kind): \(finding.detail)") }
                     Output.line(result.intact
@@ -204,15 +194,7 @@ struct AuditCommand: AsyncParsableCommand {
     }
 }
 
-func auditJSON(_ record: AuditRecordResponse) -> [String: Any] {
-    var object: [String: Any] = ["sequence": record.sequence, "time": Output.timestamp(record.time), "actor": record.actor,
-                                 "operation": record.operation, "outcome": record.outcome, "details": record.details,
-                                 "previous_hash": record.previousHash, "hash": record.hash]
-    if let tenant = record.tenant { object["tenant"] = tenant }
-    if let key = record.keyID { object["key_id"] = key }
-    if let version = record.keyVersion { object["key_version"] = version }
-    return object
-}
+func auditJSON(_ record: AuditRecordResponse) -> Any { Output.object(record) }
 
 extension Duration {
     /// "90", "90s", "15m", "12h", "30d" → seconds.

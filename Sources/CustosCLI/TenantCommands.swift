@@ -1,4 +1,5 @@
 import ArgumentParser
+import CustosAPI
 import CustosKeystore
 import CustosStore
 
@@ -66,7 +67,7 @@ extension TenantCommand {
                 guard let level = SecurityLevel(rawValue: self.level.lowercased()) else {
                     throw KeystoreError.invalidArgument("unknown level '\(self.level.prefix(40))'; use standard, high or ultimate")
                 }
-                let info = try await service.assignSecurityLevel(tenant: tenant, category: category, level: level, hsm: hsm)
+                let info = try await service.assignSecurityLevel(tenant: tenant, category: category, level: level, hsm: hsm, by: .local)
                 global.output.emit(levelJSON(info), text: "\(tenant) \(category.rawValue): \(level.rawValue)\(hsm.map { " (HSM \($0))" } ?? "")")
             }
         }
@@ -79,7 +80,7 @@ extension TenantCommand {
 
         func run() async throws {
             try await withKeystore(global) { service in
-                let levels = try await service.securityLevels(tenant: tenant)
+                let levels = try await service.securityLevels(tenant: tenant, by: .local)
                 if global.json {
                     Output.line(Output.encode(["levels": levels.map(levelJSON)]))
                 } else {
@@ -117,7 +118,7 @@ struct HSMCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await withKeystore(global) { service in
-                let record = try await service.registerHSM(name: name, module: module, tokenLabel: tokenLabel)
+                let record = try await service.registerHSM(name: name, module: module, tokenLabel: tokenLabel, by: .local)
                 global.output.emit(hsmJSON(record), text: "registered HSM \(record.name) (token '\(record.tokenLabel)', module \(record.module))")
             }
         }
@@ -129,7 +130,7 @@ struct HSMCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await withKeystore(global) { service in
-                let hsms = try await service.hsms()
+                let hsms = try await service.hsms(by: .local)
                 if global.json {
                     Output.line(Output.encode(["hsms": hsms.map(hsmJSON)]))
                 } else {
@@ -144,6 +145,4 @@ func hsmJSON(_ record: HSMRecord) -> [String: Any] {
     ["name": record.name, "module": record.module, "token": record.tokenLabel, "created_at": Output.timestamp(record.createdAt)]
 }
 
-func tenantJSON(_ tenant: TenantInfo) -> [String: Any] {
-    ["id": tenant.id, "created_at": Output.timestamp(tenant.createdAt), "wrapping_generation": tenant.wrappingGeneration]
-}
+func tenantJSON(_ tenant: TenantResponse) -> Any { Output.object(tenant) }

@@ -57,10 +57,11 @@ public struct CustosServer: Sendable {
         router.middlewares.add(ProblemMiddleware())
         router.middlewares.add(TimeoutMiddleware(deadlines: deadlines))
 
-        let health = router.group("v1/health")
-        health.get("live") { _, _ in try JSONIO.response(HealthResponse(status: "live")) }
+        // Health answers without a token.
+        let health = router.group("v1")
+        health.on(.healthLive) { _, _ in try JSONIO.response(HealthResponse(status: "live")) }
         let readiness = Readiness(keys: keys)
-        health.get("ready") { _, _ in
+        health.on(.healthReady) { _, _ in
             let checks = await readiness.check()
             let ready = checks.values.allSatisfy { $0 == "ok" }
             return try JSONIO.response(HealthResponse(status: ready ? "ready" : "not-ready", checks: checks),
@@ -96,7 +97,7 @@ public struct CustosServer: Sendable {
                 configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
                 onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
                 logger: logger)
-            try await keys.audit.recordNow([AuditEvent(time: .now, actor: "server", operation: "unseal", outcome: "success",
+            try await keys.audit.recordNow([AuditEvent(time: .now, actor: "server", operation: .unseal, outcome: .success,
                                                        details: ["root": keys.root.provider, "root_key_id": keys.root.rootKeyID])])
             let checkpoints = CheckpointService(audit: keys.audit, interval: configuration.auditCheckpointInterval, logger: logger)
             // The kill switch: a provider that starts refusing (KMS key disabled, token

@@ -1,3 +1,4 @@
+import CustosJSON
 import Foundation
 
 /// One sensitive operation, as the keystore or server describes it before the store
@@ -8,18 +9,15 @@ public struct AuditEvent: Sendable, Equatable {
     /// Who acted: "token:<id>", "cli", "server".
     public var actor: String
     public var tenantID: String?
-    /// generate, import, sign, decrypt, export, rotate, disable, enable, destroy,
-    /// tenant.create, token.create, token.revoke, unseal, authorization.
-    public var operation: String
+    public var operation: AuditOperation
     public var keyID: String?
     public var keyVersion: Int?
-    /// success, failure or denied.
-    public var outcome: String
+    public var outcome: AuditOutcome
     /// Non-secret context (scheme, error code, counts) and HMACs of payloads.
     public var details: [String: String]
 
-    public init(time: Date, actor: String, tenantID: String? = nil, operation: String, keyID: String? = nil,
-                keyVersion: Int? = nil, outcome: String, details: [String: String] = [:]) {
+    public init(time: Date, actor: String, tenantID: String? = nil, operation: AuditOperation, keyID: String? = nil,
+                keyVersion: Int? = nil, outcome: AuditOutcome, details: [String: String] = [:]) {
         self.time = time
         self.actor = actor
         self.tenantID = tenantID
@@ -29,6 +27,26 @@ public struct AuditEvent: Sendable, Equatable {
         self.outcome = outcome
         self.details = details
     }
+}
+
+/// What an audit record is about. The raw values are what the log stores and seals,
+/// so they never change.
+public enum AuditOperation: String, Sendable, CaseIterable {
+    case generate, `import`, export, sign, verify, encrypt, decrypt, hmac, rotate, disable, enable, destroy, unseal, authorization
+    case tenantCreate = "tenant.create"
+    case tokenCreate = "token.create"
+    case tokenRevoke = "token.revoke"
+    case tokenList = "token.list"
+    case hsmRegister = "hsm.register"
+    case securityLevelAssign = "security-level.assign"
+    case auditRead = "audit.read"
+    case auditVerify = "audit.verify"
+}
+
+public enum AuditOutcome: String, Sendable, CaseIterable {
+    case success, failure
+    /// Refused for lack of permission or authentication.
+    case denied
 }
 
 /// An event with its place in the chain, exactly as stored. `hash` seals every

@@ -66,8 +66,8 @@ extension SQLiteStore {
             sequence += 1
             var record = AuditRecord(
                 sequence: sequence, timeMicros: Int64((event.time.timeIntervalSince1970 * 1_000_000).rounded()),
-                actor: event.actor, tenantID: event.tenantID, operation: event.operation, keyID: event.keyID,
-                keyVersion: event.keyVersion, outcome: event.outcome,
+                actor: event.actor, tenantID: event.tenantID, operation: event.operation.rawValue, keyID: event.keyID,
+                keyVersion: event.keyVersion, outcome: event.outcome.rawValue,
                 details: AuditRecord.encodeDetails(event.details), previousHash: previous, hash: [])
             record.hash = sealer.seal(record.sealedBytes)
             previous = record.hash

@@ -12,12 +12,12 @@ struct AuditLogTests {
     static func populated() async throws -> Fixture {
         let fixture = try await Fixture.make()
         let service = fixture.service
-        _ = try await service.generateKey(KeySpec(tenant: "node-1", alias: "k", algorithm: .signing(.ed25519)))
+        _ = try await service.generateKey(KeySpec(tenant: "node-1", alias: "k", algorithm: .signing(.ed25519)), by: .local)
         for index in 0..<3 {
-            _ = try await service.sign(tenant: "node-1", alias: "k", message: Array("message \(index)".utf8))
+            _ = try await service.sign(tenant: "node-1", alias: "k", message: Array("message \(index)".utf8), by: .local)
         }
-        _ = try await service.rotate(tenant: "node-1", alias: "k")
-        _ = try await service.disable(tenant: "node-1", alias: "k")
+        _ = try await service.rotate(tenant: "node-1", alias: "k", by: .local)
+        _ = try await service.disable(tenant: "node-1", alias: "k", by: .local)
         return fixture
     }
 
@@ -43,8 +43,8 @@ struct AuditLogTests {
         let fixture = try await Fixture.make()
         defer { Task { await fixture.cleanUp() } }
         let message = Array("a very recognisable payload 7f3a".utf8)
-        _ = try await fixture.service.generateKey(KeySpec(tenant: "node-1", alias: "k", algorithm: .signing(.ecdsaP256SHA256)))
-        _ = try await fixture.service.sign(tenant: "node-1", alias: "k", message: message)
+        _ = try await fixture.service.generateKey(KeySpec(tenant: "node-1", alias: "k", algorithm: .signing(.ecdsaP256SHA256)), by: .local)
+        _ = try await fixture.service.sign(tenant: "node-1", alias: "k", message: message, by: .local)
         let sign = try #require(try await Self.records(fixture).last)
         #expect(sign.detailValues["message_hmac"] == fixture.service.audit.digest(message))
         #expect(sign.detailValues["message_hmac"] != Hex.encode(message))
@@ -60,7 +60,7 @@ struct AuditLogTests {
         let fixture = try await Fixture.make()
         defer { Task { await fixture.cleanUp() } }
         await #expect(throws: KeystoreError.keyNotFound(tenant: "node-1", alias: "absent")) {
-            try await fixture.service.sign(tenant: "node-1", alias: "absent", message: [1])
+            try await fixture.service.sign(tenant: "node-1", alias: "absent", message: [1], by: .local)
         }
         let signer = Principal(id: "token:0011223344556677", tenant: "node-1", role: .signer)
         await #expect(throws: KeystoreError.self) {
@@ -77,10 +77,10 @@ struct AuditLogTests {
         let fixture = try await Fixture.make()
         defer { Task { await fixture.cleanUp() } }
         let service = fixture.service
-        _ = try await service.generateKey(KeySpec(tenant: "node-1", alias: "k", algorithm: .signing(.ed25519)))
+        _ = try await service.generateKey(KeySpec(tenant: "node-1", alias: "k", algorithm: .signing(.ed25519)), by: .local)
         try await withThrowingTaskGroup(of: Void.self) { group in
             for index in 0..<300 {
-                group.addTask { _ = try await service.sign(tenant: "node-1", alias: "k", message: Array("m\(index)".utf8)) }
+                group.addTask { _ = try await service.sign(tenant: "node-1", alias: "k", message: Array("m\(index)".utf8), by: .local) }
             }
             try await group.waitForAll()
         }
@@ -95,20 +95,20 @@ struct AuditLogTests {
         let fixture = try await Fixture.make()
         defer { Task { await fixture.cleanUp() } }
         let service = fixture.service
-        _ = try await service.generateKey(KeySpec(tenant: "node-1", alias: "a", algorithm: .signing(.ed25519)))
-        _ = try await service.generateKey(KeySpec(tenant: "node-1", alias: "b", algorithm: .signing(.ecdsaP256SHA256)))
-        _ = try await service.generateKey(KeySpec(tenant: "node-1", alias: "mac", algorithm: .symmetric(.hmacSHA256)))
+        _ = try await service.generateKey(KeySpec(tenant: "node-1", alias: "a", algorithm: .signing(.ed25519)), by: .local)
+        _ = try await service.generateKey(KeySpec(tenant: "node-1", alias: "b", algorithm: .signing(.ecdsaP256SHA256)), by: .local)
+        _ = try await service.generateKey(KeySpec(tenant: "node-1", alias: "mac", algorithm: .symmetric(.hmacSHA256)), by: .local)
         let before = try await Self.records(fixture).count
         let messages = (0..<40).map { Array("batch message \($0)".utf8) }
         let items = messages.enumerated().map { index, message in
             SignRequestItem(alias: index == 7 ? "absent" : index == 9 ? "mac" : index % 3 == 0 ? "b" : "a", message: message)
         }
-        let results = try await service.signBatch(tenant: "node-1", items: items)
+        let results = try await service.signBatch(tenant: "node-1", items: items, by: .local)
         #expect(results.filter { (try? $0.get()) == nil }.count == 2)
         let batch = Array(try await Self.records(fixture).dropFirst(before))
         #expect(batch.map(\.outcome) == ["success", "success", "failure", "failure"])
         // Records follow the first item each one covers: b (item 0), a (item 1), 7, 9.
-        let keyB = try await service.key(tenant: "node-1", alias: "b"), keyA = try await service.key(tenant: "node-1", alias: "a")
+        let keyB = try await service.key(tenant: "node-1", alias: "b", by: .local), keyA = try await service.key(tenant: "node-1", alias: "a", by: .local)
         #expect(batch[0].keyID == keyB.id && batch[1].keyID == keyA.id)
         #expect(batch[2].detailValues["alias"] == "absent" && batch[2].detailValues["error"] == "key-not-found")
         #expect(batch[3].detailValues["alias"] == "mac" && batch[3].detailValues["error"] == "wrong-key-kind")
@@ -127,15 +127,15 @@ struct AuditLogTests {
         let fixture = try await Fixture.make()
         defer { Task { await fixture.cleanUp() } }
         let first = fixture.service
-        _ = try await first.generateKey(KeySpec(tenant: "node-1", alias: "k", algorithm: .signing(.ed25519)))
+        _ = try await first.generateKey(KeySpec(tenant: "node-1", alias: "k", algorithm: .signing(.ed25519)), by: .local)
         let root = try PassphraseRoot.unseal(at: fixture.rootPath, passphrase: SecretBytes(Array(Fixture.passphrase.utf8)))
         let second = try await KeyService(store: try await SQLiteStore.open(path: fixture.databasePath), root: root)
         defer { Task { try? await second.close() } }
         for round in 0..<5 {
-            _ = try await first.sign(tenant: "node-1", alias: "k", message: [UInt8(round)])
-            _ = try await second.sign(tenant: "node-1", alias: "k", message: [UInt8(round), 1])
-            _ = try await second.rotate(tenant: "node-1", alias: "k")
-            _ = try await first.sign(tenant: "node-1", alias: "k", message: [UInt8(round), 2])
+            _ = try await first.sign(tenant: "node-1", alias: "k", message: [UInt8(round)], by: .local)
+            _ = try await second.sign(tenant: "node-1", alias: "k", message: [UInt8(round), 1], by: .local)
+            _ = try await second.rotate(tenant: "node-1", alias: "k", by: .local)
+            _ = try await first.sign(tenant: "node-1", alias: "k", message: [UInt8(round), 2], by: .local)
         }
         let records = try await Self.records(fixture)
         #expect(records.map(\.sequence) == Array(1...Int64(records.count)))
@@ -256,7 +256,7 @@ struct AuditLogTests {
     @Test func tenantAuditorsSeeOnlyTheirFindings() async throws {
         let fixture = try await Self.populated()
         defer { Task { await fixture.cleanUp() } }
-        _ = try await fixture.service.createTenant("node-2")
+        _ = try await fixture.service.createTenant("node-2", by: .local)
         try await fixture.execute("UPDATE audit_records SET outcome = 'x' WHERE sequence = 8")
         #expect(try await fixture.service.audit.verify(tenant: "node-1").intact)
         #expect(try await fixture.service.audit.verify(tenant: "node-2").findings.map(\.sequence) == [8])
@@ -266,7 +266,7 @@ struct AuditLogTests {
         let fixture = try await Self.populated()
         defer { Task { await fixture.cleanUp() } }
         let reopened = try await fixture.reopened()
-        _ = try await reopened.service.enable(tenant: "node-1", alias: "k")
+        _ = try await reopened.service.enable(tenant: "node-1", alias: "k", by: .local)
         let result = try await reopened.service.audit.verify()
         #expect(result.intact && result.recordsChecked == 8)
     }

@@ -14,15 +14,15 @@ struct PlaintextScanTests {
         let seed = (0..<32).map { UInt8(0xa0 &+ $0) }
         let scalar = (0..<32).map { UInt8(truncatingIfNeeded: 0x11 &* ($0 &+ 1)) }
         let edPEM = Array(try Curve25519.Signing.PrivateKey(rawRepresentation: seed).pemRepresentationForTest.utf8)
-        _ = try await fixture.service.importKey(KeySpec(tenant: "node-1", alias: "ed", algorithm: .signing(.ed25519)), privateKey: SecretBytes(edPEM))
+        _ = try await fixture.service.importKey(KeySpec(tenant: "node-1", alias: "ed", algorithm: .signing(.ed25519)), privateKey: SecretBytes(edPEM), by: .local)
         let sec1 = [0x30, 0x2e, 0x02, 0x01, 0x01, 0x04, 0x20] + scalar + [0xa0, 0x07, 0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a]
         let secPEM = "-----BEGIN EC PRIVATE KEY-----\n" + Data(sec1).base64EncodedString() + "\n-----END EC PRIVATE KEY-----\n"
         _ = try await fixture.service.importKey(KeySpec(tenant: "node-1", alias: "eth", algorithm: .signing(.ecdsaSecp256k1Keccak256)),
-                                                privateKey: SecretBytes(Array(secPEM.utf8)))
+                                                privateKey: SecretBytes(Array(secPEM.utf8)), by: .local)
         // Use the keys so caches, WAL frames and journals have had their chance.
         for alias in ["ed", "eth"] {
-            _ = try await fixture.service.sign(tenant: "node-1", alias: alias, message: [1, 2, 3])
-            _ = try await fixture.service.rotate(tenant: "node-1", alias: alias)
+            _ = try await fixture.service.sign(tenant: "node-1", alias: alias, message: [1, 2, 3], by: .local)
+            _ = try await fixture.service.rotate(tenant: "node-1", alias: alias, by: .local)
         }
         let needles: [(String, [UInt8])] = [
             ("ed25519 seed", seed), ("secp256k1 scalar", scalar),

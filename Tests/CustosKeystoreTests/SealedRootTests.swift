@@ -35,7 +35,7 @@ struct SealedRootTests {
         let root = try await SealedRoot.create(sealer: sealer)
         let store = try await SQLiteStore.open(path: directory + "/custos.sqlite")
         let service = try await KeyService(store: store, root: root)
-        _ = try await service.createTenant("node-1")
+        _ = try await service.createTenant("node-1", by: .local)
         return (service, root, directory)
     }
 
@@ -43,8 +43,8 @@ struct SealedRootTests {
         let sealer = SwitchableSealer()
         let (service, root, directory) = try await service(sealer)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let info = try await service.generateKey(KeySpec(tenant: "node-1", alias: "k", algorithm: .signing(.ed25519)))
-        _ = try await service.sign(tenant: "node-1", alias: "k", message: [1, 2, 3])
+        let info = try await service.generateKey(KeySpec(tenant: "node-1", alias: "k", algorithm: .signing(.ed25519)), by: .local)
+        _ = try await service.sign(tenant: "node-1", alias: "k", message: [1, 2, 3], by: .local)
         #expect(service.rootStatus.isReady)
 
         var changes = service.rootStatusChanges().makeAsyncIterator()
@@ -57,7 +57,7 @@ struct SealedRootTests {
         #expect(await changes.next() == status)
         // The key was cached: it is gone, and nothing is unwrapped while refused.
         await #expect {
-            try await service.sign(tenant: "node-1", alias: "k", message: [1, 2, 3])
+            try await service.sign(tenant: "node-1", alias: "k", message: [1, 2, 3], by: .local)
         } throws: { error in
             "\(error)".contains("test-hsm refuses access")
         }
@@ -65,17 +65,17 @@ struct SealedRootTests {
             try await root.unwrap([UInt8](repeating: 0, count: 60), context: [])
         }
         await #expect(throws: KeystoreError.self) {
-            try await service.generateKey(KeySpec(tenant: "node-1", alias: "k2", algorithm: .signing(.ed25519)))
+            try await service.generateKey(KeySpec(tenant: "node-1", alias: "k2", algorithm: .signing(.ed25519)), by: .local)
         }
         // Verification needs no private key and keeps working.
         let before = sealer.unsealCount.load(ordering: .relaxed)
-        _ = try await service.publicKey(tenant: "node-1", alias: "k")
+        _ = try await service.publicKey(tenant: "node-1", alias: "k", by: .local)
         #expect(sealer.unsealCount.load(ordering: .relaxed) == before)
 
         sealer.revoked.store(false, ordering: .relaxed)
         #expect(await service.refreshRoot().isReady)
         #expect(await changes.next() == .unsealed(provider: "test-hsm", rootKeyID: root.rootKeyID))
-        let signed = try await service.sign(tenant: "node-1", alias: "k", message: [1, 2, 3])
+        let signed = try await service.sign(tenant: "node-1", alias: "k", message: [1, 2, 3], by: .local)
         #expect(signed.version == 1)
         #expect(info.alias == "k")
         try await service.close()
@@ -126,16 +126,16 @@ struct SealedRootTests {
     @Test func migrationIsOnlineAndBindsTheStoreToTheNewRoot() async throws {
         let (service, oldRoot, directory) = try await service(SwitchableSealer())
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        for index in 2...40 { _ = try await service.createTenant("node-\(index)") }
-        _ = try await service.generateKey(KeySpec(tenant: "node-1", alias: "k", algorithm: .signing(.ed25519)))
-        _ = try await service.generateKey(KeySpec(tenant: "node-40", alias: "k", algorithm: .signing(.ecdsaP256SHA256)))
+        for index in 2...40 { _ = try await service.createTenant("node-\(index)", by: .local) }
+        _ = try await service.generateKey(KeySpec(tenant: "node-1", alias: "k", algorithm: .signing(.ed25519)), by: .local)
+        _ = try await service.generateKey(KeySpec(tenant: "node-40", alias: "k", algorithm: .signing(.ecdsaP256SHA256)), by: .local)
         let newRoot = try await SealedRoot.create(sealer: SwitchableSealer())
 
         // Signing goes on while the wrapping keys move.
         let signer = Task {
             var count = 0
             for _ in 0..<200 {
-                _ = try await service.sign(tenant: "node-1", alias: "k", message: [7])
+                _ = try await service.sign(tenant: "node-1", alias: "k", message: [7], by: .local)
                 count += 1
             }
             return count
@@ -145,7 +145,7 @@ struct SealedRootTests {
         #expect(try await signer.value == 200)
         #expect(service.root.rootKeyID == newRoot.rootKeyID)
         // New tenants go under the new root; every key still opens with no cache.
-        _ = try await service.createTenant("late")
+        _ = try await service.createTenant("late", by: .local)
         let store = service.store
         #expect(try await store.allWrappingKeys().allSatisfy { $0.rootKeyID == newRoot.rootKeyID })
         try await service.close()

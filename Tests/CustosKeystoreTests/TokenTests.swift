@@ -15,7 +15,7 @@ struct TokenTests {
         let fixture = try await Fixture.make()
         defer { Task { await fixture.cleanUp() } }
         let tokens = TokenService(store: fixture.service.store, audit: fixture.service.audit)
-        let created = try await tokens.create(tenant: "node-1", role: .signer, lifetime: 3600, description: "ledger node")
+        let created = try await tokens.create(tenant: "node-1", role: .signer, lifetime: 3600, description: "ledger node", by: .local)
         let principal = try await tokens.authenticate(bearer: created.bearer.copyBytes())
         #expect(principal == Principal(id: "token:\(created.info.id)", tenant: "node-1", role: .signer))
         // Only a hash is stored: the secret part is nowhere in the database.
@@ -27,7 +27,7 @@ struct TokenTests {
         let reopened = try await fixture.reopened()
         let again = TokenService(store: reopened.service.store, audit: reopened.service.audit)
         #expect(try await again.authenticate(bearer: bearer).role == .signer)
-        _ = try await again.revoke(id: created.info.id)
+        _ = try await again.revoke(id: created.info.id, by: .local)
         await #expect(throws: KeystoreError.invalidToken) { try await again.authenticate(bearer: bearer) }
         let operations = try await reopened.service.store.auditRecords(AuditQuery(limit: 100)).map(\.operation)
         #expect(operations.contains("token.create") && operations.contains("token.revoke"))
@@ -38,7 +38,7 @@ struct TokenTests {
         defer { Task { await fixture.cleanUp() } }
         let clock = Clock()
         let tokens = TokenService(store: fixture.service.store, audit: fixture.service.audit, timeToLive: .zero, clock: { clock.now })
-        let created = try await tokens.create(tenant: nil, role: .admin, lifetime: 60)
+        let created = try await tokens.create(tenant: nil, role: .admin, lifetime: 60, by: .local)
         var bearer = created.bearer.copyBytes()
         #expect(try await tokens.authenticate(bearer: bearer).tenant == nil)
         for bad in [[], Array("cst_".utf8), Array(bearer.dropLast()), bearer + [0x41], Array("Bearer x".utf8)] {
@@ -55,20 +55,20 @@ struct TokenTests {
         defer { Task { await fixture.cleanUp() } }
         let tokens = TokenService(store: fixture.service.store, audit: fixture.service.audit)
         for lifetime in [0.0, -1, TokenService.maximumLifetime + 1] {
-            await #expect(throws: KeystoreError.self) { try await tokens.create(tenant: nil, role: .admin, lifetime: lifetime) }
+            await #expect(throws: KeystoreError.self) { try await tokens.create(tenant: nil, role: .admin, lifetime: lifetime, by: .local) }
         }
         await #expect(throws: KeystoreError.store(.tenantNotFound("ghost"))) {
-            try await tokens.create(tenant: "ghost", role: .signer, lifetime: 60)
+            try await tokens.create(tenant: "ghost", role: .signer, lifetime: 60, by: .local)
         }
-        #expect(try await tokens.list(tenant: nil).isEmpty)
+        #expect(try await tokens.list(tenant: nil, by: .local).isEmpty)
     }
 
     @Test func rolesAndTenantsAreEnforcedByTheKeystore() async throws {
         let fixture = try await Fixture.make()
         defer { Task { await fixture.cleanUp() } }
         let service = fixture.service
-        _ = try await service.createTenant("node-2")
-        _ = try await service.generateKey(KeySpec(tenant: "node-2", alias: "k", algorithm: .signing(.ed25519)))
+        _ = try await service.createTenant("node-2", by: .local)
+        _ = try await service.generateKey(KeySpec(tenant: "node-2", alias: "k", algorithm: .signing(.ed25519)), by: .local)
         let signerA = Principal(id: "token:a", tenant: "node-1", role: .signer)
         let operatorB = Principal(id: "token:b", tenant: "node-2", role: .operator)
         let signerB = Principal(id: "token:c", tenant: "node-2", role: .signer)

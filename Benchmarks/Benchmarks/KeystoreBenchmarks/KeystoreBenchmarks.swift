@@ -36,10 +36,10 @@ final class Keystore: @unchecked Sendable {
                                              cost: .init(logN: 10))
         let store = try await SQLiteStore.open(path: directory + "/custos.sqlite", logger: quiet)
         let service = try await KeyService(store: store, root: root, logger: quiet)
-        _ = try await service.createTenant(Self.tenant)
-        _ = try await service.generateKey(KeySpec(tenant: Self.tenant, alias: Self.alias, algorithm: .signing(.ed25519)))
+        _ = try await service.createTenant(Self.tenant, by: .local)
+        _ = try await service.generateKey(KeySpec(tenant: Self.tenant, alias: Self.alias, algorithm: .signing(.ed25519)), by: .local)
         // Warm-up sign: unwraps the key and puts it in the cache.
-        _ = try await service.sign(tenant: Self.tenant, alias: Self.alias, message: message)
+        _ = try await service.sign(tenant: Self.tenant, alias: Self.alias, message: message, by: .local)
         lock.withLock {
             _service = service
             _directory = directory
@@ -81,7 +81,7 @@ let benchmarks: @Sendable () -> Void = {
         let hitsBefore = service.cacheStatistics.hits
         benchmark.startMeasurement()
         for _ in benchmark.scaledIterations {
-            blackHole(try await service.sign(tenant: Keystore.tenant, alias: Keystore.alias, message: message))
+            blackHole(try await service.sign(tenant: Keystore.tenant, alias: Keystore.alias, message: message, by: .local))
         }
         benchmark.stopMeasurement()
         // Every measured sign must have been a cache hit.

@@ -68,14 +68,14 @@ func prepareStore() async throws {
     let root = try PassphraseRoot.create(at: rootPath, passphrase: SecretBytes(Array(passphrase.utf8)), cost: .standard)
     let store = try await SQLiteStore.open(path: databasePath, logger: quiet)
     let service = try await KeyService(store: store, root: root, logger: quiet)
-    _ = try await service.createTenant(tenant)
+    _ = try await service.createTenant(tenant, by: .local)
     let chunk = 1_000
     var next = 0
     while next < keyCount {
         let specs = (next..<min(next + chunk, keyCount)).map {
             KeySpec(tenant: tenant, alias: alias($0), algorithm: .signing(.ed25519))
         }
-        _ = try await service.generateKeys(specs, batchSize: chunk)
+        _ = try await service.generateKeys(specs, batchSize: chunk, by: .local)
         next += specs.count
         if next % 10_000 == 0 || next == keyCount {
             print("  \(next) keys, \(String(format: "%.1f", milliseconds(clock.now - started) / 1000)) s")
@@ -102,7 +102,7 @@ for run in 1...runs {
     let t2 = clock.now
     let service = try await KeyService(store: store, root: root, logger: quiet)
     let t3 = clock.now
-    let result = try await service.sign(tenant: tenant, alias: target, message: message)
+    let result = try await service.sign(tenant: tenant, alias: target, message: message, by: .local)
     let t4 = clock.now
     precondition(result.signature.count == 64)
     try await service.close()
@@ -121,10 +121,10 @@ if signLoop > 0 {
     let root = try PassphraseRoot.unseal(at: rootPath, passphrase: SecretBytes(Array(passphrase.utf8)))
     let service = try await KeyService(store: store, root: root, logger: quiet)
     let target = alias(keyCount / 2)
-    _ = try await service.sign(tenant: tenant, alias: target, message: message)
+    _ = try await service.sign(tenant: tenant, alias: target, message: message, by: .local)
     let started = clock.now
     for _ in 0..<signLoop {
-        _ = try await service.sign(tenant: tenant, alias: target, message: message)
+        _ = try await service.sign(tenant: tenant, alias: target, message: message, by: .local)
     }
     let elapsed = milliseconds(clock.now - started)
     print(String(format: "sign loop: %d signatures with %@ (cached), mean %.2f µs", signLoop, target, elapsed * 1000 / Double(signLoop)))

@@ -161,12 +161,12 @@ func keystorePairs(rounds: Int, blockSize: Int, rawEd: Curve25519.Signing.Privat
                                          passphrase: SecretBytes(Array("bench passphrase".utf8)), cost: .init(logN: 10))
     let store = try await SQLiteStore.open(path: directory + "/custos.sqlite", logger: quiet)
     let service = try await KeyService(store: store, root: root, logger: quiet)
-    _ = try await service.createTenant("bench")
-    _ = try await service.generateKey(KeySpec(tenant: "bench", alias: "signer", algorithm: .signing(.ed25519)))
-    _ = try await service.sign(tenant: "bench", alias: "signer", message: message)  // caches the key
+    _ = try await service.createTenant("bench", by: .local)
+    _ = try await service.generateKey(KeySpec(tenant: "bench", alias: "signer", algorithm: .signing(.ed25519)), by: .local)
+    _ = try await service.sign(tenant: "bench", alias: "signer", message: message, by: .local)  // caches the key
     let missesBefore = service.cacheStatistics.misses
     try await pairedAsync("KeyService.sign (cached) vs raw Ed25519", rounds: rounds, blockSize: blockSize, raw: { consume(try rawEd.signature(for: message)) },
-                          ours: { consume(try await service.sign(tenant: "bench", alias: "signer", message: message)) })
+                          ours: { consume(try await service.sign(tenant: "bench", alias: "signer", message: message, by: .local)) })
         .report(goal: "≤ 1.20× time") { _, time in time <= 1.2 }
     precondition(service.cacheStatistics.misses == missesBefore, "a measured sign missed the cache")
     try await pairedAsync("store.key(tenantID:alias:) vs raw Ed25519", rounds: rounds, blockSize: blockSize, raw: { consume(try rawEd.signature(for: message)) },

@@ -18,7 +18,7 @@ public enum Role: String, Sendable, Codable, CaseIterable {
         case .manageKeys: self == .admin || self == .operator
         case .useKeys: self == .admin || self == .signer
         case .readAudit: self == .admin || self == .auditor
-        case .manageTokens, .manageTenants: self == .admin
+        case .manageTokens, .manageTenants, .manageProtection: self == .admin
         }
     }
 }
@@ -26,6 +26,8 @@ public enum Role: String, Sendable, Codable, CaseIterable {
 public enum Permission: String, Sendable {
     case manageTenants = "manage tenants"
     case manageTokens = "manage tokens"
+    /// Register HSMs and choose the security level of a tenant's categories.
+    case manageProtection = "manage HSMs and security levels"
     case manageKeys = "manage keys"
     case readKeys = "read keys"
     case useKeys = "use keys"

@@ -11,7 +11,7 @@ public struct CreatedToken: Sendable {
     public var bearer: SecretBytes
 }
 
-public struct TokenInfo: Sendable, Equatable, Codable {
+public struct TokenInfo: Sendable, Equatable {
     public var id: String
     public var tenant: String?
     public var role: String
@@ -19,13 +19,6 @@ public struct TokenInfo: Sendable, Equatable, Codable {
     public var createdAt: Date
     public var expiresAt: Date
     public var revokedAt: Date?
-
-    enum CodingKeys: String, CodingKey {
-        case id, tenant, role, description
-        case createdAt = "created_at"
-        case expiresAt = "expires_at"
-        case revokedAt = "revoked_at"
-    }
 
     init(_ record: TokenRecord) {
         id = record.id
@@ -62,7 +55,7 @@ public final class TokenService: Sendable {
     public static let maximumLifetime: TimeInterval = 366 * 24 * 3600
 
     public func create(tenant: String?, role: Role, lifetime: TimeInterval, description: String? = nil,
-                       by principal: Principal = .local) async throws -> CreatedToken {
+                       by principal: Principal) async throws -> CreatedToken {
         try principal.authorize(.manageTokens, tenant: tenant)
         if let tenant { try Names.validateTenant(tenant) }
         guard lifetime > 0, lifetime <= Self.maximumLifetime else {
@@ -77,7 +70,7 @@ public final class TokenService: Sendable {
         let record = TokenRecord(id: id, tenantID: tenant, role: role.rawValue,
                                  secretHash: secret.withUnsafeBytes { Array(SHA256.hash(data: $0)) },
                                  description: description, createdAt: now, expiresAt: now.addingTimeInterval(lifetime))
-        let event = AuditEvent(time: now, actor: principal.id, tenantID: tenant, operation: "token.create", outcome: "success",
+        let event = AuditEvent(time: now, actor: principal.id, tenantID: tenant, operation: .tokenCreate, outcome: .success,
                                details: ["token": id, "role": role.rawValue, "expires": ISO8601DateFormatter().string(from: record.expiresAt)])
         try await mappingErrors { try await store.insertToken(record, audit: [event]) }
         let encoded = secret.withUnsafeBytes { TokenEncoding.encode($0) }
@@ -117,25 +110,28 @@ public final class TokenService: Sendable {
         return record
     }
 
-    public func revoke(id: String, by principal: Principal = .local) async throws -> TokenInfo {
+    public func revoke(id: String, by principal: Principal) async throws -> TokenInfo {
         guard let record = try await mappingErrors({ try await store.token(id: id) }) else {
             throw KeystoreError.store(.tokenNotFound(id))
         }
         do {
             try principal.authorize(.manageTokens, tenant: record.tenantID)
         } catch {
-            // Someone else's token looks the same as no token.
+            // The refusal is audited like any other; to the caller, someone else's token
+            // looks the same as no token.
+            try? await audit.recordNow([AuditEvent(time: clock(), actor: principal.id, tenantID: principal.tenant, operation: .tokenRevoke,
+                                                   outcome: .denied, details: ["error": "forbidden"])])
             throw KeystoreError.store(.tokenNotFound(id))
         }
         let now = clock()
-        let event = AuditEvent(time: now, actor: principal.id, tenantID: record.tenantID, operation: "token.revoke",
-                               outcome: "success", details: ["token": id])
+        let event = AuditEvent(time: now, actor: principal.id, tenantID: record.tenantID, operation: .tokenRevoke,
+                               outcome: .success, details: ["token": id])
         try await mappingErrors { try await store.revokeToken(id: id, at: now, audit: [event]) }
         cache.withLock { $0[id] = nil }
         return TokenInfo(try await mappingErrors { try await store.token(id: id) }!)
     }
 
-    public func list(tenant: String?, by principal: Principal = .local) async throws -> [TokenInfo] {
+    public func list(tenant: String?, by principal: Principal) async throws -> [TokenInfo] {
         try principal.authorize(.manageTokens, tenant: tenant ?? principal.tenant)
         return try await mappingErrors { try await store.tokens(tenantID: tenant ?? principal.tenant) }.map(TokenInfo.init)
     }

@@ -24,9 +24,9 @@ extension KeyService {
     /// order, and one record per failed item; they are written together,
     /// group-committed with other requests, and the results return only once they are
     /// durable.
-    public func signBatch(tenant: String, items: [SignRequestItem], by principal: Principal = .local) async throws
+    public func signBatch(tenant: String, items: [SignRequestItem], by principal: Principal) async throws
         -> [Result<SignResult, KeystoreError>] {
-        try await audited("sign", by: principal, tenant: tenant) {
+        try await audited(.sign, by: principal, tenant: tenant) {
             try principal.authorize(.useKeys, tenant: tenant)
         }
         var signers: [String: Result<BatchSigner, KeystoreError>] = [:]
@@ -121,12 +121,12 @@ extension KeyService {
                 let key = "\(result.keyID)#\(result.version)"
                 groups[key, default: Group(first: index, result: result, hmacs: [])].hmacs.append(outcome.messageHMAC ?? "")
             case .failure(let error):
-                failures.append((index, event("sign", by: principal, tenant: tenant, outcome: "failure",
+                failures.append((index, event(.sign, by: principal, tenant: tenant, outcome: .failure,
                                               details: ["alias": String(items[index].alias.prefix(128)), "error": error.code])))
             }
         }
         let successes = groups.values.map { group in
-            (group.first, event("sign", by: principal, tenant: tenant, keyID: group.result.keyID, version: group.result.version,
+            (group.first, event(.sign, by: principal, tenant: tenant, keyID: group.result.keyID, version: group.result.version,
                                 details: ["scheme": group.result.scheme, "signatures": String(group.hmacs.count),
                                           "message_hmacs": group.hmacs.joined(separator: " ")]))
         }

@@ -3,7 +3,7 @@ import CustosStore
 import Foundation
 
 /// The public view of a key record: everything a client may see, no secret.
-public struct KeyInfo: Sendable, Codable, Equatable {
+public struct KeyInfo: Sendable, Equatable {
     public var id: String
     public var tenant: String
     public var alias: String
@@ -20,39 +20,19 @@ public struct KeyInfo: Sendable, Codable, Equatable {
     public var updatedAt: Date
     /// Filled by `key(tenant:alias:)`; nil in listings.
     public var versions: [VersionInfo]?
-
-    enum CodingKeys: String, CodingKey {
-        case id, tenant, alias, category, scheme, status, fingerprint, labels, protection, versions
-        case primaryVersion = "primary_version"
-        case shortID = "short_id"
-        case externalID = "external_id"
-        case createdAt = "created_at"
-        case updatedAt = "updated_at"
-    }
 }
 
-public struct VersionInfo: Sendable, Codable, Equatable {
+public struct VersionInfo: Sendable, Equatable {
     public var version: Int
     public var fingerprint: String?
     public var createdAt: Date
     public var destroyed: Bool
-
-    enum CodingKeys: String, CodingKey {
-        case version, fingerprint, destroyed
-        case createdAt = "created_at"
-    }
 }
 
-public struct TenantInfo: Sendable, Codable, Equatable {
+public struct TenantInfo: Sendable, Equatable {
     public var id: String
     public var createdAt: Date
     public var wrappingGeneration: Int
-
-    enum CodingKeys: String, CodingKey {
-        case id
-        case createdAt = "created_at"
-        case wrappingGeneration = "wrapping_generation"
-    }
 }
 
 public struct SignResult: Sendable, Equatable {

@@ -37,12 +37,13 @@ extension KeyService {
 
     /// Registers a PKCS#11 token under `name` for the High and Ultimate levels. Logs in
     /// with the PIN (from the HSM PIN source) and creates the High wrapping key if the
-    /// token lacks it, before anything is recorded.
-    public func registerHSM(name: String, module: String, tokenLabel: String) async throws -> HSMRecord {
-        try Names.validateHSM(name)
-        let configuration = PKCS11Configuration(module: module, tokenLabel: tokenLabel)
-        try configuration.validate()
-        return try await mappingErrors {
+    /// token lacks it, before anything is recorded. Node-wide admins only; audited.
+    public func registerHSM(name: String, module: String, tokenLabel: String, by principal: Principal) async throws -> HSMRecord {
+        try await audited(.hsmRegister, by: principal, tenant: nil) {
+            try principal.authorize(.manageProtection, tenant: nil)
+            try Names.validateHSM(name)
+            let configuration = PKCS11Configuration(module: module, tokenLabel: tokenLabel)
+            try configuration.validate()
             if try await store.hsm(name: name) != nil {
                 throw KeystoreError.store(.duplicateName(kind: "HSM", name: name))
             }
@@ -51,13 +52,18 @@ extension KeyService {
             let record = HSMRecord(name: name, module: module, tokenLabel: tokenLabel, createdAt: clock())
             try await store.addHSM(record)
             hsmConnections.withLock { $0[name] = connection }
+            try await recordSuccess(event(.hsmRegister, by: principal, tenant: nil,
+                                          details: ["hsm": name, "token": String(tokenLabel.prefix(64))]))
             logger.info("HSM registered", metadata: ["hsm": "\(name)", "token": "\(tokenLabel)"])
             return record
         }
     }
 
-    public func hsms() async throws -> [HSMRecord] {
-        try await mappingErrors { try await store.hsms() }
+    public func hsms(by principal: Principal) async throws -> [HSMRecord] {
+        try await mappingErrors {
+            try principal.authorize(.readKeys, tenant: nil)
+            return try await store.hsms()
+        }
     }
 
     func hsmConnection(_ name: String) async throws -> HSMConnection {
@@ -78,16 +84,19 @@ extension KeyService {
 
     /// Associates a tenant's category with a level (and HSM). The previous association
     /// is deprecated, never overwritten; keys keep the protection they were made with.
-    public func assignSecurityLevel(tenant: String, category: KeyCategory, level: SecurityLevel, hsm: String?) async throws -> SecurityLevelInfo {
-        try Names.validateTenant(tenant)
-        switch (level, hsm) {
-        case (.standard, .some):
-            throw KeystoreError.invalidArgument("security level standard keeps keys in the database; it takes no --hsm")
-        case (.high, nil), (.ultimate, nil):
-            throw KeystoreError.invalidArgument("security level \(level.rawValue) needs an HSM (--hsm NAME)")
-        default: break
-        }
-        return try await mappingErrors {
+    /// Admins of the tenant only; audited.
+    public func assignSecurityLevel(tenant: String, category: KeyCategory, level: SecurityLevel, hsm: String?,
+                                    by principal: Principal) async throws -> SecurityLevelInfo {
+        try await audited(.securityLevelAssign, by: principal, tenant: tenant) {
+            try principal.authorize(.manageProtection, tenant: tenant)
+            try Names.validateTenant(tenant)
+            switch (level, hsm) {
+            case (.standard, .some):
+                throw KeystoreError.invalidArgument("security level standard keeps keys in the database; it takes no --hsm")
+            case (.high, nil), (.ultimate, nil):
+                throw KeystoreError.invalidArgument("security level \(level.rawValue) needs an HSM (--hsm NAME)")
+            default: break
+            }
             try await requireTenant(tenant)
             if let hsm {
                 guard try await store.hsm(name: hsm) != nil else {
@@ -96,14 +105,18 @@ extension KeyService {
             }
             let record = SecurityLevelRecord(tenantID: tenant, category: category.rawValue, level: level.rawValue, hsm: hsm, createdAt: clock())
             try await store.assignSecurityLevel(record)
+            var details = ["category": category.rawValue, "level": level.rawValue]
+            if let hsm { details["hsm"] = hsm }
+            try await recordSuccess(event(.securityLevelAssign, by: principal, tenant: tenant, details: details))
             logger.info("security level assigned", metadata: ["tenant": "\(tenant)", "category": "\(category.rawValue)", "level": "\(level.rawValue)"])
             return try Self.levelInfo(record)
         }
     }
 
     /// The tenant's associations, current and deprecated, oldest first.
-    public func securityLevels(tenant: String) async throws -> [SecurityLevelInfo] {
+    public func securityLevels(tenant: String, by principal: Principal) async throws -> [SecurityLevelInfo] {
         try await mappingErrors {
+            try principal.authorize(.readKeys, tenant: tenant)
             try await requireTenant(tenant)
             return try await store.securityLevels(tenantID: tenant).map(Self.levelInfo)
         }

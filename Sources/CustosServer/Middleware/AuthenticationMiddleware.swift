@@ -19,7 +19,7 @@ struct AuthenticationMiddleware: RouterMiddleware {
             principal = try await tokens.authenticate(bearer: header.dropFirst(7))
         } catch {
             let reason = (error as? KeystoreError)?.code ?? "unauthenticated"
-            try? await audit.record(AuditEvent(time: .now, actor: "anonymous", operation: "authorization", outcome: "denied",
+            try? await audit.record(AuditEvent(time: .now, actor: "anonymous", operation: .authorization, outcome: .denied,
                                                details: ["reason": reason, "route": context.endpointPath ?? request.uri.path.prefix(200).description,
                                                          "method": request.method.rawValue]))
             throw Problem.unauthenticated

@@ -12,34 +12,34 @@ struct AccessRoutes {
     let io: JSONIO
 
     func register(on router: RouterGroup<CustosRequestContext>) {
-        router.post("tokens") { request, context in
+        router.on(.createToken) { request, context in
             let principal = try context.requirePrincipal()
             let body = try await io.decode(CreateTokenRequest.self, from: request)
             guard let role = Role(rawValue: body.role) else { throw Problem.invalid("role must be admin, operator, signer or auditor") }
-            let created = try await audited(principal, "token.create", tenant: body.tenant) {
+            let created = try await audited(principal, .tokenCreate, tenant: body.tenant) {
                 try await tokens.create(tenant: body.tenant, role: role, lifetime: TimeInterval(body.ttlSeconds),
                                         description: body.description, by: principal)
             }
             let bearer = created.bearer.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
-            return try JSONIO.response(CreatedTokenResponse(token: created.info, bearer: bearer), status: .created)
+            return try JSONIO.response(CreatedTokenResponse(token: TokenResponse(created.info), bearer: bearer), status: .created)
         }
-        router.get("tokens") { request, context in
+        router.on(.listTokens) { request, context in
             let principal = try context.requirePrincipal()
             let tenant = Field.query(request, "tenant")
-            let list = try await audited(principal, "token.list", tenant: tenant ?? principal.tenant) {
+            let list = try await audited(principal, .tokenList, tenant: tenant ?? principal.tenant) {
                 try await tokens.list(tenant: tenant, by: principal)
             }
-            return try JSONIO.response(TokenList(tokens: list))
+            return try JSONIO.response(TokenList(tokens: list.map(TokenResponse.init)))
         }
-        router.post("tokens/:id/revoke") { _, context in
+        router.on(.revokeToken) { _, context in
             let principal = try context.requirePrincipal()
             let id = try Field.path(context, "id")
-            return try JSONIO.response(try await tokens.revoke(id: id, by: principal))
+            return try JSONIO.response(TokenResponse(try await tokens.revoke(id: id, by: principal)))
         }
-        router.get("audit") { request, context in
+        router.on(.listAudit) { request, context in
             let principal = try context.requirePrincipal()
             let requested = Field.query(request, "tenant")
-            let tenant = try await audited(principal, "audit.read", tenant: requested ?? principal.tenant) { try scope(principal, requested: requested) }
+            let tenant = try await audited(principal, .auditRead, tenant: requested ?? principal.tenant) { try scope(principal, requested: requested) }
             let limit = try Field.intQuery(request, "limit", 1...1000) ?? 100
             let after = try Field.intQuery(request, "after", 0...Int.max) ?? 0
             let records = try await keys.store.auditRecords(AuditQuery(after: Int64(after), limit: limit, tenantID: tenant,
@@ -48,10 +48,10 @@ struct AccessRoutes {
             let body = AuditRecordList(records: records.map(AuditRecordResponse.init(record:)), next: records.count == limit ? records.last?.sequence : nil)
             return try JSONIO.response(body)
         }
-        router.post("audit/verify") { request, context in
+        router.on(.verifyAudit) { request, context in
             let principal = try context.requirePrincipal()
             let requested = Field.query(request, "tenant")
-            let tenant = try await audited(principal, "audit.verify", tenant: requested ?? principal.tenant) { try scope(principal, requested: requested) }
+            let tenant = try await audited(principal, .auditVerify, tenant: requested ?? principal.tenant) { try scope(principal, requested: requested) }
             return try JSONIO.response(AuditVerifyResponse(result: try await keys.audit.verify(tenant: tenant)))
         }
     }
@@ -67,12 +67,12 @@ struct AccessRoutes {
     }
 
     /// Token operations check permissions in the token service; a refusal is audited here.
-    private func audited<T>(_ principal: Principal, _ operation: String, tenant: String?, _ body: () async throws -> T) async throws -> T {
+    private func audited<T>(_ principal: Principal, _ operation: AuditOperation, tenant: String?, _ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
         } catch let error as KeystoreError where error.code == "forbidden" {
             try? await keys.audit.record(AuditEvent(time: .now, actor: principal.id, tenantID: tenant, operation: operation,
-                                                    outcome: "denied", details: ["error": error.code]))
+                                                    outcome: .denied, details: ["error": error.code]))
             throw error
         }
     }

@@ -13,24 +13,24 @@ struct CryptoRoutes {
     let metrics: ServerMetrics
 
     func register(on router: RouterGroup<CustosRequestContext>) {
-        router.post("tenants/:tenant/keys/:alias/sign") { request, context in
+        router.on(.sign) { request, context in
             let principal = try context.requirePrincipal()
             let tenant = try Field.path(context, "tenant"), alias = try Field.path(context, "alias")
             let body = try await io.decode(SignRequest.self, from: request)
             let result = try await sign(tenant: tenant, alias: alias, message: body.message, format: body.format, by: principal)
             return JSONIO.response(json: result.jsonBytes)
         }
-        router.post("tenants/:tenant/keys/:alias/verify") { request, context in
+        router.on(.verify) { request, context in
             let principal = try context.requirePrincipal()
             let tenant = try Field.path(context, "tenant"), alias = try Field.path(context, "alias")
             let body = try await io.decode(VerifyRequest.self, from: request)
             return try JSONIO.response(try await verify(tenant: tenant, alias: alias, message: body.message, signature: body.signature,
                                                         format: body.format, version: body.version, by: principal))
         }
-        router.post("tenants/:tenant/sign") { request, context in
+        router.on(.signBatch) { request, context in
             let principal = try context.requirePrincipal()
             let tenant = try Field.path(context, "tenant")
-            try await keys.requireAccess(.useKeys, tenant: tenant, operation: "sign", by: principal)
+            try await keys.requireAccess(.useKeys, tenant: tenant, operation: .sign, by: principal)
             let body = try await io.decode(BatchSignRequest.self, from: request)
             try checkBatchSize(body.items.count)
             // Malformed items fail here; the rest are signed together, with one audit commit.
@@ -40,7 +40,7 @@ struct CryptoRoutes {
             for (index, item) in body.items.enumerated() {
                 do {
                     requests.append(SignRequestItem(alias: item.alias, message: try Field.base64(item.message, "message"),
-                                                    format: try Field.format(item.format)))
+                                                    format: try SignatureFormat.parse(item.format)))
                     positions.append(index)
                 } catch {
                     results[index] = BatchItemResult(index: index, result: nil, error: Problem(error).summary)
@@ -50,9 +50,7 @@ struct CryptoRoutes {
                 switch outcome {
                 case .success(let result):
                     metrics.signed(scheme: result.scheme)
-                    results[position] = BatchItemResult(index: position, result: SignResponse(
-                        signature: Data(result.signature).base64EncodedString(), keyID: result.keyID, alias: result.alias,
-                        version: result.version, scheme: result.scheme, format: result.format), error: nil)
+                    results[position] = BatchItemResult(index: position, result: SignResponse(result), error: nil)
                 case .failure(let error):
                     results[position] = BatchItemResult(index: position, result: nil, error: Problem(error).summary)
                 }
@@ -60,10 +58,10 @@ struct CryptoRoutes {
             try Task.checkCancellation()
             return JSONIO.response(json: BatchResponse(results: results.map { $0! }).jsonBytes)
         }
-        router.post("tenants/:tenant/verify") { request, context in
+        router.on(.verifyBatch) { request, context in
             let principal = try context.requirePrincipal()
             let tenant = try Field.path(context, "tenant")
-            try await keys.requireAccess(.verify, tenant: tenant, operation: "verify", by: principal)
+            try await keys.requireAccess(.verify, tenant: tenant, operation: .verify, by: principal)
             let body = try await io.decode(BatchVerifyRequest.self, from: request)
             try checkBatchSize(body.items.count)
             let results = await perItem(body.items) { item in
@@ -72,7 +70,7 @@ struct CryptoRoutes {
             }
             return try JSONIO.response(BatchResponse(results: results))
         }
-        router.post("tenants/:tenant/keys/:alias/encrypt") { request, context in
+        router.on(.encrypt) { request, context in
             let principal = try context.requirePrincipal()
             let tenant = try Field.path(context, "tenant"), alias = try Field.path(context, "alias")
             let body = try await io.decode(EncryptRequest.self, from: request)
@@ -81,7 +79,7 @@ struct CryptoRoutes {
                                                 by: principal)
             return try JSONIO.response(EncryptResponse(ciphertext: Data(sealed).base64EncodedString()))
         }
-        router.post("tenants/:tenant/keys/:alias/decrypt") { request, context in
+        router.on(.decrypt) { request, context in
             let principal = try context.requirePrincipal()
             let tenant = try Field.path(context, "tenant"), alias = try Field.path(context, "alias")
             let body = try await io.decode(DecryptRequest.self, from: request)
@@ -91,7 +89,7 @@ struct CryptoRoutes {
             // The caller asked for this plaintext; it leaves only in the response body.
             return try JSONIO.response(DecryptResponse(plaintext: plaintext.withUnsafeBytes { Data($0).base64EncodedString() }))
         }
-        router.post("tenants/:tenant/keys/:alias/hmac") { request, context in
+        router.on(.hmac) { request, context in
             let principal = try context.requirePrincipal()
             let tenant = try Field.path(context, "tenant"), alias = try Field.path(context, "alias")
             let body = try await io.decode(HMACRequest.self, from: request)
@@ -107,18 +105,17 @@ struct CryptoRoutes {
 
     private func sign(tenant: String, alias: String, message: String, format: String?, by principal: Principal) async throws -> SignResponse {
         let result = try await keys.sign(tenant: tenant, alias: alias, message: try Field.base64(message, "message"),
-                                         format: try Field.format(format), by: principal)
+                                         format: try SignatureFormat.parse(format), by: principal)
         metrics.signed(scheme: result.scheme)
-        return SignResponse(signature: Data(result.signature).base64EncodedString(), keyID: result.keyID, alias: result.alias,
-                            version: result.version, scheme: result.scheme, format: result.format)
+        return SignResponse(result)
     }
 
     private func verify(tenant: String, alias: String, message: String, signature: String, format: String?, version: Int?,
                         by principal: Principal) async throws -> VerifyResponse {
         let result = try await keys.verify(tenant: tenant, alias: alias, message: try Field.base64(message, "message"),
-                                           signature: try Field.base64(signature, "signature"), format: try Field.format(format),
+                                           signature: try Field.base64(signature, "signature"), format: try SignatureFormat.parse(format),
                                            version: version, by: principal)
-        return VerifyResponse(valid: result.valid, version: result.version)
+        return VerifyResponse(result)
     }
 
     private func checkBatchSize(_ count: Int) throws {

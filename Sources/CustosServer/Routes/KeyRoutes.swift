@@ -12,25 +12,21 @@ struct KeyRoutes {
     let allowImport: Bool
 
     func register(on router: RouterGroup<CustosRequestContext>) {
-        router.post("tenants") { request, context in
+        router.on(.createTenant) { request, context in
             let body = try await io.decode(CreateTenantRequest.self, from: request)
             let tenant = try await keys.createTenant(body.id, by: try context.requirePrincipal())
-            return try JSONIO.response(tenant, status: .created)
+            return try JSONIO.response(TenantResponse(tenant), status: .created)
         }
-        router.get("tenants") { _, context in
-            try JSONIO.response(TenantList(tenants: try await keys.tenants(by: try context.requirePrincipal())))
+        router.on(.listTenants) { _, context in
+            try JSONIO.response(TenantList(tenants: try await keys.tenants(by: try context.requirePrincipal()).map(TenantResponse.init)))
         }
-        router.post("tenants/:tenant/keys") { request, context in
+        router.on(.generateKey) { request, context in
             let principal = try context.requirePrincipal()
             let tenant = try Field.path(context, "tenant")
             let body = try await io.decode(GenerateKeyRequest.self, from: request)
-            let spec = try KeySpec(tenant: tenant, alias: body.alias, algorithm: try Self.algorithm(body.scheme),
-                                   category: body.category.map(KeyCategory.init(identifier:)),
-                                   options: GenerationOptions(rsaKeySize: try body.rsaBits.map(RSAKeySize.init(bits:)) ?? .bits3072),
-                                   labels: body.labels ?? [:], externalID: body.externalID)
-            return try JSONIO.response(try await keys.generateKey(spec, by: principal), status: .created)
+            return try JSONIO.response(KeyResponse(try await keys.generateKey(try KeySpec(tenant: tenant, body), by: principal)), status: .created)
         }
-        router.post("tenants/:tenant/keys/import") { request, context in
+        router.on(.importKey) { request, context in
             let principal = try context.requirePrincipal()
             guard allowImport else {
                 throw Problem(status: 403, code: "import-disabled", title: "Forbidden",
@@ -38,9 +34,8 @@ struct KeyRoutes {
             }
             let tenant = try Field.path(context, "tenant")
             let body = try await io.decode(ImportKeyRequest.self, from: request)
-            let spec = try KeySpec(tenant: tenant, alias: body.alias, algorithm: try Self.algorithm(body.scheme),
-                                   category: body.category.map(KeyCategory.init(identifier:)),
-                                   labels: body.labels ?? [:], externalID: body.externalID)
+            let spec = try KeySpec(tenant: tenant, GenerateKeyRequest(alias: body.alias, scheme: body.scheme, category: body.category,
+                                                                       labels: body.labels, externalID: body.externalID))
             var encoded = Array(body.privateKey.utf8)
             defer { SecretBytes.zeroize(&encoded) }
             let material: SecretBytes
@@ -51,28 +46,24 @@ struct KeyRoutes {
             } else {
                 throw Problem.invalid("private_key must be PEM text or base64 DER")
             }
-            return try JSONIO.response(try await keys.importKey(spec, privateKey: material, by: principal), status: .created)
+            return try JSONIO.response(KeyResponse(try await keys.importKey(spec, privateKey: material, by: principal)), status: .created)
         }
-        router.get("tenants/:tenant/keys") { request, context in
+        router.on(.listKeys) { request, context in
             let principal = try context.requirePrincipal()
             let tenant = try Field.path(context, "tenant")
-            var filter = KeyFilter(aliasPrefix: Field.query(request, "alias_prefix"))
-            filter.category = try Field.query(request, "category").map { try KeyCategory(identifier: $0).rawValue }
-            filter.scheme = Field.query(request, "scheme")
-            if let status = Field.query(request, "status") {
-                guard let parsed = KeyStatus(rawValue: status) else { throw Problem.invalid("status must be enabled, disabled or destroyed") }
-                filter.status = parsed
-            }
-            let limit = try Field.intQuery(request, "limit", 1...PageRequest.maximumLimit) ?? 100
-            let page = try await keys.listKeys(tenant: tenant, filter: filter,
-                                               page: PageRequest(limit: limit, after: Field.query(request, "after")), by: principal)
-            return try JSONIO.response(KeyList(keys: page.keys, next: page.nextCursor))
+            let query = KeyListQuery(limit: try Field.intQuery(request, "limit", 1...PageRequest.maximumLimit) ?? 100,
+                                     after: Field.query(request, "after"), category: Field.query(request, "category"),
+                                     scheme: Field.query(request, "scheme"), status: Field.query(request, "status"),
+                                     aliasPrefix: Field.query(request, "alias_prefix"))
+            let filter = try KeyFilter(query)
+            let page = try await keys.listKeys(tenant: tenant, filter: filter, page: PageRequest(limit: query.limit, after: query.after), by: principal)
+            return try JSONIO.response(KeyList(keys: page.keys.map(KeyResponse.init), next: page.nextCursor))
         }
-        router.get("tenants/:tenant/keys/:alias") { _, context in
-            try JSONIO.response(try await keys.key(tenant: try Field.path(context, "tenant"), alias: try Field.path(context, "alias"),
-                                                   by: try context.requirePrincipal()))
+        router.on(.getKey) { _, context in
+            try JSONIO.response(KeyResponse(try await keys.key(tenant: try Field.path(context, "tenant"), alias: try Field.path(context, "alias"),
+                                                               by: try context.requirePrincipal())))
         }
-        router.get("tenants/:tenant/keys/:alias/public") { request, context in
+        router.on(.publicKey) { request, context in
             let principal = try context.requirePrincipal()
             let tenant = try Field.path(context, "tenant"), alias = try Field.path(context, "alias")
             let format = Field.query(request, "format") ?? "pem"
@@ -80,25 +71,9 @@ struct KeyRoutes {
             let version = try Field.intQuery(request, "version", 1...Int(Int32.max))
             let info = try await keys.key(tenant: tenant, alias: alias, by: principal)
             let export = try await keys.publicKey(tenant: tenant, alias: alias, version: version, by: principal)
-            let fingerprint = Fingerprint(subjectPublicKeyInfo: export.encodedRepresentation).description
-            var response = PublicKeyResponse(alias: alias, version: version ?? info.primaryVersion, scheme: info.scheme,
-                                             fingerprint: fingerprint, format: format, publicKey: nil, jwk: nil)
-            switch format {
-            case "pem":
-                guard let pem = export.pemRepresentation else { throw Problem.invalid("\(info.scheme) keys have no PEM form; use raw") }
-                response.publicKey = pem
-            case "der":
-                guard let der = export.derRepresentation else { throw Problem.invalid("\(info.scheme) keys have no DER form; use raw") }
-                response.publicKey = Data(der).base64EncodedString()
-            case "raw":
-                guard let raw = export.rawRepresentation else { throw Problem.invalid("\(info.scheme) keys have no raw form") }
-                response.publicKey = Data(raw).base64EncodedString()
-            default:
-                response.jwk = export.jwk
-            }
-            return try JSONIO.response(response)
+            return try JSONIO.response(try PublicKeyResponse(export, of: info, version: version ?? info.primaryVersion, format: format))
         }
-        router.post("tenants/:tenant/keys/:alias/pop") { _, context in
+        router.on(.proofOfPossession) { _, context in
             let principal = try context.requirePrincipal()
             let tenant = try Field.path(context, "tenant"), alias = try Field.path(context, "alias")
             let proof = try await keys.proofOfPossession(tenant: tenant, alias: alias, by: principal)
@@ -107,28 +82,12 @@ struct KeyRoutes {
                                                                  publicKey: Data(export.encodedRepresentation).base64EncodedString(),
                                                                  proofOfPossession: Data(proof.proof).base64EncodedString()))
         }
-        for (action, operation) in [("rotate", Lifecycle.rotate), ("disable", .disable), ("enable", .enable), ("destroy", .destroy)] {
-            router.post("tenants/:tenant/keys/:alias/\(action)") { _, context in
+        for change in KeyStateChange.allCases {
+            router.on(change.endpoint) { _, context in
                 let principal = try context.requirePrincipal()
                 let tenant = try Field.path(context, "tenant"), alias = try Field.path(context, "alias")
-                let info: KeyInfo = switch operation {
-                case .rotate: try await keys.rotate(tenant: tenant, alias: alias, by: principal)
-                case .disable: try await keys.disable(tenant: tenant, alias: alias, by: principal)
-                case .enable: try await keys.enable(tenant: tenant, alias: alias, by: principal)
-                case .destroy: try await keys.destroy(tenant: tenant, alias: alias, by: principal)
-                }
-                return try JSONIO.response(info)
+                return try JSONIO.response(KeyResponse(try await keys.changeState(change, tenant: tenant, alias: alias, by: principal)))
             }
-        }
-    }
-
-    enum Lifecycle { case rotate, disable, enable, destroy }
-
-    static func algorithm(_ scheme: String) throws -> KeyAlgorithm {
-        do {
-            return try KeyAlgorithm(identifier: scheme)
-        } catch let error as CustosCryptoError {
-            throw KeystoreError.crypto(error)
         }
     }
 }

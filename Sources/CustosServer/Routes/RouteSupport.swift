@@ -51,12 +51,6 @@ enum Field {
         return Array(data)
     }
 
-    static func format(_ text: String?) throws -> SignatureFormat? {
-        guard let text else { return nil }
-        guard let format = SignatureFormat(rawValue: text) else { throw Problem.invalid("format must be der or raw") }
-        return format
-    }
-
     static func path(_ context: CustosRequestContext, _ name: String) throws -> String {
         guard let value = context.parameters.get(name) else { throw Problem.invalid("missing path parameter \(name)") }
         return value
@@ -72,5 +66,13 @@ enum Field {
             throw Problem.invalid("\(name) must be an integer in \(range.lowerBound)...\(range.upperBound)")
         }
         return value
+    }
+}
+
+extension RouterGroup where Context == CustosRequestContext {
+    /// Registers the handler of one API endpoint (`Endpoint` spells every path once).
+    @discardableResult
+    func on(_ endpoint: Endpoint, use handler: @Sendable @escaping (Request, Context) async throws -> some ResponseGenerator) -> Self {
+        on(RouterPath(endpoint.template), method: endpoint.method == .get ? .get : .post, use: handler)
     }
 }

@@ -1,0 +1,81 @@
+import Foundation
+
+/// One operation of the HTTP API: its method and path under `/v1`, with `:name`
+/// segments for path parameters. The server registers its routes from these and the
+/// client builds its requests from them, so a path is spelled once (and
+/// `openapi.yaml` is checked against `Endpoint.all` by the tests).
+public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
+    public enum Method: String, Sendable { case get = "GET", post = "POST" }
+
+    public let method: Method
+    /// Relative to `/v1`, e.g. `tenants/:tenant/keys/:alias/sign`.
+    public let template: String
+
+    init(_ method: Method, _ template: String) {
+        self.method = method
+        self.template = template
+    }
+
+    public var description: String { "\(method.rawValue) /v1/\(template)" }
+
+    /// The names of the path parameters, in order.
+    public var parameters: [String] {
+        template.split(separator: "/").filter { $0.hasPrefix(":") }.map { String($0.dropFirst()) }
+    }
+
+    /// The path with each parameter filled in and percent-encoded (an alias may hold
+    /// '/' or ':'), relative to `/v1`.
+    public func path(_ values: [String: String] = [:]) -> String {
+        var allowed = CharacterSet.urlPathAllowed
+        allowed.remove(charactersIn: "/:")
+        return template.split(separator: "/").map { segment -> String in
+            guard segment.hasPrefix(":") else { return String(segment) }
+            let value = values[String(segment.dropFirst())] ?? ""
+            return value.addingPercentEncoding(withAllowedCharacters: allowed) ?? value
+        }.joined(separator: "/")
+    }
+
+    public func path(tenant: String) -> String { path(["tenant": tenant]) }
+    public func path(tenant: String, alias: String) -> String { path(["tenant": tenant, "alias": alias]) }
+
+    // MARK: The API
+
+    public static let healthLive = Endpoint(.get, "health/live")
+    public static let healthReady = Endpoint(.get, "health/ready")
+
+    public static let createTenant = Endpoint(.post, "tenants")
+    public static let listTenants = Endpoint(.get, "tenants")
+
+    public static let generateKey = Endpoint(.post, "tenants/:tenant/keys")
+    public static let listKeys = Endpoint(.get, "tenants/:tenant/keys")
+    public static let importKey = Endpoint(.post, "tenants/:tenant/keys/import")
+    public static let getKey = Endpoint(.get, "tenants/:tenant/keys/:alias")
+    public static let publicKey = Endpoint(.get, "tenants/:tenant/keys/:alias/public")
+    public static let proofOfPossession = Endpoint(.post, "tenants/:tenant/keys/:alias/pop")
+    public static let rotateKey = Endpoint(.post, "tenants/:tenant/keys/:alias/rotate")
+    public static let disableKey = Endpoint(.post, "tenants/:tenant/keys/:alias/disable")
+    public static let enableKey = Endpoint(.post, "tenants/:tenant/keys/:alias/enable")
+    public static let destroyKey = Endpoint(.post, "tenants/:tenant/keys/:alias/destroy")
+
+    public static let sign = Endpoint(.post, "tenants/:tenant/keys/:alias/sign")
+    public static let verify = Endpoint(.post, "tenants/:tenant/keys/:alias/verify")
+    public static let encrypt = Endpoint(.post, "tenants/:tenant/keys/:alias/encrypt")
+    public static let decrypt = Endpoint(.post, "tenants/:tenant/keys/:alias/decrypt")
+    public static let hmac = Endpoint(.post, "tenants/:tenant/keys/:alias/hmac")
+    public static let signBatch = Endpoint(.post, "tenants/:tenant/sign")
+    public static let verifyBatch = Endpoint(.post, "tenants/:tenant/verify")
+
+    public static let createToken = Endpoint(.post, "tokens")
+    public static let listTokens = Endpoint(.get, "tokens")
+    public static let revokeToken = Endpoint(.post, "tokens/:id/revoke")
+
+    public static let listAudit = Endpoint(.get, "audit")
+    public static let verifyAudit = Endpoint(.post, "audit/verify")
+
+    /// Every endpoint under `/v1` (the Prometheus `/metrics` route is not part of it).
+    public static let all: [Endpoint] = [
+        healthLive, healthReady, createTenant, listTenants, generateKey, listKeys, importKey, getKey, publicKey,
+        proofOfPossession, rotateKey, disableKey, enableKey, destroyKey, sign, verify, encrypt, decrypt, hmac,
+        signBatch, verifyBatch, createToken, listTokens, revokeToken, listAudit, verifyAudit,
+    ]
+}

@@ -1,0 +1,93 @@
+import CustosAPI
+import Foundation
+
+/// One method per operation of the API, each a thin call of its `Endpoint`.
+extension CustosClient {
+    public func createTenant(_ id: String) async throws -> TenantResponse {
+        try await call(.createTenant, body: CreateTenantRequest(id: id))
+    }
+
+    public func tenants() async throws -> [TenantResponse] {
+        try await call(.listTenants, as: TenantList.self).tenants
+    }
+
+    public func generateKey(tenant: String, _ request: GenerateKeyRequest) async throws -> KeyResponse {
+        try await call(.generateKey, ["tenant": tenant], body: request)
+    }
+
+    public func importKey(tenant: String, _ request: ImportKeyRequest) async throws -> KeyResponse {
+        try await call(.importKey, ["tenant": tenant], body: request)
+    }
+
+    public func listKeys(tenant: String, _ query: KeyListQuery) async throws -> KeyList {
+        try await call(.listKeys, ["tenant": tenant], query: query.parameters)
+    }
+
+    public func key(tenant: String, alias: String) async throws -> KeyResponse {
+        try await call(.getKey, ["tenant": tenant, "alias": alias])
+    }
+
+    public func publicKey(tenant: String, alias: String, format: String, version: Int?) async throws -> PublicKeyResponse {
+        try await call(.publicKey, ["tenant": tenant, "alias": alias], query: ["format": format, "version": version.map(String.init)])
+    }
+
+    public func proofOfPossession(tenant: String, alias: String) async throws -> ProofOfPossessionResponse {
+        try await call(.proofOfPossession, ["tenant": tenant, "alias": alias])
+    }
+
+    /// Rotate, disable, enable or destroy: every change of a key's state answers the key.
+    public func changeState(_ change: KeyStateChange, tenant: String, alias: String) async throws -> KeyResponse {
+        try await call(change.endpoint, ["tenant": tenant, "alias": alias])
+    }
+
+    public func sign(tenant: String, alias: String, _ request: SignRequest) async throws -> SignResponse {
+        try await call(.sign, ["tenant": tenant, "alias": alias], body: request)
+    }
+
+    public func verify(tenant: String, alias: String, _ request: VerifyRequest) async throws -> VerifyResponse {
+        try await call(.verify, ["tenant": tenant, "alias": alias], body: request)
+    }
+
+    public func encrypt(tenant: String, alias: String, _ request: EncryptRequest) async throws -> EncryptResponse {
+        try await call(.encrypt, ["tenant": tenant, "alias": alias], body: request)
+    }
+
+    public func decrypt(tenant: String, alias: String, _ request: DecryptRequest) async throws -> DecryptResponse {
+        try await call(.decrypt, ["tenant": tenant, "alias": alias], body: request)
+    }
+
+    public func hmac(tenant: String, alias: String, _ request: HMACRequest) async throws -> HMACResponse {
+        try await call(.hmac, ["tenant": tenant, "alias": alias], body: request)
+    }
+
+    public func createToken(_ request: CreateTokenRequest) async throws -> CreatedTokenResponse {
+        try await call(.createToken, body: request)
+    }
+
+    public func tokens(tenant: String?) async throws -> [TokenResponse] {
+        try await call(.listTokens, query: ["tenant": tenant], as: TokenList.self).tokens
+    }
+
+    public func revokeToken(id: String) async throws -> TokenResponse {
+        try await call(.revokeToken, ["id": id])
+    }
+
+    /// Audit records after `query.after`, up to `query.limit`, asking page after page
+    /// (the server answers at most 1000 a page).
+    public func auditRecords(_ query: AuditListQuery) async throws -> [AuditRecordResponse] {
+        var records: [AuditRecordResponse] = []
+        var page = query
+        while records.count < query.limit {
+            page.limit = min(1000, query.limit - records.count)
+            let list = try await call(.listAudit, query: page.parameters, as: AuditRecordList.self)
+            records += list.records
+            guard let next = list.next else { break }
+            page.after = next
+        }
+        return records
+    }
+
+    public func verifyAudit(tenant: String?) async throws -> AuditVerifyResponse {
+        try await call(.verifyAudit, query: ["tenant": tenant])
+    }
+}

@@ -1,0 +1,133 @@
+import CustosAPI
+import CustosCrypto
+import CustosKeystore
+import CustosStore
+import Foundation
+
+// The one place where keystore values become API bodies: the routes answer with
+// these, and the command line's local mode prints the same bodies the server sends.
+
+extension TenantResponse {
+    public init(_ tenant: TenantInfo) {
+        self.init(id: tenant.id, createdAt: tenant.createdAt, wrappingGeneration: tenant.wrappingGeneration)
+    }
+}
+
+extension TokenResponse {
+    public init(_ token: TokenInfo) {
+        self.init(id: token.id, tenant: token.tenant, role: token.role, description: token.description,
+                  createdAt: token.createdAt, expiresAt: token.expiresAt, revokedAt: token.revokedAt)
+    }
+}
+
+extension KeyResponse {
+    public init(_ key: KeyInfo) {
+        self.init(id: key.id, tenant: key.tenant, alias: key.alias, category: key.category, scheme: key.scheme, status: key.status,
+                  primaryVersion: key.primaryVersion, fingerprint: key.fingerprint, shortID: key.shortID, externalID: key.externalID,
+                  labels: key.labels, protection: key.protection, createdAt: key.createdAt, updatedAt: key.updatedAt,
+                  versions: key.versions?.map { Version(version: $0.version, fingerprint: $0.fingerprint, createdAt: $0.createdAt, destroyed: $0.destroyed) })
+    }
+}
+
+extension SignResponse {
+    public init(_ result: SignResult) {
+        self.init(signature: Data(result.signature).base64EncodedString(), keyID: result.keyID, alias: result.alias,
+                  version: result.version, scheme: result.scheme, format: result.format)
+    }
+}
+
+extension VerifyResponse {
+    public init(_ result: VerifyResult) {
+        self.init(valid: result.valid, version: result.version)
+    }
+}
+
+extension AuditRecordResponse {
+    public init(record: AuditRecord) {
+        self.init(sequence: record.sequence, time: record.time, actor: record.actor, tenant: record.tenantID,
+                  operation: record.operation, keyID: record.keyID, keyVersion: record.keyVersion, outcome: record.outcome,
+                  details: record.detailValues, previousHash: Hex.encode(record.previousHash), hash: Hex.encode(record.hash))
+    }
+}
+
+extension AuditVerifyResponse {
+    public init(result: AuditVerification) {
+        self.init(intact: result.intact, recordsChecked: result.recordsChecked, headSequence: result.headSequence,
+                  checkpointsChecked: result.checkpointsChecked,
+                  findings: result.findings.map { .init(sequence: $0.sequence, kind: $0.kind.rawValue, detail: $0.detail) })
+    }
+}
+
+extension PublicKeyResponse {
+    /// The public key of `key` in `format` (pem, der, jwk or raw); refuses a format the
+    /// scheme has no encoding for.
+    public init(_ export: PublicKeyExport, of key: KeyInfo, version: Int, format: String) throws {
+        let fingerprint = Fingerprint(subjectPublicKeyInfo: export.encodedRepresentation).description
+        self.init(alias: key.alias, version: version, scheme: key.scheme, fingerprint: fingerprint, format: format, publicKey: nil, jwk: nil)
+        switch format {
+        case "pem":
+            guard let pem = export.pemRepresentation else { throw Problem.invalid("\(key.scheme) keys have no PEM/SPKI form; use raw or jwk") }
+            publicKey = pem
+        case "der":
+            guard let der = export.derRepresentation else { throw Problem.invalid("\(key.scheme) keys have no PEM/SPKI form; use raw or jwk") }
+            publicKey = Data(der).base64EncodedString()
+        case "raw":
+            guard let raw = export.rawRepresentation else { throw Problem.invalid("\(key.scheme) keys have no raw form; use pem or der") }
+            publicKey = Data(raw).base64EncodedString()
+        case "jwk":
+            jwk = export.jwk
+        default:
+            throw Problem.invalid("format must be pem, der, jwk or raw")
+        }
+    }
+}
+
+// MARK: Requests into keystore values
+
+extension KeySpec {
+    /// The key a generation (or import) request asks for in `tenant`.
+    public init(tenant: String, _ request: GenerateKeyRequest) throws {
+        do {
+            self.init(tenant: tenant, alias: request.alias, algorithm: try KeyAlgorithm(identifier: request.scheme),
+                      category: try request.category.map(KeyCategory.init(identifier:)),
+                      options: GenerationOptions(rsaKeySize: try request.rsaBits.map(RSAKeySize.init(bits:)) ?? .bits3072),
+                      labels: request.labels ?? [:], externalID: request.externalID)
+        } catch let error as CustosCryptoError {
+            throw KeystoreError.crypto(error)
+        }
+    }
+}
+
+extension KeyFilter {
+    /// The filters of a key listing; an unknown category or status is refused.
+    public init(_ query: KeyListQuery) throws {
+        self.init(aliasPrefix: query.aliasPrefix)
+        category = try query.category.map { try KeyCategory(identifier: $0).rawValue }
+        scheme = query.scheme
+        if let status = query.status {
+            guard let parsed = KeyStatus(rawValue: status) else { throw Problem.invalid("status must be enabled, disabled or destroyed") }
+            self.status = parsed
+        }
+    }
+}
+
+extension SignatureFormat {
+    /// The `format` field of a signing or verification request (absent: the scheme's default).
+    public static func parse(_ text: String?) throws -> SignatureFormat? {
+        guard let text else { return nil }
+        guard let format = SignatureFormat(rawValue: text) else { throw Problem.invalid("format must be der or raw") }
+        return format
+    }
+}
+
+extension KeyService {
+    /// Rotate, disable, enable or destroy, as the API names them.
+    public func changeState(_ change: KeyStateChange, tenant: String, alias: String, by principal: Principal) async throws -> KeyInfo {
+        switch change {
+        case .rotate: try await rotate(tenant: tenant, alias: alias, by: principal)
+        case .disable: try await disable(tenant: tenant, alias: alias, by: principal)
+        case .enable: try await enable(tenant: tenant, alias: alias, by: principal)
+        case .destroy: try await destroy(tenant: tenant, alias: alias, by: principal)
+        }
+    }
+}
