@@ -15,7 +15,7 @@ from pathlib import Path
 
 import requests
 
-from conftest import Custos
+from custos_cli import Custos
 
 
 def b64(data: bytes) -> str:

@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from conftest import PASSPHRASE, TENANT, Custos, keys_in_listing
+from custos_cli import PASSPHRASE, TENANT, Custos, keys_in_listing
 from schemes import crypto_verify
 
 MSG = b"lifecycle " + os.urandom(8)

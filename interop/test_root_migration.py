@@ -11,7 +11,7 @@ import signal
 import subprocess
 import time
 
-from conftest import SCRYPT_LOG_N, TENANT, Custos
+from custos_cli import SCRYPT_LOG_N, TENANT, Custos
 from schemes import crypto_verify
 from test_roots import kms_init_args, snapshot
 

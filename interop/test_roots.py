@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TENANT, Custos
+from custos_cli import TENANT, Custos
 from providers import KMS, SoftHSM, SwTPM, free_port
 from schemes import crypto_verify
 

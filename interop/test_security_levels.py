@@ -11,7 +11,7 @@ import sqlite3
 
 import pytest
 
-from conftest import SCRYPT_LOG_N, TENANT, Custos
+from custos_cli import SCRYPT_LOG_N, TENANT, Custos
 from schemes import crypto_verify, openssl_genpkey, openssl_verify
 
 MSG = b"security level " + os.urandom(8)

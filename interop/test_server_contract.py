@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import REPO
+from custos_cli import REPO
 from server import b64
 
 CHECKS = ",".join([

@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 # softhsm2, swtpm, swtpm-tools and tpm2-tools are what the root-of-trust tests start and
 # inspect; libtss2-dev and libp11-kit-dev are the TPM and PKCS#11 headers and libraries.
 # opensc provides pkcs11-tool; valgrind (and binutils) run the BLS constant-time check.
-APT_PACKAGES=(pkg-config libsecp256k1-dev openssl sqlite3 valgrind binutils softhsm2 opensc libp11-kit-dev
+# scripts/demo.sh calls the HTTP API with curl, and edits the store with sqlite3.
+APT_PACKAGES=(pkg-config libsecp256k1-dev openssl sqlite3 curl valgrind binutils softhsm2 opensc libp11-kit-dev
               swtpm swtpm-tools tpm2-tools libtss2-dev)
 PYTHON="${PYTHON:-python3}"
 VENV=.venv

@@ -153,7 +153,7 @@ extension BLS12381.PrivateKey {
 @Suite struct AggregateVerifyPolicyTests {
     /// Draft-05 section 3.3: under the POP ciphersuite AggregateVerify is CoreAggregateVerify, which
     /// (unlike the basic scheme) does not require distinct messages; py_ecc, which generated the
-    /// shared vectors, behaves the same way.
+    /// vectors in `vectors/bls`, behaves the same way.
     @Test func repeatedMessagesAreAllowedUnderPOP() throws {
         let a = BLS12381.PrivateKey.testKey(11), b = BLS12381.PrivateKey.testKey(12)
         let m: [UInt8] = [1, 2, 3]

@@ -2,23 +2,44 @@ import Foundation
 @testable import BLS12381
 
 enum Vectors {
-    /// shared/vectors, three directories above this file's directory, unless CUSTOS_VECTORS overrides it.
+    /// `<package>/vectors`, found from this file's path (three directories up), unless
+    /// `CUSTOS_VECTORS` names another copy.
     static var directory: URL {
         if let override = ProcessInfo.processInfo.environment["CUSTOS_VECTORS"], !override.isEmpty {
             return URL(fileURLWithPath: override)
         }
         return URL(fileURLWithPath: #filePath)
-            .deletingLastPathComponent()
-            .deletingLastPathComponent()
-            .deletingLastPathComponent()
-            .deletingLastPathComponent()
-            .appendingPathComponent("shared/vectors")
+            .deletingLastPathComponent()  // BLS12381Tests/
+            .deletingLastPathComponent()  // Tests/
+            .deletingLastPathComponent()  // the package
+            .appendingPathComponent("vectors")
     }
 
     static func json(_ relativePath: String) throws -> [String: Any] {
-        let data = try Data(contentsOf: directory.appendingPathComponent(relativePath))
+        let data = try Data(contentsOf: try existingFile(relativePath))
         return try JSONSerialization.jsonObject(with: data) as! [String: Any]
     }
+
+    /// The file, or an error that says where the vectors were looked for: a bare "no such
+    /// file" from Foundation does not tell a reader that the whole folder is missing.
+    static func existingFile(_ relativePath: String) throws -> URL {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            let why = ProcessInfo.processInfo.environment["CUSTOS_VECTORS"].flatMap { $0.isEmpty ? nil : "CUSTOS_VECTORS=\($0)" }
+                ?? "the repository's vectors/ folder; CUSTOS_VECTORS=<dir> points to another copy"
+            throw MissingVectors(message: "test vectors not found: no directory at \(directory.path) (\(why))")
+        }
+        let file = directory.appendingPathComponent(relativePath)
+        guard FileManager.default.fileExists(atPath: file.path) else {
+            throw MissingVectors(message: "test vector file missing: \(file.path)")
+        }
+        return file
+    }
+}
+
+struct MissingVectors: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
 }
 
 func hexBytes(_ s: String) -> [UInt8] {

@@ -4,7 +4,7 @@ import Testing
 @testable import CustosCrypto
 
 /// `bls12381-pop` as a Custos scheme: typed keys, the batch verifier's BLS forms, and
-/// rogue-key protection, checked against the py_ecc vectors in `shared/vectors/bls`.
+/// rogue-key protection, checked against the py_ecc vectors in `vectors/bls`.
 @Suite("bls12381-pop scheme")
 struct BLSSchemeTests {
     static func vectors() throws -> [String: Any] {

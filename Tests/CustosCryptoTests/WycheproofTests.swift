@@ -4,7 +4,7 @@ import Testing
 
 @testable import CustosCrypto
 
-/// Project Wycheproof vectors (`shared/vectors/wycheproof`): every `valid` case must be
+/// Project Wycheproof vectors (`vectors/wycheproof`): every `valid` case must be
 /// accepted and every `invalid` one rejected. `acceptable` cases (legal but unusual
 /// inputs) are handled per file as documented in `docs/crypto.md`: either rejected, or
 /// accepted with exactly the expected result.

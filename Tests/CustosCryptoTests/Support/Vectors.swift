@@ -1,14 +1,15 @@
 import Foundation
 
-/// Locates the shared test vectors and this target's fixtures by source path, so the tests
-/// need no bundled resources. `CUSTOS_VECTORS` overrides the vectors directory.
+/// Locates the test vectors (`<package>/vectors`) and this target's fixtures by source path,
+/// so the tests need no bundled resources and run from any clone. `CUSTOS_VECTORS` overrides
+/// the vectors directory.
 enum TestVectors {
     /// `<package>/Tests/CustosCryptoTests`: this file sits in its `Support/` subfolder.
     static let testsDirectory: URL = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent()  // Support/
         .deletingLastPathComponent()  // CustosCryptoTests/
 
-    /// `/work/shared/vectors` when the package is `/work/<package>`: the package's parent holds `shared/`.
+    /// `<package>/vectors`, unless `CUSTOS_VECTORS` names another copy.
     static var directory: URL {
         if let override = ProcessInfo.processInfo.environment["CUSTOS_VECTORS"], !override.isEmpty {
             return URL(fileURLWithPath: override, isDirectory: true)
@@ -16,8 +17,7 @@ enum TestVectors {
         return testsDirectory
             .deletingLastPathComponent()  // Tests/
             .deletingLastPathComponent()  // the package
-            .deletingLastPathComponent()  // its parent
-            .appendingPathComponent("shared/vectors", isDirectory: true)
+            .appendingPathComponent("vectors", isDirectory: true)
     }
 
     static func url(_ relative: String) -> URL {
@@ -25,7 +25,23 @@ enum TestVectors {
     }
 
     static func json(_ relative: String) throws -> Any {
-        try JSONSerialization.jsonObject(with: Data(contentsOf: url(relative)))
+        try JSONSerialization.jsonObject(with: Data(contentsOf: try existingFile(relative)))
+    }
+
+    /// The file, or an error that says where the vectors were looked for: a bare "no such
+    /// file" from Foundation does not tell a reader that the whole folder is missing.
+    static func existingFile(_ relative: String) throws -> URL {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            let why = ProcessInfo.processInfo.environment["CUSTOS_VECTORS"].flatMap { $0.isEmpty ? nil : "CUSTOS_VECTORS=\($0)" }
+                ?? "the repository's vectors/ folder; CUSTOS_VECTORS=<dir> points to another copy"
+            throw MissingVectors(message: "test vectors not found: no directory at \(directory.path) (\(why))")
+        }
+        let file = url(relative)
+        guard FileManager.default.fileExists(atPath: file.path) else {
+            throw MissingVectors(message: "test vector file missing: \(file.path)")
+        }
+        return file
     }
 
     /// A file under `Tests/CustosCryptoTests/Fixtures/`.
@@ -33,6 +49,11 @@ enum TestVectors {
         let url = testsDirectory.appendingPathComponent("Fixtures").appendingPathComponent(name)
         return try JSONSerialization.jsonObject(with: Data(contentsOf: url))
     }
+}
+
+struct MissingVectors: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
 }
 
 extension Array where Element == UInt8 {

@@ -1,0 +1,135 @@
+import Foundation
+import SQLKit
+
+// The schema and its forward-only migrations, applied when the store opens.
+extension SQLiteStore {
+    // MARK: Migrations
+
+    /// Versioned, forward-only schema changes. Never edit one that has shipped.
+    static let migrations: [(version: Int, statements: [String])] = [
+        (1, [
+            """
+            CREATE TABLE metadata (name TEXT PRIMARY KEY, value BLOB NOT NULL)
+            """,
+            """
+            CREATE TABLE tenants (id TEXT PRIMARY KEY, created_at REAL NOT NULL)
+            """,
+            """
+            CREATE TABLE wrapping_keys (
+                tenant_id TEXT NOT NULL REFERENCES tenants(id),
+                generation INTEGER NOT NULL,
+                wrapped_key BLOB NOT NULL,
+                root_key_id TEXT NOT NULL,
+                created_at REAL NOT NULL,
+                PRIMARY KEY (tenant_id, generation))
+            """,
+            """
+            CREATE TABLE keys (
+                id TEXT PRIMARY KEY,
+                tenant_id TEXT NOT NULL REFERENCES tenants(id),
+                alias TEXT NOT NULL,
+                category TEXT NOT NULL,
+                scheme TEXT NOT NULL,
+                status TEXT NOT NULL,
+                primary_version INTEGER NOT NULL,
+                external_id TEXT,
+                labels TEXT NOT NULL,
+                protection TEXT NOT NULL,
+                created_at REAL NOT NULL,
+                updated_at REAL NOT NULL,
+                UNIQUE (tenant_id, alias))
+            """,
+            """
+            CREATE TABLE key_versions (
+                key_id TEXT NOT NULL REFERENCES keys(id),
+                version INTEGER NOT NULL,
+                public_key BLOB,
+                fingerprint TEXT,
+                wrapped_material BLOB,
+                wrapping_generation INTEGER NOT NULL,
+                created_at REAL NOT NULL,
+                destroyed_at REAL,
+                PRIMARY KEY (key_id, version))
+            """,
+            "CREATE INDEX key_versions_fingerprint ON key_versions(fingerprint)",
+            "CREATE INDEX keys_tenant_category ON keys(tenant_id, category)",
+        ]),
+        (2, [
+            """
+            CREATE TABLE audit_records (
+                sequence INTEGER PRIMARY KEY,
+                time_us INTEGER NOT NULL,
+                actor TEXT NOT NULL,
+                tenant_id TEXT,
+                operation TEXT NOT NULL,
+                key_id TEXT,
+                key_version INTEGER,
+                outcome TEXT NOT NULL,
+                details TEXT NOT NULL,
+                previous_hash BLOB NOT NULL,
+                hash BLOB NOT NULL)
+            """,
+            "CREATE INDEX audit_records_tenant ON audit_records(tenant_id, sequence)",
+            """
+            CREATE TABLE audit_checkpoints (
+                sequence INTEGER PRIMARY KEY,
+                head_hash BLOB NOT NULL,
+                time REAL NOT NULL,
+                signer_fingerprint TEXT NOT NULL,
+                signature BLOB NOT NULL)
+            """,
+            """
+            CREATE TABLE api_tokens (
+                id TEXT PRIMARY KEY,
+                tenant_id TEXT,
+                role TEXT NOT NULL,
+                secret_hash BLOB NOT NULL,
+                description TEXT,
+                created_at REAL NOT NULL,
+                expires_at REAL NOT NULL,
+                revoked_at REAL)
+            """,
+            "CREATE INDEX api_tokens_tenant ON api_tokens(tenant_id)",
+        ]),
+        // Security levels: HSMs and per-tenant, per-category associations with history.
+        (3, [
+            """
+            CREATE TABLE hsms (
+                name TEXT PRIMARY KEY,
+                module TEXT NOT NULL,
+                token_label TEXT NOT NULL,
+                created_at REAL NOT NULL)
+            """,
+            """
+            CREATE TABLE security_levels (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                tenant_id TEXT NOT NULL REFERENCES tenants(id),
+                category TEXT NOT NULL,
+                level TEXT NOT NULL,
+                hsm TEXT REFERENCES hsms(name),
+                created_at REAL NOT NULL,
+                deprecated_at REAL)
+            """,
+            "CREATE UNIQUE INDEX security_levels_current ON security_levels(tenant_id, category) WHERE deprecated_at IS NULL",
+        ]),
+    ]
+
+    public static var schemaVersion: Int { migrations.last!.version }
+
+    func migrate() async throws {
+        try await execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)")
+        let applied = try await database.raw("SELECT MAX(version) AS v FROM schema_migrations").first()
+        let current = try applied.flatMap { try $0.decodeNil(column: "v") ? nil : $0.decode(column: "v", as: Int.self) } ?? 0
+        guard current <= Self.schemaVersion else {
+            throw StoreError.schemaTooNew(found: current, supported: Self.schemaVersion)
+        }
+        for migration in Self.migrations where migration.version > current {
+            try await transaction {
+                for statement in migration.statements {
+                    try await self.execute(SQLQueryString(statement))
+                }
+                try await self.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (\(bind: migration.version), \(bind: Date().timeIntervalSince1970))")
+            }
+        }
+    }
+}
