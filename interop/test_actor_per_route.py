@@ -19,7 +19,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from conftest import REPO, SCRYPT_LOG_N, TENANT, Custos
+from custos_cli import REPO, SCRYPT_LOG_N, TENANT, Custos
 from server import Server, b64
 
 ROLES = ("admin", "operator", "signer", "auditor")
