@@ -1,5 +1,5 @@
 """Running the `custos` binary from the interop tests: a data directory's runner (`Custos`),
-its results, and the suite's constants. The fixtures (conftest.py) and the server helpers
+its results, and the suite's constants. The fixtures (conftest.py) and the live-server code
 (server.py) both build on it; it imports neither, so neither imports the other.
 """
 

@@ -1,7 +1,7 @@
 #ifndef CBLS12381_FIELD_INTERNAL_H
 #define CBLS12381_FIELD_INTERNAL_H
 // What the field's .c files share; private to this target (include/ holds the interface).
-// Every helper is static inline and always_inline, so each exported function still compiles to
+// Every function here is static inline and always_inline, so each exported one still compiles to
 // one straight-line body, the same code as when the field was a single file:
 //   mont_mul.h    the Montgomery product, portable or MULX/ADCX/ADOX, and its dispatch
 //   fp2_adx.h     the lazily reduced Fp2 product with MULX/ADCX/ADOX
