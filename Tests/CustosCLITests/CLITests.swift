@@ -26,9 +26,11 @@ struct CLI {
     }
 
     @discardableResult
-    func run(_ arguments: [String], passphrase: String? = "cli test passphrase", dataDir: Bool = true) throws -> Result {
+    func run(_ arguments: [String], passphrase: String? = "cli test passphrase", dataDir: Bool = true,
+             workingDirectory: String? = nil) throws -> Result {
         let process = Process()
         process.executableURL = CLI.binary
+        if let workingDirectory { process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory) }
         process.arguments = arguments + (dataDir ? ["--data-dir", dataDirectory] : [])
         var environment = ProcessInfo.processInfo.environment
         environment["CUSTOS_PASSPHRASE"] = passphrase
