@@ -185,6 +185,26 @@ def test_malformed_requests_get_problems(server):
     assert server.call("GET", f"/v1/tenants/{T}/keys/big", admin).status_code == 404
 
 
+def test_malformed_names_in_paths_are_refused_by_the_rule_they_break(server):
+    admin = server.token("admin")
+    server.call("POST", f"/v1/tenants/{T}/keys", admin, {"alias": "k", "scheme": "ed25519"})
+    before = server.call("GET", f"/v1/tenants/{T}/keys", admin).json()
+    # Percent-encoded so that each reaches the server as one path segment.
+    for tenant in ["Upper", "a%20b", "-dash", "%C3%A9", "a%0Ab", "x" * 65]:
+        body = problem(server.call("GET", f"/v1/tenants/{tenant}/keys", admin), 400, "invalid-name")
+        assert "tenant" in body["detail"], body
+        problem(server.call("POST", f"/v1/tenants/{tenant}/keys/k/sign", admin, {"message": "AA=="}), 400, "invalid-name")
+    for alias in ["%2E%2E%2Fetc", "a%20b", "%E2%80%AEk", "a%00b", "a" * 129]:
+        body = problem(server.call("POST", f"/v1/tenants/{T}/keys/{alias}/sign", admin, {"message": "AA=="}), 400, "invalid-name")
+        assert "alias" in body["detail"], body
+    # A batch item with a malformed alias fails alone; the others are signed.
+    r = server.call("POST", f"/v1/tenants/{T}/sign", admin, {"items": [{"alias": "k", "message": "AA=="}, {"alias": "../k", "message": "AA=="}]})
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert "result" in results[0] and results[1]["error"]["code"] == "invalid-name"
+    assert server.call("GET", f"/v1/tenants/{T}/keys", admin).json() == before
+
+
 def test_concurrent_signing_all_audited(server):
     signer_admin = server.token("admin")
     server.call("POST", f"/v1/tenants/{T}/keys", signer_admin, {"alias": "hot", "scheme": "ed25519"})

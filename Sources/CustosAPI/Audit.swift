@@ -106,27 +106,6 @@ public struct Problem: Codable, Sendable, Error {
     }
 }
 
-/// A page of the audit log, as query parameters.
-public struct AuditListQuery: Sendable, Equatable {
-    public var after: Int64
-    public var limit: Int
-    public var tenant: String?
-    public var keyID: String?
-    public var operation: String?
-
-    public init(after: Int64 = 0, limit: Int = 100, tenant: String? = nil, keyID: String? = nil, operation: String? = nil) {
-        self.after = after
-        self.limit = limit
-        self.tenant = tenant
-        self.keyID = keyID
-        self.operation = operation
-    }
-
-    public var parameters: [String: String?] {
-        ["after": String(after), "limit": String(limit), "tenant": tenant, "key_id": keyID, "operation": operation]
-    }
-}
-
 extension Problem: CustomStringConvertible {
     public var description: String { detail }
 }

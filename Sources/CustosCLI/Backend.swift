@@ -28,7 +28,7 @@ protocol CustosBackend: Sendable {
     func createToken(_ request: CreateTokenRequest) async throws -> (token: TokenResponse, bearer: SecretBytes)
     func tokens(tenant: String?) async throws -> [TokenResponse]
     func revokeToken(id: String) async throws -> TokenResponse
-    func auditRecords(_ query: AuditListQuery) async throws -> [AuditRecordResponse]
+    func auditRecords(after: Int64, limit: Int, tenant: String?, operation: String?) async throws -> [AuditRecordResponse]
     func verifyAudit(tenant: String?) async throws -> AuditVerifyResponse
     func close() async throws
 }
@@ -40,62 +40,61 @@ struct LocalBackend: CustosBackend {
     let principal: Principal = .local
     var tokenService: TokenService { TokenService(store: service.store, audit: service.audit) }
 
-    func createTenant(_ id: String) async throws -> TenantResponse { TenantResponse(try await service.createTenant(id, by: principal)) }
+    func createTenant(_ id: String) async throws -> TenantResponse { TenantResponse(try await service.createTenant(try TenantID(validating: id), by: principal)) }
     func tenants() async throws -> [TenantResponse] { try await service.tenants(by: principal).map(TenantResponse.init) }
     func generateKeys(tenant: String, _ requests: [GenerateKeyRequest], progress: @escaping @Sendable (Int) -> Void) async throws -> [KeyResponse] {
-        let specs = try requests.map { try KeySpec(tenant: tenant, $0) }
+        let specs = try requests.map { try KeySpec(tenant: try TenantID(validating: tenant), $0) }
         return try await service.generateKeys(specs, by: principal, progress: progress).map(KeyResponse.init)
     }
     func importKey(tenant: String, _ request: GenerateKeyRequest, privateKey: SecretBytes) async throws -> KeyResponse {
-        KeyResponse(try await service.importKey(try KeySpec(tenant: tenant, request), privateKey: privateKey, by: principal))
+        KeyResponse(try await service.importKey(try KeySpec(tenant: try TenantID(validating: tenant), request), privateKey: privateKey, by: principal))
     }
     func listKeys(tenant: String, _ query: KeyListQuery) async throws -> KeyList {
-        let page = try await service.listKeys(tenant: tenant, filter: try KeyFilter(query), page: PageRequest(limit: query.limit, after: query.after),
+        let page = try await service.listKeys(tenant: try TenantID(validating: tenant), filter: try KeyFilter(query), page: PageRequest(limit: query.limit, after: query.after),
                                               by: principal)
         return KeyList(keys: page.keys.map(KeyResponse.init), next: page.nextCursor)
     }
-    func key(tenant: String, alias: String) async throws -> KeyResponse { KeyResponse(try await service.key(tenant: tenant, alias: alias, by: principal)) }
+    func key(tenant: String, alias: String) async throws -> KeyResponse { KeyResponse(try await service.key(tenant: try TenantID(validating: tenant), alias: try KeyAlias(validating: alias), by: principal)) }
     func publicKey(tenant: String, alias: String, format: String, version: Int?) async throws -> PublicKeyResponse {
-        let info = try await service.key(tenant: tenant, alias: alias, by: principal)
-        let export = try await service.publicKey(tenant: tenant, alias: alias, version: version, by: principal)
+        let info = try await service.key(tenant: try TenantID(validating: tenant), alias: try KeyAlias(validating: alias), by: principal)
+        let export = try await service.publicKey(tenant: try TenantID(validating: tenant), alias: try KeyAlias(validating: alias), version: version, by: principal)
         return try PublicKeyResponse(export, of: info, version: version ?? info.primaryVersion, format: format)
     }
     func proofOfPossession(tenant: String, alias: String) async throws -> ProofOfPossessionResponse {
-        let proof = try await service.proofOfPossession(tenant: tenant, alias: alias, by: principal)
-        let export = try await service.publicKey(tenant: tenant, alias: alias, version: proof.version, by: principal)
+        let proof = try await service.proofOfPossession(tenant: try TenantID(validating: tenant), alias: try KeyAlias(validating: alias), by: principal)
+        let export = try await service.publicKey(tenant: try TenantID(validating: tenant), alias: try KeyAlias(validating: alias), version: proof.version, by: principal)
         return ProofOfPossessionResponse(alias: alias, version: proof.version, publicKey: Data(export.encodedRepresentation).base64EncodedString(),
                                          proofOfPossession: Data(proof.proof).base64EncodedString())
     }
     func changeState(_ change: KeyStateChange, tenant: String, alias: String) async throws -> KeyResponse {
-        KeyResponse(try await service.changeState(change, tenant: tenant, alias: alias, by: principal))
+        KeyResponse(try await service.changeState(change, tenant: try TenantID(validating: tenant), alias: try KeyAlias(validating: alias), by: principal))
     }
     func sign(tenant: String, alias: String, message: [UInt8], format: String?) async throws -> SignResponse {
-        SignResponse(try await service.sign(tenant: tenant, alias: alias, message: message, format: try SignatureFormat.parse(format), by: principal))
+        SignResponse(try await service.sign(tenant: try TenantID(validating: tenant), alias: try KeyAlias(validating: alias), message: message, format: try SignatureFormat.parse(format), by: principal))
     }
     func verify(tenant: String, alias: String, message: [UInt8], signature: [UInt8], format: String?, version: Int?) async throws -> VerifyResponse {
-        VerifyResponse(try await service.verify(tenant: tenant, alias: alias, message: message, signature: signature,
+        VerifyResponse(try await service.verify(tenant: try TenantID(validating: tenant), alias: try KeyAlias(validating: alias), message: message, signature: signature,
                                                 format: try SignatureFormat.parse(format), version: version, by: principal))
     }
     func encrypt(tenant: String, alias: String, plaintext: [UInt8], associatedData: [UInt8]) async throws -> [UInt8] {
-        try await service.encrypt(tenant: tenant, alias: alias, plaintext: plaintext, associatedData: associatedData, by: principal)
+        try await service.encrypt(tenant: try TenantID(validating: tenant), alias: try KeyAlias(validating: alias), plaintext: plaintext, associatedData: associatedData, by: principal)
     }
     func decrypt(tenant: String, alias: String, ciphertext: [UInt8], associatedData: [UInt8]) async throws -> SecretBytes {
-        try await service.decrypt(tenant: tenant, alias: alias, ciphertext: ciphertext, associatedData: associatedData, by: principal)
+        try await service.decrypt(tenant: try TenantID(validating: tenant), alias: try KeyAlias(validating: alias), ciphertext: ciphertext, associatedData: associatedData, by: principal)
     }
     func mac(tenant: String, alias: String, message: [UInt8]) async throws -> (mac: [UInt8], version: Int) {
-        try await service.mac(tenant: tenant, alias: alias, message: message, by: principal)
+        try await service.mac(tenant: try TenantID(validating: tenant), alias: try KeyAlias(validating: alias), message: message, by: principal)
     }
     func createToken(_ request: CreateTokenRequest) async throws -> (token: TokenResponse, bearer: SecretBytes) {
         guard let role = Role(rawValue: request.role) else { throw CLIError("--role must be admin, operator, signer or auditor") }
-        let created = try await tokenService.create(tenant: request.tenant, role: role, lifetime: TimeInterval(request.ttlSeconds),
+        let created = try await tokenService.create(tenant: try request.tenant.map { try TenantID(validating: $0) }, role: role, lifetime: TimeInterval(request.ttlSeconds),
                                                     description: request.description, by: principal)
         return (TokenResponse(created.info), created.bearer)
     }
-    func tokens(tenant: String?) async throws -> [TokenResponse] { try await tokenService.list(tenant: tenant, by: principal).map(TokenResponse.init) }
+    func tokens(tenant: String?) async throws -> [TokenResponse] { try await tokenService.list(tenant: try tenant.map { try TenantID(validating: $0) }, by: principal).map(TokenResponse.init) }
     func revokeToken(id: String) async throws -> TokenResponse { TokenResponse(try await tokenService.revoke(id: id, by: principal)) }
-    func auditRecords(_ query: AuditListQuery) async throws -> [AuditRecordResponse] {
-        try await service.store.auditRecords(AuditQuery(after: query.after, limit: query.limit, tenantID: query.tenant,
-                                                        keyID: query.keyID, operation: query.operation))
+    func auditRecords(after: Int64, limit: Int, tenant: String?, operation: String?) async throws -> [AuditRecordResponse] {
+        try await service.store.auditRecords(AuditQuery(after: after, limit: limit, tenantID: tenant, operation: operation))
             .map(AuditRecordResponse.init(record:))
     }
     func verifyAudit(tenant: String?) async throws -> AuditVerifyResponse {
@@ -168,7 +167,9 @@ struct RemoteBackend: CustosBackend {
     }
     func tokens(tenant: String?) async throws -> [TokenResponse] { try await client.tokens(tenant: tenant) }
     func revokeToken(id: String) async throws -> TokenResponse { try await client.revokeToken(id: id) }
-    func auditRecords(_ query: AuditListQuery) async throws -> [AuditRecordResponse] { try await client.auditRecords(query) }
+    func auditRecords(after: Int64, limit: Int, tenant: String?, operation: String?) async throws -> [AuditRecordResponse] {
+        try await client.auditRecords(after: after, limit: limit, tenant: tenant, operation: operation)
+    }
     func verifyAudit(tenant: String?) async throws -> AuditVerifyResponse { try await client.verifyAudit(tenant: tenant) }
     func close() async throws { client.close() }
 }

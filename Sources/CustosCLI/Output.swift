@@ -16,6 +16,8 @@ struct Output {
     static func encode(_ object: Any) -> String {
         guard JSONSerialization.isValidJSONObject(object),
               let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else {
+            // A value JSON cannot hold is a bug here; debug builds (the tests) stop on it.
+            assertionFailure("not a JSON object: \(object)")
             return "{}"
         }
         return String(decoding: data, as: UTF8.self)

@@ -163,11 +163,13 @@ struct RootCommand: AsyncParsableCommand {
             guard (10...600_000).contains(intervalMs) else {
                 throw ValidationError("--interval-ms must be between 10 and 600000")
             }
-            var probe: (tenant: String, alias: String)?
+            var probe: (tenant: TenantID, alias: KeyAlias)?
             if let probeKey {
                 let parts = probeKey.split(separator: "/", maxSplits: 1).map(String.init)
-                guard parts.count == 2 else { throw ValidationError("--probe-key must be TENANT/ALIAS") }
-                probe = (parts[0], parts[1])
+                guard parts.count == 2, let tenant = TenantID(parts[0]), let alias = KeyAlias(parts[1]) else {
+                    throw ValidationError("--probe-key must be TENANT/ALIAS, each a valid name")
+                }
+                probe = (tenant, alias)
             }
             try await withKeystore(global) { service in
                 let start = ContinuousClock.now

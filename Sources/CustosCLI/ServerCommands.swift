@@ -136,8 +136,8 @@ struct AuditCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await withBackend(global) { backend in
-                let records = try await backend.auditRecords(AuditListQuery(after: after, limit: min(max(limit, 1), 100_000),
-                                                                            tenant: tenant, operation: operation))
+                let records = try await backend.auditRecords(after: after, limit: min(max(limit, 1), 100_000),
+                                                            tenant: tenant, operation: operation)
                 for record in records {
                     if global.json {
                         Output.line(Output.encode(auditJSON(record)))

@@ -67,7 +67,7 @@ extension TenantCommand {
                 guard let level = SecurityLevel(rawValue: self.level.lowercased()) else {
                     throw KeystoreError.invalidArgument("unknown level '\(self.level.prefix(40))'; use standard, high or ultimate")
                 }
-                let info = try await service.assignSecurityLevel(tenant: tenant, category: category, level: level, hsm: hsm, by: .local)
+                let info = try await service.assignSecurityLevel(tenant: try TenantID(validating: tenant), category: category, level: level, hsm: hsm, by: .local)
                 global.output.emit(levelJSON(info), text: "\(tenant) \(category.rawValue): \(level.rawValue)\(hsm.map { " (HSM \($0))" } ?? "")")
             }
         }
@@ -80,7 +80,7 @@ extension TenantCommand {
 
         func run() async throws {
             try await withKeystore(global) { service in
-                let levels = try await service.securityLevels(tenant: tenant, by: .local)
+                let levels = try await service.securityLevels(tenant: try TenantID(validating: tenant), by: .local)
                 if global.json {
                     Output.line(Output.encode(["levels": levels.map(levelJSON)]))
                 } else {
@@ -95,7 +95,7 @@ extension TenantCommand {
 }
 
 func levelJSON(_ info: SecurityLevelInfo) -> [String: Any] {
-    var out: [String: Any] = ["tenant": info.tenant, "category": info.category.rawValue, "level": info.level.rawValue,
+    var out: [String: Any] = ["tenant": info.tenant.rawValue, "category": info.category.rawValue, "level": info.level.rawValue,
                               "created_at": Output.timestamp(info.createdAt), "current": info.deprecatedAt == nil]
     if let hsm = info.hsm { out["hsm"] = hsm }
     if let deprecated = info.deprecatedAt { out["deprecated_at"] = Output.timestamp(deprecated) }

@@ -72,17 +72,20 @@ extension CustosClient {
         try await call(.revokeToken, ["id": id])
     }
 
-    /// Audit records after `query.after`, up to `query.limit`, asking page after page
-    /// (the server answers at most 1000 a page).
-    public func auditRecords(_ query: AuditListQuery) async throws -> [AuditRecordResponse] {
+    /// Audit records after sequence `after`, up to `limit`, asking page after page (the
+    /// server answers at most 1000 a page); optionally only one tenant's, key's or operation's.
+    public func auditRecords(after: Int64 = 0, limit: Int, tenant: String? = nil, keyID: String? = nil,
+                             operation: String? = nil) async throws -> [AuditRecordResponse] {
         var records: [AuditRecordResponse] = []
-        var page = query
-        while records.count < query.limit {
-            page.limit = min(1000, query.limit - records.count)
-            let list = try await call(.listAudit, query: page.parameters, as: AuditRecordList.self)
+        var after = after
+        while records.count < limit {
+            let list = try await call(.listAudit, query: [
+                "after": String(after), "limit": String(min(1000, limit - records.count)), "tenant": tenant, "key_id": keyID,
+                "operation": operation,
+            ], as: AuditRecordList.self)
             records += list.records
             guard let next = list.next else { break }
-            page.after = next
+            after = next
         }
         return records
     }

@@ -9,7 +9,7 @@ import Foundation
 
 extension TenantResponse {
     public init(_ tenant: TenantInfo) {
-        self.init(id: tenant.id, createdAt: tenant.createdAt, wrappingGeneration: tenant.wrappingGeneration)
+        self.init(id: tenant.id.rawValue, createdAt: tenant.createdAt, wrappingGeneration: tenant.wrappingGeneration)
     }
 }
 
@@ -22,17 +22,18 @@ extension TokenResponse {
 
 extension KeyResponse {
     public init(_ key: KeyInfo) {
-        self.init(id: key.id, tenant: key.tenant, alias: key.alias, category: key.category, scheme: key.scheme, status: key.status,
-                  primaryVersion: key.primaryVersion, fingerprint: key.fingerprint, shortID: key.shortID, externalID: key.externalID,
-                  labels: key.labels, protection: key.protection, createdAt: key.createdAt, updatedAt: key.updatedAt,
+        self.init(id: key.id, tenant: key.tenant.rawValue, alias: key.alias.rawValue, category: key.category.rawValue,
+                  scheme: key.algorithm.identifier, status: key.status.rawValue, primaryVersion: key.primaryVersion,
+                  fingerprint: key.fingerprint, shortID: key.shortID, externalID: key.externalID,
+                  labels: key.labels, protection: key.protection.description, createdAt: key.createdAt, updatedAt: key.updatedAt,
                   versions: key.versions?.map { Version(version: $0.version, fingerprint: $0.fingerprint, createdAt: $0.createdAt, destroyed: $0.destroyed) })
     }
 }
 
 extension SignResponse {
     public init(_ result: SignResult) {
-        self.init(signature: Data(result.signature).base64EncodedString(), keyID: result.keyID, alias: result.alias,
-                  version: result.version, scheme: result.scheme, format: result.format)
+        self.init(signature: Data(result.signature).base64EncodedString(), keyID: result.keyID, alias: result.alias.rawValue,
+                  version: result.version, scheme: result.scheme.rawValue, format: result.format?.rawValue)
     }
 }
 
@@ -63,16 +64,17 @@ extension PublicKeyResponse {
     /// scheme has no encoding for.
     public init(_ export: PublicKeyExport, of key: KeyInfo, version: Int, format: String) throws {
         let fingerprint = Fingerprint(subjectPublicKeyInfo: export.encodedRepresentation).description
-        self.init(alias: key.alias, version: version, scheme: key.scheme, fingerprint: fingerprint, format: format, publicKey: nil, jwk: nil)
+        let scheme = key.algorithm.identifier
+        self.init(alias: key.alias.rawValue, version: version, scheme: scheme, fingerprint: fingerprint, format: format, publicKey: nil, jwk: nil)
         switch format {
         case "pem":
-            guard let pem = export.pemRepresentation else { throw Problem.invalid("\(key.scheme) keys have no PEM/SPKI form; use raw or jwk") }
+            guard let pem = export.pemRepresentation else { throw Problem.invalid("\(scheme) keys have no PEM/SPKI form; use raw or jwk") }
             publicKey = pem
         case "der":
-            guard let der = export.derRepresentation else { throw Problem.invalid("\(key.scheme) keys have no PEM/SPKI form; use raw or jwk") }
+            guard let der = export.derRepresentation else { throw Problem.invalid("\(scheme) keys have no PEM/SPKI form; use raw or jwk") }
             publicKey = Data(der).base64EncodedString()
         case "raw":
-            guard let raw = export.rawRepresentation else { throw Problem.invalid("\(key.scheme) keys have no raw form; use pem or der") }
+            guard let raw = export.rawRepresentation else { throw Problem.invalid("\(scheme) keys have no raw form; use pem or der") }
             publicKey = Data(raw).base64EncodedString()
         case "jwk":
             jwk = export.jwk
@@ -86,9 +88,9 @@ extension PublicKeyResponse {
 
 extension KeySpec {
     /// The key a generation (or import) request asks for in `tenant`.
-    public init(tenant: String, _ request: GenerateKeyRequest) throws {
+    public init(tenant: TenantID, _ request: GenerateKeyRequest) throws {
         do {
-            self.init(tenant: tenant, alias: request.alias, algorithm: try KeyAlgorithm(identifier: request.scheme),
+            self.init(tenant: tenant, alias: try KeyAlias(validating: request.alias), algorithm: try KeyAlgorithm(identifier: request.scheme),
                       category: try request.category.map(KeyCategory.init(identifier:)),
                       options: GenerationOptions(rsaKeySize: try request.rsaBits.map(RSAKeySize.init(bits:)) ?? .bits3072),
                       labels: request.labels ?? [:], externalID: request.externalID)
@@ -122,7 +124,7 @@ extension SignatureFormat {
 
 extension KeyService {
     /// Rotate, disable, enable or destroy, as the API names them.
-    public func changeState(_ change: KeyStateChange, tenant: String, alias: String, by principal: Principal) async throws -> KeyInfo {
+    public func changeState(_ change: KeyStateChange, tenant: TenantID, alias: KeyAlias, by principal: Principal) async throws -> KeyInfo {
         switch change {
         case .rotate: try await rotate(tenant: tenant, alias: alias, by: principal)
         case .disable: try await disable(tenant: tenant, alias: alias, by: principal)

@@ -27,7 +27,7 @@ extension Problem {
         case "forbidden": 403
         case "invalid-token": 401
         case "unseal-failed", "audit-unavailable", "audit-key-unavailable", "wrapping-key-unavailable", "root-key-mismatch", "not-initialized": 503
-        case "store-error", "key-material-corrupted", "crypto-failure", "schema-too-new", "already-initialized": 500
+        case "store-error", "corrupt-record", "key-material-corrupted", "crypto-failure", "schema-too-new", "already-initialized": 500
         default: 400
         }
         self.init(status: status, code: code, title: Problem.title(status), detail: error.description)

@@ -195,10 +195,10 @@ struct BadInputTests {
         let fixture = try await Fixture.make()
         defer { Task { await fixture.cleanUp() } }
         try await expectRefusal(fixture, mentioning: "invalid tenant") {
-            _ = try await fixture.service.createTenant("Bad Tenant/..", by: .local)
+            _ = try await fixture.service.createTenant(try TenantID(validating: "Bad Tenant/.."), by: .local)
         }
         try await expectRefusal(fixture, mentioning: "invalid alias") {
-            _ = try await fixture.service.generateKey(KeySpec(tenant: "node-1", alias: "../etc", algorithm: .signing(.ed25519)), by: .local)
+            _ = try await fixture.service.generateKey(KeySpec(tenant: "node-1", alias: try KeyAlias(validating: "../etc"), algorithm: .signing(.ed25519)), by: .local)
         }
         try await expectRefusal(fixture, mentioning: "does not exist") {
             _ = try await fixture.service.generateKey(KeySpec(tenant: "nobody", alias: "k", algorithm: .signing(.ed25519)), by: .local)

@@ -29,7 +29,7 @@ final class Fixture: @unchecked Sendable {
                                              passphrase: SecretBytes(Array(passphrase.utf8)), cost: .init(logN: 10))
         let store = try await SQLiteStore.open(path: directory + "/custos.sqlite")
         let service = try await KeyService(store: store, root: root)
-        if let tenant { _ = try await service.createTenant(tenant, by: .local) }
+        if let tenant { _ = try await service.createTenant(try TenantID(validating: tenant), by: .local) }
         return Fixture(directory: directory, service: service)
     }
 

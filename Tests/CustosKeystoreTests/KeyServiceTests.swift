@@ -16,7 +16,7 @@ struct KeyServiceTests {
         let service = fixture.service
         let key = try await service.generateKey(KeySpec(tenant: "node-1", alias: "k", algorithm: .signing(scheme),
                                                         options: GenerationOptions(rsaKeySize: .bits2048)), by: .local)
-        #expect(key.scheme == scheme.rawValue)
+        #expect(key.algorithm.identifier == scheme.rawValue)
         #expect(key.primaryVersion == 1)
         #expect(key.fingerprint?.hasPrefix("1220") == true)
         let message = Array("transfer 10 units".utf8)
@@ -69,7 +69,7 @@ struct KeyServiceTests {
         _ = try await service.generateKey(KeySpec(tenant: "node-1", alias: "k", algorithm: .signing(.ed25519)), by: .local)
         _ = try await service.rotate(tenant: "node-1", alias: "k", by: .local)
         let destroyed = try await service.destroy(tenant: "node-1", alias: "k", by: .local)
-        #expect(destroyed.status == "destroyed")
+        #expect(destroyed.status.rawValue == "destroyed")
         #expect(destroyed.versions?.allSatisfy(\.destroyed) == true)
         let count = try await Raw.withDatabase(fixture.databasePath) { db in
             try await db.raw("SELECT COUNT(*) AS n FROM key_versions WHERE wrapped_material IS NOT NULL").first()!.decode(column: "n", as: Int.self)
@@ -130,7 +130,7 @@ struct KeyServiceTests {
         let fixture = try await Fixture.make()
         defer { Task { await fixture.cleanUp() } }
         let service = fixture.service
-        var specs = (1...25).map { KeySpec(tenant: "node-1", alias: String(format: "acct-%02d", $0), algorithm: .signing(.ecdsaSecp256k1Keccak256), category: .accounts) }
+        var specs = try (1...25).map { KeySpec(tenant: "node-1", alias: try KeyAlias(validating: String(format: "acct-%02d", $0)), algorithm: .signing(.ecdsaSecp256k1Keccak256), category: .accounts) }
         specs.append(KeySpec(tenant: "node-1", alias: "tls-1", algorithm: .signing(.ecdsaP384SHA384), category: .tls, labels: ["zone": "a"], externalID: "ext-9"))
         let created = try await service.generateKeys(specs, batchSize: 10, by: .local)
         #expect(created.count == 26)
@@ -138,18 +138,18 @@ struct KeyServiceTests {
         var cursor: String?
         repeat {
             let page = try await service.listKeys(tenant: "node-1", filter: KeyFilter(category: "ACCOUNTS"), page: PageRequest(limit: 10, after: cursor), by: .local)
-            seen += page.keys.map(\.alias)
+            seen += page.keys.map(\.alias.rawValue)
             cursor = page.nextCursor
         } while cursor != nil
-        #expect(seen == specs.prefix(25).map(\.alias))
+        #expect(seen == specs.prefix(25).map(\.alias.rawValue))
         let prefixed = try await service.listKeys(tenant: "node-1", filter: KeyFilter(aliasPrefix: "acct-1"), by: .local)
-        #expect(prefixed.keys.map(\.alias) == (10...19).map { "acct-\($0)" })
+        #expect(prefixed.keys.map(\.alias.rawValue) == (10...19).map { "acct-\($0)" })
         let tls = try await service.listKeys(tenant: "node-1", filter: KeyFilter(scheme: "ecdsa-p384-sha384"), by: .local)
         #expect(tls.keys.count == 1 && tls.keys[0].labels == ["zone": "a"] && tls.keys[0].externalID == "ext-9")
         #expect(tls.keys[0].fingerprint == created[25].fingerprint && tls.keys[0].fingerprint != nil, "listings carry the primary fingerprint")
         // By ids in bulk and by public key.
         let byIDs = try await service.keys(tenant: "node-1", ids: [created[3].id, created[25].id, "missing"], by: .local)
-        #expect(Set(byIDs.map(\.alias)) == ["acct-04", "tls-1"])
+        #expect(Set(byIDs.map(\.alias.rawValue)) == ["acct-04", "tls-1"])
         let der = try await service.publicKey(tenant: "node-1", alias: "tls-1", by: .local).encodedRepresentation
         #expect(try await service.keys(tenant: "node-1", encodedPublicKey: der, by: .local).map(\.alias) == ["tls-1"])
         // Another tenant sees none of it.

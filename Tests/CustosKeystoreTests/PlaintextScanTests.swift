@@ -20,7 +20,7 @@ struct PlaintextScanTests {
         _ = try await fixture.service.importKey(KeySpec(tenant: "node-1", alias: "eth", algorithm: .signing(.ecdsaSecp256k1Keccak256)),
                                                 privateKey: SecretBytes(Array(secPEM.utf8)), by: .local)
         // Use the keys so caches, WAL frames and journals have had their chance.
-        for alias in ["ed", "eth"] {
+        for alias: KeyAlias in ["ed", "eth"] {
             _ = try await fixture.service.sign(tenant: "node-1", alias: alias, message: [1, 2, 3], by: .local)
             _ = try await fixture.service.rotate(tenant: "node-1", alias: alias, by: .local)
         }

@@ -126,7 +126,7 @@ struct SealedRootTests {
     @Test func migrationIsOnlineAndBindsTheStoreToTheNewRoot() async throws {
         let (service, oldRoot, directory) = try await service(SwitchableSealer())
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        for index in 2...40 { _ = try await service.createTenant("node-\(index)", by: .local) }
+        for index in 2...40 { _ = try await service.createTenant(try TenantID(validating: "node-\(index)"), by: .local) }
         _ = try await service.generateKey(KeySpec(tenant: "node-1", alias: "k", algorithm: .signing(.ed25519)), by: .local)
         _ = try await service.generateKey(KeySpec(tenant: "node-40", alias: "k", algorithm: .signing(.ecdsaP256SHA256)), by: .local)
         let newRoot = try await SealedRoot.create(sealer: SwitchableSealer())

@@ -15,8 +15,8 @@ let message: [UInt8] = (0..<64).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) 
 /// Holds the service created in setup for the measured closure.
 final class Keystore: @unchecked Sendable {
     static let shared = Keystore()
-    static let tenant = "bench"
-    static let alias = "ed25519-signer"
+    static let tenant: TenantID = "bench"
+    static let alias: KeyAlias = "ed25519-signer"
 
     private let lock = NSLock()
     private var _service: KeyService?
@@ -97,7 +97,7 @@ let benchmarks: @Sendable () -> Void = {
         let store = Keystore.shared.service.store
         benchmark.startMeasurement()
         for _ in benchmark.scaledIterations {
-            blackHole(try await store.key(tenantID: Keystore.tenant, alias: Keystore.alias))
+            blackHole(try await store.key(tenantID: Keystore.tenant.rawValue, alias: Keystore.alias.rawValue))
         }
     }
 }

@@ -14,7 +14,7 @@ import Logging
 // Defaults: 100,000 keys, 5 runs, /tmp/custos-bench-<N>/ (reused when complete).
 
 let passphrase = "custos cold start benchmark"
-let tenant = "cold"
+let tenant: TenantID = "cold"
 
 var keyCount = 100_000
 var runs = 5
@@ -40,7 +40,7 @@ let completeMarker = directory + "/complete"
 var quiet = Logger(label: "custos.bench")
 quiet.logLevel = .warning
 
-@MainActor func alias(_ index: Int) -> String { String(format: "key-%06d", index) }
+@MainActor func alias(_ index: Int) -> KeyAlias { KeyAlias(String(format: "key-%06d", index))! }
 
 func milliseconds(_ duration: Duration) -> Double {
     let (seconds, attoseconds) = duration.components

@@ -100,8 +100,8 @@ let levelRoot = try PassphraseRoot.create(at: rootPath, passphrase: SecretBytes(
 let service = try await KeyService(store: store, root: levelRoot, hsmPIN: { _ in pin })
 _ = try await service.registerHSM(name: "bench", module: pkcs11.module, tokenLabel: pkcs11.tokenLabel, by: .local)
 for level in SecurityLevel.allCases {
-    _ = try await service.createTenant(level.rawValue, by: .local)
-    _ = try await service.assignSecurityLevel(tenant: level.rawValue, category: .ledger, level: level, hsm: level == .standard ? nil : "bench", by: .local)
+    _ = try await service.createTenant(TenantID(level.rawValue)!, by: .local)
+    _ = try await service.assignSecurityLevel(tenant: TenantID(level.rawValue)!, category: .ledger, level: level, hsm: level == .standard ? nil : "bench", by: .local)
 }
 let message = Array(repeating: UInt8(0x5a), count: 64)
 let block = 50
@@ -111,8 +111,8 @@ print("| scheme | level | median time per sign | ops/s (median over rounds) | ra
 print("|---|---|---|---|---|")
 for scheme in [SignatureScheme.ed25519, .ecdsaP256SHA256] {
     for level in SecurityLevel.allCases {
-        _ = try await service.generateKey(KeySpec(tenant: level.rawValue, alias: scheme.rawValue, algorithm: .signing(scheme), category: .ledger), by: .local)
-        _ = try await service.sign(tenant: level.rawValue, alias: scheme.rawValue, message: message, by: .local)  // unlock once
+        _ = try await service.generateKey(KeySpec(tenant: TenantID(level.rawValue)!, alias: KeyAlias(scheme.rawValue)!, algorithm: .signing(scheme), category: .ledger), by: .local)
+        _ = try await service.sign(tenant: TenantID(level.rawValue)!, alias: KeyAlias(scheme.rawValue)!, message: message, by: .local)  // unlock once
     }
     // SoftHSM2's own C_Sign on the same Ultimate key, through the thin C shim only.
     let record = try await store.key(tenantID: "ultimate", alias: scheme.rawValue)!
@@ -133,8 +133,9 @@ for scheme in [SignatureScheme.ed25519, .ecdsaP256SHA256] {
             let index = (round + offset) % names.count
             let start = ContinuousClock.now
             if index < SecurityLevel.allCases.count {
-                let tenant = SecurityLevel.allCases[index].rawValue
-                for _ in 0..<block { _ = try await service.sign(tenant: tenant, alias: scheme.rawValue, message: message, by: .local) }
+                let tenant = TenantID(SecurityLevel.allCases[index].rawValue)!
+                let alias = KeyAlias(scheme.rawValue)!
+                for _ in 0..<block { _ = try await service.sign(tenant: tenant, alias: alias, message: message, by: .local) }
             } else {
                 for _ in 0..<block {
                     var length = out.count
@@ -162,7 +163,7 @@ print("|---|---|---|")
 let migrationStore = try await SQLiteStore.open(path: work + "/migration.sqlite")
 var current: any RootOfTrust = try PassphraseRoot.create(at: work + "/migration.seal", passphrase: SecretBytes(Array("benchmark passphrase".utf8)), cost: .init(logN: 10))
 let migrating = try await KeyService(store: migrationStore, root: current)
-for index in 0..<tenants { _ = try await migrating.createTenant("t\(index)", by: .local) }
+for index in 0..<tenants { _ = try await migrating.createTenant(TenantID("t\(index)")!, by: .local) }
 for provider in ["pkcs11", "tpm", "kms"] {
     let target = sealedRoots[provider]!
     let start = ContinuousClock.now

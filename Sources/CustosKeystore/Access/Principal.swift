@@ -40,10 +40,10 @@ public struct Principal: Sendable, Equatable {
     /// "token:<id>" for API callers, "cli" for local commands on the data directory.
     public var id: String
     /// The tenant this caller is bound to; nil for node-wide callers.
-    public var tenant: String?
+    public var tenant: TenantID?
     public var role: Role
 
-    public init(id: String, tenant: String?, role: Role) {
+    public init(id: String, tenant: TenantID?, role: Role) {
         self.id = id
         self.tenant = tenant
         self.role = role
@@ -54,7 +54,7 @@ public struct Principal: Sendable, Equatable {
 
     /// Throws `forbidden` unless the role has `permission` and the scope covers
     /// `tenant` (nil: a node-wide action, allowed only to node-wide callers).
-    public func authorize(_ permission: Permission, tenant: String?) throws {
+    public func authorize(_ permission: Permission, tenant: TenantID?) throws {
         guard role.allows(permission) else {
             throw KeystoreError.forbidden("role '\(role.rawValue)' may not \(permission.rawValue)")
         }

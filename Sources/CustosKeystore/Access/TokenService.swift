@@ -54,10 +54,9 @@ public final class TokenService: Sendable {
 
     public static let maximumLifetime: TimeInterval = 366 * 24 * 3600
 
-    public func create(tenant: String?, role: Role, lifetime: TimeInterval, description: String? = nil,
+    public func create(tenant: TenantID?, role: Role, lifetime: TimeInterval, description: String? = nil,
                        by principal: Principal) async throws -> CreatedToken {
         try principal.authorize(.manageTokens, tenant: tenant)
-        if let tenant { try Names.validateTenant(tenant) }
         guard lifetime > 0, lifetime <= Self.maximumLifetime else {
             throw KeystoreError.invalidArgument("token lifetime must be between 1 second and 366 days")
         }
@@ -67,10 +66,10 @@ public final class TokenService: Sendable {
         let id = Hex.encode(SecretBytes(randomCount: 8).copyBytes())
         let secret = SecretBytes(randomCount: 32)
         let now = clock()
-        let record = TokenRecord(id: id, tenantID: tenant, role: role.rawValue,
+        let record = TokenRecord(id: id, tenantID: tenant?.rawValue, role: role.rawValue,
                                  secretHash: secret.withUnsafeBytes { Array(SHA256.hash(data: $0)) },
                                  description: description, createdAt: now, expiresAt: now.addingTimeInterval(lifetime))
-        let event = AuditEvent(time: now, actor: principal.id, tenantID: tenant, operation: .tokenCreate, outcome: .success,
+        let event = AuditEvent(time: now, actor: principal.id, tenantID: tenant?.rawValue, operation: .tokenCreate, outcome: .success,
                                details: ["token": id, "role": role.rawValue, "expires": ISO8601DateFormatter().string(from: record.expiresAt)])
         try await mappingErrors { try await store.insertToken(record, audit: [event]) }
         let encoded = secret.withUnsafeBytes { TokenEncoding.encode($0) }
@@ -96,7 +95,14 @@ public final class TokenService: Sendable {
               record.revokedAt == nil, record.expiresAt > clock(), let role = Role(rawValue: record.role) else {
             throw KeystoreError.invalidToken
         }
-        return Principal(id: "token:\(id)", tenant: record.tenantID, role: role)
+        // A tenant the token row cannot name makes the token invalid, never node-wide.
+        let tenant: TenantID?
+        do {
+            tenant = try record.tenantID.map { try TenantID(validating: $0) }
+        } catch {
+            throw KeystoreError.invalidToken
+        }
+        return Principal(id: "token:\(id)", tenant: tenant, role: role)
     }
 
     private func lookup(id: String) async throws -> TokenRecord? {
@@ -115,11 +121,11 @@ public final class TokenService: Sendable {
             throw KeystoreError.store(.tokenNotFound(id))
         }
         do {
-            try principal.authorize(.manageTokens, tenant: record.tenantID)
+            try principal.authorize(.manageTokens, tenant: try record.tenantID.map { try TenantID(validating: $0) })
         } catch {
             // The refusal is audited like any other; to the caller, someone else's token
             // looks the same as no token.
-            try? await audit.recordNow([AuditEvent(time: clock(), actor: principal.id, tenantID: principal.tenant, operation: .tokenRevoke,
+            try? await audit.recordNow([AuditEvent(time: clock(), actor: principal.id, tenantID: principal.tenant?.rawValue, operation: .tokenRevoke,
                                                    outcome: .denied, details: ["error": "forbidden"])])
             throw KeystoreError.store(.tokenNotFound(id))
         }
@@ -131,9 +137,9 @@ public final class TokenService: Sendable {
         return TokenInfo(try await mappingErrors { try await store.token(id: id) }!)
     }
 
-    public func list(tenant: String?, by principal: Principal) async throws -> [TokenInfo] {
+    public func list(tenant: TenantID?, by principal: Principal) async throws -> [TokenInfo] {
         try principal.authorize(.manageTokens, tenant: tenant ?? principal.tenant)
-        return try await mappingErrors { try await store.tokens(tenantID: tenant ?? principal.tenant) }.map(TokenInfo.init)
+        return try await mappingErrors { try await store.tokens(tenantID: (tenant ?? principal.tenant)?.rawValue) }.map(TokenInfo.init)
     }
 }
 

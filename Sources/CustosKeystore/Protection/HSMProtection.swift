@@ -68,7 +68,7 @@ final class HSMConnection: Sendable {
 struct HighProtection: KeyProtection {
     let soft: SoftProtection
     let hsm: HSMConnection
-    var name: String { "high:\(hsm.name)" }
+    var reference: ProtectionReference { .high(hsm: hsm.name) }
 
     func create(_ algorithm: KeyAlgorithm, options: GenerationOptions, context: MaterialContext) async throws -> ProtectedMaterial {
         try await wrapAgain(soft.create(algorithm, options: options, context: context), context: context)
@@ -123,7 +123,7 @@ struct HighProtection: KeyProtection {
 struct UltimateProtection: KeyProtection {
     let hsm: HSMConnection
     let keyring: WrappingKeyring
-    var name: String { "ultimate:\(hsm.name)" }
+    var reference: ProtectionReference { .ultimate(hsm: hsm.name) }
 
     static let supported: [SignatureScheme] = [.ed25519, .ecdsaP256SHA256, .ecdsaP384SHA384, .rsaPSSSHA256, .rsaPKCS1SHA256]
 

@@ -7,8 +7,8 @@ import CustosCrypto
 /// and returns an `UnlockedKey` whose signer calls the token: the keystore does not
 /// need to know which.
 public protocol KeyProtection: Sendable {
-    /// Recorded with each key ("soft", "pkcs11:NAME", …).
-    var name: String { get }
+    /// Recorded with each key ("soft", "high:HSM", "ultimate:HSM").
+    var reference: ProtectionReference { get }
     /// Creates a new key of `algorithm` and returns what to persist.
     func create(_ algorithm: KeyAlgorithm, options: GenerationOptions, context: MaterialContext) async throws -> ProtectedMaterial
     /// Takes over a key made elsewhere (already parsed, so its type is checked).

@@ -4,7 +4,7 @@ import CustosCrypto
 /// wrapping key, with associated data binding tenant, key id, version, wrapping
 /// generation and algorithm. A box copied into another row fails to open.
 public struct SoftProtection: KeyProtection {
-    public let name = "soft"
+    public let reference = ProtectionReference.soft
     let keyring: WrappingKeyring
 
     public func create(_ algorithm: KeyAlgorithm, options: GenerationOptions, context: MaterialContext) async throws -> ProtectedMaterial {

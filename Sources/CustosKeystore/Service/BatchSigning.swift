@@ -24,7 +24,7 @@ extension KeyService {
     /// order, and one record per failed item; they are written together,
     /// group-committed with other requests, and the results return only once they are
     /// durable.
-    public func signBatch(tenant: String, items: [SignRequestItem], by principal: Principal) async throws
+    public func signBatch(tenant: TenantID, items: [SignRequestItem], by principal: Principal) async throws
         -> [Result<SignResult, KeystoreError>] {
         try await audited(.sign, by: principal, tenant: tenant) {
             try principal.authorize(.useKeys, tenant: tenant)
@@ -63,7 +63,7 @@ extension KeyService {
 
     /// The primary version of one alias, ready to sign.
     struct BatchSigner: Sendable {
-        let record: KeyRecord
+        let record: StoredKey
         let signer: any KeySigner
     }
 
@@ -73,10 +73,11 @@ extension KeyService {
         var messageHMAC: String?
     }
 
-    private func batchSigner(tenant: String, alias: String) async -> Result<BatchSigner, KeystoreError> {
+    /// An item's alias is checked here, so a malformed one fails that item alone.
+    private func batchSigner(tenant: TenantID, alias: String) async -> Result<BatchSigner, KeystoreError> {
         do {
             return .success(try await mappingErrors {
-                let (record, signer) = try await primarySigner(tenant: tenant, alias: alias)
+                let (record, signer) = try await primarySigner(tenant: tenant, alias: try KeyAlias(validating: alias))
                 return BatchSigner(record: record, signer: signer)
             })
         } catch {
@@ -92,8 +93,8 @@ extension KeyService {
             let signature = try await mappingErrors { try await key.signer.sign(item.message, format: item.format) }
             let record = key.record
             return BatchOutcome(result: .success(SignResult(signature: signature.bytes, keyID: record.id, alias: record.alias,
-                                                            version: record.primaryVersion, scheme: record.scheme,
-                                                            format: signature.format?.rawValue)),
+                                                            version: record.primaryVersion, scheme: signature.scheme,
+                                                            format: signature.format)),
                                 messageHMAC: audit.digest(item.message))
         } catch {
             return BatchOutcome(result: .failure(Self.keystoreError(error)), messageHMAC: nil)
@@ -107,7 +108,7 @@ extension KeyService {
     /// The batch's audit records, in the order of the first item each one covers: a
     /// success record per key version (`signatures`, and `message_hmacs` separated by
     /// spaces in request order), a failure record per failed item.
-    private func batchEvents(_ outcomes: [BatchOutcome], items: [SignRequestItem], tenant: String, by principal: Principal) -> [AuditEvent] {
+    private func batchEvents(_ outcomes: [BatchOutcome], items: [SignRequestItem], tenant: TenantID, by principal: Principal) -> [AuditEvent] {
         struct Group {
             let first: Int
             let result: SignResult
@@ -127,7 +128,7 @@ extension KeyService {
         }
         let successes = groups.values.map { group in
             (group.first, event(.sign, by: principal, tenant: tenant, keyID: group.result.keyID, version: group.result.version,
-                                details: ["scheme": group.result.scheme, "signatures": String(group.hmacs.count),
+                                details: ["scheme": group.result.scheme.rawValue, "signatures": String(group.hmacs.count),
                                           "message_hmacs": group.hmacs.joined(separator: " ")]))
         }
         return (successes + failures).sorted { $0.0 < $1.0 }.map(\.1)

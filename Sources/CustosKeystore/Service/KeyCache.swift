@@ -68,7 +68,7 @@ final class KeyCache: Sendable {
 /// once the entry is older than `timeToLive`.
 final class RecordCache: Sendable {
     private struct Entry {
-        var record: KeyRecord
+        var record: StoredKey
         var loadedAt: ContinuousClock.Instant
     }
 
@@ -81,9 +81,9 @@ final class RecordCache: Sendable {
         self.capacity = capacity
     }
 
-    private static func key(_ tenant: String, _ alias: String) -> String { tenant + "\u{0}" + alias }
+    private static func key(_ tenant: TenantID, _ alias: KeyAlias) -> String { tenant.rawValue + "\u{0}" + alias.rawValue }
 
-    func get(tenant: String, alias: String) -> KeyRecord? {
+    func get(tenant: TenantID, alias: KeyAlias) -> StoredKey? {
         guard timeToLive > .zero else { return nil }
         let now = ContinuousClock.now
         return entries.withLock { entries in
@@ -92,7 +92,7 @@ final class RecordCache: Sendable {
         }
     }
 
-    func put(_ record: KeyRecord) {
+    func put(_ record: StoredKey) {
         guard timeToLive > .zero else { return }
         let now = ContinuousClock.now
         entries.withLock { entries in
@@ -101,11 +101,11 @@ final class RecordCache: Sendable {
                 entries = entries.filter { now - $0.value.loadedAt < timeToLive }
                 if entries.count >= capacity { entries.removeAll() }
             }
-            entries[Self.key(record.tenantID, record.alias)] = Entry(record: record, loadedAt: now)
+            entries[Self.key(record.tenant, record.alias)] = Entry(record: record, loadedAt: now)
         }
     }
 
-    func evict(tenant: String, alias: String) {
+    func evict(tenant: TenantID, alias: KeyAlias) {
         _ = entries.withLock { $0.removeValue(forKey: Self.key(tenant, alias)) }
     }
 }

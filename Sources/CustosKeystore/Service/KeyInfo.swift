@@ -5,17 +5,17 @@ import Foundation
 /// The public view of a key record: everything a client may see, no secret.
 public struct KeyInfo: Sendable, Equatable {
     public var id: String
-    public var tenant: String
-    public var alias: String
-    public var category: String
-    public var scheme: String
-    public var status: String
+    public var tenant: TenantID
+    public var alias: KeyAlias
+    public var category: KeyCategory
+    public var algorithm: KeyAlgorithm
+    public var status: KeyStatus
     public var primaryVersion: Int
     public var fingerprint: String?
     public var shortID: String?
     public var externalID: String?
     public var labels: [String: String]
-    public var protection: String
+    public var protection: ProtectionReference
     public var createdAt: Date
     public var updatedAt: Date
     /// Filled by `key(tenant:alias:)`; nil in listings.
@@ -30,7 +30,7 @@ public struct VersionInfo: Sendable, Equatable {
 }
 
 public struct TenantInfo: Sendable, Equatable {
-    public var id: String
+    public var id: TenantID
     public var createdAt: Date
     public var wrappingGeneration: Int
 }
@@ -38,12 +38,12 @@ public struct TenantInfo: Sendable, Equatable {
 public struct SignResult: Sendable, Equatable {
     public var signature: [UInt8]
     public var keyID: String
-    public var alias: String
+    public var alias: KeyAlias
     public var version: Int
-    public var scheme: String
-    public var format: String?
+    public var scheme: SignatureScheme
+    public var format: SignatureFormat?
 
-    public init(signature: [UInt8], keyID: String, alias: String, version: Int, scheme: String, format: String?) {
+    public init(signature: [UInt8], keyID: String, alias: KeyAlias, version: Int, scheme: SignatureScheme, format: SignatureFormat?) {
         self.signature = signature
         self.keyID = keyID
         self.alias = alias
@@ -53,28 +53,30 @@ public struct SignResult: Sendable, Equatable {
     }
 }
 
-public struct VerifyResult: Sendable, Equatable {
-    public var valid: Bool
-    /// The version whose public key verified the signature.
-    public var version: Int?
+/// What a verification found: the version whose public key verifies the signature,
+/// or that none does.
+public enum VerifyResult: Sendable, Equatable {
+    case verified(version: Int)
+    case notVerified
 
-    public init(valid: Bool, version: Int?) {
-        self.valid = valid
-        self.version = version
+    public var valid: Bool { version != nil }
+
+    public var version: Int? {
+        if case .verified(let version) = self { version } else { nil }
     }
 }
 
 /// A key to create: generated here, or imported from PKCS#8/PEM made elsewhere.
 public struct KeySpec: Sendable {
-    public var tenant: String
-    public var alias: String
+    public var tenant: TenantID
+    public var alias: KeyAlias
     public var algorithm: KeyAlgorithm
     public var category: KeyCategory?
     public var options: GenerationOptions
     public var labels: [String: String]
     public var externalID: String?
 
-    public init(tenant: String, alias: String, algorithm: KeyAlgorithm, category: KeyCategory? = nil,
+    public init(tenant: TenantID, alias: KeyAlias, algorithm: KeyAlgorithm, category: KeyCategory? = nil,
                 options: GenerationOptions = GenerationOptions(), labels: [String: String] = [:], externalID: String? = nil) {
         self.tenant = tenant
         self.alias = alias

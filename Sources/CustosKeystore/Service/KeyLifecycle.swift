@@ -17,8 +17,6 @@ extension KeyService {
         try await audited(.generate, by: principal, tenant: specs.first?.tenant, alias: specs.count == 1 ? specs[0].alias : nil) {
             for spec in specs {
                 try principal.authorize(.manageKeys, tenant: spec.tenant)
-                try Names.validateTenant(spec.tenant)
-                try Names.validateAlias(spec.alias)
                 try Names.validateLabels(spec.labels)
             }
             guard Set(specs.map { "\($0.tenant)/\($0.alias)" }).count == specs.count else {
@@ -32,19 +30,19 @@ extension KeyService {
                 for spec in batch {
                     let (keyID, context, protection) = try await prepareNewKey(spec)
                     let material = try await protection.create(spec.algorithm, options: spec.options, context: context)
-                    rows.append(makeRows(spec: spec, keyID: keyID, material: material, protection: protection.name))
+                    rows.append(makeRows(spec: spec, keyID: keyID, material: material, protection: protection.reference))
                 }
-                let events = rows.map { row in
-                    event(.generate, by: principal, tenant: row.0.tenantID, keyID: row.0.id, version: 1,
+                let events = zip(batch, rows).map { spec, row in
+                    event(.generate, by: principal, tenant: spec.tenant, keyID: row.0.id, version: 1,
                           details: ["alias": row.0.alias, "scheme": row.0.scheme, "fingerprint": row.1.fingerprint ?? ""])
                 }
                 try await store.insertKeys(rows, audit: events)
-                created += rows.map { info(record: $0.0, versions: [$0.1]) }
+                created += try rows.map { info(try StoredKey($0.0), versions: [$0.1]) }
                 start += batch.count
                 progress(start)
             }
             for info in created {
-                logger.info("key generated", metadata: ["tenant": "\(info.tenant)", "alias": "\(info.alias)", "scheme": "\(info.scheme)"])
+                logger.info("key generated", metadata: ["tenant": "\(info.tenant)", "alias": "\(info.alias)", "scheme": "\(info.algorithm)"])
             }
             return created
         }
@@ -54,8 +52,6 @@ extension KeyService {
     public func importKey(_ spec: KeySpec, privateKey encoded: SecretBytes, by principal: Principal) async throws -> KeyInfo {
         try await audited(.import, by: principal, tenant: spec.tenant, alias: spec.alias) {
             try principal.authorize(.manageKeys, tenant: spec.tenant)
-            try Names.validateTenant(spec.tenant)
-            try Names.validateAlias(spec.alias)
             try Names.validateLabels(spec.labels)
             guard case .signing(let scheme) = spec.algorithm else {
                 throw KeystoreError.invalidArgument("only signing keys can be imported; \(spec.algorithm) keys are generated inside Custos")
@@ -63,13 +59,13 @@ extension KeyService {
             let key = try SigningPrivateKey(importing: encoded, scheme: scheme)
             let (keyID, context, protection) = try await prepareNewKey(spec)
             let material = try await protection.protect(.signing(key), context: context)
-            let (record, version) = makeRows(spec: spec, keyID: keyID, material: material, protection: protection.name)
+            let (record, version) = makeRows(spec: spec, keyID: keyID, material: material, protection: protection.reference)
             try await store.insertKey(record, version: version, audit: [
                 event(.import, by: principal, tenant: spec.tenant, keyID: keyID, version: 1,
-                      details: ["alias": spec.alias, "scheme": record.scheme, "fingerprint": version.fingerprint ?? ""]),
+                      details: ["alias": spec.alias.rawValue, "scheme": record.scheme, "fingerprint": version.fingerprint ?? ""]),
             ])
             logger.info("key imported", metadata: ["tenant": "\(spec.tenant)", "alias": "\(spec.alias)", "scheme": "\(scheme)"])
-            return info(record: record, versions: [version])
+            return info(try StoredKey(record), versions: [version])
         }
     }
 
@@ -77,19 +73,19 @@ extension KeyService {
     /// binding context of version 1, and the protection its tenant and category use.
     private func prepareNewKey(_ spec: KeySpec) async throws -> (keyID: String, context: MaterialContext, protection: any KeyProtection) {
         try await requireTenant(spec.tenant)
-        if try await store.key(tenantID: spec.tenant, alias: spec.alias) != nil {
-            throw KeystoreError.store(.duplicateAlias(tenant: spec.tenant, alias: spec.alias))
+        if try await store.key(tenantID: spec.tenant.rawValue, alias: spec.alias.rawValue) != nil {
+            throw KeystoreError.store(.duplicateAlias(tenant: spec.tenant.rawValue, alias: spec.alias.rawValue))
         }
         let keyID = UUID().uuidString.lowercased()
-        let context = MaterialContext(tenant: spec.tenant, keyID: keyID, alias: spec.alias, version: 1, algorithm: spec.algorithm)
+        let context = MaterialContext(tenant: spec.tenant.rawValue, keyID: keyID, alias: spec.alias.rawValue, version: 1, algorithm: spec.algorithm)
         return (keyID, context, try await protection(tenant: spec.tenant, category: spec.resolvedCategory))
     }
 
-    private func makeRows(spec: KeySpec, keyID: String, material: ProtectedMaterial, protection: String) -> (KeyRecord, KeyVersionRecord) {
+    private func makeRows(spec: KeySpec, keyID: String, material: ProtectedMaterial, protection: ProtectionReference) -> (KeyRecord, KeyVersionRecord) {
         let now = clock()
-        let record = KeyRecord(id: keyID, tenantID: spec.tenant, alias: spec.alias, category: spec.resolvedCategory.rawValue,
+        let record = KeyRecord(id: keyID, tenantID: spec.tenant.rawValue, alias: spec.alias.rawValue, category: spec.resolvedCategory.rawValue,
                                scheme: spec.algorithm.identifier, status: .enabled, primaryVersion: 1,
-                               externalID: spec.externalID, labels: spec.labels, protection: protection,
+                               externalID: spec.externalID, labels: spec.labels, protection: protection.description,
                                createdAt: now, updatedAt: now)
         let version = KeyVersionRecord(keyID: keyID, version: 1, publicKey: material.publicKeyDER,
                                        fingerprint: material.fingerprint?.description, wrappedMaterial: material.stored,
@@ -100,11 +96,11 @@ extension KeyService {
     // MARK: Lifecycle
 
     /// Makes a new primary version; earlier versions keep verifying and decrypting.
-    public func rotate(tenant: String, alias: String, by principal: Principal) async throws -> KeyInfo {
+    public func rotate(tenant: TenantID, alias: KeyAlias, by principal: Principal) async throws -> KeyInfo {
         try await audited(.rotate, by: principal, tenant: tenant, alias: alias) {
             try principal.authorize(.manageKeys, tenant: tenant)
             let record = try await usableRecord(tenant: tenant, alias: alias)
-            let algorithm = try KeyAlgorithm(identifier: record.scheme)
+            let algorithm = record.algorithm
             let versions = try await store.versions(keyID: record.id)
             let next = (versions.map(\.version).max() ?? 0) + 1
             var options = GenerationOptions()
@@ -113,16 +109,16 @@ extension KeyService {
                let size = (signer as? SigningPrivateKey)?.rsaKeySize ?? (signer as? HSMSigner)?.rsaKeySize {
                 options.rsaKeySize = size
             }
-            let context = MaterialContext(tenant: tenant, keyID: record.id, alias: alias, version: next, algorithm: algorithm)
+            let context = MaterialContext(tenant: tenant.rawValue, keyID: record.id, alias: alias.rawValue, version: next, algorithm: algorithm)
             // A new version stays with the key's protection.
-            let material = try await protection(named: record.protection).create(algorithm, options: options, context: context)
+            let material = try await protection(for: record.protection).create(algorithm, options: options, context: context)
             let now = clock()
             let row = KeyVersionRecord(keyID: record.id, version: next, publicKey: material.publicKeyDER,
                                        fingerprint: material.fingerprint?.description, wrappedMaterial: material.stored,
                                        wrappingGeneration: material.wrappingGeneration, createdAt: now)
             try await store.addVersion(row, updatedAt: now, audit: [
                 event(.rotate, by: principal, tenant: tenant, keyID: record.id, version: next,
-                      details: ["alias": alias, "fingerprint": row.fingerprint ?? ""]),
+                      details: ["alias": alias.rawValue, "fingerprint": row.fingerprint ?? ""]),
             ])
             records.evict(tenant: tenant, alias: alias)
             logger.info("key rotated", metadata: ["tenant": "\(tenant)", "alias": "\(alias)", "version": "\(next)"])
@@ -130,21 +126,21 @@ extension KeyService {
         }
     }
 
-    public func disable(tenant: String, alias: String, by principal: Principal) async throws -> KeyInfo {
+    public func disable(tenant: TenantID, alias: KeyAlias, by principal: Principal) async throws -> KeyInfo {
         try await setStatus(tenant: tenant, alias: alias, to: .disabled, operation: .disable, by: principal)
     }
 
-    public func enable(tenant: String, alias: String, by principal: Principal) async throws -> KeyInfo {
+    public func enable(tenant: TenantID, alias: KeyAlias, by principal: Principal) async throws -> KeyInfo {
         try await setStatus(tenant: tenant, alias: alias, to: .enabled, operation: .enable, by: principal)
     }
 
-    private func setStatus(tenant: String, alias: String, to status: KeyStatus, operation: AuditOperation, by principal: Principal) async throws -> KeyInfo {
+    private func setStatus(tenant: TenantID, alias: KeyAlias, to status: KeyStatus, operation: AuditOperation, by principal: Principal) async throws -> KeyInfo {
         try await audited(operation, by: principal, tenant: tenant, alias: alias) {
             try principal.authorize(.manageKeys, tenant: tenant)
             let record = try await record(tenant: tenant, alias: alias)
-            guard record.status != .destroyed else { throw KeystoreError.keyDestroyed(tenant: tenant, alias: alias) }
+            guard record.status != .destroyed else { throw KeystoreError.keyDestroyed(tenant: tenant.rawValue, alias: alias.rawValue) }
             try await store.setStatus(keyID: record.id, status: status, updatedAt: clock(), audit: [
-                event(operation, by: principal, tenant: tenant, keyID: record.id, details: ["alias": alias]),
+                event(operation, by: principal, tenant: tenant, keyID: record.id, details: ["alias": alias.rawValue]),
             ])
             cache.evict(keyID: record.id)
             records.evict(tenant: tenant, alias: alias)
@@ -155,19 +151,19 @@ extension KeyService {
 
     /// Crypto-shredding: the wrapped material of every version is erased; the record,
     /// public keys and fingerprints stay as a tombstone.
-    public func destroy(tenant: String, alias: String, by principal: Principal) async throws -> KeyInfo {
+    public func destroy(tenant: TenantID, alias: KeyAlias, by principal: Principal) async throws -> KeyInfo {
         try await audited(.destroy, by: principal, tenant: tenant, alias: alias) {
             try principal.authorize(.manageKeys, tenant: tenant)
             let record = try await record(tenant: tenant, alias: alias)
-            guard record.status != .destroyed else { throw KeystoreError.keyDestroyed(tenant: tenant, alias: alias) }
-            if case let ultimate as UltimateProtection = try await protection(named: record.protection) {
+            guard record.status != .destroyed else { throw KeystoreError.keyDestroyed(tenant: tenant.rawValue, alias: alias.rawValue) }
+            if case let ultimate as UltimateProtection = try await protection(for: record.protection) {
                 // The token objects go first: a failure leaves the record intact.
                 for version in try await store.versions(keyID: record.id) {
                     if let stored = version.wrappedMaterial { try ultimate.destroy(label: String(decoding: stored, as: UTF8.self)) }
                 }
             }
             try await store.destroyKey(keyID: record.id, at: clock(), audit: [
-                event(.destroy, by: principal, tenant: tenant, keyID: record.id, details: ["alias": alias]),
+                event(.destroy, by: principal, tenant: tenant, keyID: record.id, details: ["alias": alias.rawValue]),
             ])
             cache.evict(keyID: record.id)
             records.evict(tenant: tenant, alias: alias)

@@ -5,55 +5,55 @@ import Foundation
 extension KeyService {
     // MARK: Reading
 
-    public func key(tenant: String, alias: String, by principal: Principal) async throws -> KeyInfo {
+    public func key(tenant: TenantID, alias: KeyAlias, by principal: Principal) async throws -> KeyInfo {
         try await mappingErrors {
             try principal.authorize(.readKeys, tenant: tenant)
             let record = try await record(tenant: tenant, alias: alias)
-            return info(record: record, versions: try await store.versions(keyID: record.id))
+            return info(record, versions: try await store.versions(keyID: record.id))
         }
     }
 
-    public func keys(tenant: String, ids: [String], by principal: Principal) async throws -> [KeyInfo] {
+    public func keys(tenant: TenantID, ids: [String], by principal: Principal) async throws -> [KeyInfo] {
         try await mappingErrors {
             try principal.authorize(.readKeys, tenant: tenant)
-            return try await store.keys(tenantID: tenant, ids: ids).map { info(record: $0, versions: nil) }
+            return try await store.keys(tenantID: tenant.rawValue, ids: ids).map { try info(StoredKey($0), versions: nil) }
         }
     }
 
     /// Keys of `tenant` any of whose versions has this public key (its encoded form:
     /// SPKI DER, or the compressed point for BLS12-381).
-    public func keys(tenant: String, encodedPublicKey: [UInt8], by principal: Principal) async throws -> [KeyInfo] {
+    public func keys(tenant: TenantID, encodedPublicKey: [UInt8], by principal: Principal) async throws -> [KeyInfo] {
         try await mappingErrors {
             try principal.authorize(.readKeys, tenant: tenant)
             let fingerprint = Fingerprint(subjectPublicKeyInfo: encodedPublicKey).description
-            return try await store.keys(tenantID: tenant, fingerprint: fingerprint).map { info(record: $0, versions: nil) }
+            return try await store.keys(tenantID: tenant.rawValue, fingerprint: fingerprint).map { try info(StoredKey($0), versions: nil) }
         }
     }
 
-    public func listKeys(tenant: String, filter: KeyFilter = KeyFilter(), page: PageRequest = PageRequest(),
+    public func listKeys(tenant: TenantID, filter: KeyFilter = KeyFilter(), page: PageRequest = PageRequest(),
                          by principal: Principal) async throws -> (keys: [KeyInfo], nextCursor: String?) {
         try await mappingErrors {
             try principal.authorize(.readKeys, tenant: tenant)
             try await requireTenant(tenant)
-            let result = try await store.listKeys(tenantID: tenant, filter: filter, page: page)
-            return (result.keys.map { info(record: $0, versions: nil) }, result.nextCursor)
+            let result = try await store.listKeys(tenantID: tenant.rawValue, filter: filter, page: page)
+            return (try result.keys.map { try info(StoredKey($0), versions: nil) }, result.nextCursor)
         }
     }
 
     /// The public key of a version (the primary one by default).
-    public func publicKey(tenant: String, alias: String, version: Int? = nil, by principal: Principal) async throws -> PublicKeyExport {
+    public func publicKey(tenant: TenantID, alias: KeyAlias, version: Int? = nil, by principal: Principal) async throws -> PublicKeyExport {
         try await audited(.export, by: principal, tenant: tenant, alias: alias) {
             try principal.authorize(.readKeys, tenant: tenant)
             let record = try await record(tenant: tenant, alias: alias)
-            let algorithm = try KeyAlgorithm(identifier: record.scheme)
+            let algorithm = record.algorithm
             let number = version ?? record.primaryVersion
             guard let row = try await store.version(keyID: record.id, version: number), let der = row.publicKey else {
-                if algorithm.isAsymmetric { throw KeystoreError.versionUnavailable(alias: alias, version: number) }
-                throw KeystoreError.wrongKeyKind(alias: alias, algorithm: record.scheme, operation: "export a public key (it is symmetric)")
+                if algorithm.isAsymmetric { throw KeystoreError.versionUnavailable(alias: alias.rawValue, version: number) }
+                throw KeystoreError.wrongKeyKind(alias: alias.rawValue, algorithm: record.algorithm.identifier, operation: "export a public key (it is symmetric)")
             }
             let export = try Self.publicKey(der: der, algorithm: algorithm)
             try await recordSuccess(event(.export, by: principal, tenant: tenant, keyID: record.id, version: number,
-                                          details: ["alias": alias, "fingerprint": row.fingerprint ?? ""]))
+                                          details: ["alias": alias.rawValue, "fingerprint": row.fingerprint ?? ""]))
             return export
         }
     }
@@ -66,22 +66,23 @@ extension KeyService {
         }
     }
 
-    func record(tenant: String, alias: String) async throws -> KeyRecord {
-        try Names.validateTenant(tenant)
-        guard let record = try await store.key(tenantID: tenant, alias: alias) else {
+    /// The record of `alias`, decoded; names the tenant when it is the tenant that is missing.
+    func record(tenant: TenantID, alias: KeyAlias) async throws -> StoredKey {
+        guard let row = try await store.key(tenantID: tenant.rawValue, alias: alias.rawValue) else {
             try await requireTenant(tenant)
-            throw KeystoreError.keyNotFound(tenant: tenant, alias: alias)
+            throw KeystoreError.keyNotFound(tenant: tenant.rawValue, alias: alias.rawValue)
         }
-        return record
+        return try StoredKey(row)
     }
 
-    func info(record: KeyRecord, versions: [KeyVersionRecord]?) -> KeyInfo {
+    func info(_ key: StoredKey, versions: [KeyVersionRecord]?) -> KeyInfo {
+        let record = key.row
         let fingerprint = versions?.first { $0.version == record.primaryVersion }?.fingerprint ?? record.primaryFingerprint
         return KeyInfo(
-            id: record.id, tenant: record.tenantID, alias: record.alias, category: record.category, scheme: record.scheme,
-            status: record.status.rawValue, primaryVersion: record.primaryVersion, fingerprint: fingerprint,
+            id: record.id, tenant: key.tenant, alias: key.alias, category: key.category, algorithm: key.algorithm,
+            status: record.status, primaryVersion: record.primaryVersion, fingerprint: fingerprint,
             shortID: fingerprint.flatMap { Fingerprint(string: $0)?.shortID }, externalID: record.externalID,
-            labels: record.labels, protection: record.protection, createdAt: record.createdAt, updatedAt: record.updatedAt,
+            labels: record.labels, protection: key.protection, createdAt: record.createdAt, updatedAt: record.updatedAt,
             versions: versions?.map { VersionInfo(version: $0.version, fingerprint: $0.fingerprint, createdAt: $0.createdAt, destroyed: $0.wrappedMaterial == nil) })
     }
 }

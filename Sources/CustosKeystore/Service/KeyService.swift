@@ -69,22 +69,22 @@ public final class KeyService: Sendable {
 
     // MARK: Auditing
 
-    func event(_ operation: AuditOperation, by principal: Principal, tenant: String?, keyID: String? = nil, version: Int? = nil,
+    func event(_ operation: AuditOperation, by principal: Principal, tenant: TenantID?, keyID: String? = nil, version: Int? = nil,
                outcome: AuditOutcome = .success, details: [String: String] = [:]) -> AuditEvent {
-        AuditEvent(time: clock(), actor: principal.id, tenantID: tenant, operation: operation, keyID: keyID,
+        AuditEvent(time: clock(), actor: principal.id, tenantID: tenant?.rawValue, operation: operation, keyID: keyID,
                    keyVersion: version, outcome: outcome, details: details)
     }
 
     /// Runs an operation; if it fails, a failure record naming the error code (never
     /// its values) is appended before the error reaches the caller.
-    func audited<T>(_ operation: AuditOperation, by principal: Principal, tenant: String?, alias: String? = nil,
+    func audited<T>(_ operation: AuditOperation, by principal: Principal, tenant: TenantID?, alias: KeyAlias? = nil,
                     _ body: () async throws -> T) async throws -> T {
         do {
             return try await mappingErrors(body)
         } catch let error as KeystoreError {
             var details = ["error": error.code]
-            if let alias { details["alias"] = String(alias.prefix(128)) }
-            let failure = event(operation, by: principal, tenant: tenant.map { String($0.prefix(128)) },
+            if let alias { details["alias"] = alias.rawValue }
+            let failure = event(operation, by: principal, tenant: tenant,
                                 outcome: error.code == "forbidden" ? .denied : .failure, details: details)
             do {
                 try await audit.recordNow([failure])
@@ -97,7 +97,7 @@ public final class KeyService: Sendable {
 
     /// Checks a permission for a request that is not one keystore call (a batch),
     /// auditing a refusal like any other.
-    public func requireAccess(_ permission: Permission, tenant: String, operation: AuditOperation, by principal: Principal) async throws {
+    public func requireAccess(_ permission: Permission, tenant: TenantID, operation: AuditOperation, by principal: Principal) async throws {
         try await audited(operation, by: principal, tenant: tenant) { try principal.authorize(permission, tenant: tenant) }
     }
 
@@ -120,9 +120,9 @@ public final class KeyService: Sendable {
     /// `wrongKeyKind` naming `action`). `body` returns its result and the details of
     /// the success record, which is durable before the result is returned.
     func withUsableKey<Key, Result>(
-        _ operation: AuditOperation, _ permission: Permission, tenant: String, alias: String, by principal: Principal,
-        version: (KeyRecord) throws -> Int = { $0.primaryVersion }, as kind: (UnlockedKey) -> Key?, toDo action: String,
-        _ body: (_ record: KeyRecord, _ version: Int, _ key: Key) async throws -> (Result, details: [String: String])
+        _ operation: AuditOperation, _ permission: Permission, tenant: TenantID, alias: KeyAlias, by principal: Principal,
+        version: (StoredKey) throws -> Int = { $0.primaryVersion }, as kind: (UnlockedKey) -> Key?, toDo action: String,
+        _ body: (_ record: StoredKey, _ version: Int, _ key: Key) async throws -> (Result, details: [String: String])
     ) async throws -> Result {
         try await audited(operation, by: principal, tenant: tenant, alias: alias) {
             try principal.authorize(permission, tenant: tenant)
@@ -134,12 +134,12 @@ public final class KeyService: Sendable {
     }
 
     /// The enabled record and one of its versions, unlocked to the kind `kind` extracts.
-    func usableKey<Key>(tenant: String, alias: String, version: (KeyRecord) throws -> Int = { $0.primaryVersion },
-                        as kind: (UnlockedKey) -> Key?, toDo action: String) async throws -> (KeyRecord, Int, Key) {
+    func usableKey<Key>(tenant: TenantID, alias: KeyAlias, version: (StoredKey) throws -> Int = { $0.primaryVersion },
+                        as kind: (UnlockedKey) -> Key?, toDo action: String) async throws -> (StoredKey, Int, Key) {
         let record = try await usableRecord(tenant: tenant, alias: alias)
         let number = try version(record)
         guard let key = kind(try await unlocked(record, version: number)) else {
-            throw KeystoreError.wrongKeyKind(alias: alias, algorithm: record.scheme, operation: action)
+            throw KeystoreError.wrongKeyKind(alias: alias.rawValue, algorithm: record.algorithm.identifier, operation: action)
         }
         return (record, number, key)
     }

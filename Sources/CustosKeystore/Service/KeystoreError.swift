@@ -19,6 +19,8 @@ public enum KeystoreError: Error, Equatable, Sendable, CustomStringConvertible {
     case wrappingKeyUnavailable(tenant: String, generation: Int)
     case invalidCiphertext(String)
     case invalidArgument(String)
+    /// A row in the store holds a value Custos never writes (an edit or damage).
+    case corruptRecord(String)
     case auditKeyUnavailable
     /// A bearer token that is unknown, malformed, expired or revoked. One case for
     /// all of them, so a caller learns nothing about which tokens exist.
@@ -47,6 +49,7 @@ public enum KeystoreError: Error, Equatable, Sendable, CustomStringConvertible {
             "wrapping key generation \(generation) of tenant '\(tenant)' is missing or failed authentication"
         case .invalidCiphertext(let reason): "invalid ciphertext: \(reason)"
         case .invalidArgument(let reason): reason
+        case .corruptRecord(let reason): "the store is damaged: \(reason)"
         case .auditKeyUnavailable: "the audit keys failed authentication under this root of trust"
         case .invalidToken: "invalid, expired or revoked token"
         case .forbidden(let reason): reason
@@ -75,6 +78,7 @@ extension KeystoreError {
         case .wrappingKeyUnavailable: "wrapping-key-unavailable"
         case .invalidCiphertext: "invalid-ciphertext"
         case .invalidArgument: "invalid-argument"
+        case .corruptRecord: "corrupt-record"
         case .auditKeyUnavailable: "audit-key-unavailable"
         case .invalidToken: "invalid-token"
         case .forbidden: "forbidden"

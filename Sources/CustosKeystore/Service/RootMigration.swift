@@ -107,18 +107,19 @@ extension KeyService {
                 var after: String?
                 repeat {
                     let page = try await store.listKeys(tenantID: tenant.id, filter: KeyFilter(status: .enabled), page: PageRequest(limit: 1000, after: after))
-                    for record in page.keys {
+                    for row in page.keys {
                         result.checked += 1
                         do {
+                            let record = try StoredKey(row)
                             if case .signing(let signer) = try await unlocked(record, version: record.primaryVersion) {
                                 let message = Array("custos key check".utf8)
                                 let signature = try await signer.sign(message, format: nil)
                                 guard try signer.publicKey.isValidSignature(signature.bytes, for: message, format: signature.format) else {
-                                    throw KeystoreError.keyMaterialCorrupted(alias: record.alias, version: record.primaryVersion)
+                                    throw KeystoreError.keyMaterialCorrupted(alias: row.alias, version: row.primaryVersion)
                                 }
                             }
                         } catch {
-                            result.failures.append((tenant.id, record.alias, record.primaryVersion, "\(error)"))
+                            result.failures.append((tenant.id, row.alias, row.primaryVersion, "\(error)"))
                         }
                     }
                     after = page.nextCursor

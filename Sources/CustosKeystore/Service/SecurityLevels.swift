@@ -24,7 +24,7 @@ public enum HSMPins {
 
 /// The current association of a tenant and category, or one from its history.
 public struct SecurityLevelInfo: Sendable, Equatable {
-    public var tenant: String
+    public var tenant: TenantID
     public var category: KeyCategory
     public var level: SecurityLevel
     public var hsm: String?
@@ -85,11 +85,10 @@ extension KeyService {
     /// Associates a tenant's category with a level (and HSM). The previous association
     /// is deprecated, never overwritten; keys keep the protection they were made with.
     /// Admins of the tenant only; audited.
-    public func assignSecurityLevel(tenant: String, category: KeyCategory, level: SecurityLevel, hsm: String?,
+    public func assignSecurityLevel(tenant: TenantID, category: KeyCategory, level: SecurityLevel, hsm: String?,
                                     by principal: Principal) async throws -> SecurityLevelInfo {
         try await audited(.securityLevelAssign, by: principal, tenant: tenant) {
             try principal.authorize(.manageProtection, tenant: tenant)
-            try Names.validateTenant(tenant)
             switch (level, hsm) {
             case (.standard, .some):
                 throw KeystoreError.invalidArgument("security level standard keeps keys in the database; it takes no --hsm")
@@ -103,7 +102,7 @@ extension KeyService {
                     throw KeystoreError.invalidArgument("no HSM named '\(hsm)' is registered")
                 }
             }
-            let record = SecurityLevelRecord(tenantID: tenant, category: category.rawValue, level: level.rawValue, hsm: hsm, createdAt: clock())
+            let record = SecurityLevelRecord(tenantID: tenant.rawValue, category: category.rawValue, level: level.rawValue, hsm: hsm, createdAt: clock())
             try await store.assignSecurityLevel(record)
             var details = ["category": category.rawValue, "level": level.rawValue]
             if let hsm { details["hsm"] = hsm }
@@ -114,11 +113,11 @@ extension KeyService {
     }
 
     /// The tenant's associations, current and deprecated, oldest first.
-    public func securityLevels(tenant: String, by principal: Principal) async throws -> [SecurityLevelInfo] {
+    public func securityLevels(tenant: TenantID, by principal: Principal) async throws -> [SecurityLevelInfo] {
         try await mappingErrors {
             try principal.authorize(.readKeys, tenant: tenant)
             try await requireTenant(tenant)
-            return try await store.securityLevels(tenantID: tenant).map(Self.levelInfo)
+            return try await store.securityLevels(tenantID: tenant.rawValue).map(Self.levelInfo)
         }
     }
 
@@ -126,13 +125,13 @@ extension KeyService {
         guard let level = SecurityLevel(rawValue: record.level) else {
             throw KeystoreError.invalidArgument("unknown security level '\(record.level)' in the store")
         }
-        return SecurityLevelInfo(tenant: record.tenantID, category: try KeyCategory(identifier: record.category), level: level,
+        return SecurityLevelInfo(tenant: try TenantID(validating: record.tenantID), category: try KeyCategory(identifier: record.category), level: level,
                                  hsm: record.hsm, createdAt: record.createdAt, deprecatedAt: record.deprecatedAt)
     }
 
     /// The protection new keys of this tenant and category get (standard by default).
-    func protection(tenant: String, category: KeyCategory) async throws -> any KeyProtection {
-        let current = try await store.securityLevels(tenantID: tenant)
+    func protection(tenant: TenantID, category: KeyCategory) async throws -> any KeyProtection {
+        let current = try await store.securityLevels(tenantID: tenant.rawValue)
             .last { $0.category == category.rawValue && $0.deprecatedAt == nil }
         guard let current, let level = SecurityLevel(rawValue: current.level), level != .standard, let hsm = current.hsm else {
             return soft
@@ -149,13 +148,12 @@ extension KeyService {
         }
     }
 
-    /// The protection recorded with a key ("soft", "high:HSM", "ultimate:HSM").
-    func protection(named name: String) async throws -> any KeyProtection {
-        if name == soft.name { return soft }
-        let parts = name.split(separator: ":", maxSplits: 1).map(String.init)
-        guard parts.count == 2, let level = SecurityLevel(rawValue: parts[0]), level != .standard else {
-            throw KeystoreError.invalidArgument("unknown key protection '\(name.prefix(80))'")
+    /// The protection recorded with a key.
+    func protection(for reference: ProtectionReference) async throws -> any KeyProtection {
+        switch reference {
+        case .soft: soft
+        case .high(let hsm): try await protection(level: .high, hsm: hsm)
+        case .ultimate(let hsm): try await protection(level: .ultimate, hsm: hsm)
         }
-        return try await protection(level: level, hsm: parts[1])
     }
 }

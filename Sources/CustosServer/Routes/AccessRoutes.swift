@@ -16,8 +16,9 @@ struct AccessRoutes {
             let principal = try context.requirePrincipal()
             let body = try await io.decode(CreateTokenRequest.self, from: request)
             guard let role = Role(rawValue: body.role) else { throw Problem.invalid("role must be admin, operator, signer or auditor") }
-            let created = try await audited(principal, .tokenCreate, tenant: body.tenant) {
-                try await tokens.create(tenant: body.tenant, role: role, lifetime: TimeInterval(body.ttlSeconds),
+            let tenant = try body.tenant.map { try TenantID(validating: $0) }
+            let created = try await audited(principal, .tokenCreate, tenant: tenant) {
+                try await tokens.create(tenant: tenant, role: role, lifetime: TimeInterval(body.ttlSeconds),
                                         description: body.description, by: principal)
             }
             let bearer = created.bearer.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
@@ -25,7 +26,7 @@ struct AccessRoutes {
         }
         router.on(.listTokens) { request, context in
             let principal = try context.requirePrincipal()
-            let tenant = Field.query(request, "tenant")
+            let tenant = try Field.tenantQuery(request)
             let list = try await audited(principal, .tokenList, tenant: tenant ?? principal.tenant) {
                 try await tokens.list(tenant: tenant, by: principal)
             }
@@ -38,11 +39,11 @@ struct AccessRoutes {
         }
         router.on(.listAudit) { request, context in
             let principal = try context.requirePrincipal()
-            let requested = Field.query(request, "tenant")
+            let requested = try Field.tenantQuery(request)
             let tenant = try await audited(principal, .auditRead, tenant: requested ?? principal.tenant) { try scope(principal, requested: requested) }
             let limit = try Field.intQuery(request, "limit", 1...1000) ?? 100
             let after = try Field.intQuery(request, "after", 0...Int.max) ?? 0
-            let records = try await keys.store.auditRecords(AuditQuery(after: Int64(after), limit: limit, tenantID: tenant,
+            let records = try await keys.store.auditRecords(AuditQuery(after: Int64(after), limit: limit, tenantID: tenant?.rawValue,
                                                                        keyID: Field.query(request, "key_id"),
                                                                        operation: Field.query(request, "operation")))
             let body = AuditRecordList(records: records.map(AuditRecordResponse.init(record:)), next: records.count == limit ? records.last?.sequence : nil)
@@ -50,14 +51,14 @@ struct AccessRoutes {
         }
         router.on(.verifyAudit) { request, context in
             let principal = try context.requirePrincipal()
-            let requested = Field.query(request, "tenant")
+            let requested = try Field.tenantQuery(request)
             let tenant = try await audited(principal, .auditVerify, tenant: requested ?? principal.tenant) { try scope(principal, requested: requested) }
-            return try JSONIO.response(AuditVerifyResponse(result: try await keys.audit.verify(tenant: tenant)))
+            return try JSONIO.response(AuditVerifyResponse(result: try await keys.audit.verify(tenant: tenant?.rawValue)))
         }
     }
 
     /// Auditors bound to a tenant read only that tenant; node-wide ones may filter.
-    private func scope(_ principal: Principal, requested: String?) throws -> String? {
+    private func scope(_ principal: Principal, requested: TenantID?) throws -> TenantID? {
         let tenant = principal.tenant ?? requested
         try principal.authorize(.readAudit, tenant: tenant)
         if let requested, let bound = principal.tenant, requested != bound {
@@ -67,11 +68,11 @@ struct AccessRoutes {
     }
 
     /// Token operations check permissions in the token service; a refusal is audited here.
-    private func audited<T>(_ principal: Principal, _ operation: AuditOperation, tenant: String?, _ body: () async throws -> T) async throws -> T {
+    private func audited<T>(_ principal: Principal, _ operation: AuditOperation, tenant: TenantID?, _ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
         } catch let error as KeystoreError where error.code == "forbidden" {
-            try? await keys.audit.record(AuditEvent(time: .now, actor: principal.id, tenantID: tenant, operation: operation,
+            try? await keys.audit.record(AuditEvent(time: .now, actor: principal.id, tenantID: tenant?.rawValue, operation: operation,
                                                     outcome: .denied, details: ["error": error.code]))
             throw error
         }

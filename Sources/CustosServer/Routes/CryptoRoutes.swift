@@ -15,21 +15,21 @@ struct CryptoRoutes {
     func register(on router: RouterGroup<CustosRequestContext>) {
         router.on(.sign) { request, context in
             let principal = try context.requirePrincipal()
-            let tenant = try Field.path(context, "tenant"), alias = try Field.path(context, "alias")
+            let tenant = try Field.tenant(context), alias = try Field.alias(context)
             let body = try await io.decode(SignRequest.self, from: request)
             let result = try await sign(tenant: tenant, alias: alias, message: body.message, format: body.format, by: principal)
             return JSONIO.response(json: result.jsonBytes)
         }
         router.on(.verify) { request, context in
             let principal = try context.requirePrincipal()
-            let tenant = try Field.path(context, "tenant"), alias = try Field.path(context, "alias")
+            let tenant = try Field.tenant(context), alias = try Field.alias(context)
             let body = try await io.decode(VerifyRequest.self, from: request)
             return try JSONIO.response(try await verify(tenant: tenant, alias: alias, message: body.message, signature: body.signature,
                                                         format: body.format, version: body.version, by: principal))
         }
         router.on(.signBatch) { request, context in
             let principal = try context.requirePrincipal()
-            let tenant = try Field.path(context, "tenant")
+            let tenant = try Field.tenant(context)
             try await keys.requireAccess(.useKeys, tenant: tenant, operation: .sign, by: principal)
             let body = try await io.decode(BatchSignRequest.self, from: request)
             try checkBatchSize(body.items.count)
@@ -49,7 +49,7 @@ struct CryptoRoutes {
             for (position, outcome) in zip(positions, try await keys.signBatch(tenant: tenant, items: requests, by: principal)) {
                 switch outcome {
                 case .success(let result):
-                    metrics.signed(scheme: result.scheme)
+                    metrics.signed(scheme: result.scheme.rawValue)
                     results[position] = BatchItemResult(index: position, result: SignResponse(result), error: nil)
                 case .failure(let error):
                     results[position] = BatchItemResult(index: position, result: nil, error: Problem(error).summary)
@@ -60,19 +60,19 @@ struct CryptoRoutes {
         }
         router.on(.verifyBatch) { request, context in
             let principal = try context.requirePrincipal()
-            let tenant = try Field.path(context, "tenant")
+            let tenant = try Field.tenant(context)
             try await keys.requireAccess(.verify, tenant: tenant, operation: .verify, by: principal)
             let body = try await io.decode(BatchVerifyRequest.self, from: request)
             try checkBatchSize(body.items.count)
             let results = await perItem(body.items) { item in
-                try await verify(tenant: tenant, alias: item.alias, message: item.message, signature: item.signature,
+                try await verify(tenant: tenant, alias: try KeyAlias(validating: item.alias), message: item.message, signature: item.signature,
                                  format: item.format, version: item.version, by: principal)
             }
             return try JSONIO.response(BatchResponse(results: results))
         }
         router.on(.encrypt) { request, context in
             let principal = try context.requirePrincipal()
-            let tenant = try Field.path(context, "tenant"), alias = try Field.path(context, "alias")
+            let tenant = try Field.tenant(context), alias = try Field.alias(context)
             let body = try await io.decode(EncryptRequest.self, from: request)
             let sealed = try await keys.encrypt(tenant: tenant, alias: alias, plaintext: try Field.base64(body.plaintext, "plaintext"),
                                                 associatedData: try body.associatedData.map { try Field.base64($0, "associated_data") } ?? [],
@@ -81,7 +81,7 @@ struct CryptoRoutes {
         }
         router.on(.decrypt) { request, context in
             let principal = try context.requirePrincipal()
-            let tenant = try Field.path(context, "tenant"), alias = try Field.path(context, "alias")
+            let tenant = try Field.tenant(context), alias = try Field.alias(context)
             let body = try await io.decode(DecryptRequest.self, from: request)
             let plaintext = try await keys.decrypt(tenant: tenant, alias: alias, ciphertext: try Field.base64(body.ciphertext, "ciphertext"),
                                                    associatedData: try body.associatedData.map { try Field.base64($0, "associated_data") } ?? [],
@@ -91,7 +91,7 @@ struct CryptoRoutes {
         }
         router.on(.hmac) { request, context in
             let principal = try context.requirePrincipal()
-            let tenant = try Field.path(context, "tenant"), alias = try Field.path(context, "alias")
+            let tenant = try Field.tenant(context), alias = try Field.alias(context)
             let body = try await io.decode(HMACRequest.self, from: request)
             let message = try Field.base64(body.message, "message")
             if let mac = body.mac {
@@ -103,14 +103,14 @@ struct CryptoRoutes {
         }
     }
 
-    private func sign(tenant: String, alias: String, message: String, format: String?, by principal: Principal) async throws -> SignResponse {
+    private func sign(tenant: TenantID, alias: KeyAlias, message: String, format: String?, by principal: Principal) async throws -> SignResponse {
         let result = try await keys.sign(tenant: tenant, alias: alias, message: try Field.base64(message, "message"),
                                          format: try SignatureFormat.parse(format), by: principal)
-        metrics.signed(scheme: result.scheme)
+        metrics.signed(scheme: result.scheme.rawValue)
         return SignResponse(result)
     }
 
-    private func verify(tenant: String, alias: String, message: String, signature: String, format: String?, version: Int?,
+    private func verify(tenant: TenantID, alias: KeyAlias, message: String, signature: String, format: String?, version: Int?,
                         by principal: Principal) async throws -> VerifyResponse {
         let result = try await keys.verify(tenant: tenant, alias: alias, message: try Field.base64(message, "message"),
                                            signature: try Field.base64(signature, "signature"), format: try SignatureFormat.parse(format),

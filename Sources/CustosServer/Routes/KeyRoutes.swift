@@ -14,7 +14,7 @@ struct KeyRoutes {
     func register(on router: RouterGroup<CustosRequestContext>) {
         router.on(.createTenant) { request, context in
             let body = try await io.decode(CreateTenantRequest.self, from: request)
-            let tenant = try await keys.createTenant(body.id, by: try context.requirePrincipal())
+            let tenant = try await keys.createTenant(try TenantID(validating: body.id), by: try context.requirePrincipal())
             return try JSONIO.response(TenantResponse(tenant), status: .created)
         }
         router.on(.listTenants) { _, context in
@@ -22,7 +22,7 @@ struct KeyRoutes {
         }
         router.on(.generateKey) { request, context in
             let principal = try context.requirePrincipal()
-            let tenant = try Field.path(context, "tenant")
+            let tenant = try Field.tenant(context)
             let body = try await io.decode(GenerateKeyRequest.self, from: request)
             return try JSONIO.response(KeyResponse(try await keys.generateKey(try KeySpec(tenant: tenant, body), by: principal)), status: .created)
         }
@@ -32,7 +32,7 @@ struct KeyRoutes {
                 throw Problem(status: 403, code: "import-disabled", title: "Forbidden",
                               detail: "importing private keys is allowed only over TLS or on a loopback-only server")
             }
-            let tenant = try Field.path(context, "tenant")
+            let tenant = try Field.tenant(context)
             let body = try await io.decode(ImportKeyRequest.self, from: request)
             let spec = try KeySpec(tenant: tenant, GenerateKeyRequest(alias: body.alias, scheme: body.scheme, category: body.category,
                                                                        labels: body.labels, externalID: body.externalID))
@@ -50,7 +50,7 @@ struct KeyRoutes {
         }
         router.on(.listKeys) { request, context in
             let principal = try context.requirePrincipal()
-            let tenant = try Field.path(context, "tenant")
+            let tenant = try Field.tenant(context)
             let query = KeyListQuery(limit: try Field.intQuery(request, "limit", 1...PageRequest.maximumLimit) ?? 100,
                                      after: Field.query(request, "after"), category: Field.query(request, "category"),
                                      scheme: Field.query(request, "scheme"), status: Field.query(request, "status"),
@@ -60,12 +60,12 @@ struct KeyRoutes {
             return try JSONIO.response(KeyList(keys: page.keys.map(KeyResponse.init), next: page.nextCursor))
         }
         router.on(.getKey) { _, context in
-            try JSONIO.response(KeyResponse(try await keys.key(tenant: try Field.path(context, "tenant"), alias: try Field.path(context, "alias"),
+            try JSONIO.response(KeyResponse(try await keys.key(tenant: try Field.tenant(context), alias: try Field.alias(context),
                                                                by: try context.requirePrincipal())))
         }
         router.on(.publicKey) { request, context in
             let principal = try context.requirePrincipal()
-            let tenant = try Field.path(context, "tenant"), alias = try Field.path(context, "alias")
+            let tenant = try Field.tenant(context), alias = try Field.alias(context)
             let format = Field.query(request, "format") ?? "pem"
             guard ["pem", "der", "jwk", "raw"].contains(format) else { throw Problem.invalid("format must be pem, der, jwk or raw") }
             let version = try Field.intQuery(request, "version", 1...Int(Int32.max))
@@ -75,17 +75,17 @@ struct KeyRoutes {
         }
         router.on(.proofOfPossession) { _, context in
             let principal = try context.requirePrincipal()
-            let tenant = try Field.path(context, "tenant"), alias = try Field.path(context, "alias")
+            let tenant = try Field.tenant(context), alias = try Field.alias(context)
             let proof = try await keys.proofOfPossession(tenant: tenant, alias: alias, by: principal)
             let export = try await keys.publicKey(tenant: tenant, alias: alias, version: proof.version, by: principal)
-            return try JSONIO.response(ProofOfPossessionResponse(alias: alias, version: proof.version,
+            return try JSONIO.response(ProofOfPossessionResponse(alias: alias.rawValue, version: proof.version,
                                                                  publicKey: Data(export.encodedRepresentation).base64EncodedString(),
                                                                  proofOfPossession: Data(proof.proof).base64EncodedString()))
         }
         for change in KeyStateChange.allCases {
             router.on(change.endpoint) { _, context in
                 let principal = try context.requirePrincipal()
-                let tenant = try Field.path(context, "tenant"), alias = try Field.path(context, "alias")
+                let tenant = try Field.tenant(context), alias = try Field.alias(context)
                 return try JSONIO.response(KeyResponse(try await keys.changeState(change, tenant: tenant, alias: alias, by: principal)))
             }
         }

@@ -56,6 +56,20 @@ enum Field {
         return value
     }
 
+    /// A path parameter that is a validated name; a malformed one is refused with the
+    /// rule it breaks (400 invalid-name) before anything else happens.
+    static func path<Name: ValidatedName>(_ context: CustosRequestContext, _ name: String, as type: Name.Type) throws -> Name {
+        try Name(validating: try path(context, name))
+    }
+
+    static func tenant(_ context: CustosRequestContext) throws -> TenantID { try path(context, "tenant", as: TenantID.self) }
+    static func alias(_ context: CustosRequestContext) throws -> KeyAlias { try path(context, "alias", as: KeyAlias.self) }
+
+    /// The optional `tenant` query parameter, validated.
+    static func tenantQuery(_ request: Request) throws -> TenantID? {
+        try query(request, "tenant").map { try TenantID(validating: $0) }
+    }
+
     static func query(_ request: Request, _ name: String) -> String? {
         request.uri.queryParameters.get(name)
     }
