@@ -9,8 +9,8 @@ import Foundation
 struct KeyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "key", abstract: "Generate, import, inspect, rotate and destroy keys.",
-        subcommands: [Generate.self, Import.self, List.self, Show.self, Public.self, ProofOfPossession.self, Rotate.self,
-                      Disable.self, Enable.self, Destroy.self])
+        subcommands: [Generate.self, Import.self, List.self, Show.self, Public.self, ProofOfPossession.self, KeyStateCommand<Rotate>.self,
+                      KeyStateCommand<Disable>.self, KeyStateCommand<Enable>.self, KeyStateCommand<Destroy>.self])
 
     struct Target: ParsableArguments {
         @Option(name: .long, help: "Tenant id.") var tenant: String
@@ -176,52 +176,40 @@ struct KeyCommand: AsyncParsableCommand {
         }
     }
 
-    struct Rotate: KeyStateCommand {
-        static let configuration = CommandConfiguration(abstract: "Make a new primary version; older versions keep verifying.")
-        static let change = KeyStateChange.rotate
-        @OptionGroup var global: GlobalOptions
-        @OptionGroup var target: Target
-        static func done(_ key: KeyResponse) -> String { "rotated \(key.alias): primary version is now \(key.primaryVersion)" }
-    }
-
-    struct Disable: KeyStateCommand {
-        static let configuration = CommandConfiguration(abstract: "Stop a key from signing, encrypting or decrypting.")
-        static let change = KeyStateChange.disable
-        @OptionGroup var global: GlobalOptions
-        @OptionGroup var target: Target
-        static func done(_ key: KeyResponse) -> String { "disabled \(key.alias)" }
-    }
-
-    struct Enable: KeyStateCommand {
-        static let configuration = CommandConfiguration(abstract: "Re-enable a disabled key.")
-        static let change = KeyStateChange.enable
-        @OptionGroup var global: GlobalOptions
-        @OptionGroup var target: Target
-        static func done(_ key: KeyResponse) -> String { "enabled \(key.alias)" }
-    }
-
-    struct Destroy: KeyStateCommand {
-        static let configuration = CommandConfiguration(abstract: "Erase the key material of every version (a tombstone stays).")
-        static let change = KeyStateChange.destroy
-        @OptionGroup var global: GlobalOptions
-        @OptionGroup var target: Target
-        static func done(_ key: KeyResponse) -> String { "destroyed \(key.alias): its private material is erased" }
-    }
+    // The four changes of state share one command; each is named by its kind.
+    enum Rotate: KeyStateKind { static let change = KeyStateChange.rotate }
+    enum Disable: KeyStateKind { static let change = KeyStateChange.disable }
+    enum Enable: KeyStateKind { static let change = KeyStateChange.enable }
+    enum Destroy: KeyStateKind { static let change = KeyStateChange.destroy }
 }
 
-/// Rotate, disable, enable and destroy: one change of state, the key printed after it.
-protocol KeyStateCommand: AsyncParsableCommand {
-    static var change: KeyStateChange { get }
-    var global: GlobalOptions { get }
-    var target: KeyCommand.Target { get }
-    static func done(_ key: KeyResponse) -> String
-}
+protocol KeyStateKind { static var change: KeyStateChange { get } }
 
-extension KeyStateCommand {
+/// Rotate, disable, enable or destroy: one change of state, the key printed after it.
+struct KeyStateCommand<Kind: KeyStateKind>: AsyncParsableCommand {
+    static var configuration: CommandConfiguration {
+        let abstract = switch Kind.change {
+        case .rotate: "Make a new primary version; older versions keep verifying."
+        case .disable: "Stop a key from signing, encrypting or decrypting."
+        case .enable: "Re-enable a disabled key."
+        case .destroy: "Erase the key material of every version (a tombstone stays)."
+        }
+        return CommandConfiguration(commandName: Kind.change.rawValue, abstract: abstract)
+    }
+
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var target: KeyCommand.Target
+
     func run() async throws {
         try await withBackend(global) { service in
-            let key = try await service.changeState(Self.change, tenant: target.tenant, alias: target.alias)
-            global.output.emit(keyJSON(key), text: Self.done(key))
+            let key = try await service.changeState(Kind.change, tenant: target.tenant, alias: target.alias)
+            let done = switch Kind.change {
+            case .rotate: "rotated \(key.alias): primary version is now \(key.primaryVersion)"
+            case .disable: "disabled \(key.alias)"
+            case .enable: "enabled \(key.alias)"
+            case .destroy: "destroyed \(key.alias): its private material is erased"
+            }
+            global.output.emit(keyJSON(key), text: done)
         }
     }
 }

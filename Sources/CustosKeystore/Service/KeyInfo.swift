@@ -42,15 +42,6 @@ public struct SignResult: Sendable, Equatable {
     public var version: Int
     public var scheme: SignatureScheme
     public var format: SignatureFormat?
-
-    public init(signature: [UInt8], keyID: String, alias: KeyAlias, version: Int, scheme: SignatureScheme, format: SignatureFormat?) {
-        self.signature = signature
-        self.keyID = keyID
-        self.alias = alias
-        self.version = version
-        self.scheme = scheme
-        self.format = format
-    }
 }
 
 /// What a verification found: the version whose public key verifies the signature,
