@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
+import yaml  # PyYAML, which schemathesis brings into the venv
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
@@ -32,40 +33,9 @@ METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 # The operations openapi.yaml documents
 # ---------------------------------------------------------------------------------------
 
-def _paths_by_indentation(text: str) -> dict:
-    """The `paths:` section as {path: {method: {"operationId": ...}}}, for when PyYAML
-    is missing: paths are indented 2, methods 4, operation fields 6."""
-    paths: dict = {}
-    in_paths, path, method = False, None, None
-    for line in text.splitlines():
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        indent = len(line) - len(line.lstrip())
-        stripped = line.strip()
-        if indent == 0:
-            in_paths = stripped == "paths:"
-            continue
-        if not in_paths:
-            continue
-        if indent == 2 and stripped.endswith(":"):
-            path, method = stripped[:-1].strip("\"'"), None
-            paths[path] = {}
-        elif indent == 4 and path and stripped.rstrip(":") in METHODS:
-            method = stripped.rstrip(":")
-            paths[path][method] = {}
-        elif indent == 6 and path and method and stripped.startswith("operationId:"):
-            paths[path][method]["operationId"] = stripped.split(":", 1)[1].strip().strip("\"'")
-    return paths
-
-
 def documented_operations() -> list[tuple[str, str, str]]:
     """(operationId, METHOD, path) of every operation under /v1 that takes a token."""
-    text = (REPO / "openapi.yaml").read_text()
-    try:
-        import yaml
-        paths = yaml.safe_load(text)["paths"]
-    except ImportError:  # pragma: no cover - the venv has PyYAML
-        paths = _paths_by_indentation(text)
+    paths = yaml.safe_load((REPO / "openapi.yaml").read_text())["paths"]
     operations = []
     for path, item in paths.items():
         if not path.startswith("/v1/") or path.startswith("/v1/health/"):
