@@ -37,7 +37,7 @@ protocol CustosBackend: Sendable {
 struct LocalBackend: CustosBackend {
     let service: KeyService
     /// Whoever runs `custos` on the data directory holds its root of trust already.
-    let principal: Principal = .local
+    let principal = Principal.local
     var tokenService: TokenService { TokenService(store: service.store, audit: service.audit) }
 
     func createTenant(_ id: String) async throws -> TenantResponse { TenantResponse(try await service.createTenant(try TenantID(validating: id), by: principal)) }
