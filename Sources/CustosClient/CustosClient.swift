@@ -32,13 +32,18 @@ public struct CustosClient: Sendable {
     private let session: URLSession
 
     public init(server: String, token: [UInt8], timeout: TimeInterval = 120) throws {
+        let configuration = URLSessionConfiguration.ephemeral
+        configuration.timeoutIntervalForRequest = timeout
+        try self.init(server: server, token: token, configuration: configuration)
+    }
+
+    /// With a session configuration of the caller's (tests register a URLProtocol in it).
+    init(server: String, token: [UInt8], configuration: URLSessionConfiguration) throws {
         guard let url = URL(string: server), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil else {
             throw CustosClientError.invalidServerURL(server)
         }
         self.base = url
         self.token = token
-        let configuration = URLSessionConfiguration.ephemeral
-        configuration.timeoutIntervalForRequest = timeout
         self.session = URLSession(configuration: configuration)
     }
 
