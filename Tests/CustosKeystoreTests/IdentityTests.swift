@@ -67,4 +67,15 @@ struct IdentityTests {
         try await fixture.execute("UPDATE api_tokens SET tenant_id = 'Node 1' WHERE id = \(bind: created.info.id)")
         await #expect(throws: KeystoreError.invalidToken) { _ = try await tokens.authenticate(bearer: bearer) }
     }
+
+    @Test func aDamagedSecurityLevelRowIsNamed() async throws {
+        let fixture = try await Fixture.make()
+        defer { Task { await fixture.cleanUp() } }
+        _ = try await fixture.service.assignSecurityLevel(tenant: "node-1", category: .tls, level: .standard, hsm: nil, by: .local)
+        #expect(try await fixture.service.securityLevels(tenant: "node-1", by: .local).map(\.level) == [.standard])
+        try await fixture.execute("UPDATE security_levels SET level = 'platinum'")
+        await #expect(throws: KeystoreError.corruptRecord("the security level record of tenant 'node-1', category 'TLS' holds a value Custos never writes (level 'platinum')")) {
+            _ = try await fixture.service.securityLevels(tenant: "node-1", by: .local)
+        }
+    }
 }

@@ -122,10 +122,12 @@ extension KeyService {
     }
 
     static func levelInfo(_ record: SecurityLevelRecord) throws -> SecurityLevelInfo {
-        guard let level = SecurityLevel(rawValue: record.level) else {
-            throw KeystoreError.invalidArgument("unknown security level '\(record.level)' in the store")
+        let row = "security level record of tenant '\(record.tenantID.prefix(80))', category '\(record.category.prefix(40))'"
+        guard let tenant = TenantID(record.tenantID), let category = try? KeyCategory(identifier: record.category),
+              let level = SecurityLevel(rawValue: record.level) else {
+            throw KeystoreError.corruptRecord("the \(row) holds a value Custos never writes (level '\(record.level.prefix(40))')")
         }
-        return SecurityLevelInfo(tenant: try TenantID(validating: record.tenantID), category: try KeyCategory(identifier: record.category), level: level,
+        return SecurityLevelInfo(tenant: tenant, category: category, level: level,
                                  hsm: record.hsm, createdAt: record.createdAt, deprecatedAt: record.deprecatedAt)
     }
 
