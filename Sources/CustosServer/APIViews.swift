@@ -15,7 +15,7 @@ extension TenantResponse {
 
 extension TokenResponse {
     public init(_ token: TokenInfo) {
-        self.init(id: token.id, tenant: token.tenant, role: token.role, description: token.description,
+        self.init(id: token.id, tenant: token.tenant?.rawValue, role: token.role.rawValue, description: token.description,
                   createdAt: token.createdAt, expiresAt: token.expiresAt, revokedAt: token.revokedAt)
     }
 }

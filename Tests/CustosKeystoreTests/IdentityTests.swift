@@ -66,6 +66,15 @@ struct IdentityTests {
         #expect(try await tokens.authenticate(bearer: bearer).tenant == "node-1")
         try await fixture.execute("UPDATE api_tokens SET tenant_id = 'Node 1' WHERE id = \(bind: created.info.id)")
         await #expect(throws: KeystoreError.invalidToken) { _ = try await tokens.authenticate(bearer: bearer) }
+        // Listed, the damaged row is named instead of shown with a made-up tenant or role.
+        await #expect(throws: KeystoreError.corruptRecord("token record \(created.info.id) has an invalid tenant")) {
+            _ = try await tokens.list(tenant: nil, by: .local)
+        }
+        try await fixture.execute("UPDATE api_tokens SET tenant_id = 'node-1', role = 'root' WHERE id = \(bind: created.info.id)")
+        await #expect(throws: KeystoreError.corruptRecord("token record \(created.info.id) has an invalid role 'root'")) {
+            _ = try await tokens.list(tenant: nil, by: .local)
+        }
+        await #expect(throws: KeystoreError.invalidToken) { _ = try await tokens.authenticate(bearer: bearer) }
     }
 
     @Test func aDamagedSecurityLevelRowIsNamed() async throws {

@@ -13,17 +13,26 @@ public struct CreatedToken: Sendable {
 
 public struct TokenInfo: Sendable, Equatable {
     public var id: String
-    public var tenant: String?
-    public var role: String
+    /// nil for a node-wide token.
+    public var tenant: TenantID?
+    public var role: Role
     public var description: String?
     public var createdAt: Date
     public var expiresAt: Date
     public var revokedAt: Date?
 
-    init(_ record: TokenRecord) {
+    /// Decoded once, where the row is read; a value Custos never writes is refused.
+    init(_ record: TokenRecord) throws {
         id = record.id
-        tenant = record.tenantID
-        role = record.role
+        guard let role = Role(rawValue: record.role) else {
+            throw KeystoreError.corruptRecord("token record \(record.id) has an invalid role '\(record.role.prefix(40))'")
+        }
+        self.role = role
+        do {
+            tenant = try record.tenantID.map { try TenantID(validating: $0) }
+        } catch {
+            throw KeystoreError.corruptRecord("token record \(record.id) has an invalid tenant")
+        }
         description = record.description
         createdAt = record.createdAt
         expiresAt = record.expiresAt
@@ -73,7 +82,7 @@ public final class TokenService: Sendable {
                                details: ["token": id, "role": role.rawValue, "expires": ISO8601DateFormatter().string(from: record.expiresAt)])
         try await mappingErrors { try await store.insertToken(record, audit: [event]) }
         let encoded = secret.withUnsafeBytes { TokenEncoding.encode($0) }
-        return CreatedToken(info: TokenInfo(record), bearer: SecretBytes(Array((Self.prefix + id + "_").utf8) + encoded))
+        return CreatedToken(info: try TokenInfo(record), bearer: SecretBytes(Array((Self.prefix + id + "_").utf8) + encoded))
     }
 
     /// The principal a bearer token stands for. Unknown, malformed, expired and
@@ -134,12 +143,12 @@ public final class TokenService: Sendable {
                                outcome: .success, details: ["token": id])
         try await mappingErrors { try await store.revokeToken(id: id, at: now, audit: [event]) }
         cache.withLock { $0[id] = nil }
-        return TokenInfo(try await mappingErrors { try await store.token(id: id) }!)
+        return try TokenInfo(try await mappingErrors { try await store.token(id: id) }!)
     }
 
     public func list(tenant: TenantID?, by principal: Principal) async throws -> [TokenInfo] {
         try principal.authorize(.manageTokens, tenant: tenant ?? principal.tenant)
-        return try await mappingErrors { try await store.tokens(tenantID: (tenant ?? principal.tenant)?.rawValue) }.map(TokenInfo.init)
+        return try await mappingErrors { try await store.tokens(tenantID: (tenant ?? principal.tenant)?.rawValue) }.map { try TokenInfo($0) }
     }
 }
 
