@@ -1,11 +1,13 @@
 // swift-tools-version:6.1
+import CompilerPluginSupport
 import PackageDescription
 
 // Layers depend downwards only (docs/architecture.md): custos (CLI) → CustosServer →
 // CustosKeystore → CustosStore, CustosCrypto → C modules. CustosAPI (the wire types and
-// endpoints) stands alone on Foundation and CustosJSON, so CustosClient, the HTTP client
-// of the command line's client mode, links no keystore, HSM or TPM code. Each layer has
-// its own test target (the server is tested over HTTP by the interop suite too).
+// endpoints) stands alone on Foundation, CustosJSON and the compile-time CustosMacros, so
+// CustosClient, the HTTP client of the command line's client mode, links no keystore, HSM
+// or TPM code. Each layer has its own test target (the server is tested over HTTP by the
+// interop suite too).
 let package = Package(
     name: "Custos",
     platforms: [.macOS(.v15)],
@@ -34,6 +36,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0"),
+        .package(url: "https://github.com/swiftlang/swift-syntax.git", from: "603.0.1"),
     ],
     targets: [
         .systemLibrary(
@@ -95,8 +98,18 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // `@PublicMemberwiseInit`, `@SnakeCaseCodingKeys`: wire types list their fields once. The macro
+        // runs in the compiler; nothing of swift-syntax is linked into Custos.
+        .macro(
+            name: "CustosMacrosPlugin",
+            dependencies: [
+                .product(name: "SwiftSyntaxMacros", package: "swift-syntax"),
+                .product(name: "SwiftCompilerPlugin", package: "swift-syntax"),
+            ]
+        ),
+        .target(name: "CustosMacros", dependencies: ["CustosMacrosPlugin"]),
         // The HTTP API's bodies and endpoints, shared by the server and the client.
-        .target(name: "CustosAPI", dependencies: ["CustosJSON"]),
+        .target(name: "CustosAPI", dependencies: ["CustosJSON", "CustosMacros"]),
         // A client of the HTTP API: wire types in, wire types out, errors naming the field.
         .target(name: "CustosClient", dependencies: ["CustosAPI"]),
         .target(
@@ -144,6 +157,13 @@ let package = Package(
             dependencies: ["BLS12381", "CBLS12381Field", .product(name: "BigInt", package: "BigInt")]
         ),
         .testTarget(name: "CustosStoreTests", dependencies: ["CustosStore"]),
+        .testTarget(
+            name: "CustosMacrosTests",
+            dependencies: [
+                "CustosMacrosPlugin",
+                .product(name: "SwiftSyntaxMacrosTestSupport", package: "swift-syntax"),
+            ]
+        ),
         .testTarget(name: "CustosAPITests", dependencies: ["CustosAPI", "CustosJSON", "CustosClient"]),
         .testTarget(
             name: "CustosKeystoreTests",

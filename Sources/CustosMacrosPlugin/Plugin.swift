@@ -1,0 +1,7 @@
+import SwiftCompilerPlugin
+import SwiftSyntaxMacros
+
+@main
+struct CustosMacrosPlugin: CompilerPlugin {
+    let providingMacros: [Macro.Type] = [PublicMemberwiseInitMacro.self, SnakeCaseCodingKeysMacro.self]
+}
