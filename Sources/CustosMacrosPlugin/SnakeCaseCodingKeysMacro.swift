@@ -4,15 +4,12 @@ import SwiftSyntaxMacros
 /// `@SnakeCaseCodingKeys`: a `CodingKeys` enum naming every stored property in snake_case
 /// (`keyID` → `key_id`, `primaryVersion` → `primary_version`), the API's JSON convention,
 /// so that no wire type spells its keys by hand.
-public struct SnakeCaseCodingKeysMacro: MemberMacro {
-    public static func expansion(
-        of node: AttributeSyntax,
-        providingMembersOf declaration: some DeclGroupSyntax,
-        conformingTo protocols: [TypeSyntax],
-        in context: some MacroExpansionContext
-    ) throws -> [DeclSyntax] {
+public struct SnakeCaseCodingKeysMacro: StoredPropertiesMacro {
+    static let attributeName = "SnakeCaseCodingKeys"
+
+    static func members(for properties: [StoredProperty]) throws -> [DeclSyntax] {
         // A `let` with a value is never decoded, so it has no key.
-        let cases = try StoredProperties.of(declaration, macro: "SnakeCaseCodingKeys")
+        let cases = properties
             .filter { !$0.isLetWithValue }
             .map { property in
                 let key = snakeCase(property.name)

@@ -1,4 +1,5 @@
 import SwiftSyntax
+import SwiftSyntaxMacros
 
 /// One stored property of a struct, as the macros here see it.
 struct StoredProperty {
@@ -6,6 +7,23 @@ struct StoredProperty {
     var type: String?
     var initialValue: String?
     var isLetWithValue: Bool
+}
+
+/// A member macro on a struct whose members follow from its stored properties alone.
+protocol StoredPropertiesMacro: MemberMacro {
+    static var attributeName: String { get }
+    static func members(for properties: [StoredProperty]) throws -> [DeclSyntax]
+}
+
+extension StoredPropertiesMacro {
+    public static func expansion(
+        of node: AttributeSyntax,
+        providingMembersOf declaration: some DeclGroupSyntax,
+        conformingTo protocols: [TypeSyntax],
+        in context: some MacroExpansionContext
+    ) throws -> [DeclSyntax] {
+        try members(for: StoredProperties.of(declaration, macro: attributeName))
+    }
 }
 
 enum StoredProperties {
