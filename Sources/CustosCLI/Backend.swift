@@ -98,9 +98,14 @@ struct LocalBackend: CustosBackend {
             .map(AuditRecordResponse.init(record:))
     }
     func verifyAudit(tenant: String?) async throws -> AuditVerifyResponse {
-        AuditVerifyResponse(result: try await service.audit.verify(tenant: tenant))
+        let result = try await service.audit.verify(tenant: tenant)
+        try await service.audit.recordVerification(result, actor: Principal.local.id, tenant: tenant)
+        return AuditVerifyResponse(result: result)
     }
-    func close() async throws { try await service.close() }
+    func close() async throws {
+        await signAuditHead(service)
+        try await service.close()
+    }
 }
 
 /// A Custos server, through `CustosClient`; binary values travel as base64, and one

@@ -110,10 +110,22 @@ struct GlobalOptions: ParsableArguments {
     func openKeystore(cacheCapacity: Int = 4096, recordTimeToLive: Duration = .seconds(1)) async throws -> KeyService {
         CLILogging.bootstrap(level: verbose ? .info : .warning, onlyRaise: true)
         let directory = resolvedDataDirectory
-        return try await RootDirectory.openKeyService(directory: directory, databasePath: directory + "/" + LocalLayout.databaseName,
-                                                      secrets: rootSecrets) { store, root in
+        let service = try await RootDirectory.openKeyService(directory: directory, databasePath: directory + "/" + LocalLayout.databaseName,
+                                                             secrets: rootSecrets) { store, root in
             try await KeyService(store: store, root: root, cacheCapacity: cacheCapacity, recordTimeToLive: recordTimeToLive)
         }
+        // The off-node audit head, as the server's audit.sink: checked by `audit verify`,
+        // published by `audit checkpoint`.
+        let environment = ProcessInfo.processInfo.environment
+        if let sink = environment["CUSTOS_AUDIT_SINK"], !sink.isEmpty {
+            do {
+                service.audit.attach(sink: try AuditHeadSinks.make(sink, allowHTTPLoopback: environment["CUSTOS_AUDIT_SINK_ALLOW_HTTP_LOOPBACK"] == "true"))
+            } catch {
+                try? await service.close()
+                throw error
+            }
+        }
+        return service
     }
 }
 
@@ -172,11 +184,24 @@ func withBackend(_ global: GlobalOptions, _ body: (any CustosBackend) async thro
     }
 }
 
+/// A local command signs the chain head it leaves, so records it appended are covered
+/// by a checkpoint and the high-water mark at once, not only at the next server
+/// checkpoint. A refusal (the mark says the log was rolled back) is a warning: the
+/// command's own work is done, and `audit verify` names the problem.
+func signAuditHead(_ service: KeyService) async {
+    do {
+        try await service.audit.checkpoint()
+    } catch {
+        FileHandle.standardError.write(Data("warning: audit checkpoint not signed: \(error)\n".utf8))
+    }
+}
+
 func withKeystore(_ global: GlobalOptions, _ body: (KeyService) async throws -> Void) async throws {
     try await runReporting {
         let service = try await global.openKeystore()
         do {
             try await body(service)
+            await signAuditHead(service)
             try await service.close()
         } catch {
             try? await service.close()

@@ -178,11 +178,13 @@ struct AuditCommand: AsyncParsableCommand {
     struct Checkpoint: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Sign the current chain head with the node's audit key.")
         @OptionGroup var global: GlobalOptions
+        @Flag(help: "Write a new high-water mark at this head even if the mark is missing, forged or ahead (after checking the log).")
+        var resetMark = false
 
         func run() async throws {
             try await runReporting { try global.requireLocal("audit checkpoint") }
             try await withKeystore(global) { service in
-                if let checkpoint = try await service.audit.checkpoint() {
+                if let checkpoint = try await service.audit.checkpoint(resetMark: resetMark) {
                     global.output.emit(["sequence": checkpoint.sequence, "head": Hex.encode(checkpoint.headHash),
                                         "signer": checkpoint.signerFingerprint],
                                        text: "signed checkpoint at record \(checkpoint.sequence)")

@@ -97,6 +97,9 @@ public struct CustosServer: Sendable {
                 configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
                 onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
                 logger: logger)
+            if let sink = configuration.auditSink {
+                keys.audit.attach(sink: try AuditHeadSinks.make(sink, allowHTTPLoopback: configuration.auditSinkAllowHTTPLoopback))
+            }
             try await keys.audit.recordNow([AuditEvent(time: .now, actor: "server", operation: .unseal, outcome: .success,
                                                        details: ["root": keys.root.provider, "root_key_id": keys.root.rootKeyID])])
             let checkpoints = CheckpointService(audit: keys.audit, interval: configuration.auditCheckpointInterval, logger: logger)

@@ -17,6 +17,11 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var batchMaxItems = 1000
     /// How often the audit chain head is signed (0 disables; one is made at shutdown).
     public var auditCheckpointInterval: Duration = .seconds(60)
+    /// Where each checkpoint's signed head is shipped off the node: an https URL or an
+    /// absolute file path (nil: nowhere).
+    public var auditSink: String?
+    /// Accept an http:// sink on loopback (tests only).
+    public var auditSinkAllowHTTPLoopback = false
     public var logLevel = "info"
     public var metricsEnabled = true
     /// Unlocked key versions kept in memory.
@@ -87,6 +92,8 @@ public struct ServerConfiguration: Sendable, Equatable {
         if let seconds = try integer("server.request_timeout_seconds", 1...3600) { config.requestTimeout = .seconds(seconds) }
         if let items = try integer("server.batch_max_items", 1...100_000) { config.batchMaxItems = items }
         if let seconds = try integer("audit.checkpoint_interval_seconds", 0...86_400) { config.auditCheckpointInterval = .seconds(seconds) }
+        if let sink = text("audit.sink"), !sink.isEmpty { config.auditSink = sink }
+        if let allow = try boolean("audit.sink_allow_http_loopback") { config.auditSinkAllowHTTPLoopback = allow }
         if let level = text("log.level") {
             guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(level) else {
                 throw Invalid(description: "log.level must be one of trace, debug, info, notice, warning, error, critical")

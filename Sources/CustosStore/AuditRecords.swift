@@ -154,11 +154,23 @@ public struct AuditCheckpoint: Sendable, Equatable {
         self.signature = signature
     }
 
-    /// What the audit signing key signs.
+    /// The time as whole microseconds: what is signed, and what survives storage exactly.
+    public var timeMicros: Int64 { Self.micros(time) }
+
+    public static func micros(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1_000_000).rounded()) }
+
+    /// What the audit signing key signs: every field the checkpoint claims (sequence,
+    /// head, time, signer), each length-prefixed, so none can be edited unnoticed.
     public var signedBytes: [UInt8] {
-        var out = Array("custos.audit-checkpoint.v1".utf8)
+        var out = Array("custos.audit-checkpoint.v2".utf8)
+        func length(_ count: Int) { out += withUnsafeBytes(of: UInt32(count).bigEndian) { Array($0) } }
         out += withUnsafeBytes(of: sequence.bigEndian) { Array($0) }
+        length(headHash.count)
         out += headHash
+        out += withUnsafeBytes(of: timeMicros.bigEndian) { Array($0) }
+        let signer = Array(signerFingerprint.utf8)
+        length(signer.count)
+        out += signer
         return out
     }
 }

@@ -127,7 +127,7 @@ extension SQLiteStore {
         }
     }
 
-    private static func auditRecord(from row: any SQLRow) throws -> AuditRecord {
+    static func auditRecord(from row: any SQLRow) throws -> AuditRecord {
         AuditRecord(
             sequence: try row.decode(column: "sequence", as: Int64.self),
             timeMicros: try row.decode(column: "time_us", as: Int64.self),
@@ -154,15 +154,18 @@ extension SQLiteStore {
 
     public func checkpoints(after sequence: Int64, limit: Int) async throws -> [AuditCheckpoint] {
         try await exclusive {
-            try await rows("SELECT * FROM audit_checkpoints WHERE sequence > \(bind: sequence) ORDER BY sequence LIMIT \(unsafeRaw: String(max(0, limit)))").map { row in
-                AuditCheckpoint(
-                    sequence: try row.decode(column: "sequence", as: Int64.self),
-                    headHash: Array(try row.decode(column: "head_hash", as: Data.self)),
-                    time: Date(timeIntervalSince1970: try row.decode(column: "time", as: Double.self)),
-                    signerFingerprint: try row.decode(column: "signer_fingerprint", as: String.self),
-                    signature: Array(try row.decode(column: "signature", as: Data.self)))
-            }
+            try await rows("SELECT * FROM audit_checkpoints WHERE sequence > \(bind: sequence) ORDER BY sequence LIMIT \(unsafeRaw: String(max(0, limit)))")
+                .map(Self.checkpoint(from:))
         }
+    }
+
+    static func checkpoint(from row: any SQLRow) throws -> AuditCheckpoint {
+        AuditCheckpoint(
+            sequence: try row.decode(column: "sequence", as: Int64.self),
+            headHash: Array(try row.decode(column: "head_hash", as: Data.self)),
+            time: Date(timeIntervalSince1970: try row.decode(column: "time", as: Double.self)),
+            signerFingerprint: try row.decode(column: "signer_fingerprint", as: String.self),
+            signature: Array(try row.decode(column: "signature", as: Data.self)))
     }
 
     public func latestCheckpoint() async throws -> AuditCheckpoint? {

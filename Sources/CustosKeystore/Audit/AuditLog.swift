@@ -11,15 +11,21 @@ import Synchronization
 /// the root of trust can neither edit, insert, delete nor reorder records without
 /// `verify` naming the place. Payloads (messages, ciphertexts) are kept only as HMACs
 /// under a separate payload key. Periodically the node's audit signing key (Ed25519)
-/// signs the chain head, which also exposes truncation of the newest records.
+/// signs the chain head, which also exposes truncation of the newest records; each
+/// checkpoint also advances a sealed high-water mark kept outside the database
+/// (`AuditMark`) and, when configured, is shipped off the node (`AuditHeadSink`).
 ///
-/// Both keys come from one 64-byte secret created on first use and stored wrapped by
+/// The keys come from one 64-byte secret created on first use and stored wrapped by
 /// the root of trust.
 public final class AuditLog: Sendable {
     let store: any Store
     private let chainKey: MACKey
     private let payloadKey: MACKey
     private let signingKey: SigningPrivateKey
+    let markKey: MACKey
+    /// The high-water mark file (nil for a store without a file, in tests).
+    let markPath: String?
+    private let sinkBox = Mutex<(any AuditHeadSink)?>(nil)
     private let writer: GroupCommitWriter
     let clock: @Sendable () -> Date
 
@@ -27,16 +33,22 @@ public final class AuditLog: Sendable {
     public var signerFingerprint: String { signingKey.publicKey.fingerprint.description }
 
     static let metadataName = "audit_keys.v1"
+    /// The high-water mark's file name is the database's with this suffix.
+    public static let markSuffix = ".audit-mark"
     static let bindingContext = BindingContext.make("custos.audit-keys.v1", [])
 
     /// Opens the audit log of `store`, creating its keys on first use, and attaches
     /// the chain sealer to the store so every audited change is sealed as written.
-    public static func open(store: any Store, root: any RootOfTrust,
+    /// A new log (its keys made here) also gets its high-water mark at `markPath`,
+    /// unless a file is already there: that one stays, as evidence for `verify`.
+    public static func open(store: any Store, root: any RootOfTrust, markPath: String? = nil,
                             clock: @escaping @Sendable () -> Date = { Date() }) async throws -> AuditLog {
         let secret: SecretBytes
+        var created = false
         if let wrapped = try await store.metadata(metadataName) {
             secret = try await unwrap(wrapped, root: root)
         } else {
+            created = true
             let fresh = SecretBytes(randomCount: 64)
             let wrapped = try await root.wrap(fresh, context: bindingContext)
             // Two processes opening a new store at once: the first write wins, and
@@ -44,8 +56,12 @@ public final class AuditLog: Sendable {
             let stored = try await store.setMetadataIfAbsent(metadataName, wrapped)
             secret = stored == wrapped ? fresh : try await unwrap(stored, root: root)
         }
-        let log = try AuditLog(secret: secret, store: store, clock: clock)
+        let log = try AuditLog(secret: secret, store: store, markPath: markPath, clock: clock)
         await store.setAuditSealer(ChainSealer(key: log.chainKey))
+        if created, let markPath, AuditMark.read(markPath, key: log.markKey) == .absent {
+            let mark = AuditMark(sequence: 0, headHash: AuditRecord.genesisHash, timeMicros: AuditCheckpoint.micros(clock()))
+            try mark.write(to: markPath, key: log.markKey)
+        }
         return log
     }
 
@@ -71,13 +87,15 @@ public final class AuditLog: Sendable {
         }
     }
 
-    private init(secret: SecretBytes, store: any Store, clock: @escaping @Sendable () -> Date) throws {
+    private init(secret: SecretBytes, store: any Store, markPath: String?, clock: @escaping @Sendable () -> Date) throws {
         func derive(_ info: String) throws -> SecretBytes {
             try KeyDerivation.hkdfSHA256(inputKeyMaterial: secret, salt: [], info: Array(info.utf8), outputByteCount: 32)
         }
         self.chainKey = try MACKey(secretMaterial: try derive("custos audit chain"), algorithm: .hmacSHA256)
         self.payloadKey = try MACKey(secretMaterial: try derive("custos audit payload"), algorithm: .hmacSHA256)
         self.signingKey = try SigningPrivateKey(secretMaterial: try derive("custos audit signing ed25519"), scheme: .ed25519)
+        self.markKey = try MACKey(secretMaterial: try derive("custos audit high-water mark"), algorithm: .hmacSHA256)
+        self.markPath = markPath
         self.store = store
         self.clock = clock
         self.writer = GroupCommitWriter(store: store)
@@ -107,16 +125,69 @@ public final class AuditLog: Sendable {
         try await store.appendAudit(events)
     }
 
-    /// Signs the current head if records were added since the last checkpoint.
+    /// Ships every new checkpoint off the node (replacing any sink attached before).
+    public func attach(sink: (any AuditHeadSink)?) {
+        sinkBox.withLock { $0 = sink }
+    }
+
+    var sink: (any AuditHeadSink)? { sinkBox.withLock { $0 } }
+
+    /// Signs the current head if records were added since the last checkpoint, then
+    /// advances the high-water mark and publishes the head to the sink.
+    ///
+    /// Refused (nothing signed) when the log no longer contains the head the mark or
+    /// the sink names: signing the shorter log would bless a rollback. `resetMark`
+    /// writes a new mark whatever the old one says (missing, forged, ahead): for a data
+    /// directory made before marks existed, or after the operator has checked the log.
     @discardableResult
-    public func checkpoint() async throws -> AuditCheckpoint? {
+    public func checkpoint(resetMark: Bool = false) async throws -> AuditCheckpoint? {
         guard let head = try await store.auditHead() else { return nil }
-        if let last = try await store.latestCheckpoint(), last.sequence >= head.sequence { return nil }
-        var checkpoint = AuditCheckpoint(sequence: head.sequence, headHash: head.hash, time: clock(),
+        if !resetMark, let markPath {
+            switch AuditMark.read(markPath, key: markKey) {
+            case .absent:
+                throw KeystoreError.corruptRecord("the audit high-water mark \(markPath) is missing; check the log with 'custos audit verify', then run 'custos audit checkpoint --reset-mark'")
+            case .invalid(let reason):
+                throw KeystoreError.corruptRecord("\(reason) (\(markPath)); refusing to checkpoint")
+            case .valid(let mark):
+                if let problem = try await missing(mark.sequence, mark.headHash, in: head) {
+                    throw KeystoreError.corruptRecord("the audit log was rolled back: the high-water mark \(problem); refusing to checkpoint")
+                }
+            }
+        }
+        let sink = self.sink
+        let published = try await sink?.latest()
+        if let published, let problem = try await missing(published.sequence, published.headHash, in: head) {
+            throw KeystoreError.corruptRecord("the audit log was rolled back: the head at \(sink!.location) \(problem); refusing to checkpoint")
+        }
+        if !resetMark, let last = try await store.latestCheckpoint(), isValidCheckpointSignature(last),
+           last.sequence == head.sequence, ConstantTime.equals(last.headHash, head.hash) {
+            // Nothing new; a sink that missed the last head (unreachable then) gets it now.
+            if let sink, published?.sequence != last.sequence { try await sink.publish(last, publicKey: signingPublicKey) }
+            return nil
+        }
+        let time = clock()
+        var checkpoint = AuditCheckpoint(sequence: head.sequence, headHash: head.hash,
+                                         time: Date(timeIntervalSince1970: Double(AuditCheckpoint.micros(time)) / 1_000_000),
                                          signerFingerprint: signerFingerprint, signature: [])
         checkpoint.signature = try signingKey.signature(for: checkpoint.signedBytes).bytes
         try await store.addCheckpoint(checkpoint)
+        if let markPath {
+            try AuditMark(sequence: checkpoint.sequence, headHash: checkpoint.headHash, timeMicros: checkpoint.timeMicros)
+                .write(to: markPath, key: markKey)
+        }
+        try await sink?.publish(checkpoint, publicKey: signingPublicKey)
         return checkpoint
+    }
+
+    /// Why the log with head `head` does not contain the record `sequence` with `hash`
+    /// (nil if it does): the claim comes from the mark or the sink.
+    func missing(_ sequence: Int64, _ hash: [UInt8], in head: (sequence: Int64, hash: [UInt8])) async throws -> String? {
+        guard sequence > 0 else { return nil }
+        if sequence > head.sequence { return "names record \(sequence), but the log ends at \(head.sequence)" }
+        guard let record = try await store.auditRecords(AuditQuery(after: sequence - 1, limit: 1)).first, record.sequence == sequence else {
+            return "names record \(sequence), which is missing"
+        }
+        return ConstantTime.equals(record.hash, hash) ? nil : "names record \(sequence) with another hash than the stored one"
     }
 
     func seal(_ record: AuditRecord) -> [UInt8] {
@@ -132,7 +203,8 @@ public final class AuditLog: Sendable {
     }
 
     func isValidCheckpointSignature(_ checkpoint: AuditCheckpoint) -> Bool {
-        (try? signingKey.publicKey.isValidSignature(checkpoint.signature, for: checkpoint.signedBytes)) ?? false
+        checkpoint.signerFingerprint == signerFingerprint
+            && ((try? signingKey.publicKey.isValidSignature(checkpoint.signature, for: checkpoint.signedBytes)) ?? false)
     }
 }
 

@@ -15,8 +15,18 @@ public struct AuditVerification: Sendable, Equatable {
         case reordered
         /// The newest records are gone: a signed checkpoint names a later head.
         case truncated
-        /// A checkpoint whose signature or head does not match.
+        /// A checkpoint whose signature, signer or head does not match.
         case badCheckpoint = "bad-checkpoint"
+        /// A row whose cells do not decode (text in an integer column).
+        case unreadable
+        /// A row at sequence 0 or below, where the chain never writes.
+        case outOfRange = "out-of-range"
+        /// The log is older than the sealed high-water mark or the off-node head says.
+        case rolledBack = "rolled-back"
+        /// The high-water mark file is missing, forged or unreadable.
+        case badMark = "bad-mark"
+        /// The off-node head could not be read or is not signed by this log's key.
+        case badHead = "bad-head"
     }
 
     public struct Finding: Sendable, Equatable, CustomStringConvertible {
@@ -34,134 +44,131 @@ public struct AuditVerification: Sendable, Equatable {
 }
 
 extension AuditLog {
-    /// Walks the whole chain in sequence order and names every record where it breaks.
+    /// Walks the whole chain in sequence order, in pages (memory stays bounded by the
+    /// page size and the findings), and names every record where it breaks.
     ///
     /// For each stored row its seal is recomputed. A row whose seal fails is tried at
     /// nearby sequences: a genuine record moved elsewhere (swapped, or renumbered to
     /// hide a deletion or an insertion) still has a valid seal for its original place
     /// and is reported as reordered. Otherwise it is edited if its successor still
     /// links to it, inserted if nothing does. Gaps in the sequence are deletions.
-    /// Checkpoints then confirm signed heads and reveal truncation.
+    /// Checkpoints then confirm signed heads and reveal truncation; the sealed
+    /// high-water mark and the off-node head (when a sink is attached) reveal a log
+    /// cut back together with its checkpoints. Cancelling the task stops the walk.
     ///
     /// - Parameter tenant: when set, only findings on that tenant's records (and
-    ///   deletions, which have no tenant) are reported, so one tenant's auditor learns
-    ///   nothing about another tenant's records.
+    ///   findings on no record, like deletions) are reported, so one tenant's auditor
+    ///   learns nothing about another tenant's records.
     public func verify(tenant: String? = nil, pageSize: Int = 2000) async throws -> AuditVerification {
-        var findings: [AuditVerification.Finding] = []
-        var expectedSequence: Int64 = 1
-        var previousHash = AuditRecord.genesisHash
-        var count = 0
-        var after: Int64 = 0
-        var tenantOf: [Int64: String?] = [:]
-        var rowsBySequence: [Int64: AuditRecord] = [:]
+        do {
+            return try await walk(tenant: tenant, pageSize: max(1, pageSize))
+        } catch where Task.isCancelled {
+            // The store reports a cancelled query as its own error; callers see one kind.
+            throw CancellationError()
+        }
+    }
 
-        // First pass: load and index (records are small; a node's log fits in memory
-        // in pages; for very large logs, verify ranges between checkpoints).
+    private func walk(tenant: String?, pageSize: Int) async throws -> AuditVerification {
+        var walk = ChainWalk(log: self, checkpoints: CheckpointStream(store: store))
+        var claims: [ChainWalk.Claim] = []
+        var preliminary: [ChainWalk.Noted] = []
+        if let markPath {
+            switch AuditMark.read(markPath, key: markKey) {
+            case .absent:
+                preliminary.append(.init(.init(sequence: 0, kind: .badMark, detail: "the high-water mark file \(markPath) is missing"), owner: nil))
+            case .invalid(let reason):
+                preliminary.append(.init(.init(sequence: 0, kind: .badMark, detail: reason), owner: nil))
+            case .valid(let mark):
+                claims.append(.init(sequence: mark.sequence, hash: mark.headHash, source: "the sealed high-water mark", requiresCheckpoint: true))
+            }
+        }
+        if let sink {
+            do {
+                if let head = try await sink.latest() {
+                    if isValidCheckpointSignature(head) {
+                        claims.append(.init(sequence: head.sequence, hash: head.headHash, source: "the off-node head at \(sink.location)"))
+                    } else {
+                        preliminary.append(.init(.init(sequence: head.sequence, kind: .badHead,
+                                                       detail: "the head at \(sink.location) is not signed by this log's audit key"), owner: nil))
+                    }
+                }
+            } catch {
+                preliminary.append(.init(.init(sequence: 0, kind: .badHead, detail: "the off-node head could not be read: \(error)"), owner: nil))
+            }
+        }
+        walk.claims = claims.filter { $0.sequence > 0 }.sorted { $0.sequence < $1.sequence }
+        walk.noted = preliminary
+
+        var from = Int64.min
+        var pending: AuditRow?
         while true {
-            let page = try await store.auditRecords(AuditQuery(after: after, limit: pageSize))
-            guard let last = page.last else { break }
-            for record in page {
-                rowsBySequence[record.sequence] = record
-                tenantOf[record.sequence] = record.tenantID
+            try Task.checkCancellation()
+            let page = try await store.auditRows(from: from, limit: pageSize)
+            for row in page {
+                if let pending { try await walk.visit(pending, next: row) }
+                pending = row
             }
-            after = last.sequence
+            guard let last = page.last, page.count == pageSize, last.sequence < .max else { break }
+            from = last.sequence + 1
         }
-        let sequences = rowsBySequence.keys.sorted()
-        // Hashes some stored record links to: an edited record is still linked to by
-        // its successor (its hash field is untouched); an inserted one is not.
-        let linkedTo = Set(rowsBySequence.values.map(\.previousHash)).subtracting([AuditRecord.genesisHash])
-        var shifted: (first: Int64, last: Int64, offset: Int64)?
-        func flushShift() {
-            guard let run = shifted else { return }
-            let range = run.first == run.last ? "record \(run.first) was" : "records \(run.first)–\(run.last) were"
-            let original = run.first == run.last ? "\(run.first + run.offset)" : "\(run.first + run.offset)–\(run.last + run.offset)"
-            let cause = run.first == run.last ? "" : run.offset == 1 ? " (a record before them was deleted and the rest renumbered)"
-                : run.offset == -1 ? " (a record was inserted before them)" : ""
-            findings.append(.init(sequence: run.first, kind: .reordered, detail: "\(range) written as \(original)\(cause)"))
-            shifted = nil
-        }
-        for sequence in sequences {
-            let record = rowsBySequence[sequence]!
-            count += 1
-            if sequence > expectedSequence {
-                flushShift()
-                let range = expectedSequence == sequence - 1 ? "record \(expectedSequence) is" : "records \(expectedSequence)–\(sequence - 1) are"
-                findings.append(.init(sequence: expectedSequence, kind: .deleted, detail: "\(range) missing"))
-            }
-            // A broken link right after a record already reported is that record's finding.
-            let previousClean = (findings.last.map { $0.sequence < sequence - 1 } ?? true)
-                && (shifted.map { $0.last < sequence - 1 } ?? true)
-            if ConstantTime.equals(seal(record), record.hash) {
-                flushShift()
-                if !ConstantTime.equals(record.previousHash, previousHash), previousClean, sequence == expectedSequence {
-                    findings.append(.init(sequence: sequence, kind: .inserted, detail: "the chain is broken before this record"))
-                }
-            } else if let original = originalSequence(of: record, near: sequence) {
-                let offset = original - sequence
-                if let run = shifted, run.offset == offset, run.last == sequence - 1, abs(offset) == 1 {
-                    shifted = (run.first, sequence, offset)
-                } else {
-                    flushShift()
-                    shifted = (sequence, sequence, offset)
-                }
-            } else {
-                flushShift()
-                let isLast = sequence == sequences.last
-                if linkedTo.contains(record.hash) || (isLast && ConstantTime.equals(record.previousHash, previousHash)) {
-                    findings.append(.init(sequence: sequence, kind: .edited, detail: "its content does not match its seal"))
-                } else {
-                    findings.append(.init(sequence: sequence, kind: .inserted, detail: "it was not written by this chain (no valid seal, nothing links to it)"))
-                }
-            }
-            previousHash = record.hash
-            expectedSequence = sequence + 1
-        }
-        flushShift()
+        if let pending { try await walk.visit(pending, next: nil) }
+        try await walk.finish()
 
-        // Checkpoints: a valid signature over a head that the chain no longer has.
-        var checkpointCount = 0
-        var checkpointAfter: Int64 = 0
-        let head = sequences.last ?? 0
-        while true {
-            let page = try await store.checkpoints(after: checkpointAfter, limit: 500)
-            guard let last = page.last else { break }
-            for checkpoint in page {
-                checkpointCount += 1
-                guard isValidCheckpointSignature(checkpoint) else {
-                    findings.append(.init(sequence: checkpoint.sequence, kind: .badCheckpoint, detail: "checkpoint signature is invalid"))
-                    continue
-                }
-                if checkpoint.sequence > head {
-                    findings.append(.init(sequence: head + 1, kind: .truncated,
-                                          detail: "a signed checkpoint names record \(checkpoint.sequence), but the log ends at \(head)"))
-                } else if let record = rowsBySequence[checkpoint.sequence], !ConstantTime.equals(record.hash, checkpoint.headHash) {
-                    findings.append(.init(sequence: checkpoint.sequence, kind: .badCheckpoint,
-                                          detail: "the signed head for this record differs from the stored record"))
-                }
-            }
-            checkpointAfter = last.sequence
-        }
-
+        var findings = walk.noted
         if let tenant {
-            findings = findings.filter { finding in
-                guard let owner = tenantOf[finding.sequence] else { return true }
-                return owner == tenant
-            }
+            findings = findings.filter { $0.owner == nil || $0.owner == tenant }
         }
-        findings.sort { ($0.sequence, $0.kind.rawValue) < ($1.sequence, $1.kind.rawValue) }
-        return AuditVerification(recordsChecked: count, headSequence: head, checkpointsChecked: checkpointCount, findings: findings)
+        let sorted = findings.map(\.finding).sorted { ($0.sequence, $0.kind.rawValue) < ($1.sequence, $1.kind.rawValue) }
+        return AuditVerification(recordsChecked: walk.count, headSequence: walk.head, checkpointsChecked: walk.checkpointsChecked, findings: sorted)
+    }
+
+    /// Every completed verification is itself recorded (who, which tenant, the outcome),
+    /// after the walk, so the record never covers itself. A refused one is recorded as
+    /// denied by the caller's authorisation check.
+    public func recordVerification(_ result: AuditVerification, actor: String, tenant: String?) async throws {
+        try await record(AuditEvent(time: clock(), actor: actor, tenantID: tenant, operation: .auditVerify, outcome: .success,
+                                    details: ["intact": result.intact ? "true" : "false", "findings": String(result.findings.count),
+                                              "records": String(result.recordsChecked)]))
     }
 
     /// The sequence a genuine record was sealed under, if it is within `window` of
     /// where it now sits: moved records keep a seal valid for their original place.
-    private func originalSequence(of record: AuditRecord, near sequence: Int64, window: Int64 = 4096) -> Int64? {
+    func originalSequence(of record: AuditRecord, near sequence: Int64, window: Int64 = 4096) -> Int64? {
         var candidate = record
         for distance in 1...window {
-            for original in [sequence - distance, sequence + distance] where original >= 1 {
+            for original in [sequence &- distance, sequence &+ distance] where original >= 1 {
                 candidate.sequence = original
                 if ConstantTime.equals(seal(candidate), record.hash) { return original }
             }
         }
         return nil
+    }
+}
+
+/// Checkpoints in sequence order, a page at a time, for a merge with the records.
+struct CheckpointStream {
+    let store: any Store
+    private var buffer: [CheckpointRow] = []
+    private var index = 0
+    private var from = Int64.min
+    private var exhausted = false
+
+    init(store: any Store) { self.store = store }
+
+    /// The next checkpoint row without consuming it.
+    mutating func peek() async throws -> CheckpointRow? {
+        if index < buffer.count { return buffer[index] }
+        guard !exhausted else { return nil }
+        try Task.checkCancellation()
+        buffer = try await store.checkpointRows(from: from, limit: 500)
+        index = 0
+        if let last = buffer.last, buffer.count == 500, last.sequence < .max { from = last.sequence + 1 } else { exhausted = true }
+        return buffer.first
+    }
+
+    mutating func next() async throws -> CheckpointRow? {
+        let row = try await peek()
+        if row != nil { index += 1 }
+        return row
     }
 }

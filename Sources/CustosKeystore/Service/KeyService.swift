@@ -60,7 +60,9 @@ public final class KeyService: Sendable {
                 try await store.setMetadata(Self.rootKeyIDMetadata, Array(root.rootKeyID.utf8))
             }
         }
-        self.audit = try await mappingErrors { try await AuditLog.open(store: store, root: root, clock: clock) }
+        // The audit high-water mark lives beside the database file, outside it.
+        let markPath = (store as? SQLiteStore).map { $0.path + AuditLog.markSuffix }
+        self.audit = try await mappingErrors { try await AuditLog.open(store: store, root: root, markPath: markPath, clock: clock) }
     }
 
     public func close() async throws {
