@@ -286,7 +286,8 @@ def test_tpm_wrong_tcti_or_auth_changes_nothing(custos_bin, tmp_path, swtpm):
     c.env = dict(good, CUSTOS_TPM_AUTH="wrong-object-auth")
     refused(c, "tpm", "wrong authorization")
     c.env = dict(good, CUSTOS_TPM_TCTI="nosuchtcti:whatever")
-    refused(c, "tpm")
+    assert "is not allowed" in c.fails("root", "status")
+    assert "is not allowed" in c.fails("sign", "--tenant", TENANT, "--key", "ed", "--message-file", c.file(MSG))
     c.env = dict(good)
     assert snapshot(c.data_dir) == before
     sign_and_verify(c, ["ed"])

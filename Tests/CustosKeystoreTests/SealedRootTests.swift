@@ -155,7 +155,7 @@ struct SealedRootTests {
             _ = try await KeyService(store: reopenedStore, root: oldRoot)
         }
         let reopened = try await KeyService(store: reopenedStore, root: newRoot)
-        let check = try await reopened.checkAllKeys()
+        let check = try await reopened.checkAllKeys(by: .local)
         #expect(check.checked == 2 && check.failures.isEmpty)
         // Running it again finds nothing to move.
         let again = try await KeyService.completeRootMigration(store: reopenedStore, from: oldRoot, to: newRoot)

@@ -4,12 +4,16 @@ import Foundation
 
 /// Which TPM and how the sealed root key is bound to it.
 public struct TPMConfiguration: Codable, Sendable, Equatable {
-    /// Any TCTI string: `device:/dev/tpmrm0` on real hardware, `swtpm:host=…,port=…` for swtpm.
+    /// A TCTI string of one of `allowedTCTIs`: `device:/dev/tpmrm0` on real hardware,
+    /// `swtpm:host=…,port=…` for swtpm.
     public var tcti: String
     /// SHA-256 PCRs the root key is bound to (empty: bound to the object password only).
     public var pcrs: [Int]
 
     public static let defaultTCTI = "device:/dev/tpmrm0"
+    /// The TCTI modules Custos loads. Any other name (`cmd:` runs a shell, a library
+    /// path loads code) is refused, since the string is read from `root.json`.
+    public static let allowedTCTIs = ["device", "swtpm", "mssim", "tabrmd"]
 
     public init(tcti: String = defaultTCTI, pcrs: [Int] = []) {
         self.tcti = tcti
@@ -21,6 +25,10 @@ public struct TPMConfiguration: Codable, Sendable, Equatable {
     func validate() throws {
         guard !tcti.isEmpty, tcti.utf8.count <= 1024, !tcti.utf8.contains(0) else {
             throw KeystoreError.invalidArgument("the TPM TCTI string is empty or too long")
+        }
+        let name = tcti.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)[0]
+        guard Self.allowedTCTIs.contains(String(name)) else {
+            throw KeystoreError.invalidArgument("the TPM TCTI '\(name.prefix(40))' is not allowed; use one of \(Self.allowedTCTIs.joined(separator: ", "))")
         }
         guard pcrs.allSatisfy({ (0...23).contains($0) }), Set(pcrs).count == pcrs.count else {
             throw KeystoreError.invalidArgument("TPM PCRs must be distinct numbers from 0 to 23")
