@@ -64,6 +64,7 @@ public struct TPMSealer: RootSealer {
         default:
             let code = rc & 0xFFF
             if code == 0x9A2 || code == 0x98E || (rc & 0xFF) == 0x8E { hint = " (wrong authorization)" }
+            else if code == 0x921 { hint = " (the TPM is in dictionary-attack lockout after wrong authorizations)" }
             else if code == 0x99D || (rc & 0xFF) == 0x9D { hint = " (the PCR policy is not met: PCR values changed)" }
             else { hint = "" }
         }
