@@ -359,6 +359,9 @@ def test_server_kill_switch_readiness_audit_and_recovery(custos_bin, tmp_path, s
             time.sleep(0.3)
         ready = server.call("GET", "/v1/health/ready")
         assert ready.status_code == 503 and ready.json()["checks"]["root"].startswith("failing"), ready.text
+        # The unauthenticated route names the provider, not its settings or errors.
+        for detail in (softhsm.module, softhsm.label, "token", "CKR", "module"):
+            assert detail not in ready.text, ready.text
         refusal = sign()
         assert refusal.status_code == 503 and refusal.json()["code"] == "unseal-failed", refusal.text
         assert "pkcs11" in refusal.json()["detail"]

@@ -162,4 +162,10 @@ struct SealedRootTests {
         #expect(again.rewrapped == 0 && again.alreadyMoved == 41)
         try await reopened.close()
     }
+
+    @Test func theUnauthenticatedSummaryOfARefusalNamesNoSetting() {
+        let status = RootStatus.refused(provider: "pkcs11", reason: "pkcs11: no token (module /opt/evil.so, token 'secret-label')")
+        #expect(status.summary == "refused by pkcs11")
+        #expect(RootStatus.unsealed(provider: "kms", rootKeyID: "0011").summary == "unsealed (kms)")
+    }
 }
