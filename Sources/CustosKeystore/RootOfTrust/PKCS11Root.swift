@@ -126,6 +126,9 @@ final class PKCS11Session: @unchecked Sendable {
 
     func gcm(encrypt: Bool, key: UInt, iv: [UInt8], aad: [UInt8], input: UnsafeRawBufferPointer) throws -> [UInt8] {
         var out = [UInt8](repeating: 0, count: input.count + 16)
+        // A decryption's output is the root key: the working buffer is wiped, and so
+        // must the caller wipe the copy it gets.
+        defer { if !encrypt { SecretBytes.zeroize(&out) } }
         var length = out.count
         let rv = call { session in
             out.withUnsafeMutableBufferPointer { outBuffer in
