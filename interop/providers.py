@@ -210,8 +210,9 @@ class KMS:
 
     @property
     def env(self) -> dict:
+        # moto_server speaks plain http on loopback: the explicit test setting allows it.
         return {"AWS_ACCESS_KEY_ID": self.access_key, "AWS_SECRET_ACCESS_KEY": self.secret_key,
-                "AWS_REGION": REGION}
+                "AWS_REGION": REGION, "CUSTOS_KMS_ALLOW_HTTP": "1"}
 
     def client(self):
         import boto3

@@ -1,6 +1,7 @@
 """Root-of-trust migration: `custos root migrate --to …` re-wraps every tenant wrapping
 key under a new root, between every pair of providers; killed with SIGKILL at random
-points, the next start completes it, and every key still opens and signs."""
+points, `root migrate --resume` completes it, and every key still opens and signs. Each
+step is in the audit log."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import time
 
@@ -33,7 +35,7 @@ def test_migrate_through_every_provider(custos_bin, tmp_path, softhsm, swtpm, km
     c.generate("p256", "ecdsa-p256-sha256")
     c.run("key", "generate", "--tenant", "second", "--alias", "k", "--scheme", "ecdsa-p384-sha384")
     old_sig = c.sign("ed", MSG)
-    steps = [
+    steps_of_migration = [
         ("pkcs11", ["--pkcs11-module", softhsm.module, "--pkcs11-token", softhsm.label]),
         ("tpm", ["--tpm-tcti", swtpm.tcti]),
         ("kms", kms_init_args(kms_server, kms_server.create_key())[2:]),
@@ -42,7 +44,7 @@ def test_migrate_through_every_provider(custos_bin, tmp_path, softhsm, swtpm, km
     c.env["CUSTOS_NEW_PASSPHRASE"] = "the-new-passphrase-after-kms"
     c.secrets.append("the-new-passphrase-after-kms")
     previous = c.run("root", "status", "--json").json()["root_key_id"]
-    for provider, args in steps:
+    for provider, args in steps_of_migration:
         out = c.run("root", "migrate", "--to", provider, *args, "--json").json()
         assert out["to"] == provider and out["rewrapped"] == 3 and out["from_root_key_id"] == previous
         files = sorted(p.name for p in c.data_dir.iterdir() if p.name.startswith("root"))
@@ -56,6 +58,12 @@ def test_migrate_through_every_provider(custos_bin, tmp_path, softhsm, swtpm, km
         assert crypto_verify("ed25519", c.public("ed"), MSG, c.sign("ed", MSG))
         assert crypto_verify("ed25519", c.public("ed"), MSG, old_sig)
     assert crypto_verify("ecdsa-p256-sha256", c.public("p256"), MSG, c.sign("p256", MSG))
+    # Every migration and every check is in the audit log.
+    db = sqlite3.connect(c.data_dir / "custos.sqlite")
+    rows = db.execute("SELECT operation, outcome, details FROM audit_records WHERE operation LIKE 'root.%' ORDER BY sequence").fetchall()
+    db.close()
+    steps = [(op, json.loads(details).get("step")) for op, outcome, details in rows if outcome == "success"]
+    assert steps == [("root.migrate", "started"), ("root.migrate", "completed"), ("root.check", None)] * len(steps_of_migration), steps
 
 
 def test_bad_migration_target_changes_nothing(custos_bin, tmp_path, softhsm):
@@ -74,7 +82,7 @@ def test_bad_migration_target_changes_nothing(custos_bin, tmp_path, softhsm):
 
 def test_migration_killed_at_random_points_loses_no_key(custos_bin, tmp_path, softhsm):
     """At least 20 migrations, each killed with SIGKILL after a random delay spanning
-    the whole run; the next command completes the migration and every key signs."""
+    the whole run; `root migrate --resume` completes the migration and every key signs."""
     rng = random.Random(int.from_bytes(os.urandom(4), "big"))
     c = Custos(custos_bin, tmp_path)
     c.env.update(softhsm.env, CUSTOS_PKCS11_PIN=softhsm.pin)
@@ -104,7 +112,10 @@ def test_migration_killed_at_random_points_loses_no_key(custos_bin, tmp_path, so
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         pending = (c.data_dir / "root.next.json").exists()
-        # The next start (any command) completes a pending migration.
+        if pending:
+            # Nothing opens the keystore until the operator resumes it.
+            assert "root migrate --resume" in c.fails("root", "check")
+            c.run("root", "migrate", "--resume")
         check(c, len(keyed))
         after = c.run("root", "status", "--json").json()["root_key_id"]
         assert not (c.data_dir / "root.next.json").exists()

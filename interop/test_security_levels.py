@@ -127,3 +127,22 @@ def test_ultimate_labels_are_per_tenant_and_unsupported_schemes_are_refused(leve
     key = openssl_genpkey("ed25519", c.workdir / "imported.pem")
     assert "generated there, not imported" in c.fails("key", "import", "--tenant", TENANT, "--alias", "imp",
                                                        "--scheme", "ed25519", "--file", key)
+
+
+def test_ultimate_signature_is_checked_against_the_stored_public_key(leveled):
+    """A key swapped in the token under the key's label (by anyone with the token's PIN)
+    signs with another private key: Custos refuses to release that signature."""
+    c = leveled
+    c.run("tenant", "assign", TENANT, "--category", "LEDGER", "--level", "ultimate", "--hsm", "hsm1")
+    c.generate("u", "ecdsa-p256-sha256")
+    pem = c.public_pem_file("u")
+    db = sqlite3.connect(c.data_dir / "custos.sqlite")
+    [(label,)] = db.execute("SELECT v.wrapped_material FROM key_versions v JOIN keys k ON k.id = v.key_id WHERE k.alias = 'u'")
+    db.close()
+    label = bytes(label).decode()
+    c.hsm.tool("--delete-object", "--type", "privkey", "--label", label)
+    c.hsm.tool("--keypairgen", "--key-type", "EC:prime256v1", "--label", label, "--id", "99")
+    line = c.fails("sign", "--tenant", TENANT, "--key", "u", "--message-file", c.file(MSG))
+    assert "does not verify under the stored public key" in line, line
+    # The key's public half is unchanged: nothing was re-read from the token.
+    assert c.public_pem_file("u").read_bytes() == pem.read_bytes()

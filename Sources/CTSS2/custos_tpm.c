@@ -71,19 +71,29 @@ static void pcr_selection(uint32_t mask, TPML_PCR_SELECTION *sel) {
     sel->pcrSelections[0].pcrSelect[2] = (mask >> 16) & 0xff;
 }
 
-// Starts a policy (or trial) session and applies PolicyPCR on the current PCR values.
-static TSS2_RC pcr_policy_session(ESYS_CONTEXT *esys, TPM2_SE type, uint32_t mask, ESYS_TR *session) {
+// A session salted with the storage primary, so its key never crosses the TPM interface,
+// that encrypts the first parameter: the sealed data going in (Create) or out (Unseal).
+static TSS2_RC salted_session(ESYS_CONTEXT *esys, ESYS_TR primary, TPM2_SE type, TPMA_SESSION attributes, ESYS_TR *session) {
     TPMT_SYM_DEF sym = { .algorithm = TPM2_ALG_AES, .keyBits = { .aes = 128 }, .mode = { .aes = TPM2_ALG_CFB } };
-    TSS2_RC rc = Esys_StartAuthSession(esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+    TSS2_RC rc = Esys_StartAuthSession(esys, primary, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
                                        NULL, type, &sym, TPM2_ALG_SHA256, session);
     if (rc != TSS2_RC_SUCCESS) return rc;
+    rc = Esys_TRSess_SetAttributes(esys, *session, attributes | TPMA_SESSION_CONTINUESESSION, 0xff);
+    if (rc != TSS2_RC_SUCCESS) { Esys_FlushContext(esys, *session); *session = ESYS_TR_NONE; }
+    return rc;
+}
+
+// Applies the sealed object's policy to a policy (or trial) session: PolicyPCR on the
+// current PCR values, then PolicyAuthValue (the object's auth is needed as well), except
+// for objects sealed before it was added (`pcr_only`).
+static TSS2_RC apply_policy(ESYS_CONTEXT *esys, ESYS_TR session, uint32_t mask, int pcr_only) {
     TPML_PCR_SELECTION sel;
     pcr_selection(mask, &sel);
     TPM2B_DIGEST empty;
     memset(&empty, 0, sizeof empty);
-    rc = Esys_PolicyPCR(esys, *session, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &empty, &sel);
-    if (rc != TSS2_RC_SUCCESS) { Esys_FlushContext(esys, *session); *session = ESYS_TR_NONE; }
-    return rc;
+    TSS2_RC rc = Esys_PolicyPCR(esys, session, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &empty, &sel);
+    if (rc != TSS2_RC_SUCCESS || pcr_only) return rc;
+    return Esys_PolicyAuthValue(esys, session, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE);
 }
 
 uint32_t custos_tpm_seal(const char *tcti, const uint8_t *owner_auth, size_t owner_auth_len,
@@ -94,7 +104,7 @@ uint32_t custos_tpm_seal(const char *tcti, const uint8_t *owner_auth, size_t own
     conn c;
     TSS2_RC rc = connect(tcti, &c);
     if (rc != TSS2_RC_SUCCESS) return rc;
-    ESYS_TR primary = ESYS_TR_NONE, trial = ESYS_TR_NONE;
+    ESYS_TR primary = ESYS_TR_NONE, trial = ESYS_TR_NONE, session = ESYS_TR_NONE;
     TPM2B_DIGEST *policy = NULL;
     TPM2B_PUBLIC *out_pub = NULL;
     TPM2B_PRIVATE *out_priv = NULL;
@@ -108,10 +118,15 @@ uint32_t custos_tpm_seal(const char *tcti, const uint8_t *owner_auth, size_t own
     memset(&pub, 0, sizeof pub);
     pub.publicArea.type = TPM2_ALG_KEYEDHASH;
     pub.publicArea.nameAlg = TPM2_ALG_SHA256;
-    pub.publicArea.objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_NODA;
+    // No NODA: wrong authorization values count towards the TPM's dictionary-attack lockout.
+    pub.publicArea.objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT;
     pub.publicArea.parameters.keyedHashDetail.scheme.scheme = TPM2_ALG_NULL;
     if (pcr_mask) {
-        rc = pcr_policy_session(c.esys, TPM2_SE_TRIAL, pcr_mask, &trial);
+        TPMT_SYM_DEF sym = { .algorithm = TPM2_ALG_AES, .keyBits = { .aes = 128 }, .mode = { .aes = TPM2_ALG_CFB } };
+        rc = Esys_StartAuthSession(c.esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+                                   NULL, TPM2_SE_TRIAL, &sym, TPM2_ALG_SHA256, &trial);
+        if (rc != TSS2_RC_SUCCESS) goto done;
+        rc = apply_policy(c.esys, trial, pcr_mask, 0);
         if (rc != TSS2_RC_SUCCESS) goto done;
         rc = Esys_PolicyGetDigest(c.esys, trial, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &policy);
         if (rc != TSS2_RC_SUCCESS) goto done;
@@ -127,7 +142,9 @@ uint32_t custos_tpm_seal(const char *tcti, const uint8_t *owner_auth, size_t own
     memset(&outside, 0, sizeof outside);
     TPML_PCR_SELECTION creation_pcr;
     memset(&creation_pcr, 0, sizeof creation_pcr);
-    rc = Esys_Create(c.esys, primary, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &sensitive, &pub, &outside,
+    rc = salted_session(c.esys, primary, TPM2_SE_HMAC, TPMA_SESSION_DECRYPT, &session);
+    if (rc != TSS2_RC_SUCCESS) goto done;
+    rc = Esys_Create(c.esys, primary, session, ESYS_TR_NONE, ESYS_TR_NONE, &sensitive, &pub, &outside,
                      &creation_pcr, &out_priv, &out_pub, NULL, NULL, NULL);
     if (rc != TSS2_RC_SUCCESS) goto done;
     size_t off = 0;
@@ -140,6 +157,7 @@ uint32_t custos_tpm_seal(const char *tcti, const uint8_t *owner_auth, size_t own
     *private_len = off;
 done:
     memset(&sensitive, 0, sizeof sensitive);
+    if (session != ESYS_TR_NONE) Esys_FlushContext(c.esys, session);
     if (trial != ESYS_TR_NONE) Esys_FlushContext(c.esys, trial);
     if (primary != ESYS_TR_NONE) Esys_FlushContext(c.esys, primary);
     Esys_Free(policy);
@@ -173,15 +191,17 @@ uint32_t custos_tpm_unseal(const char *tcti, const uint8_t *owner_auth, size_t o
     if (rc != TSS2_RC_SUCCESS) goto done;
     rc = Esys_Load(c.esys, primary, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &priv, &pub, &object);
     if (rc != TSS2_RC_SUCCESS) goto done;
+    // Objects sealed before lockout and PolicyAuthValue were added carry NODA.
+    int legacy = (pub.publicArea.objectAttributes & TPMA_OBJECT_NODA) != 0;
+    rc = salted_session(c.esys, primary, pcr_mask ? TPM2_SE_POLICY : TPM2_SE_HMAC, TPMA_SESSION_ENCRYPT, &session);
+    if (rc != TSS2_RC_SUCCESS) goto done;
     if (pcr_mask) {
-        rc = pcr_policy_session(c.esys, TPM2_SE_POLICY, pcr_mask, &session);
+        rc = apply_policy(c.esys, session, pcr_mask, legacy);
         if (rc != TSS2_RC_SUCCESS) goto done;
-        rc = Esys_Unseal(c.esys, object, session, ESYS_TR_NONE, ESYS_TR_NONE, &out);
-    } else {
-        rc = set_auth(c.esys, object, object_auth, object_auth_len);
-        if (rc != TSS2_RC_SUCCESS) goto done;
-        rc = Esys_Unseal(c.esys, object, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &out);
     }
+    rc = set_auth(c.esys, object, object_auth, object_auth_len);
+    if (rc != TSS2_RC_SUCCESS) goto done;
+    rc = Esys_Unseal(c.esys, object, session, ESYS_TR_NONE, ESYS_TR_NONE, &out);
     if (rc != TSS2_RC_SUCCESS) goto done;
     if (out->size > *data_len) { rc = CUSTOS_TPM_BUFFER_TOO_SMALL; goto done; }
     memcpy(data_out, out->buffer, out->size);

@@ -107,11 +107,11 @@ struct GlobalOptions: ParsableArguments {
     }
 
     /// Opens the local keystore, unsealing the root of trust.
-    func openKeystore(cacheCapacity: Int = 4096, recordTimeToLive: Duration = .seconds(1)) async throws -> KeyService {
+    func openKeystore(cacheCapacity: Int = 4096, recordTimeToLive: Duration = .seconds(1), resume: Bool = false) async throws -> KeyService {
         CLILogging.bootstrap(level: verbose ? .info : .warning, onlyRaise: true)
         let directory = resolvedDataDirectory
         let service = try await RootDirectory.openKeyService(directory: directory, databasePath: directory + "/" + LocalLayout.databaseName,
-                                                             secrets: rootSecrets) { store, root in
+                                                             secrets: rootSecrets, resume: resume) { store, root in
             try await KeyService(store: store, root: root, cacheCapacity: cacheCapacity, recordTimeToLive: recordTimeToLive)
         }
         // The off-node audit head, as the server's audit.sink: checked by `audit verify`,
@@ -196,9 +196,9 @@ func signAuditHead(_ service: KeyService) async {
     }
 }
 
-func withKeystore(_ global: GlobalOptions, _ body: (KeyService) async throws -> Void) async throws {
+func withKeystore(_ global: GlobalOptions, resume: Bool = false, _ body: (KeyService) async throws -> Void) async throws {
     try await runReporting {
-        let service = try await global.openKeystore()
+        let service = try await global.openKeystore(resume: resume)
         do {
             try await body(service)
             await signAuditHead(service)

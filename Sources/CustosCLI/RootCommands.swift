@@ -207,15 +207,20 @@ struct RootCommand: AsyncParsableCommand {
             abstract: "Move the keystore to a new root of trust, re-wrapping every tenant wrapping key.",
             discussion: """
                 Creates a new root key sealed by the target provider (written as root.next.json, or \
-                root.next.seal for a passphrase), re-wraps every wrapping key one row at a time, records the \
-                new root in the database, then replaces the old root file. Interrupted at any point (even by \
-                kill -9), the next start of any command completes it. A passphrase target takes its passphrase \
-                from --new-passphrase-file or CUSTOS_NEW_PASSPHRASE.
+                root.next.seal for a passphrase), has the current root authorise it (root.next.auth), \
+                re-wraps every wrapping key one row at a time, records the new root in the database, then \
+                replaces the old root file. Every step is audited (root.migrate). Interrupted at any point \
+                (even by kill -9), no command opens the keystore until 'custos root migrate --resume' \
+                completes it, after checking the authorisation under the current root. A passphrase target \
+                takes its passphrase from --new-passphrase-file or CUSTOS_NEW_PASSPHRASE.
                 """)
         @OptionGroup var global: GlobalOptions
 
         @Option(name: .customLong("to"), help: "New root of trust: passphrase, pkcs11, kms or tpm.")
-        var provider: RootProvider
+        var provider: RootProvider?
+
+        @Flag(name: .long, help: "Finish an interrupted migration (the current root must have authorised it).")
+        var resume = false
 
         @OptionGroup(title: "New root of trust")
         var target: RootProviderOptions
@@ -223,27 +228,34 @@ struct RootCommand: AsyncParsableCommand {
         @Option(name: .customLong("scrypt-log-n"), help: "scrypt cost of a new passphrase root, as log2(N), 10–22.")
         var scryptLogN: Int = 16
 
+        func validate() throws {
+            guard resume != (provider != nil) else {
+                throw ValidationError("give either --to PROVIDER or --resume")
+            }
+        }
+
         func run() async throws {
+            if resume { return try await runResume() }
+            guard let provider else { return }
             let directory = global.resolvedDataDirectory
-            // Opening completes any earlier, interrupted migration first.
             try await withKeystore(global) { service in
-                let nextPath: String
+                let stagedPath = RootDirectory.stagedPath(directory: directory, passphrase: provider == .passphrase)
+                // A staged file is left only by a run that stopped before authorising it.
+                if FileManager.default.fileExists(atPath: stagedPath) { try AtomicFile.remove(stagedPath) }
                 let newRoot: any RootOfTrust
                 if provider == .passphrase {
                     guard (10...22).contains(scryptLogN) else {
                         throw KeystoreError.invalidArgument("--scrypt-log-n must be between 10 and 22")
                     }
-                    nextPath = directory + "/" + RootDirectory.pendingPassphraseFile
-                    newRoot = try PassphraseRoot.create(at: nextPath, passphrase: try global.newPassphrase(), cost: .init(logN: scryptLogN))
+                    newRoot = try PassphraseRoot.create(at: stagedPath, passphrase: try global.newPassphrase(), cost: .init(logN: scryptLogN))
                 } else {
                     let (sealed, file) = try await RootProviders.create(provider, target, secrets: global.secrets)
-                    nextPath = directory + "/" + RootDirectory.pendingProviderFile
-                    try file.write(to: nextPath)
+                    try file.write(to: stagedPath)
                     newRoot = sealed
                 }
                 let old = service.root
                 let started = ContinuousClock.now
-                let result = try await RootDirectory.migrate(service, directory: directory, to: newRoot, nextPath: nextPath) { done, total in
+                let result = try await RootDirectory.migrate(service, directory: directory, to: newRoot, stagedPath: stagedPath, by: .local) { done, total in
                     ProgressBar(total: total).update(done)
                 }
                 let elapsed = ContinuousClock.now - started
@@ -251,6 +263,18 @@ struct RootCommand: AsyncParsableCommand {
                 global.output.emit(["from": old.provider, "from_root_key_id": old.rootKeyID, "to": newRoot.provider,
                                     "root_key_id": newRoot.rootKeyID, "rewrapped": result.rewrapped, "seconds": seconds],
                                    text: "migrated from \(old.provider) (root key \(old.rootKeyID)) to \(newRoot.provider) (root key \(newRoot.rootKeyID)): \(result.rewrapped) wrapping keys re-wrapped")
+            }
+        }
+
+        private func runResume() async throws {
+            let directory = global.resolvedDataDirectory
+            guard RootDirectory.pendingFile(directory: directory) != nil else {
+                return try await runReporting { throw CLIError("no root migration is pending in \(directory)") }
+            }
+            try await withKeystore(global, resume: true) { service in
+                let root = service.root
+                global.output.emit(["resumed": true, "to": root.provider, "root_key_id": root.rootKeyID],
+                                   text: "resumed: the keystore is now under \(root.provider) (root key \(root.rootKeyID))")
             }
         }
     }
@@ -264,7 +288,7 @@ struct RootCommand: AsyncParsableCommand {
         func run() async throws {
             var failed = false
             try await withKeystore(global) { service in
-                let result = try await service.checkAllKeys()
+                let result = try await service.checkAllKeys(by: .local)
                 failed = !result.failures.isEmpty
                 let failures: [[String: Any]] = result.failures.map { ["tenant": $0.tenant, "alias": $0.alias, "version": $0.version, "error": $0.error] }
                 global.output.emit(["checked": result.checked, "failed": failures],

@@ -171,11 +171,12 @@ actor Readiness {
             _ = try await keys.store.auditHead()
             checks["store"] = "ok"
         } catch {
-            checks["store"] = "failing: \(error)"
+            checks["store"] = "failing"
         }
         checks["keystore"] = keys.audit.selfTest() ? "ok" : "failing: test signature did not verify"
         let root = keys.rootStatus
-        checks["root"] = root.isReady ? "ok" : "failing: \(root)"
+        // Unauthenticated: the state and provider only, never the provider's error.
+        checks["root"] = root.isReady ? "ok" : "failing: \(root.summary)"
         last = (ContinuousClock.now, checks)
         return checks
     }

@@ -41,6 +41,8 @@ public enum AuditOperation: String, Sendable, CaseIterable {
     case securityLevelAssign = "security-level.assign"
     case auditRead = "audit.read"
     case auditVerify = "audit.verify"
+    case rootMigrate = "root.migrate"
+    case rootCheck = "root.check"
 }
 
 public enum AuditOutcome: String, Sendable, CaseIterable {

@@ -155,11 +155,17 @@ struct SealedRootTests {
             _ = try await KeyService(store: reopenedStore, root: oldRoot)
         }
         let reopened = try await KeyService(store: reopenedStore, root: newRoot)
-        let check = try await reopened.checkAllKeys()
+        let check = try await reopened.checkAllKeys(by: .local)
         #expect(check.checked == 2 && check.failures.isEmpty)
         // Running it again finds nothing to move.
         let again = try await KeyService.completeRootMigration(store: reopenedStore, from: oldRoot, to: newRoot)
         #expect(again.rewrapped == 0 && again.alreadyMoved == 41)
         try await reopened.close()
+    }
+
+    @Test func theUnauthenticatedSummaryOfARefusalNamesNoSetting() {
+        let status = RootStatus.refused(provider: "pkcs11", reason: "pkcs11: no token (module /opt/evil.so, token 'secret-label')")
+        #expect(status.summary == "refused by pkcs11")
+        #expect(RootStatus.unsealed(provider: "kms", rootKeyID: "0011").summary == "unsealed (kms)")
     }
 }

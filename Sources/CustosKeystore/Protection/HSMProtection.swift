@@ -315,6 +315,11 @@ struct HSMSigner: KeySigner {
             }
         }
         var bytes = Array(out.prefix(length))
+        // The handle or label may now name another key (a token re-initialised, a key
+        // swapped under the label): release only what the stored public key verifies.
+        guard (try? publicKey.isValidSignature(bytes, for: message, format: scheme.isECDSA ? .raw : nil)) == true else {
+            throw hsm.failure("the signature made in the token does not verify under the stored public key of '\(label)'")
+        }
         if resolved == .der {
             bytes = try scheme == .ecdsaP256SHA256
                 ? P256.Signing.ECDSASignature(rawRepresentation: bytes).derRepresentation.map { $0 }

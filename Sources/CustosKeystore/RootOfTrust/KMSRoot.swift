@@ -27,9 +27,16 @@ public struct KMSConfiguration: Codable, Sendable, Equatable {
         case keyID = "key_id"
     }
 
-    func validate() throws {
-        guard let url = URL(string: endpoint), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil else {
-            throw KeystoreError.invalidArgument("the KMS endpoint must be an http(s) URL, got '\(endpoint.prefix(200))'")
+    /// Plain `http` sends the root key in clear: accepted only for a loopback endpoint
+    /// when `CUSTOS_KMS_ALLOW_HTTP=1` (a local test KMS).
+    func validate(environment: [String: String] = ProcessInfo.processInfo.environment) throws {
+        guard let url = URL(string: endpoint), let scheme = url.scheme, ["http", "https"].contains(scheme), let host = url.host else {
+            throw KeystoreError.invalidArgument("the KMS endpoint must be an https URL, got '\(endpoint.prefix(200))'")
+        }
+        if scheme == "http" {
+            guard environment["CUSTOS_KMS_ALLOW_HTTP"] == "1", ["127.0.0.1", "localhost", "::1", "[::1]"].contains(host) else {
+                throw KeystoreError.invalidArgument("the KMS endpoint must use https (plain http sends the root key in clear), got '\(endpoint.prefix(200))'")
+            }
         }
         guard !region.isEmpty, region.utf8.allSatisfy({ $0 == UInt8(ascii: "-") || ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x7a) }) else {
             throw KeystoreError.invalidArgument("the KMS region must be lowercase letters, digits and '-', got '\(region.prefix(60))'")

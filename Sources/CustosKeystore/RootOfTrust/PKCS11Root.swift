@@ -28,6 +28,7 @@ public struct PKCS11Configuration: Codable, Sendable, Equatable {
         guard module.hasPrefix("/") else {
             throw KeystoreError.invalidArgument("the PKCS#11 module must be an absolute path, got '\(module.prefix(200))'")
         }
+        try PKCS11Modules.check(module)
         for (name, label) in [("token label", tokenLabel), ("key label", keyLabel)] {
             guard !label.isEmpty, label.utf8.count <= 32, !label.utf8.contains(0) else {
                 throw KeystoreError.invalidArgument("the PKCS#11 \(name) must be 1–32 bytes")
@@ -88,6 +89,8 @@ final class PKCS11Session: @unchecked Sendable {
     /// Opens a session and logs in. Errors say what failed (module, token, PIN), never the PIN.
     init(_ configuration: PKCS11Configuration, pin: SecretBytes) throws {
         self.configuration = configuration
+        // The only place a module is loaded: nothing not allowed reaches dlopen.
+        try PKCS11Modules.check(configuration.module)
         var session: OpaquePointer?
         let rv = pin.withUnsafeBytes { bytes in
             custos_p11_open(configuration.module, configuration.tokenLabel,
@@ -123,6 +126,9 @@ final class PKCS11Session: @unchecked Sendable {
 
     func gcm(encrypt: Bool, key: UInt, iv: [UInt8], aad: [UInt8], input: UnsafeRawBufferPointer) throws -> [UInt8] {
         var out = [UInt8](repeating: 0, count: input.count + 16)
+        // A decryption's output is the root key: the working buffer is wiped, and so
+        // must the caller wipe the copy it gets.
+        defer { if !encrypt { SecretBytes.zeroize(&out) } }
         var length = out.count
         let rv = call { session in
             out.withUnsafeMutableBufferPointer { outBuffer in

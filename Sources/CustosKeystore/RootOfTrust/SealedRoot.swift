@@ -23,6 +23,16 @@ public enum RootStatus: Sendable, Equatable, CustomStringConvertible {
         return false
     }
 
+    /// The state and provider without the reason (which may name endpoints, key ids,
+    /// module paths): for unauthenticated readers.
+    public var summary: String {
+        switch self {
+        case .sealed(let provider): "sealed (\(provider))"
+        case .unsealed(let provider, _): "unsealed (\(provider))"
+        case .refused(let provider, _): "refused by \(provider)"
+        }
+    }
+
     public var description: String {
         switch self {
         case .sealed(let provider): "sealed (\(provider))"

@@ -4,12 +4,16 @@ import Foundation
 
 /// Which TPM and how the sealed root key is bound to it.
 public struct TPMConfiguration: Codable, Sendable, Equatable {
-    /// Any TCTI string: `device:/dev/tpmrm0` on real hardware, `swtpm:host=…,port=…` for swtpm.
+    /// A TCTI string of one of `allowedTCTIs`: `device:/dev/tpmrm0` on real hardware,
+    /// `swtpm:host=…,port=…` for swtpm.
     public var tcti: String
     /// SHA-256 PCRs the root key is bound to (empty: bound to the object password only).
     public var pcrs: [Int]
 
     public static let defaultTCTI = "device:/dev/tpmrm0"
+    /// The TCTI modules Custos loads. Any other name (`cmd:` runs a shell, a library
+    /// path loads code) is refused, since the string is read from `root.json`.
+    public static let allowedTCTIs = ["device", "swtpm", "mssim", "tabrmd"]
 
     public init(tcti: String = defaultTCTI, pcrs: [Int] = []) {
         self.tcti = tcti
@@ -21,6 +25,10 @@ public struct TPMConfiguration: Codable, Sendable, Equatable {
     func validate() throws {
         guard !tcti.isEmpty, tcti.utf8.count <= 1024, !tcti.utf8.contains(0) else {
             throw KeystoreError.invalidArgument("the TPM TCTI string is empty or too long")
+        }
+        let name = tcti.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)[0]
+        guard Self.allowedTCTIs.contains(String(name)) else {
+            throw KeystoreError.invalidArgument("the TPM TCTI '\(name.prefix(40))' is not allowed; use one of \(Self.allowedTCTIs.joined(separator: ", "))")
         }
         guard pcrs.allSatisfy({ (0...23).contains($0) }), Set(pcrs).count == pcrs.count else {
             throw KeystoreError.invalidArgument("TPM PCRs must be distinct numbers from 0 to 23")
@@ -56,6 +64,7 @@ public struct TPMSealer: RootSealer {
         default:
             let code = rc & 0xFFF
             if code == 0x9A2 || code == 0x98E || (rc & 0xFF) == 0x8E { hint = " (wrong authorization)" }
+            else if code == 0x921 { hint = " (the TPM is in dictionary-attack lockout after wrong authorizations)" }
             else if code == 0x99D || (rc & 0xFF) == 0x9D { hint = " (the PCR policy is not met: PCR values changed)" }
             else { hint = "" }
         }

@@ -44,6 +44,10 @@ extension KeyService {
                 throw KeystoreError.rootKeyMismatch
             }
             guard let oldRoot else {
+                // The old root file goes only after the database names the new root.
+                guard try await store.metadata(rootKeyIDMetadata) == Array(newRoot.rootKeyID.utf8) else {
+                    throw KeystoreError.unsealFailed("a root migration is pending but the old root of trust is missing and the database does not name the new root \(newRoot.rootKeyID)")
+                }
                 let left = try await store.allWrappingKeys().filter { $0.rootKeyID != newRoot.rootKeyID }
                 guard left.isEmpty else {
                     throw KeystoreError.unsealFailed("a root migration is pending but the old root of trust is missing and \(left.count) wrapping keys still need it")
@@ -91,6 +95,14 @@ extension KeyService {
         return result
     }
 
+    /// One step of a root migration in the audit log ("started", "completed", "resumed").
+    func recordRootMigration(step: String, from: String?, to newRoot: any RootOfTrust, rewrapped: Int?, by principal: Principal) async throws {
+        var details = ["step": step, "to": newRoot.rootKeyID, "provider": newRoot.provider]
+        if let from { details["from"] = from }
+        if let rewrapped { details["rewrapped"] = String(rewrapped) }
+        try await audit.recordNow([event(.rootMigrate, by: principal, tenant: nil, details: details)])
+    }
+
     // MARK: Checking every key
 
     public struct KeyCheckResult: Sendable {
@@ -100,8 +112,10 @@ extension KeyService {
 
     /// Opens the primary version of every usable key of every tenant (and signs a test
     /// message with signing keys): after a root migration, proof that nothing was lost.
-    public func checkAllKeys() async throws -> KeyCheckResult {
-        try await mappingErrors {
+    /// Node-wide admins only; audited as `root.check` with the counts.
+    public func checkAllKeys(by principal: Principal) async throws -> KeyCheckResult {
+        try await audited(.rootCheck, by: principal, tenant: nil) {
+            try principal.authorize(.manageProtection, tenant: nil)
             var result = KeyCheckResult(checked: 0, failures: [])
             for tenant in try await store.tenants() {
                 var after: String?
@@ -125,6 +139,8 @@ extension KeyService {
                     after = page.nextCursor
                 } while after != nil
             }
+            try await audit.recordNow([event(.rootCheck, by: principal, tenant: nil, outcome: result.failures.isEmpty ? .success : .failure,
+                                             details: ["checked": String(result.checked), "failed": String(result.failures.count)])])
             return result
         }
     }
