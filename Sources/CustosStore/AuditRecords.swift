@@ -41,6 +41,7 @@ public enum AuditOperation: String, Sendable, CaseIterable {
     case securityLevelAssign = "security-level.assign"
     case auditRead = "audit.read"
     case auditVerify = "audit.verify"
+    case hmacVerify = "hmac.verify"
 }
 
 public enum AuditOutcome: String, Sendable, CaseIterable {
