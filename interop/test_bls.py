@@ -94,8 +94,8 @@ def test_blst_signatures_and_aggregates_verify_in_custos(custos, count):
          "message": message.hex(), "signature": aggregate},
         {"id": "fast-tampered", "scheme": SCHEME, "public_keys": publics, "proofs_of_possession": proofs,
          "message": (message + b"!").hex(), "signature": aggregate},
-        {"id": "aggregate", "scheme": SCHEME, "public_keys": publics, "messages": [m.hex() for m in messages],
-         "signature": distinct},
+        {"id": "aggregate", "scheme": SCHEME, "public_keys": publics, "proofs_of_possession": proofs,
+         "messages": [m.hex() for m in messages], "signature": distinct},
     ]
     results = {r["id"]: r for r in batch(custos, requests)}
     for i in range(count):
@@ -150,3 +150,39 @@ def test_rogue_key_and_bad_points_are_refused(custos):
     assert by_id["off-curve"]["valid"] is False and "error" in by_id["off-curve"]
     assert by_id["identity"]["valid"] is False and "error" in by_id["identity"]
     assert by_id["good"] == {"id": "good", "valid": True}
+
+
+def test_rogue_key_aggregate_verify_is_refused(custos):
+    """Keys [pk_v, -pk_v, pk_a] over [m, m, m] with the attacker's own signature: py_ecc's
+    AggregateVerify (the bare pairing check of the POP ciphersuite) accepts it, so the
+    inputs really are a valid aggregate; Custos refuses it for want of proofs of possession
+    (there is none for -pk_v) and because the messages repeat."""
+    victim, attacker = PyEcc.KeyGen(b"\x01" * 32), PyEcc.KeyGen(b"\x02" * 32)
+    victim_public = PyEcc.SkToPk(victim)
+    negated = bytes([victim_public[0] ^ 0x20]) + victim_public[1:]   # flips the sign of y
+    message = b"transfer 1000 to attacker"
+    forged = PyEcc.Sign(attacker, message)
+    publics = [victim_public, negated, PyEcc.SkToPk(attacker)]
+    assert PyEcc.AggregateVerify(publics, [message] * 3, forged)
+    assert not PyEcc.PopVerify(negated, PyEcc.PopProve(victim))
+
+    attack = {"scheme": SCHEME, "public_keys": [pk.hex() for pk in publics], "messages": [message.hex()] * 3,
+              "signature": forged.hex()}
+    victim_proof, attacker_proof = PyEcc.PopProve(victim).hex(), PyEcc.PopProve(attacker).hex()
+    results = {r["id"]: r for r in batch(custos, [
+        {"id": "no-proofs", **attack},
+        {"id": "reused-proof", **attack, "proofs_of_possession": [victim_proof, victim_proof, attacker_proof]},
+    ])}
+    assert results["no-proofs"]["valid"] is False and "proof of possession" in results["no-proofs"]["error"]
+    assert results["reused-proof"]["valid"] is False
+    assert "public key 1 has an invalid proof of possession" in results["reused-proof"]["error"]
+
+
+def test_aggregate_verify_needs_distinct_messages(custos):
+    keys = [PopSchemeMPL.key_gen(bytes([i]) * 32) for i in range(1, 3)]
+    message = b"one message"
+    aggregate = bytes(PopSchemeMPL.aggregate([PopSchemeMPL.sign(k, message) for k in keys])).hex()
+    [result] = batch(custos, [{"id": "same", "scheme": SCHEME, "public_keys": [bytes(k.get_g1()).hex() for k in keys],
+                               "proofs_of_possession": [bytes(PopSchemeMPL.pop_prove(k)).hex() for k in keys],
+                               "messages": [message.hex()] * 2, "signature": aggregate}])
+    assert result["valid"] is False and "distinct messages" in result["error"]

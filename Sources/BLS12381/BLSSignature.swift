@@ -243,7 +243,8 @@ public enum BLS12381 {
     }
 
     /// AggregateVerify: key i signed message i. One Miller loop per pair plus one for the signature,
-    /// one final exponentiation. Under the POP ciphersuite messages need not be distinct (draft-05 section 3.3).
+    /// one final exponentiation. Under the POP ciphersuite messages need not be distinct (draft-05 section 3.3),
+    /// so every key must have had its proof of possession verified before, as for FastAggregateVerify.
     public static func aggregateVerify<M: DataProtocol>(_ signature: Signature, messages: [M], publicKeys: [PublicKey]) -> Bool {
         guard !publicKeys.isEmpty, publicKeys.count == messages.count else { return false }
         var pairs: [(G1Affine, G2Affine)] = []

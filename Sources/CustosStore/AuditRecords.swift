@@ -43,6 +43,7 @@ public enum AuditOperation: String, Sendable, CaseIterable {
     case auditVerify = "audit.verify"
     case rootMigrate = "root.migrate"
     case rootCheck = "root.check"
+    case hmacVerify = "hmac.verify"
 }
 
 public enum AuditOutcome: String, Sendable, CaseIterable {

@@ -29,9 +29,11 @@ struct BLSSchemeTests {
             #expect(result.valid == (item["valid"] as? Bool), "pop_verify vector \(item)")
             checked += 1
         }
+        // The published AggregateVerify vectors carry no proofs of possession, so the batch
+        // verifier refuses them (the bare pairing check is tested in BLS12381Tests).
         for case let item as [String: Any] in vectors["aggregate_verify"] as? [Any] ?? [] {
             let result = Self.line(["id": "a", "scheme": "bls12381-pop", "public_keys": item["pubkeys"]!, "messages": item["messages"]!, "signature": item["signature"]!])
-            #expect(result.valid == (item["valid"] as? Bool), "aggregate_verify vector \(item)")
+            #expect(!result.valid && result.error?.contains("proof of possession") == true, "aggregate_verify vector \(item)")
             checked += 1
         }
         // FastAggregateVerify needs a proof per key: use the cases whose keys all have
@@ -79,6 +81,63 @@ struct BLSSchemeTests {
         partial["public_keys"] = Array(publicKeys.prefix(2))
         partial["proofs_of_possession"] = Array(proofs.prefix(2))
         #expect(Self.line(partial) == .init(id: "q", valid: false, error: nil))
+    }
+
+    /// The rogue-key attack on AggregateVerify: with keys [pk_v, -pk_v, pk_a] over one message
+    /// the victim's terms cancel, so the attacker's own signature is a valid aggregate for a
+    /// verifier that checks only the pairing equation.
+    @Test func aggregateVerifyRefusesTheRogueKeyAttack() throws {
+        let victim = try SigningPrivateKey(generating: .bls12381Pop)
+        let attacker = try SigningPrivateKey(generating: .bls12381Pop)
+        let message = Array("transfer 1000".utf8)
+        let victimKey = victim.publicKey.encodedRepresentation
+        var negated = victimKey
+        negated[0] ^= 0x20 // the sign of y in the compressed form: -pk_v
+        let attackerSignature = try attacker.signature(for: message).bytes
+        let keys = [victimKey, negated, attacker.publicKey.encodedRepresentation].map(Hex.encode)
+        let messages = Array(repeating: Hex.encode(message), count: 3)
+        // The inputs really are a valid aggregate for a bare pairing check.
+        let bare = try keys.map { try BLS12381.PublicKey(compressedRepresentation: Hex.decode($0)!) }
+        #expect(BLS12381.aggregateVerify(try BLS12381.Signature(compressedRepresentation: attackerSignature),
+                                         messages: [message, message, message], publicKeys: bare))
+
+        let attack: [String: Any] = ["id": "rogue", "scheme": "bls12381-pop", "public_keys": keys, "messages": messages,
+                                     "signature": Hex.encode(attackerSignature)]
+        let noProofs = Self.line(attack)
+        #expect(!noProofs.valid && noProofs.error?.contains("proof of possession") == true, "\(noProofs)")
+        // The victim's real proof is public; no proof exists for -pk_v, so reusing one fails.
+        var withProofs = attack
+        let victimProof = Hex.encode(try victim.proofOfPossession())
+        withProofs["proofs_of_possession"] = [victimProof, victimProof, Hex.encode(try attacker.proofOfPossession())]
+        let refused = Self.line(withProofs)
+        #expect(!refused.valid && refused.error != nil, "\(refused)")
+    }
+
+    @Test func aggregateVerifyNeedsProofsAndDistinctMessages() throws {
+        let keys = try (0..<3).map { _ in try SigningPrivateKey(generating: .bls12381Pop) }
+        let messages = (0..<3).map { Array("block \($0)".utf8) }
+        let aggregate = try BLSTestSupport.aggregate(zip(keys, messages).map { try $0.signature(for: $1).bytes })
+        let proofs = try keys.map { Hex.encode(try $0.proofOfPossession()) }
+        var good: [String: Any] = ["id": "a", "scheme": "bls12381-pop", "public_keys": keys.map { Hex.encode($0.publicKey.encodedRepresentation) },
+                                   "messages": messages.map(Hex.encode), "signature": Hex.encode(aggregate), "proofs_of_possession": proofs]
+        #expect(Self.line(good) == .init(id: "a", valid: true, error: nil))
+        var swapped = good
+        swapped["proofs_of_possession"] = [proofs[1], proofs[0], proofs[2]]
+        let badProof = Self.line(swapped)
+        #expect(!badProof.valid && badProof.error?.contains("public key 0 has an invalid proof of possession") == true, "\(badProof)")
+        var short = good
+        short["proofs_of_possession"] = Array(proofs.prefix(2))
+        let missing = Self.line(short)
+        #expect(!missing.valid && missing.error?.contains("proof of possession") == true)
+        // Two keys over one message: a valid aggregate, but the documented form needs distinct messages.
+        let same = Array("same".utf8)
+        let sameAggregate = try BLSTestSupport.aggregate([keys[0].signature(for: same).bytes, keys[1].signature(for: same).bytes])
+        good["public_keys"] = Array((good["public_keys"] as! [String]).prefix(2))
+        good["proofs_of_possession"] = Array(proofs.prefix(2))
+        good["messages"] = [Hex.encode(same), Hex.encode(same)]
+        good["signature"] = Hex.encode(sameAggregate)
+        let repeated = Self.line(good)
+        #expect(!repeated.valid && repeated.error?.contains("distinct") == true, "\(repeated)")
     }
 
     @Test func keysSignVerifyAndRefuseForeignForms() throws {

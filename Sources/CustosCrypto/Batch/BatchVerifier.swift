@@ -4,8 +4,9 @@ import Foundation
 /// `{"id","scheme","public_key" (SPKI DER hex, PEM or raw hex),"message" (hex),
 /// "signature" (hex),"signature_format" ("der"|"raw", ECDSA only)}`.
 /// For `bls12381-pop`, a request takes one of: `public_key` (Verify); `public_keys`,
-/// `proofs_of_possession` and one `message` (FastAggregateVerify); `public_keys` and
-/// `messages` (AggregateVerify); `public_key` and `proof_of_possession` (PopVerify).
+/// `proofs_of_possession` and one `message` (FastAggregateVerify); `public_keys`,
+/// `proofs_of_possession` and distinct `messages` (AggregateVerify); `public_key` and
+/// `proof_of_possession` (PopVerify). Every aggregate form checks a proof per key.
 /// A malformed request yields an error for that request only.
 public enum BatchVerifier {
     public struct Result: Sendable, Equatable {
@@ -72,10 +73,11 @@ public enum BatchVerifier {
             if object["public_keys"] != nil {
                 guard let texts = object["public_keys"] as? [String] else { throw BatchError("field 'public_keys' must be an array of hex strings") }
                 let keys = try texts.map { try SigningPublicKey(encoded: $0, scheme: scheme) }
-                if object["messages"] != nil {
-                    return try BLSAggregation.aggregateVerify(signature: try hexField("signature"), messages: try hexList("messages"), publicKeys: keys)
-                }
                 let proofs = object["proofs_of_possession"] == nil ? [] : try hexList("proofs_of_possession")
+                if object["messages"] != nil {
+                    return try BLSAggregation.aggregateVerify(signature: try hexField("signature"), messages: try hexList("messages"),
+                                                              publicKeys: keys, proofsOfPossession: proofs)
+                }
                 return try BLSAggregation.fastAggregateVerify(signature: try hexField("signature"), message: try hexField("message"),
                                                                     publicKeys: keys, proofsOfPossession: proofs)
             }

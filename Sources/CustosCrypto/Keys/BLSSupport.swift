@@ -51,24 +51,39 @@ public enum BLSAggregation {
     /// valid proof of possession and appear once, so no rogue key can cancel the others.
     public static func fastAggregateVerify(signature: [UInt8], message: [UInt8],
                                            publicKeys: [SigningPublicKey], proofsOfPossession: [[UInt8]]) throws -> Bool {
-        let keys = try blsKeys(publicKeys)
-        guard proofsOfPossession.count == keys.count else {
-            throw CustosCryptoError.invalidPublicKey(
-                "fast aggregate verification needs one proof of possession per public key (rogue-key protection): \(keys.count) keys, \(proofsOfPossession.count) proofs")
-        }
-        for (index, (key, proof)) in zip(keys, proofsOfPossession).enumerated() where !key.isValidProofOfPossession(try BLSSupport.proof(proof)) {
-            throw CustosCryptoError.invalidPublicKey("public key \(index) has an invalid proof of possession")
-        }
+        let keys = try provenKeys(publicKeys, proofsOfPossession, form: "fast aggregate verification")
         return BLS12381.fastAggregateVerify(try BLSSupport.signature(signature), for: message, publicKeys: keys)
     }
 
-    /// AggregateVerify: each key signed its own message.
-    public static func aggregateVerify(signature: [UInt8], messages: [[UInt8]], publicKeys: [SigningPublicKey]) throws -> Bool {
-        let keys = try blsKeys(publicKeys)
+    /// AggregateVerify: each key signed its own, distinct message. Every key needs a valid
+    /// proof of possession too: without one, keys [pk_v, -pk_v, pk_a] over one message make
+    /// the attacker's own signature verify as everyone's.
+    public static func aggregateVerify(signature: [UInt8], messages: [[UInt8]], publicKeys: [SigningPublicKey],
+                                       proofsOfPossession: [[UInt8]]) throws -> Bool {
+        let keys = try provenKeys(publicKeys, proofsOfPossession, form: "aggregate verification")
         guard messages.count == keys.count else {
             throw CustosCryptoError.invalidPublicKey("aggregate verification needs one message per public key: \(keys.count) keys, \(messages.count) messages")
         }
+        var seen: [[UInt8]: Int] = [:]
+        for (index, message) in messages.enumerated() {
+            if let first = seen.updateValue(index, forKey: message) {
+                throw CustosCryptoError.invalidPublicKey("aggregate verification needs distinct messages: message \(index) repeats message \(first)")
+            }
+        }
         return BLS12381.aggregateVerify(try BLSSupport.signature(signature), messages: messages, publicKeys: keys)
+    }
+
+    /// The keys, once each is shown to have a valid proof of possession (rogue-key protection).
+    private static func provenKeys(_ publicKeys: [SigningPublicKey], _ proofs: [[UInt8]], form: String) throws -> [BLS12381.PublicKey] {
+        let keys = try blsKeys(publicKeys)
+        guard proofs.count == keys.count else {
+            throw CustosCryptoError.invalidPublicKey(
+                "\(form) needs one proof of possession per public key (rogue-key protection): \(keys.count) keys, \(proofs.count) proofs")
+        }
+        for (index, (key, proof)) in zip(keys, proofs).enumerated() where !key.isValidProofOfPossession(try BLSSupport.proof(proof)) {
+            throw CustosCryptoError.invalidPublicKey("public key \(index) has an invalid proof of possession")
+        }
+        return keys
     }
 
     private static func blsKeys(_ publicKeys: [SigningPublicKey]) throws -> [BLS12381.PublicKey] {

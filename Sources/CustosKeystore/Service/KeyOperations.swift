@@ -154,17 +154,25 @@ extension KeyService {
     }
 
     /// Constant-time HMAC check against any version whose material still exists.
+    /// Audited like the other uses of a key: the record names the version that matched
+    /// (none when the code is wrong) and the result.
     public func verifyMAC(tenant: TenantID, alias: KeyAlias, message: [UInt8], mac: [UInt8], by principal: Principal) async throws -> Bool {
-        try await mappingErrors {
+        try await audited(.hmacVerify, by: principal, tenant: tenant, alias: alias) {
             try principal.authorize(.useKeys, tenant: tenant)
             let record = try await usableRecord(tenant: tenant, alias: alias)
+            var matched: Int?
             for row in try await store.versions(keyID: record.id).reversed() where row.wrappedMaterial != nil {
                 guard let key = try await unlocked(record, version: row.version).mac else {
                     throw KeystoreError.wrongKeyKind(alias: alias.rawValue, algorithm: record.algorithm.identifier, operation: "verify an HMAC")
                 }
-                if key.isValidAuthenticationCode(mac, for: message) { return true }
+                if key.isValidAuthenticationCode(mac, for: message) {
+                    matched = row.version
+                    break
+                }
             }
-            return false
+            try await recordSuccess(event(.hmacVerify, by: principal, tenant: tenant, keyID: record.id, version: matched,
+                                          details: ["valid": matched == nil ? "false" : "true", "message_hmac": audit.digest(message)]))
+            return matched != nil
         }
     }
 }

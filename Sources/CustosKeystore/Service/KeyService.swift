@@ -77,23 +77,34 @@ public final class KeyService: Sendable {
                    keyVersion: version, outcome: outcome, details: details)
     }
 
-    /// Runs an operation; if it fails, a failure record naming the error code (never
-    /// its values) is appended before the error reaches the caller.
+    /// Runs an operation; if it fails, whatever the error's type (an HSM or KMS error, a
+    /// cancelled request), a failure record naming the error code (never its values) is
+    /// appended before the error reaches the caller.
     func audited<T>(_ operation: AuditOperation, by principal: Principal, tenant: TenantID?, alias: KeyAlias? = nil,
                     _ body: () async throws -> T) async throws -> T {
         do {
             return try await mappingErrors(body)
-        } catch let error as KeystoreError {
-            var details = ["error": error.code]
+        } catch {
+            let code = Self.auditCode(of: error)
+            var details = ["error": code]
             if let alias { details["alias"] = alias.rawValue }
-            let failure = event(operation, by: principal, tenant: tenant,
-                                outcome: error.code == "forbidden" ? .denied : .failure, details: details)
+            let failure = event(operation, by: principal, tenant: tenant, outcome: code == "forbidden" ? .denied : .failure, details: details)
             do {
                 try await audit.recordNow([failure])
             } catch {
                 logger.error("audit record of a failed operation could not be written", metadata: ["operation": "\(operation.rawValue)", "error": "\(error)"])
             }
             throw error
+        }
+    }
+
+    /// The code an audit record names: the keystore's own, else a fixed word (the
+    /// description of a foreign error may carry values, so it is not recorded).
+    static func auditCode(of error: any Error) -> String {
+        switch error {
+        case let error as KeystoreError: error.code
+        case is CancellationError: "cancelled"
+        default: "internal-error"
         }
     }
 
