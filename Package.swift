@@ -87,6 +87,7 @@ let package = Package(
             name: "CustosKeystore",
             dependencies: [
                 "CustosCrypto",
+                "CustosJSON",
                 "CustosStore",
                 "CPKCS11",
                 "CTSS2",
@@ -102,7 +103,7 @@ let package = Package(
         .target(
             name: "CustosServer",
             dependencies: [
-                "CustosAPI", "CustosCrypto", "CustosKeystore", "CustosStore",
+                "CustosAPI", "CustosCrypto", "CustosJSON", "CustosKeystore", "CustosStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -122,6 +123,7 @@ let package = Package(
                 "CustosClient",
                 "CustosServer",
                 "CustosCrypto",
+                "CustosJSON",
                 "CustosKeystore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
