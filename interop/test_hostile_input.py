@@ -217,3 +217,24 @@ def test_a_token_never_outlives_the_token_that_made_it(server):
     problem(server.call("POST", "/v1/tokens", short, {"role": "signer", "tenant": T, "ttl_seconds": 3600}), 400, "invalid-argument")
     made = server.call("POST", "/v1/tokens", short, {"role": "signer", "tenant": T, "ttl_seconds": 30})
     assert made.status_code == 201, made.text
+
+
+def environment_of(pid: int) -> bytes:
+    with open(f"/proc/{pid}/environ", "rb") as handle:
+        return handle.read()
+
+
+def test_secrets_are_cleared_from_the_servers_environment(custos):
+    secrets = {"CUSTOS_HSM_PIN_NOPE": "pin-not-a-secret-1234", "AWS_SECRET_ACCESS_KEY": "aws-not-a-secret-5678",
+               "CUSTOS_TOKEN": "cst_not_a_token_9abc"}
+    server = Server(custos, env=secrets).start()
+    try:
+        environment = environment_of(server.proc.pid)
+        for name, value in [("CUSTOS_PASSPHRASE", custos.env["CUSTOS_PASSPHRASE"]), *secrets.items()]:
+            assert name.encode() + b"=" not in environment, name
+            assert value.encode() not in environment, name
+        assert b"CUSTOS_DATA_DIR=" in environment  # not a secret: left alone
+        admin = server.token("admin")
+        assert server.call("GET", "/v1/tenants", admin).status_code == 200
+    finally:
+        server.stop()

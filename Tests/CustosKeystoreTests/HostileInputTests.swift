@@ -106,4 +106,17 @@ struct HostileInputTests {
         #expect(failures.map { $0.detailValues["error"] } == ["timeout"])
         await #expect(throws: KeystoreError.deadlineExceeded) { try await mappingErrors { throw CancellationError() } }
     }
+
+    @Test func secretsAreTakenOutOfTheEnvironment() throws {
+        setenv("CUSTOS_HSM_PIN_UNITTEST", "1234-not-a-pin", 1)
+        setenv("CUSTOS_TPM_AUTH", "not-an-auth", 1)
+        setenv("CUSTOS_NOT_A_SECRET_UNITTEST", "stays", 1)
+        SecretEnvironment.capture()
+        #expect(getenv("CUSTOS_HSM_PIN_UNITTEST") == nil && getenv("CUSTOS_TPM_AUTH") == nil)
+        #expect(ProcessInfo.processInfo.environment["CUSTOS_HSM_PIN_UNITTEST"] == nil)
+        #expect(String(cString: getenv("CUSTOS_NOT_A_SECRET_UNITTEST")) == "stays")
+        #expect(SecretEnvironment.value("CUSTOS_HSM_PIN_UNITTEST")?.copyBytes() == Array("1234-not-a-pin".utf8))
+        #expect(try HSMPins.fromEnvironment("unittest").copyBytes() == Array("1234-not-a-pin".utf8))
+        unsetenv("CUSTOS_NOT_A_SECRET_UNITTEST")
+    }
 }
