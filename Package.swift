@@ -90,6 +90,7 @@ let package = Package(
             name: "CustosKeystore",
             dependencies: [
                 "CustosCrypto",
+                "CustosJSON",
                 "CustosStore",
                 "CPKCS11",
                 "CTSS2",
@@ -115,7 +116,7 @@ let package = Package(
         .target(
             name: "CustosServer",
             dependencies: [
-                "CustosAPI", "CustosCrypto", "CustosKeystore", "CustosStore",
+                "CustosAPI", "CustosCrypto", "CustosJSON", "CustosKeystore", "CustosStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -135,6 +136,7 @@ let package = Package(
                 "CustosClient",
                 "CustosServer",
                 "CustosCrypto",
+                "CustosJSON",
                 "CustosKeystore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

@@ -136,7 +136,7 @@ def env(custos_bin: Path, tmp_path_factory) -> Env:
         env.ciphertext = env.admin_ok("POST", f"/v1/tenants/{TENANT}/keys/aes/encrypt", {"plaintext": b64(b"p")})["ciphertext"]
         # A second tenant and a signer token bound to it, made over the API.
         env.admin_ok("POST", "/v1/tenants", {"id": OTHER_TENANT}, 201)
-        bearer = env.admin_ok("POST", "/v1/tokens", {"tenant": OTHER_TENANT, "role": "signer", "ttl_seconds": 3600}, 201)["bearer"]
+        bearer = env.admin_ok("POST", "/v1/tokens", {"tenant": OTHER_TENANT, "role": "signer", "ttl_seconds": 1800}, 201)["bearer"]
         server.token_secrets.append(bearer[21:])
         env.tokens[FOREIGN] = bearer
         yield env
@@ -202,7 +202,7 @@ RECIPES: dict[str, Recipe] = {
         "alias": env.unique(f"imp-{role}"), "scheme": "ed25519", "private_key": env.private_key_pem()}), MANAGERS),
     "getKey": Recipe("GET", K + "/{alias}", on_key("sig"), EVERYONE),
     "getPublicKey": Recipe("GET", K + "/{alias}/public", on_key("sig"), EVERYONE),
-    "proofOfPossession": Recipe("POST", K + "/{alias}/pop", on_key("bls"), EVERYONE),
+    "proofOfPossession": Recipe("POST", K + "/{alias}/pop", on_key("bls"), USERS),
     "rotateKey": Recipe("POST", K + "/{alias}/rotate", fresh("rot"), MANAGERS),
     "disableKey": Recipe("POST", K + "/{alias}/disable", fresh("dis"), MANAGERS),
     "enableKey": Recipe("POST", K + "/{alias}/enable", fresh("ena", disable_first=True), MANAGERS),

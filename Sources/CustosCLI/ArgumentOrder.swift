@@ -1,4 +1,5 @@
 import ArgumentParser
+import CustosKeystore
 import Foundation
 
 /// Lets the options every command takes (`GlobalOptions`) come before the subcommand as well
@@ -205,6 +206,8 @@ extension CustosCommand {
     /// The entry point: ArgumentParser's, after `ArgumentOrder` has put global options written
     /// before the subcommand after it, and with clearer messages for misplaced or unknown options.
     public static func main() async {
+        // Before anything else runs or is spawned: no secret stays in the environment.
+        SecretEnvironment.capture()
         let typed = Array(CommandLine.arguments.dropFirst())
         var command: any ParsableCommand
         do {

@@ -59,8 +59,8 @@ struct GlobalOptions: ParsableArguments {
             bytes = Array(data)
         } else if let token {
             bytes = Array(token.utf8)
-        } else if let fromEnvironment = ProcessInfo.processInfo.environment["CUSTOS_TOKEN"], !fromEnvironment.isEmpty {
-            bytes = Array(fromEnvironment.utf8)
+        } else if let fromEnvironment = SecretEnvironment.value("CUSTOS_TOKEN"), fromEnvironment.count > 0 {
+            bytes = fromEnvironment.copyBytes()
         } else {
             throw CLIError("--server needs a token: --token-file, --token or $CUSTOS_TOKEN")
         }

@@ -104,9 +104,9 @@ struct KeyCommand: AsyncParsableCommand {
                     Output.line(Output.encode(object))
                 } else {
                     for key in page.keys {
-                        Output.line("\(key.alias)\t\(key.scheme)\t\(key.category)\t\(key.status)\tv\(key.primaryVersion)")
+                        Output.line([key.alias, key.scheme, key.category, key.status].map(Output.field).joined(separator: "\t") + "\tv\(key.primaryVersion)")
                     }
-                    if let next = page.next { Output.line("(more: --after \(next))") }
+                    if let next = page.next { Output.line("(more: --after \(Output.field(next)))") }
                 }
             }
         }
@@ -226,20 +226,21 @@ func parseLabels(_ labels: [String]) throws -> [String: String] {
 func keyJSON(_ key: KeyResponse) -> Any { Output.object(key) }
 
 func keyText(_ key: KeyResponse) -> String {
+    let f = Output.field
     var lines = [
-        "alias:        \(key.alias)",
-        "id:           \(key.id)",
-        "tenant:       \(key.tenant)",
-        "scheme:       \(key.scheme)",
-        "category:     \(key.category)",
-        "status:       \(key.status)",
+        "alias:        \(f(key.alias))",
+        "id:           \(f(key.id))",
+        "tenant:       \(f(key.tenant))",
+        "scheme:       \(f(key.scheme))",
+        "category:     \(f(key.category))",
+        "status:       \(f(key.status))",
         "primary:      v\(key.primaryVersion)",
     ]
-    if let fingerprint = key.fingerprint { lines.append("fingerprint:  \(fingerprint) (\(key.shortID ?? ""))") }
-    if !key.labels.isEmpty { lines.append("labels:       " + key.labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")) }
-    if let externalID = key.externalID { lines.append("external id:  \(externalID)") }
+    if let fingerprint = key.fingerprint { lines.append("fingerprint:  \(f(fingerprint)) (\(f(key.shortID ?? "")))") }
+    if !key.labels.isEmpty { lines.append("labels:       " + key.labels.sorted { $0.key < $1.key }.map { "\(f($0.key))=\(f($0.value))" }.joined(separator: ", ")) }
+    if let externalID = key.externalID { lines.append("external id:  \(f(externalID))") }
     for version in key.versions ?? [] {
-        lines.append("  v\(version.version)  \(version.destroyed ? "destroyed" : "live")  \(version.fingerprint.map { String($0.prefix(20)) + "…" } ?? "")  \(Output.timestamp(version.createdAt))")
+        lines.append("  v\(version.version)  \(version.destroyed ? "destroyed" : "live")  \(version.fingerprint.map { f(String($0.prefix(20))) + "…" } ?? "")  \(Output.timestamp(version.createdAt))")
     }
     return lines.joined(separator: "\n")
 }

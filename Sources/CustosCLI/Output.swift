@@ -1,4 +1,5 @@
 import CustosCrypto
+import CustosJSON
 import Foundation
 
 /// Writes results as text for people or as one JSON object per line for programs.
@@ -20,7 +21,7 @@ struct Output {
             assertionFailure("not a JSON object: \(object)")
             return "{}"
         }
-        return String(decoding: data, as: UTF8.self)
+        return TerminalText.escapedJSON(String(decoding: data, as: UTF8.self))
     }
 
     /// An API body as a JSON object for `emit`/`encode`, with the API's own field names.
@@ -35,12 +36,21 @@ struct Output {
         return encoder
     }()
 
+    /// Writes one line (or several, joined by the caller with newlines and tabs).
+    /// Values inside it are escaped with `field` by the caller; any other control or
+    /// bidi character is escaped here, so nothing printed can steer the terminal.
     static func line(_ text: String) {
-        FileHandle.standardOutput.write(Data((text + "\n").utf8))
+        FileHandle.standardOutput.write(Data((TerminalText.escaped(text, keeping: ["\n", "\t"], escapingBackslash: false) + "\n").utf8))
+    }
+
+    /// A value from the keystore or a server inside a line of text: its newlines, tabs,
+    /// escape sequences and bidi controls are shown as escapes, never acted on.
+    static func field(_ value: String) -> String {
+        TerminalText.escaped(value)
     }
 
     static func error(_ error: any Error) {
-        FileHandle.standardError.write(Data(("error: \(error)\n").utf8))
+        FileHandle.standardError.write(Data(("error: " + TerminalText.escaped("\(error)") + "\n").utf8))
     }
 
     static func timestamp(_ date: Date) -> String {

@@ -20,7 +20,7 @@ enum Passphrase {
 enum Secret {
     /// Like `read` without a prompt; nil when neither the file nor the variable is given.
     static func readOptional(file: String?, environment: String, what: String) throws -> SecretBytes? {
-        if file == nil && getenv(environment) == nil { return nil }
+        if file == nil && SecretEnvironment.value(environment) == nil { return nil }
         return try read(file: file, environment: environment, what: what, prompt: nil, hint: "")
     }
 
@@ -34,10 +34,7 @@ enum Secret {
             while end > 0, data[data.startIndex + end - 1] == 0x0a || data[data.startIndex + end - 1] == 0x0d { end -= 1 }
             return SecretBytes(data.prefix(end))
         }
-        if let value = getenv(environment) {
-            let length = strlen(value)
-            return SecretBytes(UnsafeRawBufferPointer(start: value, count: length))
-        }
+        if let value = SecretEnvironment.value(environment) { return value }
         if let prompt, isatty(STDIN_FILENO) == 1, let entered = getpass(prompt) {
             let length = strlen(entered)
             let secret = SecretBytes(UnsafeRawBufferPointer(start: entered, count: length))

@@ -63,7 +63,7 @@ struct TokenCommand: AsyncParsableCommand {
         @Option(help: "Tenant the token is bound to (omit for a node-wide token).") var tenant: String?
         @Option(help: "admin, operator, signer or auditor.") var role: String
         @Option(help: "Lifetime: seconds, or a number with s, m, h or d (at most 366d).") var ttl: String = "30d"
-        @Option(help: "A note shown in listings (one line, at most 200 characters).") var description: String?
+        @Option(help: "A note shown in listings (at most 200 bytes, no control characters).") var description: String?
 
         func run() async throws {
             guard ["admin", "operator", "signer", "auditor"].contains(role) else {
@@ -98,7 +98,8 @@ struct TokenCommand: AsyncParsableCommand {
                 } else {
                     for token in list {
                         let state = token.revokedAt != nil ? "revoked" : token.expiresAt < Date() ? "expired" : "active"
-                        Output.line("\(token.id)\t\(token.role)\t\(token.tenant ?? "*")\t\(state)\texpires \(Output.timestamp(token.expiresAt))\t\(token.description ?? "")")
+                        let f = Output.field
+                        Output.line("\(f(token.id))\t\(f(token.role))\t\(f(token.tenant ?? "*"))\t\(state)\texpires \(Output.timestamp(token.expiresAt))\t\(f(token.description ?? ""))")
                     }
                 }
             }
@@ -142,9 +143,10 @@ struct AuditCommand: AsyncParsableCommand {
                     if global.json {
                         Output.line(Output.encode(auditJSON(record)))
                     } else {
-                        let key = record.keyID.map { " key \($0)" + (record.keyVersion.map { " v\($0)" } ?? "") } ?? ""
-                        let details = record.details.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-                        Output.line("\(record.sequence)\t\(Output.timestamp(record.time))\t\(record.actor)\t\(record.tenant ?? "-")\t\(record.operation)\t\(record.outcome)\(key)\t\(details)")
+                        let f = Output.field
+                        let key = record.keyID.map { " key \(f($0))" + (record.keyVersion.map { " v\($0)" } ?? "") } ?? ""
+                        let details = record.details.sorted { $0.key < $1.key }.map { "\(f($0.key))=\(f($0.value))" }.joined(separator: " ")
+                        Output.line("\(record.sequence)\t\(Output.timestamp(record.time))\t\(f(record.actor))\t\(f(record.tenant ?? "-"))\t\(f(record.operation))\t\(f(record.outcome))\(key)\t\(details)")
                     }
                 }
             }
@@ -165,7 +167,7 @@ struct AuditCommand: AsyncParsableCommand {
                 if global.json {
                     Output.line(Output.encode(Output.object(result)))
                 } else {
-                    for finding in result.findings { Output.line("record \(finding.sequence): \(finding.kind): \(finding.detail)") }
+                    for finding in result.findings { Output.line("record \(finding.sequence): \(Output.field(finding.kind)): \(Output.field(finding.detail))") }
                     Output.line(result.intact
                         ? "audit log intact: \(result.recordsChecked) records, \(result.checkpointsChecked) signed checkpoints"
                         : "audit log TAMPERED: \(result.findings.count) finding(s) in \(result.recordsChecked) records")

@@ -134,7 +134,7 @@ struct HSMCommand: AsyncParsableCommand {
                 if global.json {
                     Output.line(Output.encode(["hsms": hsms.map(hsmJSON)]))
                 } else {
-                    for hsm in hsms { Output.line("\(hsm.name)\ttoken '\(hsm.tokenLabel)'\t\(hsm.module)") }
+                    for hsm in hsms { Output.line("\(Output.field(hsm.name))\ttoken '\(Output.field(hsm.tokenLabel))'\t\(Output.field(hsm.module))") }
                 }
             }
         }

@@ -83,6 +83,9 @@ public struct CustosClient: Sendable {
             }
             throw CustosClientError.problem(status: status, code: "http-\(status)", detail: "the server answered HTTP \(status)")
         }
+        if let duplicate = data.withUnsafeBytes({ JSONDuplicateKeys.first(in: $0) }) {
+            throw CustosClientError.malformedResponse("\(endpoint.method.rawValue) /v1/\(path): the field '\(duplicate)' appears twice")
+        }
         do {
             return try Self.decoder.decode(Response.self, from: data)
         } catch {
@@ -94,10 +97,10 @@ public struct CustosClient: Sendable {
     /// naming the field, never empty bytes.
     public static func bytes(_ base64: String?, field: String) throws -> [UInt8] {
         guard let base64 else { throw CustosClientError.malformedResponse("the field '\(field)' is missing") }
-        guard let data = Data(base64Encoded: base64) else {
+        guard let bytes = Base64Text.decode(base64) else {
             throw CustosClientError.malformedResponse("the field '\(field)' is not valid base64")
         }
-        return Array(data)
+        return bytes
     }
 
     static func describe(_ error: any Error) -> String {

@@ -103,6 +103,8 @@ extension KeySpec {
 extension KeyFilter {
     /// The filters of a key listing; an unknown category or status is refused.
     public init(_ query: KeyListQuery) throws {
+        // A prefix is the start of an alias, so it follows the alias rule (and its limit).
+        if let prefix = query.aliasPrefix, !prefix.isEmpty { _ = try KeyAlias(validating: prefix) }
         self.init(aliasPrefix: query.aliasPrefix)
         category = try query.category.map { try KeyCategory(identifier: $0).rawValue }
         scheme = query.scheme

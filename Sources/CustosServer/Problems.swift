@@ -26,7 +26,7 @@ extension Problem {
         case "alias-exists", "tenant-exists", "name-exists", "key-disabled", "key-destroyed": 409
         case "forbidden": 403
         case "invalid-token": 401
-        case "unseal-failed", "audit-unavailable", "audit-key-unavailable", "wrapping-key-unavailable", "root-key-mismatch", "not-initialized": 503
+        case "timeout", "unseal-failed", "audit-unavailable", "audit-key-unavailable", "wrapping-key-unavailable", "root-key-mismatch", "not-initialized": 503
         case "store-error", "corrupt-record", "key-material-corrupted", "crypto-failure", "schema-too-new", "already-initialized": 500
         default: 400
         }
@@ -69,8 +69,10 @@ extension Problem {
     static func describe(_ error: any Error) -> String {
         guard let error = error as? DecodingError else { return "malformed" }
         func path(_ context: DecodingError.Context) -> String {
-            let names = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }
-            return names.isEmpty ? "body" : names.joined(separator: ".")
+            let path = context.codingPath.reduce(into: "") { path, key in
+                if let index = key.intValue { path += "[\(index)]" } else { path += (path.isEmpty ? "" : ".") + key.stringValue }
+            }
+            return path.isEmpty ? "body" : path
         }
         switch error {
         case .keyNotFound(let key, let context): return "\(path(context)).\(key.stringValue) is required"

@@ -63,6 +63,11 @@ struct ClientResponseTests {
         await #expect(throws: CustosClientError.malformedResponse("POST /v1/tenants/t/keys/a/sign: the field 'version' has the wrong type or value")) {
             _ = try await mistyped.sign(tenant: "t", alias: "a", SignRequest(message: "AA=="))
         }
+        // A field given twice could be read either way: the answer is refused.
+        let repeated = try client(answering: [.init(status: 200, body: #"{"signature":"AAEC","key_id":"k","alias":"a","version":1,"version":2,"scheme":"ed25519"}"#)])
+        await #expect(throws: CustosClientError.malformedResponse("POST /v1/tenants/t/keys/a/sign: the field 'version' appears twice")) {
+            _ = try await repeated.sign(tenant: "t", alias: "a", SignRequest(message: "AA=="))
+        }
         let notJSON = try client(answering: [.init(status: 200, body: "<html>")])
         await #expect(throws: CustosClientError.self) { _ = try await notJSON.tenants() }
     }

@@ -49,6 +49,10 @@ struct EndpointTests {
         #expect(throws: CustosClientError.malformedResponse("the field 'signature' is not valid base64")) {
             try CustosClient.bytes("not base64!", field: "signature")
         }
+        // Only the canonical spelling: "aGVsbG9=" is not read as "hello".
+        #expect(throws: CustosClientError.malformedResponse("the field 'signature' is not valid base64")) {
+            try CustosClient.bytes("aGVsbG9=", field: "signature")
+        }
         #expect(throws: CustosClientError.malformedResponse("the field 'mac' is missing")) {
             try CustosClient.bytes(nil, field: "mac")
         }

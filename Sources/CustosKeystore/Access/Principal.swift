@@ -7,7 +7,7 @@ public enum Role: String, Sendable, Codable, CaseIterable {
     case admin
     /// Key lifecycle: generate, import, rotate, disable, enable, destroy.
     case `operator`
-    /// Uses keys: sign, encrypt, decrypt, HMAC.
+    /// Uses keys: sign, encrypt, decrypt, HMAC, prove possession.
     case signer
     /// Reads and verifies the audit log.
     case auditor
@@ -47,6 +47,11 @@ public struct Principal: Sendable, Equatable {
         self.id = id
         self.tenant = tenant
         self.role = role
+    }
+
+    /// The id of the API token this caller authenticated with, if any.
+    public var tokenID: String? {
+        id.hasPrefix("token:") ? String(id.dropFirst("token:".count)) : nil
     }
 
     /// Whoever runs `custos` on the data directory holds the root of trust already.

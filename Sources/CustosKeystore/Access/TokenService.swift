@@ -69,12 +69,16 @@ public final class TokenService: Sendable {
         guard lifetime > 0, lifetime <= Self.maximumLifetime else {
             throw KeystoreError.invalidArgument("token lifetime must be between 1 second and 366 days")
         }
-        if let description, description.count > 200 || description.contains(where: \.isNewline) {
-            throw KeystoreError.invalidArgument("token description: at most 200 characters on one line")
+        if let description { try Names.validateText(description, field: "token description", maxBytes: 200) }
+        let now = clock()
+        // A token may not outlive the token that creates it (revoking or letting a
+        // short-lived token expire must not leave a longer-lived heir behind).
+        if let creator = principal.tokenID, let record = try await lookup(id: creator),
+           now.addingTimeInterval(lifetime) > record.expiresAt {
+            throw KeystoreError.invalidArgument("a token may not outlive the token that creates it (expires \(ISO8601DateFormatter().string(from: record.expiresAt)))")
         }
         let id = Hex.encode(SecretBytes(randomCount: 8).copyBytes())
         let secret = SecretBytes(randomCount: 32)
-        let now = clock()
         let record = TokenRecord(id: id, tenantID: tenant?.rawValue, role: role.rawValue,
                                  secretHash: secret.withUnsafeBytes { Array(SHA256.hash(data: $0)) },
                                  description: description, createdAt: now, expiresAt: now.addingTimeInterval(lifetime))
@@ -88,7 +92,8 @@ public final class TokenService: Sendable {
     /// The principal a bearer token stands for. Unknown, malformed, expired and
     /// revoked tokens all give the same error; the secret is compared in constant time.
     public func authenticate(bearer: some Collection<UInt8>) async throws -> Principal {
-        let bytes = Array(bearer)
+        var bytes = Array(bearer)
+        defer { SecretBytes.zeroize(&bytes) }
         let prefix = Array(Self.prefix.utf8)
         guard bytes.count == prefix.count + 16 + 1 + 43, bytes.starts(with: prefix), bytes[prefix.count + 16] == UInt8(ascii: "_") else {
             throw KeystoreError.invalidToken
@@ -138,12 +143,46 @@ public final class TokenService: Sendable {
                                                    outcome: .denied, details: ["error": "forbidden"])])
             throw KeystoreError.store(.tokenNotFound(id))
         }
-        let now = clock()
-        let event = AuditEvent(time: now, actor: principal.id, tenantID: record.tenantID, operation: .tokenRevoke,
-                               outcome: .success, details: ["token": id])
-        try await mappingErrors { try await store.revokeToken(id: id, at: now, audit: [event]) }
-        cache.withLock { $0[id] = nil }
+        try await revokeWithHeirs(record, by: principal, cause: nil)
         return try TokenInfo(try await mappingErrors { try await store.token(id: id) }!)
+    }
+
+    /// Revokes `record` and every token it created, and theirs in turn (the audit log
+    /// names each token's creator), so no token outlives its creator's revocation.
+    private func revokeWithHeirs(_ record: TokenRecord, by principal: Principal, cause: String?) async throws {
+        var pending = [(record, cause)]
+        var seen: Set<String> = []
+        while let (token, cause) = pending.popLast() {
+            guard seen.insert(token.id).inserted else { continue }
+            if token.revokedAt == nil {
+                let now = clock()
+                var details = ["token": token.id]
+                if let cause { details["revoked_with"] = cause }
+                let event = AuditEvent(time: now, actor: principal.id, tenantID: token.tenantID, operation: .tokenRevoke,
+                                       outcome: .success, details: details)
+                try await mappingErrors { try await store.revokeToken(id: token.id, at: now, audit: [event]) }
+                cache.withLock { $0[token.id] = nil }
+            }
+            for heir in try await heirs(of: token.id) { pending.append((heir, token.id)) }
+        }
+    }
+
+    /// The tokens created by token `id`, from the log's successful token.create records.
+    private func heirs(of id: String) async throws -> [TokenRecord] {
+        var found: [TokenRecord] = []
+        var after: Int64 = 0
+        while true {
+            let page = try await mappingErrors {
+                try await store.auditRecords(AuditQuery(after: after, limit: 1000, operation: AuditOperation.tokenCreate.rawValue))
+            }
+            for entry in page where entry.actor == "token:\(id)" && entry.outcome == AuditOutcome.success.rawValue {
+                if let heir = entry.detailValues["token"], let record = try await mappingErrors({ try await store.token(id: heir) }) {
+                    found.append(record)
+                }
+            }
+            guard page.count == 1000, let last = page.last?.sequence else { return found }
+            after = last
+        }
     }
 
     public func list(tenant: TenantID?, by principal: Principal) async throws -> [TokenInfo] {

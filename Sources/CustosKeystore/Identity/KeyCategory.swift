@@ -1,3 +1,4 @@
+import CustosJSON
 /// What a key is for, as in Corda's categories. Protection policies attach to a
 /// tenant and category.
 public enum KeyCategory: String, CaseIterable, Sendable, Codable {
@@ -39,9 +40,24 @@ enum Names {
         guard labels.count <= 64 else { throw KeystoreError.invalidArgument("at most 64 labels per key") }
         for (name, value) in labels {
             try validate(name, kind: "label name", maxLength: 64, rule: "1–64 characters: letters, digits, '-', '_' or '.'", allowUpper: true)
-            guard value.utf8.count <= 256, !value.contains(where: { $0.isNewline }) else {
-                throw KeystoreError.invalidArgument("label '\(name)' value must be one line of at most 256 bytes")
-            }
+            try validateText(value, field: "label '\(name)' value", maxBytes: 256)
+        }
+    }
+
+    /// A key's identifier in an outside system: free text, one line.
+    static func validateExternalID(_ value: String?) throws {
+        if let value { try validateText(value, field: "external id", maxBytes: 256) }
+    }
+
+    /// Free text shown to people (label values, external ids, token descriptions): at
+    /// most `maxBytes` of UTF-8 and no control, bidi or separator character, so it can
+    /// neither forge a line of a listing nor hide what it says.
+    static func validateText(_ value: String, field: String, maxBytes: Int) throws {
+        guard value.utf8.count <= maxBytes else {
+            throw KeystoreError.invalidArgument("\(field) is longer than \(maxBytes) bytes")
+        }
+        guard !TerminalText.containsUnsafe(value) else {
+            throw KeystoreError.invalidArgument("\(field) contains a control or bidirectional character")
         }
     }
 

@@ -66,11 +66,11 @@ public struct AWSCredentials: Sendable {
             getenv(name).map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
         }
         guard let id = variable("AWS_ACCESS_KEY_ID"),
-              let secret = getenv("AWS_SECRET_ACCESS_KEY"), strlen(secret) > 0 else {
+              let secret = SecretEnvironment.value("AWS_SECRET_ACCESS_KEY"), secret.count > 0 else {
             throw KeystoreError.invalidArgument("kms: no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
         }
-        return AWSCredentials(accessKeyID: id, secretAccessKey: SecretBytes(UnsafeRawBufferPointer(start: secret, count: strlen(secret))),
-                              sessionToken: variable("AWS_SESSION_TOKEN"))
+        let session = SecretEnvironment.value("AWS_SESSION_TOKEN").flatMap { $0.count > 0 ? $0.withUnsafeBytes { String(decoding: $0, as: UTF8.self) } : nil }
+        return AWSCredentials(accessKeyID: id, secretAccessKey: secret, sessionToken: session)
     }
 }
 

@@ -1,3 +1,4 @@
+import CustosJSON
 import CustosCrypto
 import CustosStore
 import Foundation
@@ -102,7 +103,13 @@ extension KeyService {
     }
 
     private static func keystoreError(_ error: any Error) -> KeystoreError {
-        (error as? KeystoreError) ?? KeystoreError.invalidArgument(error is CancellationError ? "cancelled: the request's deadline passed" : "\(error)")
+        (error as? KeystoreError) ?? (error is CancellationError ? .deadlineExceeded : .invalidArgument("\(error)"))
+    }
+
+    /// An item's alias as its failure record names it: escaped when it is not a valid
+    /// alias, so a caller cannot write control characters into the log.
+    private static func recordedAlias(_ alias: String) -> String {
+        KeyAlias(alias)?.rawValue ?? TerminalText.escaped(String(alias.prefix(128)))
     }
 
     /// The batch's audit records, in the order of the first item each one covers: a
@@ -123,7 +130,7 @@ extension KeyService {
                 groups[key, default: Group(first: index, result: result, hmacs: [])].hmacs.append(outcome.messageHMAC ?? "")
             case .failure(let error):
                 failures.append((index, event(.sign, by: principal, tenant: tenant, outcome: .failure,
-                                              details: ["alias": String(items[index].alias.prefix(128)), "error": error.code])))
+                                              details: ["alias": Self.recordedAlias(items[index].alias), "error": error.code])))
             }
         }
         let successes = groups.values.map { group in

@@ -18,6 +18,7 @@ extension KeyService {
             for spec in specs {
                 try principal.authorize(.manageKeys, tenant: spec.tenant)
                 try Names.validateLabels(spec.labels)
+                try Names.validateExternalID(spec.externalID)
             }
             guard Set(specs.map { "\($0.tenant)/\($0.alias)" }).count == specs.count else {
                 throw KeystoreError.invalidArgument("the same alias appears twice in one request")
@@ -53,6 +54,7 @@ extension KeyService {
         try await audited(.import, by: principal, tenant: spec.tenant, alias: spec.alias) {
             try principal.authorize(.manageKeys, tenant: spec.tenant)
             try Names.validateLabels(spec.labels)
+            try Names.validateExternalID(spec.externalID)
             guard case .signing(let scheme) = spec.algorithm else {
                 throw KeystoreError.invalidArgument("only signing keys can be imported; \(spec.algorithm) keys are generated inside Custos")
             }

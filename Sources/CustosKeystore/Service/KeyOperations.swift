@@ -75,7 +75,7 @@ extension KeyService {
     /// The BLS proof of possession of the primary version (PopProve), which others
     /// check before admitting this key to a multi-signature.
     public func proofOfPossession(tenant: TenantID, alias: KeyAlias, by principal: Principal) async throws -> (proof: [UInt8], version: Int) {
-        try await withUsableKey(.export, .readKeys, tenant: tenant, alias: alias, by: principal, as: \.blsKey,
+        try await withUsableKey(.export, .useKeys, tenant: tenant, alias: alias, by: principal, as: \.blsKey,
                                 toDo: "prove possession (BLS keys only)") { _, version, key in
             ((try key.proofOfPossession(), version), ["alias": alias.rawValue, "what": "proof-of-possession"])
         }

@@ -114,6 +114,13 @@ public final class KeyService: Sendable {
         try await audited(operation, by: principal, tenant: tenant) { try principal.authorize(permission, tenant: tenant) }
     }
 
+    /// Reads the arguments of a request for `operation` (its names, scheme, sizes), so
+    /// that a refused request is audited like a refused operation.
+    public func auditedArguments<T>(_ operation: AuditOperation, tenant: TenantID, by principal: Principal,
+                                    _ body: () throws -> T) async throws -> T {
+        try await audited(operation, by: principal, tenant: tenant) { try body() }
+    }
+
     /// Records an event on its own (group-committed); the caller's result is released
     /// only once the record is durable.
     func recordSuccess(_ event: AuditEvent) async throws {

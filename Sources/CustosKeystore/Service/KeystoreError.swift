@@ -26,6 +26,8 @@ public enum KeystoreError: Error, Equatable, Sendable, CustomStringConvertible {
     /// all of them, so a caller learns nothing about which tokens exist.
     case invalidToken
     case forbidden(String)
+    /// The request's deadline passed before the operation completed.
+    case deadlineExceeded
     case crypto(CustosCryptoError)
     case store(StoreError)
 
@@ -53,6 +55,7 @@ public enum KeystoreError: Error, Equatable, Sendable, CustomStringConvertible {
         case .auditKeyUnavailable: "the audit keys failed authentication under this root of trust"
         case .invalidToken: "invalid, expired or revoked token"
         case .forbidden(let reason): reason
+        case .deadlineExceeded: "the request did not complete within its deadline"
         case .crypto(let error): error.description
         case .store(let error): error.description
         }
@@ -82,6 +85,7 @@ extension KeystoreError {
         case .auditKeyUnavailable: "audit-key-unavailable"
         case .invalidToken: "invalid-token"
         case .forbidden: "forbidden"
+        case .deadlineExceeded: "timeout"
         case .crypto(let error):
             switch error {
             case .unknownScheme: "unknown-scheme"
@@ -121,5 +125,7 @@ func mappingErrors<T>(_ body: () async throws -> T) async throws -> T {
         throw KeystoreError.crypto(error)
     } catch let error as StoreError {
         throw KeystoreError.store(error)
+    } catch is CancellationError {
+        throw KeystoreError.deadlineExceeded
     }
 }

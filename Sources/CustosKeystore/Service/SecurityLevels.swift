@@ -15,10 +15,10 @@ public enum HSMPins {
 
     @Sendable public static func fromEnvironment(_ name: String) throws -> SecretBytes {
         let variable = variable(for: name)
-        guard let value = getenv(variable), strlen(value) > 0 else {
+        guard let value = SecretEnvironment.value(variable), value.count > 0 else {
             throw KeystoreError.invalidArgument("no PIN for HSM '\(name)': set \(variable)")
         }
-        return SecretBytes(UnsafeRawBufferPointer(start: value, count: strlen(value)))
+        return value
     }
 }
 

@@ -31,14 +31,15 @@ struct CryptoRoutes {
             let principal = try context.requirePrincipal()
             let tenant = try Field.tenant(context)
             try await keys.requireAccess(.useKeys, tenant: tenant, operation: .sign, by: principal)
-            let body = try await io.decode(BatchSignRequest.self, from: request)
+            let body = try await io.decode(BatchBody<BatchSignRequest.Item>.self, from: request)
             try checkBatchSize(body.items.count)
             // Malformed items fail here; the rest are signed together, with one audit commit.
             var results = [BatchItemResult<SignResponse>?](repeating: nil, count: body.items.count)
             var requests: [SignRequestItem] = []
             var positions: [Int] = []
-            for (index, item) in body.items.enumerated() {
+            for (index, slot) in body.items.enumerated() {
                 do {
+                    let item = try slot.get()
                     requests.append(SignRequestItem(alias: item.alias, message: try Field.base64(item.message, "message"),
                                                     format: try SignatureFormat.parse(item.format)))
                     positions.append(index)
@@ -62,10 +63,11 @@ struct CryptoRoutes {
             let principal = try context.requirePrincipal()
             let tenant = try Field.tenant(context)
             try await keys.requireAccess(.verify, tenant: tenant, operation: .verify, by: principal)
-            let body = try await io.decode(BatchVerifyRequest.self, from: request)
+            let body = try await io.decode(BatchBody<BatchVerifyRequest.Item>.self, from: request)
             try checkBatchSize(body.items.count)
-            let results = await perItem(body.items) { item in
-                try await verify(tenant: tenant, alias: try KeyAlias(validating: item.alias), message: item.message, signature: item.signature,
+            let results = await perItem(body.items) { slot in
+                let item = try slot.get()
+                return try await verify(tenant: tenant, alias: try KeyAlias(validating: item.alias), message: item.message, signature: item.signature,
                                  format: item.format, version: item.version, by: principal)
             }
             return try JSONIO.response(BatchResponse(results: results))

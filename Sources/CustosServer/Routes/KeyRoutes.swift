@@ -24,7 +24,8 @@ struct KeyRoutes {
             let principal = try context.requirePrincipal()
             let tenant = try Field.tenant(context)
             let body = try await io.decode(GenerateKeyRequest.self, from: request)
-            return try JSONIO.response(KeyResponse(try await keys.generateKey(try KeySpec(tenant: tenant, body), by: principal)), status: .created)
+            let spec = try await keys.auditedArguments(.generate, tenant: tenant, by: principal) { try KeySpec(tenant: tenant, body) }
+            return try JSONIO.response(KeyResponse(try await keys.generateKey(spec, by: principal)), status: .created)
         }
         router.on(.importKey) { request, context in
             let principal = try context.requirePrincipal()
@@ -34,15 +35,18 @@ struct KeyRoutes {
             }
             let tenant = try Field.tenant(context)
             let body = try await io.decode(ImportKeyRequest.self, from: request)
-            let spec = try KeySpec(tenant: tenant, GenerateKeyRequest(alias: body.alias, scheme: body.scheme, category: body.category,
-                                                                       labels: body.labels, externalID: body.externalID))
+            let spec = try await keys.auditedArguments(.import, tenant: tenant, by: principal) {
+                try KeySpec(tenant: tenant, GenerateKeyRequest(alias: body.alias, scheme: body.scheme, category: body.category,
+                                                               labels: body.labels, externalID: body.externalID))
+            }
             var encoded = Array(body.privateKey.utf8)
             defer { SecretBytes.zeroize(&encoded) }
             let material: SecretBytes
             if body.privateKey.hasPrefix("-----BEGIN") {
                 material = SecretBytes(encoded)
-            } else if let der = Data(base64Encoded: body.privateKey) {
+            } else if var der = Base64Text.decode(body.privateKey) {
                 material = SecretBytes(der)
+                SecretBytes.zeroize(&der)
             } else {
                 throw Problem.invalid("private_key must be PEM text or base64 DER")
             }

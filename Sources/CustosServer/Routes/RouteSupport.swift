@@ -28,6 +28,10 @@ struct JSONIO: Sendable {
            let value = buffer.withUnsafeReadableBytes({ readable.read(json: $0) }) as? T {
             return value
         }
+        // JSONDecoder keeps one of two values for a repeated key; another parser may keep the other.
+        if let duplicate = buffer.withUnsafeReadableBytes({ JSONDuplicateKeys.first(in: $0) }) {
+            throw Problem.invalid("the request body has a duplicate key: \(duplicate)")
+        }
         do {
             return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
         } catch {
@@ -47,13 +51,15 @@ struct JSONIO: Sendable {
 
 enum Field {
     static func base64(_ text: String, _ name: String) throws -> [UInt8] {
-        guard let data = Data(base64Encoded: text) else { throw Problem.invalid("\(name) is not valid base64") }
-        return Array(data)
+        guard let bytes = Base64Text.decode(text) else { throw Problem.invalid("\(name) is not canonical base64 (RFC 4648, padded)") }
+        return bytes
     }
 
+    /// A path parameter, percent-decoded once (the client encodes '/' in an alias as
+    /// %2F); a malformed escape is left as it is, for the name's rule to refuse.
     static func path(_ context: CustosRequestContext, _ name: String) throws -> String {
         guard let value = context.parameters.get(name) else { throw Problem.invalid("missing path parameter \(name)") }
-        return value
+        return value.removingPercentEncoding ?? value
     }
 
     /// A path parameter that is a validated name; a malformed one is refused with the
