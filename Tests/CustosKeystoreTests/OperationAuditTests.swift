@@ -44,13 +44,14 @@ struct OperationAuditTests {
         await #expect(throws: ProviderOutage.self) {
             try await fixture.service.audited(.sign, by: .local, tenant: "node-1", alias: "k") { () async throws -> Int in throw ProviderOutage() }
         }
-        await #expect(throws: CancellationError.self) {
+        // Cancellation is how a request's deadline reaches the keystore.
+        await #expect(throws: KeystoreError.deadlineExceeded) {
             try await fixture.service.audited(.decrypt, by: .local, tenant: "node-1") { () async throws -> Int in throw CancellationError() }
         }
         let records = try await Self.records(fixture).dropFirst(before)
         #expect(records.map(\.operation) == ["sign", "decrypt"])
         #expect(records.map(\.outcome) == ["failure", "failure"])
-        #expect(records.map { $0.detailValues["error"] } == ["internal-error", "cancelled"])
+        #expect(records.map { $0.detailValues["error"] } == ["internal-error", "timeout"])
         #expect(records.first?.detailValues["alias"] == "k")
         #expect(try await fixture.service.audit.verify().intact)
     }

@@ -78,7 +78,7 @@ public final class KeyService: Sendable {
     }
 
     /// Runs an operation; if it fails, whatever the error's type (an HSM or KMS error, a
-    /// cancelled request), a failure record naming the error code (never its values) is
+    /// cancelled request, audited as a timeout), a failure record naming the error code (never its values) is
     /// appended before the error reaches the caller.
     func audited<T>(_ operation: AuditOperation, by principal: Principal, tenant: TenantID?, alias: KeyAlias? = nil,
                     _ body: () async throws -> T) async throws -> T {
@@ -103,7 +103,6 @@ public final class KeyService: Sendable {
     static func auditCode(of error: any Error) -> String {
         switch error {
         case let error as KeystoreError: error.code
-        case is CancellationError: "cancelled"
         default: "internal-error"
         }
     }
