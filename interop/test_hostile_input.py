@@ -117,6 +117,15 @@ def test_errors_that_echo_a_value_are_escaped(custos):
     assert "\\x1b[2J" in err
 
 
+def test_batch_verification_lines_stay_json_and_safe(verifier):
+    """`verify --batch` echoes each line's id: as JSON, with unsafe characters escaped."""
+    ids = ["rtl\u202eid", "c1\x9bid", "esc\x1b[2Jid", "nl\nid"]
+    lines = [json.dumps({"id": i, "scheme": "ed25519", "public_key": "00" * 32, "message": "00", "signature": "00" * 64}) for i in ids]
+    result = verifier.run("verify", "--batch", verifier.file("\n".join(lines) + "\n", ".jsonl"), expect=None)
+    no_raw_controls(result.out, "verify --batch")
+    assert [json.loads(line)["id"] for line in result.out.splitlines()] == ids
+
+
 def test_rsa_bits_out_of_range_is_a_clear_refusal_and_audited(server):
     admin = server.token("admin")
     for bits in (0, 1, -1, 1024, 2049, 8192):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import json
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -256,6 +257,10 @@ def test_requests_past_their_deadline_get_503_timeout(custos):
         elapsed = clock.monotonic() - started
         problem(r, 503, "timeout")
         assert elapsed < 30, elapsed
+        # The items cut off are audited as timeouts, never as bad arguments.
+        errors = {json.loads(row["details"]).get("error") for row in server.audit_rows()
+                  if row["operation"] == "sign" and row["outcome"] == "failure"}
+        assert errors == {"timeout"}, errors
         assert server.call("GET", "/v1/health/ready").status_code == 200
         assert server.call("POST", f"/v1/tenants/{T}/keys/slow/sign", admin, {"message": b64(b"quick")}).status_code == 200
     finally:

@@ -2,6 +2,7 @@ import ArgumentParser
 import CustosAPI
 import CustosClient
 import CustosCrypto
+import CustosJSON
 import CustosKeystore
 import Foundation
 
@@ -98,7 +99,8 @@ struct VerifyCommand: AsyncParsableCommand {
         for line in data.split(separator: 0x0a, omittingEmptySubsequences: false) {
             let trimmed = line.last == 0x0d ? line.dropLast() : line
             if trimmed.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
-            Output.line(BatchVerifier.verify(line: trimmed).jsonLine)
+            // The line's id is echoed: as JSON escapes, so the line stays JSON and safe.
+            Output.line(TerminalText.escapedJSON(BatchVerifier.verify(line: trimmed).jsonLine))
         }
     }
 }

@@ -91,6 +91,22 @@ struct HostileInputTests {
         #expect(Set(revocations.compactMap { $0.detailValues["token"] }) == [parent.info.id, child.info.id, grandchild.info.id])
     }
 
+    @Test func onlyTheExactSpellingOfATokenAuthenticates() async throws {
+        let fixture = try await Fixture.make()
+        defer { Task { await fixture.cleanUp() } }
+        let tokens = TokenService(store: fixture.service.store, audit: fixture.service.audit)
+        let created = try await tokens.create(tenant: nil, role: .auditor, lifetime: 60, by: .local)
+        let bearer = created.bearer.copyBytes()
+        #expect(try await tokens.authenticate(bearer: bearer).role == .auditor)
+        // The last of 43 base64url characters carries two unused bits: the other three
+        // spellings of the same secret are other strings, and are refused.
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+        let last = alphabet.firstIndex(of: bearer.last!)!
+        for variant in (0..<4).map({ alphabet[(last & ~3) | $0] }) where variant != bearer.last! {
+            await #expect(throws: KeystoreError.invalidToken) { try await tokens.authenticate(bearer: bearer.dropLast() + [variant]) }
+        }
+    }
+
     @Test func anOperationCutOffByItsDeadlineIsAuditedAsATimeout() async throws {
         let fixture = try await Fixture.make()
         defer { Task { await fixture.cleanUp() } }

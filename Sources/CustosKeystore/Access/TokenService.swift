@@ -212,8 +212,20 @@ enum TokenEncoding {
             default: byte
             }
         }
+        defer { SecretBytes.zeroize(&standard) }
         while standard.count % 4 != 0 { standard.append(UInt8(ascii: "=")) }
         guard let data = Data(base64Encoded: Data(standard)) else { return nil }
-        return Array(data)
+        var decoded = Array(data)
+        // One spelling per secret: a last character differing only in its unused bits
+        // decodes to the same bytes, and would be another string that authenticates.
+        var again = decoded.withUnsafeBytes { encode($0) }
+        var given = Array(text)
+        defer { SecretBytes.zeroize(&again); SecretBytes.zeroize(&given) }
+        let canonical = again.withUnsafeBytes { a in given.withUnsafeBytes { b in ConstantTime.equals(a, b) } }
+        guard canonical else {
+            SecretBytes.zeroize(&decoded)
+            return nil
+        }
+        return decoded
     }
 }
