@@ -9,6 +9,7 @@ import json
 import shutil
 import sqlite3
 import threading
+import time
 
 import pytest
 
@@ -204,3 +205,22 @@ def test_the_server_ships_heads_to_a_url_sink_and_verification_checks_it(custos)
     finally:
         receiver.shutdown()
         receiver.server_close()
+
+
+def test_verification_over_http_stops_at_the_request_deadline(custos):
+    """Rows that fail their seal are expensive to place; a log full of them must not
+    hold a request past its deadline."""
+    custos.run("key", "generate", "--tenant", T, "--alias", "k", "--scheme", "ed25519")
+    head = scalar(custos, "SELECT MAX(sequence) FROM audit_records")
+    sql(custos, *(f"INSERT INTO audit_records VALUES ({head + 10 + i}, 0, 'x', NULL, 'sign', NULL, NULL, 'success', '{{}}', "
+                  f"zeroblob(32), randomblob(32))" for i in range(400)))
+    server = Server(custos, config={"server": {"request_timeout_seconds": 1}}).start()
+    try:
+        admin = server.token("admin")
+        started = time.monotonic()
+        response = server.call("POST", "/v1/audit/verify", admin)
+        elapsed = time.monotonic() - started
+        assert response.status_code == 503 and response.json()["code"] == "timeout", response.text[:300]
+        assert elapsed < 8, f"answered after {elapsed:.1f}s"
+    finally:
+        assert server.stop() == 0

@@ -82,3 +82,18 @@ struct AuditSinkTests {
         #expect(try await fixture.service.audit.verify().findings.map(\.kind) == [.badHead])
     }
 }
+
+extension AuditSinkTests {
+    /// An outage of the sink must not stop checkpoints (the truncation window would grow
+    /// with it): the checkpoint and the mark move on, the publish error is reported.
+    @Test func anUnreachableSinkDoesNotStopCheckpoints() async throws {
+        let fixture = try await AuditLogTests.populated()
+        defer { Task { await fixture.cleanUp() } }
+        fixture.service.audit.attach(sink: try URLHeadSink(url: "http://127.0.0.1:9/head", allowHTTPLoopback: true, timeout: 2))
+        await #expect(throws: KeystoreError.self) { try await fixture.service.audit.checkpoint() }
+        #expect(try await fixture.service.store.latestCheckpoint()?.sequence == 7)
+        fixture.service.audit.attach(sink: nil)
+        try await fixture.execute("DELETE FROM audit_checkpoints")
+        #expect(try await fixture.service.audit.verify().findings.map(\.kind) == [.rolledBack], "the mark moved to 7")
+    }
+}

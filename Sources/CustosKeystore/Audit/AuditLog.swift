@@ -154,14 +154,19 @@ public final class AuditLog: Sendable {
                 }
             }
         }
+        // A sink that answers with a head this log lacks refuses the checkpoint; one
+        // that cannot be reached does not: the checkpoint and the mark still move on,
+        // and the head is published when the sink is back.
         let sink = self.sink
-        let published = try await sink?.latest()
-        if let published, let problem = try await missing(published.sequence, published.headHash, in: head) {
-            throw KeystoreError.corruptRecord("the audit log was rolled back: the head at \(sink!.location) \(problem); refusing to checkpoint")
+        var published: AuditCheckpoint?
+        if let sink {
+            published = try? await sink.latest()
+            if let published, let problem = try await missing(published.sequence, published.headHash, in: head) {
+                throw KeystoreError.corruptRecord("the audit log was rolled back: the head at \(sink.location) \(problem); refusing to checkpoint")
+            }
         }
         if !resetMark, let last = try await store.latestCheckpoint(), isValidCheckpointSignature(last),
            last.sequence == head.sequence, ConstantTime.equals(last.headHash, head.hash) {
-            // Nothing new; a sink that missed the last head (unreachable then) gets it now.
             if let sink, published?.sequence != last.sequence { try await sink.publish(last, publicKey: signingPublicKey) }
             return nil
         }
