@@ -11,8 +11,9 @@ cd "$(dirname "$0")/.."
 # inspect; libtss2-dev and libp11-kit-dev are the TPM and PKCS#11 headers and libraries.
 # opensc provides pkcs11-tool; valgrind (and binutils) run the BLS constant-time check.
 # scripts/demo.sh calls the HTTP API with curl, and edits the store with sqlite3.
+# gcc (cc) builds the planted shared library of interop/test_root_tampering.py.
 APT_PACKAGES=(pkg-config libsecp256k1-dev openssl sqlite3 curl valgrind binutils softhsm2 opensc libp11-kit-dev
-              swtpm swtpm-tools tpm2-tools libtss2-dev)
+              swtpm swtpm-tools tpm2-tools libtss2-dev gcc)
 PYTHON="${PYTHON:-python3}"
 VENV=.venv
 REQUIREMENTS=interop/requirements.txt

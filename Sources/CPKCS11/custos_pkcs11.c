@@ -8,22 +8,51 @@
 struct custos_p11_session {
     CK_FUNCTION_LIST_PTR f;
     CK_SESSION_HANDLE h;
+    int module;
+    unsigned long generation;  // the module's generation when the session was opened
 };
 
 // Modules stay loaded for the life of the process: C_Initialize once per module.
+// `generation` counts re-initialisations: a session from an earlier one is stale.
 #define MAX_MODULES 8
-static struct { char *path; CK_FUNCTION_LIST_PTR f; } modules[MAX_MODULES];
+static struct { char *path; CK_FUNCTION_LIST_PTR f; unsigned long generation; } modules[MAX_MODULES];
 static pthread_mutex_t modules_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static CK_RV load_module(const char *path, CK_FUNCTION_LIST_PTR *out) {
+// Every call on a session holds `calls` shared; re-initialising a module holds it
+// exclusively, so C_Finalize never runs under a call in progress, and a stale session's
+// calls fail with CKR_SESSION_HANDLE_INVALID without reaching the module.
+static pthread_rwlock_t calls = PTHREAD_RWLOCK_INITIALIZER;
+
+static CK_RV enter(custos_p11_session *s) {
+    pthread_rwlock_rdlock(&calls);
+    if (s->generation != modules[s->module].generation) {
+        pthread_rwlock_unlock(&calls);
+        return CKR_SESSION_HANDLE_INVALID;
+    }
+    return CKR_OK;
+}
+
+#define GUARDED(s, expression) do { \
+        CK_RV guarded_rv = enter(s); \
+        if (guarded_rv != CKR_OK) return guarded_rv; \
+        guarded_rv = (expression); \
+        pthread_rwlock_unlock(&calls); \
+        return guarded_rv; \
+    } while (0)
+
+static CK_RV load_module(const char *path, CK_FUNCTION_LIST_PTR *out, int *index) {
     pthread_mutex_lock(&modules_lock);
+    int free_slot = -1;
     for (int i = 0; i < MAX_MODULES; i++) {
         if (modules[i].path && strcmp(modules[i].path, path) == 0) {
             *out = modules[i].f;
+            *index = i;
             pthread_mutex_unlock(&modules_lock);
             return CKR_OK;
         }
+        if (!modules[i].path && free_slot < 0) free_slot = i;
     }
+    if (free_slot < 0) { pthread_mutex_unlock(&modules_lock); return CKR_HOST_MEMORY; }
     void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!handle) { pthread_mutex_unlock(&modules_lock); return CUSTOS_P11_MODULE_NOT_LOADED; }
     CK_C_GetFunctionList get = (CK_C_GetFunctionList)dlsym(handle, "C_GetFunctionList");
@@ -34,10 +63,10 @@ static CK_RV load_module(const char *path, CK_FUNCTION_LIST_PTR *out) {
     args.flags = CKF_OS_LOCKING_OK;
     CK_RV rv = f->C_Initialize(&args);
     if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) { pthread_mutex_unlock(&modules_lock); return rv; }
-    for (int i = 0; i < MAX_MODULES; i++) {
-        if (!modules[i].path) { modules[i].path = strdup(path); modules[i].f = f; break; }
-    }
+    modules[free_slot].path = strdup(path);
+    modules[free_slot].f = f;
     *out = f;
+    *index = free_slot;
     pthread_mutex_unlock(&modules_lock);
     return CKR_OK;
 }
@@ -55,34 +84,57 @@ static CK_RV open_once(CK_FUNCTION_LIST_PTR f, const char *token_label,
 
 // A module whose token went away keeps stale state (SoftHSM2 keeps its object store in
 // memory): finalising and initialising it again is the PKCS#11 way to see a token that
-// came back. Done only after a failure other than a PIN refusal.
-static CK_RV reinitialize(CK_FUNCTION_LIST_PTR f) {
-    pthread_mutex_lock(&modules_lock);
+// came back. Done only after a failure other than a PIN refusal, with no call in
+// progress; the module's other sessions become stale (their owners open new ones).
+static CK_RV reinitialize(CK_FUNCTION_LIST_PTR f, int index) {
+    pthread_rwlock_wrlock(&calls);
     f->C_Finalize(NULL);
     CK_C_INITIALIZE_ARGS args;
     memset(&args, 0, sizeof args);
     args.flags = CKF_OS_LOCKING_OK;
     CK_RV rv = f->C_Initialize(&args);
-    pthread_mutex_unlock(&modules_lock);
+    modules[index].generation++;
+    pthread_rwlock_unlock(&calls);
     return rv == CKR_CRYPTOKI_ALREADY_INITIALIZED ? CKR_OK : rv;
+}
+
+static CK_RV open_current(CK_FUNCTION_LIST_PTR f, int index, const char *token_label,
+                          const uint8_t *pin, size_t pin_len, custos_p11_session **out) {
+    pthread_rwlock_rdlock(&calls);
+    CK_RV rv = open_once(f, token_label, pin, pin_len, out);
+    if (rv == CKR_OK) {
+        (*out)->module = index;
+        (*out)->generation = modules[index].generation;
+    }
+    pthread_rwlock_unlock(&calls);
+    return rv;
 }
 
 unsigned long custos_p11_open(const char *module_path, const char *token_label,
                               const uint8_t *pin, size_t pin_len, custos_p11_session **out) {
     CK_FUNCTION_LIST_PTR f;
-    CK_RV rv = load_module(module_path, &f);
+    int index;
+    CK_RV rv = load_module(module_path, &f, &index);
     if (rv != CKR_OK) return rv;
-    rv = open_once(f, token_label, pin, pin_len, out);
+    rv = open_current(f, index, token_label, pin, pin_len, out);
     if (rv == CKR_OK || rv == CKR_PIN_INCORRECT || rv == CKR_PIN_LOCKED || rv == CKR_PIN_EXPIRED) return rv;
-    if (reinitialize(f) != CKR_OK) return rv;
-    return open_once(f, token_label, pin, pin_len, out);
+    if (reinitialize(f, index) != CKR_OK) return rv;
+    return open_current(f, index, token_label, pin, pin_len, out);
 }
 
 unsigned long custos_p11_reinitialize(const char *module_path) {
     CK_FUNCTION_LIST_PTR f;
-    CK_RV rv = load_module(module_path, &f);
+    int index;
+    CK_RV rv = load_module(module_path, &f, &index);
     if (rv != CKR_OK) return rv;
-    return reinitialize(f);
+    return reinitialize(f, index);
+}
+
+int custos_p11_is_stale(custos_p11_session *s) {
+    pthread_rwlock_rdlock(&calls);
+    int stale = s->generation != modules[s->module].generation;
+    pthread_rwlock_unlock(&calls);
+    return stale;
 }
 
 static CK_RV open_once(CK_FUNCTION_LIST_PTR f, const char *token_label,
@@ -122,7 +174,10 @@ static CK_RV open_once(CK_FUNCTION_LIST_PTR f, const char *token_label,
 
 void custos_p11_close(custos_p11_session *s) {
     if (!s) return;
-    s->f->C_CloseSession(s->h);
+    if (enter(s) == CKR_OK) {
+        s->f->C_CloseSession(s->h);
+        pthread_rwlock_unlock(&calls);
+    }
     free(s);
 }
 
@@ -143,16 +198,16 @@ static unsigned long find_by_label(custos_p11_session *s, CK_OBJECT_CLASS cls, c
 }
 
 unsigned long custos_p11_find_secret_key(custos_p11_session *s, const char *label, unsigned long *handle) {
-    return find_by_label(s, CKO_SECRET_KEY, label, handle);
+    GUARDED(s, find_by_label(s, CKO_SECRET_KEY, label, handle));
 }
 unsigned long custos_p11_find_private_key(custos_p11_session *s, const char *label, unsigned long *handle) {
-    return find_by_label(s, CKO_PRIVATE_KEY, label, handle);
+    GUARDED(s, find_by_label(s, CKO_PRIVATE_KEY, label, handle));
 }
 unsigned long custos_p11_find_public_key(custos_p11_session *s, const char *label, unsigned long *handle) {
-    return find_by_label(s, CKO_PUBLIC_KEY, label, handle);
+    GUARDED(s, find_by_label(s, CKO_PUBLIC_KEY, label, handle));
 }
 
-unsigned long custos_p11_generate_aes_key(custos_p11_session *s, const char *label, unsigned long *handle) {
+static unsigned long generate_aes_key(custos_p11_session *s, const char *label, unsigned long *handle) {
     CK_MECHANISM mech = { CKM_AES_KEY_GEN, NULL, 0 };
     CK_ULONG len = 32;
     CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
@@ -169,8 +224,12 @@ unsigned long custos_p11_generate_aes_key(custos_p11_session *s, const char *lab
     return rv;
 }
 
+unsigned long custos_p11_generate_aes_key(custos_p11_session *s, const char *label, unsigned long *handle) {
+    GUARDED(s, generate_aes_key(s, label, handle));
+}
+
 unsigned long custos_p11_destroy(custos_p11_session *s, unsigned long handle) {
-    return s->f->C_DestroyObject(s->h, handle);
+    GUARDED(s, s->f->C_DestroyObject(s->h, handle));
 }
 
 static unsigned long gcm(custos_p11_session *s, int encrypt, unsigned long key, const uint8_t iv[12],
@@ -203,18 +262,18 @@ static unsigned long gcm(custos_p11_session *s, int encrypt, unsigned long key, 
 unsigned long custos_p11_gcm_encrypt(custos_p11_session *s, unsigned long key, const uint8_t iv[12],
                                      const uint8_t *aad, size_t aad_len, const uint8_t *in, size_t in_len,
                                      uint8_t *out, size_t *out_len) {
-    return gcm(s, 1, key, iv, aad, aad_len, in, in_len, out, out_len);
+    GUARDED(s, gcm(s, 1, key, iv, aad, aad_len, in, in_len, out, out_len));
 }
 
 unsigned long custos_p11_gcm_decrypt(custos_p11_session *s, unsigned long key, const uint8_t iv[12],
                                      const uint8_t *aad, size_t aad_len, const uint8_t *in, size_t in_len,
                                      uint8_t *out, size_t *out_len) {
-    return gcm(s, 0, key, iv, aad, aad_len, in, in_len, out, out_len);
+    GUARDED(s, gcm(s, 0, key, iv, aad, aad_len, in, in_len, out, out_len));
 }
 
-unsigned long custos_p11_generate_key_pair(custos_p11_session *s, int kind, const uint8_t *params, size_t params_len,
-                                           unsigned long modulus_bits, const char *label,
-                                           unsigned long *public_handle, unsigned long *private_handle) {
+static unsigned long generate_key_pair(custos_p11_session *s, int kind, const uint8_t *params, size_t params_len,
+                                       unsigned long modulus_bits, const char *label,
+                                       unsigned long *public_handle, unsigned long *private_handle) {
     CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
     CK_MECHANISM mech = { 0, NULL, 0 };
     CK_ULONG bits = modulus_bits;
@@ -247,8 +306,14 @@ unsigned long custos_p11_generate_key_pair(custos_p11_session *s, int kind, cons
     return rv;
 }
 
-unsigned long custos_p11_get_attribute(custos_p11_session *s, unsigned long handle, unsigned long type,
-                                       uint8_t *out, size_t *out_len) {
+unsigned long custos_p11_generate_key_pair(custos_p11_session *s, int kind, const uint8_t *params, size_t params_len,
+                                           unsigned long modulus_bits, const char *label,
+                                           unsigned long *public_handle, unsigned long *private_handle) {
+    GUARDED(s, generate_key_pair(s, kind, params, params_len, modulus_bits, label, public_handle, private_handle));
+}
+
+static unsigned long get_attribute(custos_p11_session *s, unsigned long handle, unsigned long type,
+                                   uint8_t *out, size_t *out_len) {
     CK_ATTRIBUTE a = { type, NULL, 0 };
     CK_RV rv = s->f->C_GetAttributeValue(s->h, handle, &a, 1);
     if (rv != CKR_OK) return rv;
@@ -260,9 +325,14 @@ unsigned long custos_p11_get_attribute(custos_p11_session *s, unsigned long hand
     return rv;
 }
 
-unsigned long custos_p11_sign(custos_p11_session *s, unsigned long key, unsigned long mechanism,
-                              unsigned long pss_hash, unsigned long pss_mgf, unsigned long pss_salt,
-                              const uint8_t *in, size_t in_len, uint8_t *out, size_t *out_len) {
+unsigned long custos_p11_get_attribute(custos_p11_session *s, unsigned long handle, unsigned long type,
+                                       uint8_t *out, size_t *out_len) {
+    GUARDED(s, get_attribute(s, handle, type, out, out_len));
+}
+
+static unsigned long sign(custos_p11_session *s, unsigned long key, unsigned long mechanism,
+                          unsigned long pss_hash, unsigned long pss_mgf, unsigned long pss_salt,
+                          const uint8_t *in, size_t in_len, uint8_t *out, size_t *out_len) {
     CK_RSA_PKCS_PSS_PARAMS pss;
     CK_MECHANISM mech = { mechanism, NULL, 0 };
     if (pss_hash) {
@@ -278,4 +348,10 @@ unsigned long custos_p11_sign(custos_p11_session *s, unsigned long key, unsigned
     rv = s->f->C_Sign(s->h, (CK_BYTE_PTR)in, in_len, out, &n);
     if (rv == CKR_OK) *out_len = n;
     return rv;
+}
+
+unsigned long custos_p11_sign(custos_p11_session *s, unsigned long key, unsigned long mechanism,
+                              unsigned long pss_hash, unsigned long pss_mgf, unsigned long pss_salt,
+                              const uint8_t *in, size_t in_len, uint8_t *out, size_t *out_len) {
+    GUARDED(s, sign(s, key, mechanism, pss_hash, pss_mgf, pss_salt, in, in_len, out, out_len));
 }

@@ -19,4 +19,23 @@ struct KMSTransportTests {
         #expect(throws: KeystoreError.self) { try check("http://kms.example.com", allow) }
         #expect(throws: KeystoreError.self) { try check("ftp://127.0.0.1", allow) }
     }
+
+    @Test func theRootKeyIsSplicedIntoAndReadFromTheBodyAsBytes() throws {
+        let key = SecretBytes((0..<32).map { UInt8($0 * 7 & 0xff) })
+        let body = try KMSSecretBody.json(["KeyId": "alias/k", "EncryptionContext": ["custos-binding": "ab"]], plaintext: key)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(body)) as? [String: Any])
+        #expect(object["KeyId"] as? String == "alias/k")
+        #expect((object["Plaintext"] as? String).flatMap { Data(base64Encoded: $0) } == Data(key.copyBytes()))
+        #expect(KMSSecretBody.plaintext(in: body)?.isEqual(to: key) == true)
+        // What KMS answers, spaced or with "/" escaped, is read the same way.
+        let encoded = Data(key.copyBytes()).base64EncodedString()
+        for answer in ["{\"KeyId\":\"k\",\"Plaintext\":\"\(encoded)\"}",
+                       "{ \"Plaintext\" :\n \"\(encoded.replacingOccurrences(of: "/", with: "\\/"))\" }"] {
+            #expect(KMSSecretBody.plaintext(in: Array(answer.utf8))?.isEqual(to: key) == true)
+        }
+        for broken in ["{}", "{\"Plaintext\":12}", "{\"Plaintext\":\"not base64!\"}", "{\"Plaintext\":\"AAAA", "\"Plaintext\""] {
+            #expect(KMSSecretBody.plaintext(in: Array(broken.utf8)) == nil)
+        }
+        #expect(throws: KeystoreError.self) { _ = try KMSSecretBody.json(["Z": "after"], plaintext: key) }
+    }
 }

@@ -19,10 +19,15 @@ typedef struct custos_p11_session custos_p11_session;
 unsigned long custos_p11_open(const char *module_path, const char *token_label,
                               const uint8_t *pin, size_t pin_len, custos_p11_session **out);
 // (A failure other than a PIN refusal re-initialises the module once and retries, so a
-// token that went away and came back is seen without restarting the process.)
+// token that went away and came back is seen without restarting the process; the
+// module's other sessions become stale, see custos_p11_is_stale.)
 void custos_p11_close(custos_p11_session *session);
-// C_Finalize then C_Initialize: every session of the module becomes invalid.
+// C_Finalize then C_Initialize, once no call is in progress: every session of the
+// module becomes stale.
 unsigned long custos_p11_reinitialize(const char *module_path);
+// Whether the session's module was re-initialised since it was opened (its calls then
+// fail with CKR_SESSION_HANDLE_INVALID; open a new one).
+int custos_p11_is_stale(custos_p11_session *s);
 
 // Finds a secret key by label; returns CUSTOS_P11_KEY_NOT_FOUND when absent.
 unsigned long custos_p11_find_secret_key(custos_p11_session *s, const char *label, unsigned long *handle);

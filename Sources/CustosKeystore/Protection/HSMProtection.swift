@@ -31,10 +31,12 @@ final class HSMConnection: Sendable {
     }
 
     /// Runs `body` with the session; on a PKCS#11 failure drops the session so the next
-    /// call opens a fresh one.
+    /// call opens a fresh one. A session made stale by a re-initialisation of its module
+    /// (the root of trust on another token of the same module recovering) is replaced
+    /// before use, so that recovery costs this HSM no failed request.
     func with<T>(_ body: (PKCS11Session) throws -> T) throws -> T {
         let current: PKCS11Session = try session.withLock { session in
-            if let session { return session }
+            if let existing = session, !existing.isStale { return existing }
             let opened = try PKCS11Session(configuration, pin: pin)
             session = opened
             return opened

@@ -131,10 +131,18 @@ public struct KMSClient: Sendable {
     }
 
     func call(_ operation: String, _ payload: [String: Any]) async throws -> [String: Any] {
+        let data = try await send(operation, body: Array(try JSONSerialization.data(withJSONObject: payload, options: [.sortedKeys])))
+        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw KeystoreError.unsealFailed("kms: \(operation) returned no JSON object")
+        }
+        return object
+    }
+
+    /// Signs and posts `body`; returns the body of a 200 answer, or throws naming the refusal.
+    func send(_ operation: String, body: [UInt8]) async throws -> Data {
         let url = URL(string: configuration.endpoint)!
         var host = url.host ?? ""
         if let port = url.port { host += ":\(port)" }
-        let body = Array(try JSONSerialization.data(withJSONObject: payload, options: [.sortedKeys]))
         var request = URLRequest(url: url.path.isEmpty ? url.appendingPathComponent("/") : url)
         request.httpMethod = "POST"
         request.timeoutInterval = timeout
@@ -152,12 +160,12 @@ public struct KMSClient: Sendable {
             throw KeystoreError.unsealFailed("kms: endpoint \(configuration.endpoint) unreachable (\(operation))")
         }
         let status = (response as? HTTPURLResponse)?.statusCode ?? 0
-        let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
-        guard status == 200, let object else {
+        guard status == 200 else {
+            let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
             let type = Self.errorType(object: object, body: data, response: response as? HTTPURLResponse) ?? "HTTP \(status)"
             throw KeystoreError.unsealFailed("kms: \(operation) refused: \(Self.explain(type)) (key \(configuration.keyID), region \(configuration.region))")
         }
-        return object
+        return data
     }
 
     /// The error code of a refused call: the JSON `__type`, the `x-amzn-ErrorType` header,
@@ -201,31 +209,41 @@ public struct KMSClient: Sendable {
 
     /// GenerateDataKey (AES_256): fresh key material from the KMS; the plaintext half only.
     public func generateDataKey(context: [String: String]) async throws -> SecretBytes {
-        let out = try await call("GenerateDataKey", ["KeyId": configuration.keyID, "KeySpec": "AES_256", "EncryptionContext": context])
-        guard let text = out["Plaintext"] as? String, var bytes = Data(base64Encoded: text).map(Array.init), bytes.count == 32 else {
+        let body = try KMSSecretBody.json(["KeyId": configuration.keyID, "KeySpec": "AES_256", "EncryptionContext": context])
+        guard let key = try await plaintext(of: "GenerateDataKey", body: body), key.count == 32 else {
             throw KeystoreError.unsealFailed("kms: GenerateDataKey returned no 32-byte key")
         }
-        defer { SecretBytes.zeroize(&bytes) }
-        return SecretBytes(bytes)
+        return key
     }
 
+    /// The root key goes into the request as bytes spliced into the JSON (never a
+    /// String), and those bytes are wiped once sent.
     public func encrypt(_ plaintext: SecretBytes, context: [String: String]) async throws -> [UInt8] {
-        let encoded = plaintext.withUnsafeBytes { Data($0).base64EncodedString() }
-        let out = try await call("Encrypt", ["KeyId": configuration.keyID, "Plaintext": encoded, "EncryptionContext": context])
-        guard let blob = (out["CiphertextBlob"] as? String).flatMap({ Data(base64Encoded: $0) }) else {
+        var body = try KMSSecretBody.json(["KeyId": configuration.keyID, "EncryptionContext": context], plaintext: plaintext)
+        defer { SecretBytes.zeroize(&body) }
+        let data = try await send("Encrypt", body: body)
+        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
+              let blob = (object["CiphertextBlob"] as? String).flatMap({ Data(base64Encoded: $0) }) else {
             throw KeystoreError.unsealFailed("kms: Encrypt returned no ciphertext")
         }
         return Array(blob)
     }
 
     public func decrypt(_ ciphertext: [UInt8], context: [String: String]) async throws -> SecretBytes {
-        let out = try await call("Decrypt", ["KeyId": configuration.keyID, "CiphertextBlob": Data(ciphertext).base64EncodedString(),
-                                             "EncryptionContext": context])
-        guard let text = out["Plaintext"] as? String, var bytes = Data(base64Encoded: text).map(Array.init) else {
+        let body = try KMSSecretBody.json(["KeyId": configuration.keyID, "CiphertextBlob": Data(ciphertext).base64EncodedString(),
+                                           "EncryptionContext": context])
+        guard let key = try await plaintext(of: "Decrypt", body: body) else {
             throw KeystoreError.unsealFailed("kms: Decrypt returned no plaintext")
         }
-        defer { SecretBytes.zeroize(&bytes) }
-        return SecretBytes(bytes)
+        return key
+    }
+
+    /// The `Plaintext` of an answer, read from its bytes (never parsed into a String);
+    /// the answer is wiped afterwards.
+    private func plaintext(of operation: String, body: [UInt8]) async throws -> SecretBytes? {
+        var answer = Array(try await send(operation, body: body))
+        defer { SecretBytes.zeroize(&answer) }
+        return KMSSecretBody.plaintext(in: answer)
     }
 }
 

@@ -104,6 +104,10 @@ final class PKCS11Session: @unchecked Sendable {
 
     deinit { custos_p11_close(handle) }
 
+    /// True once the module was re-initialised (another user saw its token fail): the
+    /// session is gone and a new one must be opened.
+    var isStale: Bool { custos_p11_is_stale(handle) != 0 }
+
     func call<T>(_ body: (OpaquePointer) throws -> T) rethrows -> T {
         lock.lock()
         defer { lock.unlock() }
