@@ -42,6 +42,8 @@ public enum AuditOperation: String, Sendable, CaseIterable {
     case auditRead = "audit.read"
     case auditVerify = "audit.verify"
     case hmacVerify = "hmac.verify"
+    /// Rows written before row MACs existed were MAC'd (once, on upgrade).
+    case integrityUpgrade = "integrity.upgrade"
 }
 
 public enum AuditOutcome: String, Sendable, CaseIterable {

@@ -12,7 +12,7 @@ import SQLiteNIO
 public actor SQLiteStore: Store {
     let connection: SQLiteConnection
     let database: any SQLDatabase
-    public let path: String
+    public nonisolated let path: String
 
     public static func open(path: String, logger: Logger = Logger(label: "custos.store")) async throws -> SQLiteStore {
         let connection: SQLiteConnection

@@ -29,6 +29,9 @@ public final class KeyService: Sendable {
     public let audit: AuditLog
     let hsmPIN: @Sendable (String) throws -> SecretBytes
     let hsmConnections = Mutex<[String: HSMConnection]>([:])
+    /// The floors of wrapping-key generations retired by destroys (nil for a store
+    /// without a file).
+    let shredLedger: ShredLedger?
 
     static let rootKeyIDMetadata = "root_key_id"
 
@@ -53,6 +56,11 @@ public final class KeyService: Sendable {
         self.clock = clock
         self.logger = logger
         self.hsmPIN = hsmPIN
+        if let sqlite = store as? SQLiteStore, sqlite.path.hasPrefix("/") {
+            shredLedger = ShredLedger(path: (sqlite.path as NSString).deletingLastPathComponent + "/" + ShredLedger.fileName)
+        } else {
+            shredLedger = nil
+        }
         try await mappingErrors {
             if let recorded = try await store.metadata(Self.rootKeyIDMetadata) {
                 guard recorded == Array(root.rootKeyID.utf8) else { throw KeystoreError.rootKeyMismatch }
@@ -61,6 +69,10 @@ public final class KeyService: Sendable {
             }
         }
         self.audit = try await mappingErrors { try await AuditLog.open(store: store, root: root, clock: clock) }
+        try await mappingErrors {
+            try await macRowsWrittenBeforeRowMACs()
+            try await shredLedger?.open(keyring: keyring, store: store)
+        }
     }
 
     public func close() async throws {
