@@ -39,6 +39,23 @@ extension SQLiteStore {
         }
     }
 
+    public func reserveEncryptions(keyID: String, version: Int, count: Int64, limit: Int64) async throws -> Int64 {
+        try await exclusive {
+            try await transaction {
+                let rows = try await self.rows("SELECT encryptions_reserved AS n FROM key_versions WHERE key_id = \(bind: keyID) AND version = \(bind: version)")
+                guard let row = rows.first else { throw StoreError.versionNotFound(keyID: keyID, version: version) }
+                let granted = max(0, min(count, limit - (try row.decode(column: "n", as: Int64.self))))
+                if granted > 0 {
+                    try await self.execute("""
+                        UPDATE key_versions SET encryptions_reserved = encryptions_reserved + \(bind: granted)
+                        WHERE key_id = \(bind: keyID) AND version = \(bind: version)
+                        """)
+                }
+                return granted
+            }
+        }
+    }
+
     /// Crypto-shredding in one transaction (see `KeyShredding`). Refused, changing
     /// nothing, if material still needs a retired generation afterwards (a key made
     /// meanwhile under the old generation): the caller plans again.

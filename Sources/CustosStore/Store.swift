@@ -38,6 +38,9 @@ public protocol Store: Sendable {
     func shredKey(_ plan: KeyShredding, at date: Date, audit: [AuditEvent]) async throws
     /// Adds a wrapping-key row unless its generation exists; returns the stored row.
     func addWrappingKeyIfAbsent(_ key: WrappingKeyRecord) async throws -> WrappingKeyRecord
+    /// Reserves up to `count` more encryptions of one version without passing `limit`
+    /// in total; returns how many were granted (0 when the limit is reached).
+    func reserveEncryptions(keyID: String, version: Int, count: Int64, limit: Int64) async throws -> Int64
     /// MACs rows that have none (written before row MACs existed), with an audit record.
     func setMissingRowMACs(keys: [String: [UInt8]], versions: [String: [Int: [UInt8]]], audit: [AuditEvent]) async throws
 

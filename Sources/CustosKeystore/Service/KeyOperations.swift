@@ -117,6 +117,7 @@ extension KeyService {
     public func encrypt(tenant: TenantID, alias: KeyAlias, plaintext: [UInt8], associatedData: [UInt8] = [],
                         by principal: Principal) async throws -> [UInt8] {
         try await withUsableKey(.encrypt, .useKeys, tenant: tenant, alias: alias, by: principal, as: \.aead, toDo: "encrypt") { record, version, key in
+            try await countEncryption(record, version: version)
             let aad = BindingContext.ciphertext(tenant: tenant.rawValue, keyID: record.id, version: version, associatedData: associatedData)
             let sealed = try VersionedCiphertext(keyVersion: version, box: try key.seal(plaintext, associatedData: aad)).bytes
             return (sealed, ["ciphertext_hmac": audit.digest(sealed)])
