@@ -23,7 +23,7 @@ extension Problem {
         let code = error.code
         let status: Int = switch code {
         case "key-not-found", "tenant-not-found", "token-not-found", "version-unavailable": 404
-        case "alias-exists", "tenant-exists", "name-exists", "key-disabled", "key-destroyed": 409
+        case "alias-exists", "tenant-exists", "name-exists", "key-disabled", "key-destroyed", "key-usage-exhausted": 409
         case "forbidden": 403
         case "invalid-token": 401
         case "timeout", "unseal-failed", "audit-unavailable", "audit-key-unavailable", "wrapping-key-unavailable", "root-key-mismatch", "not-initialized": 503

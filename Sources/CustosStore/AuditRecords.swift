@@ -44,6 +44,8 @@ public enum AuditOperation: String, Sendable, CaseIterable {
     case rootMigrate = "root.migrate"
     case rootCheck = "root.check"
     case hmacVerify = "hmac.verify"
+    /// Rows written before row MACs existed were MAC'd (once, on upgrade).
+    case integrityUpgrade = "integrity.upgrade"
 }
 
 public enum AuditOutcome: String, Sendable, CaseIterable {

@@ -51,6 +51,9 @@ public struct KeyRecord: Sendable, Equatable {
     public var primaryFingerprint: String?
     public var createdAt: Date
     public var updatedAt: Date
+    /// HMAC of the row's meaning under the tenant's record key (nil in rows written
+    /// before schema version 4, until the keystore MACs them).
+    public var rowMAC: [UInt8]?
 
     public init(id: String, tenantID: String, alias: String, category: String, scheme: String, status: KeyStatus,
                 primaryVersion: Int, externalID: String?, labels: [String: String], protection: String = "soft",
@@ -81,6 +84,8 @@ public struct KeyVersionRecord: Sendable, Equatable {
     public var wrappingGeneration: Int
     public var createdAt: Date
     public var destroyedAt: Date?
+    /// HMAC of the row's meaning under the tenant's record key (see `KeyRecord.rowMAC`).
+    public var rowMAC: [UInt8]?
 
     public init(keyID: String, version: Int, publicKey: [UInt8]?, fingerprint: String?, wrappedMaterial: [UInt8]?,
                 wrappingGeneration: Int, createdAt: Date, destroyedAt: Date? = nil) {
@@ -127,4 +132,31 @@ public struct KeyPage: Sendable, Equatable {
     public var keys: [KeyRecord]
     /// Pass as `after` to get the next page; nil on the last page.
     public var nextCursor: String?
+}
+
+/// Destroying a key so that no older copy of the database can bring it back: the key's
+/// versions lose their material, the tenant gets a new wrapping-key generation, every
+/// surviving version is re-wrapped under it, and the retired generations are deleted.
+public struct KeyShredding: Sendable {
+    public var keyID: String
+    public var tenantID: String
+    /// The destroyed key row and version rows, with their new MACs.
+    public var keyMAC: [UInt8]
+    public var versionMACs: [Int: [UInt8]]
+    public var newWrappingKey: WrappingKeyRecord
+    /// Surviving versions with their new material, generation and MAC.
+    public var rewrapped: [KeyVersionRecord]
+    /// Generations deleted; no surviving material may still need one of them.
+    public var retiredGenerations: [Int]
+
+    public init(keyID: String, tenantID: String, keyMAC: [UInt8], versionMACs: [Int: [UInt8]], newWrappingKey: WrappingKeyRecord,
+                rewrapped: [KeyVersionRecord], retiredGenerations: [Int]) {
+        self.keyID = keyID
+        self.tenantID = tenantID
+        self.keyMAC = keyMAC
+        self.versionMACs = versionMACs
+        self.newWrappingKey = newWrappingKey
+        self.rewrapped = rewrapped
+        self.retiredGenerations = retiredGenerations
+    }
 }

@@ -18,10 +18,10 @@ extension SQLiteStore {
                     }
                     let labels = String(decoding: try JSONEncoder.sorted.encode(key.labels), as: UTF8.self)
                     try await self.execute("""
-                        INSERT INTO keys (id, tenant_id, alias, category, scheme, status, primary_version, external_id, labels, protection, created_at, updated_at)
+                        INSERT INTO keys (id, tenant_id, alias, category, scheme, status, primary_version, external_id, labels, protection, created_at, updated_at, row_mac)
                         VALUES (\(bind: key.id), \(bind: key.tenantID), \(bind: key.alias), \(bind: key.category), \(bind: key.scheme),
                                 \(bind: key.status.rawValue), \(bind: key.primaryVersion), \(bind: key.externalID), \(bind: labels), \(bind: key.protection),
-                                \(bind: key.createdAt.timeIntervalSince1970), \(bind: key.updatedAt.timeIntervalSince1970))
+                                \(bind: key.createdAt.timeIntervalSince1970), \(bind: key.updatedAt.timeIntervalSince1970), \(bind: Self.blob(key.rowMAC)))
                         """)
                     try await self.insertVersion(version)
                 }
@@ -31,10 +31,10 @@ extension SQLiteStore {
 
     private func insertVersion(_ version: KeyVersionRecord) async throws {
         try await execute("""
-            INSERT INTO key_versions (key_id, version, public_key, fingerprint, wrapped_material, wrapping_generation, created_at, destroyed_at)
+            INSERT INTO key_versions (key_id, version, public_key, fingerprint, wrapped_material, wrapping_generation, created_at, destroyed_at, row_mac)
             VALUES (\(bind: version.keyID), \(bind: version.version), \(bind: Self.blob(version.publicKey)), \(bind: version.fingerprint),
                     \(bind: Self.blob(version.wrappedMaterial)), \(bind: version.wrappingGeneration),
-                    \(bind: version.createdAt.timeIntervalSince1970), \(bind: version.destroyedAt?.timeIntervalSince1970))
+                    \(bind: version.createdAt.timeIntervalSince1970), \(bind: version.destroyedAt?.timeIntervalSince1970), \(bind: Self.blob(version.rowMAC)))
             """)
     }
 
@@ -126,6 +126,7 @@ extension SQLiteStore {
         if row.contains(column: "primary_fingerprint") {
             record.primaryFingerprint = try row.decode(column: "primary_fingerprint", as: String?.self)
         }
+        record.rowMAC = try row.decode(column: "row_mac", as: Data?.self).map { Array($0) }
         return record
     }
 
@@ -144,7 +145,7 @@ extension SQLiteStore {
     }
 
     private static func version(from row: any SQLRow) throws -> KeyVersionRecord {
-        KeyVersionRecord(
+        var record = KeyVersionRecord(
             keyID: try row.decode(column: "key_id", as: String.self),
             version: try row.decode(column: "version", as: Int.self),
             publicKey: try row.decode(column: "public_key", as: Data?.self).map { Array($0) },
@@ -153,9 +154,11 @@ extension SQLiteStore {
             wrappingGeneration: try row.decode(column: "wrapping_generation", as: Int.self),
             createdAt: Date(timeIntervalSince1970: try row.decode(column: "created_at", as: Double.self)),
             destroyedAt: try row.decode(column: "destroyed_at", as: Double?.self).map { Date(timeIntervalSince1970: $0) })
+        record.rowMAC = try row.decode(column: "row_mac", as: Data?.self).map { Array($0) }
+        return record
     }
 
-    public func addVersion(_ version: KeyVersionRecord, updatedAt: Date, audit: [AuditEvent]) async throws {
+    public func addVersion(_ version: KeyVersionRecord, updatedAt: Date, keyMAC: [UInt8]?, audit: [AuditEvent]) async throws {
         try await exclusive {
             try await transaction {
                 try await self.appendAuditInTransaction(audit)
@@ -163,19 +166,25 @@ extension SQLiteStore {
                     throw StoreError.keyNotFound(version.keyID)
                 }
                 try await self.insertVersion(version)
-                try await self.execute("UPDATE keys SET primary_version = \(bind: version.version), updated_at = \(bind: updatedAt.timeIntervalSince1970) WHERE id = \(bind: version.keyID)")
+                try await self.execute("""
+                    UPDATE keys SET primary_version = \(bind: version.version), updated_at = \(bind: updatedAt.timeIntervalSince1970),
+                    row_mac = \(bind: Self.blob(keyMAC)) WHERE id = \(bind: version.keyID)
+                    """)
             }
         }
     }
 
-    public func setStatus(keyID: String, status: KeyStatus, updatedAt: Date, audit: [AuditEvent]) async throws {
+    public func setStatus(keyID: String, status: KeyStatus, updatedAt: Date, keyMAC: [UInt8]?, audit: [AuditEvent]) async throws {
         try await exclusive {
             try await transaction {
                 try await self.appendAuditInTransaction(audit)
                 guard try await self.rows("SELECT id FROM keys WHERE id = \(bind: keyID)").count == 1 else {
                     throw StoreError.keyNotFound(keyID)
                 }
-                try await self.execute("UPDATE keys SET status = \(bind: status.rawValue), updated_at = \(bind: updatedAt.timeIntervalSince1970) WHERE id = \(bind: keyID)")
+                try await self.execute("""
+                    UPDATE keys SET status = \(bind: status.rawValue), updated_at = \(bind: updatedAt.timeIntervalSince1970), row_mac = \(bind: Self.blob(keyMAC))
+                    WHERE id = \(bind: keyID)
+                    """)
             }
         }
     }

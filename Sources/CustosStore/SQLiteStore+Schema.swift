@@ -112,6 +112,13 @@ extension SQLiteStore {
             """,
             "CREATE UNIQUE INDEX security_levels_current ON security_levels(tenant_id, category) WHERE deprecated_at IS NULL",
         ]),
+        // Key-row integrity: a MAC per key and version row under the tenant's record key;
+        // encryptions reserved per version (the AES-GCM random-nonce limit).
+        (4, [
+            "ALTER TABLE keys ADD COLUMN row_mac BLOB",
+            "ALTER TABLE key_versions ADD COLUMN row_mac BLOB",
+            "ALTER TABLE key_versions ADD COLUMN encryptions_reserved INTEGER NOT NULL DEFAULT 0",
+        ]),
     ]
 
     public static var schemaVersion: Int { migrations.last!.version }

@@ -18,7 +18,7 @@ extension SQLiteStore {
         }
     }
 
-    private func insertWrappingKey(_ key: WrappingKeyRecord) async throws {
+    func insertWrappingKey(_ key: WrappingKeyRecord) async throws {
         try await execute("""
             INSERT INTO wrapping_keys (tenant_id, generation, wrapped_key, root_key_id, created_at)
             VALUES (\(bind: key.tenantID), \(bind: key.generation), \(bind: Data(key.wrappedKey)), \(bind: key.rootKeyID), \(bind: key.createdAt.timeIntervalSince1970))
@@ -48,7 +48,7 @@ extension SQLiteStore {
         }
     }
 
-    private static func wrappingKey(from row: any SQLRow) throws -> WrappingKeyRecord {
+    static func wrappingKey(from row: any SQLRow) throws -> WrappingKeyRecord {
         WrappingKeyRecord(
             tenantID: try row.decode(column: "tenant_id", as: String.self),
             generation: try row.decode(column: "generation", as: Int.self),

@@ -28,12 +28,21 @@ public protocol Store: AuditScanning {
 
     func versions(keyID: String) async throws -> [KeyVersionRecord]
     func version(keyID: String, version: Int) async throws -> KeyVersionRecord?
-    /// Adds a version and makes it primary.
-    func addVersion(_ version: KeyVersionRecord, updatedAt: Date, audit: [AuditEvent]) async throws
-    func setStatus(keyID: String, status: KeyStatus, updatedAt: Date, audit: [AuditEvent]) async throws
+    /// Adds a version and makes it primary; `keyMAC` is the key row's MAC after the change.
+    func addVersion(_ version: KeyVersionRecord, updatedAt: Date, keyMAC: [UInt8]?, audit: [AuditEvent]) async throws
+    func setStatus(keyID: String, status: KeyStatus, updatedAt: Date, keyMAC: [UInt8]?, audit: [AuditEvent]) async throws
     /// Crypto-shredding: erases the wrapped material of every version and leaves a
     /// tombstone (the record, its public keys and fingerprints stay for audit).
     func destroyKey(keyID: String, at date: Date, audit: [AuditEvent]) async throws
+    /// Destroys a key and rotates its tenant's wrapping key, in one transaction.
+    func shredKey(_ plan: KeyShredding, at date: Date, audit: [AuditEvent]) async throws
+    /// Adds a wrapping-key row unless its generation exists; returns the stored row.
+    func addWrappingKeyIfAbsent(_ key: WrappingKeyRecord) async throws -> WrappingKeyRecord
+    /// Reserves up to `count` more encryptions of one version without passing `limit`
+    /// in total; returns how many were granted (0 when the limit is reached).
+    func reserveEncryptions(keyID: String, version: Int, count: Int64, limit: Int64) async throws -> Int64
+    /// MACs rows that have none (written before row MACs existed), with an audit record.
+    func setMissingRowMACs(keys: [String: [UInt8]], versions: [String: [Int: [UInt8]]], audit: [AuditEvent]) async throws
 
     // Audit log. Every mutating method above appends its `audit` events in the same
     // transaction as its change; nothing is written unless both are.
@@ -89,10 +98,10 @@ extension Store {
         try await insertKeys(keys, audit: [])
     }
     public func addVersion(_ version: KeyVersionRecord, updatedAt: Date) async throws {
-        try await addVersion(version, updatedAt: updatedAt, audit: [])
+        try await addVersion(version, updatedAt: updatedAt, keyMAC: nil, audit: [])
     }
     public func setStatus(keyID: String, status: KeyStatus, updatedAt: Date) async throws {
-        try await setStatus(keyID: keyID, status: status, updatedAt: updatedAt, audit: [])
+        try await setStatus(keyID: keyID, status: status, updatedAt: updatedAt, keyMAC: nil, audit: [])
     }
     public func destroyKey(keyID: String, at date: Date) async throws {
         try await destroyKey(keyID: keyID, at: date, audit: [])

@@ -96,7 +96,8 @@ struct BadInputTests {
         let publicB = try await fixture.blob("SELECT public_key AS b FROM key_versions WHERE key_id = \(bind: b.id)")
         try await fixture.execute("UPDATE key_versions SET public_key = \(bind: Data(publicB)) WHERE key_id = \(bind: a.id)")
         let reopened = try await fixture.reopened()
-        try await expectRefusal(reopened, mentioning: "failed authentication") {
+        // The public key is covered by the version row's MAC.
+        try await expectRefusal(reopened, mentioning: "does not match its MAC") {
             _ = try await reopened.service.sign(tenant: "node-1", alias: "a", message: [1], by: .local)
         }
     }

@@ -33,9 +33,11 @@ final class Fixture: @unchecked Sendable {
         return Fixture(directory: directory, service: service)
     }
 
-    /// Closes and opens the data directory again, as a restart would.
-    func reopened() async throws -> Fixture {
+    /// Closes and opens the data directory again, as a restart would; `change` runs
+    /// in between, on the files at rest (as a writer of the data directory would).
+    func reopened(afterChanging change: () throws -> Void = {}) async throws -> Fixture {
         try await service.close()
+        try change()
         let root = try PassphraseRoot.unseal(at: rootPath, passphrase: SecretBytes(Array(Fixture.passphrase.utf8)))
         let store = try await SQLiteStore.open(path: databasePath)
         service = try await KeyService(store: store, root: root)

@@ -129,7 +129,8 @@ struct RootDirectoryTests {
         let stagedPath = RootDirectory.stagedPath(directory: fixture.directory, passphrase: true)
         let newRoot = try PassphraseRoot.create(at: stagedPath, passphrase: SecretBytes(Array(Self.newPassphrase.utf8)), cost: .init(logN: 10))
         let result = try await RootDirectory.migrate(fixture.service, directory: fixture.directory, to: newRoot, stagedPath: stagedPath, by: .local)
-        #expect(result.rewrapped == 1)
+        // One tenant: its wrapping key and its record key (generation 0, the row-MAC key).
+        #expect(result.rewrapped == 2)
         #expect(!FileManager.default.fileExists(atPath: MigrationAuthorization.path(directory: fixture.directory)))
         let check = try await fixture.service.checkAllKeys(by: .local)
         #expect(check.checked == 1 && check.failures.isEmpty)
@@ -139,7 +140,7 @@ struct RootDirectoryTests {
         let records = try await fixture.service.store.auditRecords(AuditQuery(limit: 1000))
         let steps = records.filter { $0.operation == "root.migrate" }.map { $0.detailValues["step"] ?? "" }
         #expect(steps == ["started", "completed"])
-        #expect(records.last { $0.operation == "root.migrate" }?.detailValues["rewrapped"] == "1")
+        #expect(records.last { $0.operation == "root.migrate" }?.detailValues["rewrapped"] == "2")
         let checks = records.filter { $0.operation == "root.check" }
         #expect(checks.map(\.outcome) == ["success", "denied"])
         #expect(checks.first?.detailValues["checked"] == "1")

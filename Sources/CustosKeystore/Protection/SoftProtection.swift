@@ -24,6 +24,22 @@ public struct SoftProtection: KeyProtection {
                                  fingerprint: publicKeyDER.map { Fingerprint(subjectPublicKeyInfo: $0) })
     }
 
+    /// The same material wrapped under another generation (the material is opened only
+    /// into secret storage, never decoded).
+    func rewrap(_ stored: [UInt8], from generation: Int, to target: (generation: Int, key: AEADKey), context: MaterialContext) async throws -> [UInt8] {
+        let wrappingKey = try await keyring.key(tenant: context.tenant, generation: generation)
+        let material: SecretBytes
+        do {
+            material = try wrappingKey.open(stored, associatedData: BindingContext.keyMaterial(
+                tenant: context.tenant, keyID: context.keyID, version: context.version, generation: generation, algorithm: context.algorithm.identifier))
+        } catch {
+            throw KeystoreError.keyMaterialCorrupted(alias: context.alias, version: context.version)
+        }
+        let aad = BindingContext.keyMaterial(tenant: context.tenant, keyID: context.keyID, version: context.version,
+                                             generation: target.generation, algorithm: context.algorithm.identifier)
+        return try material.withUnsafeBytes { try target.key.seal($0, associatedData: aad) }
+    }
+
     public func unlock(_ stored: [UInt8], wrappingGeneration: Int, context: MaterialContext) async throws -> UnlockedKey {
         let wrappingKey = try await keyring.key(tenant: context.tenant, generation: wrappingGeneration)
         let aad = BindingContext.keyMaterial(tenant: context.tenant, keyID: context.keyID, version: context.version,

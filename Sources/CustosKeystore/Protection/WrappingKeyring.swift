@@ -11,6 +11,13 @@ import Synchronization
 public final class WrappingKeyring: Sendable {
     let store: any Store
     private let cache = Mutex<[String: [Int: AEADKey]]>([:])
+    private let recordKeys = Mutex<[String: MACKey]>([:])
+    /// Per tenant, the oldest generation the shred ledger still allows.
+    private let floors = Mutex<[String: Int]>([:])
+
+    func setFloor(tenant: String, generation: Int) {
+        floors.withLock { $0[tenant] = max($0[tenant] ?? 0, generation) }
+    }
     private let roots: Mutex<(current: any RootOfTrust, previous: (any RootOfTrust)?)>
 
     init(root: any RootOfTrust, store: any Store) {
@@ -43,25 +50,61 @@ public final class WrappingKeyring: Sendable {
     /// exists), and a cached loser would shadow the stored key. The first use unwraps
     /// the stored one.
     func makeWrappingKey(tenant: String, generation: Int, at date: Date) async throws -> WrappingKeyRecord {
+        try await newWrappingKey(tenant: tenant, generation: generation, at: date).record
+    }
+
+    /// A new wrapping key and its record (wrapped by the root).
+    func newWrappingKey(tenant: String, generation: Int, at date: Date) async throws -> (record: WrappingKeyRecord, key: AEADKey) {
         let key = AEADKey()
         let root = self.root
         let wrapped = try await root.wrap(key.secretMaterial, context: BindingContext.wrappingKey(tenant: tenant, generation: generation))
-        return WrappingKeyRecord(tenantID: tenant, generation: generation, wrappedKey: wrapped, rootKeyID: root.rootKeyID, createdAt: date)
+        return (WrappingKeyRecord(tenantID: tenant, generation: generation, wrappedKey: wrapped, rootKeyID: root.rootKeyID, createdAt: date), key)
     }
 
     /// Drops every unwrapped wrapping key (the root of trust was refused).
     func removeAll() {
         cache.withLock { $0 = [:] }
+        recordKeys.withLock { $0 = [:] }
+    }
+
+    /// Forgets the unwrapped keys of generations that no longer exist.
+    func forget(tenant: String, generations: [Int]) {
+        cache.withLock { cache in for generation in generations { cache[tenant]?[generation] = nil } }
+    }
+
+    /// Generation 0 of a tenant's wrapping keys is its record key: it wraps no material,
+    /// is never retired, and only keys the MACs of the tenant's key and version rows.
+    static let recordKeyGeneration = 0
+
+    /// The HMAC key of the tenant's row MACs, derived from its record key (made, wrapped
+    /// by the root, on first need).
+    func rowMACKey(tenant: String) async throws -> MACKey {
+        if let cached = recordKeys.withLock({ $0[tenant] }) { return cached }
+        var records = try await store.wrappingKeys(tenantID: tenant)
+        if !records.contains(where: { $0.generation == Self.recordKeyGeneration }) {
+            let made = try await makeWrappingKey(tenant: tenant, generation: Self.recordKeyGeneration, at: Date())
+            records.append(try await store.addWrappingKeyIfAbsent(made))
+        }
+        let recordKey = try await key(tenant: tenant, generation: Self.recordKeyGeneration, records: records)
+        let derived = try MACKey(secretMaterial: try KeyDerivation.hkdfSHA256(inputKeyMaterial: recordKey.secretMaterial, salt: [],
+                                                                              info: Array("custos.row-mac.v1".utf8), outputByteCount: 32),
+                                 algorithm: .hmacSHA256)
+        recordKeys.withLock { $0[tenant] = derived }
+        return derived
     }
 
     /// The generation new material is wrapped under (the newest).
     func currentGeneration(tenant: String) async throws -> (generation: Int, key: AEADKey) {
         let records = try await store.wrappingKeys(tenantID: tenant)
-        guard let newest = records.last else { throw KeystoreError.store(.tenantNotFound(tenant)) }
+        guard let newest = records.last, newest.generation != Self.recordKeyGeneration else { throw KeystoreError.store(.tenantNotFound(tenant)) }
         return (newest.generation, try await key(tenant: tenant, generation: newest.generation, records: records))
     }
 
     func key(tenant: String, generation: Int, records: [WrappingKeyRecord]? = nil) async throws -> AEADKey {
+        if generation != Self.recordKeyGeneration, generation < floors.withLock({ $0[tenant] ?? 0 }) {
+            // Retired by a destroy: an older copy of the database may still hold it.
+            throw KeystoreError.wrappingKeyUnavailable(tenant: tenant, generation: generation)
+        }
         if let cached = cache.withLock({ $0[tenant]?[generation] }) { return cached }
         let all: [WrappingKeyRecord]
         if let records {

@@ -31,7 +31,7 @@ extension KeyService {
                 for spec in batch {
                     let (keyID, context, protection) = try await prepareNewKey(spec)
                     let material = try await protection.create(spec.algorithm, options: spec.options, context: context)
-                    rows.append(makeRows(spec: spec, keyID: keyID, material: material, protection: protection.reference))
+                    rows.append(try await macRows(makeRows(spec: spec, keyID: keyID, material: material, protection: protection.reference)))
                 }
                 let events = zip(batch, rows).map { spec, row in
                     event(.generate, by: principal, tenant: spec.tenant, keyID: row.0.id, version: 1,
@@ -61,7 +61,7 @@ extension KeyService {
             let key = try SigningPrivateKey(importing: encoded, scheme: scheme)
             let (keyID, context, protection) = try await prepareNewKey(spec)
             let material = try await protection.protect(.signing(key), context: context)
-            let (record, version) = makeRows(spec: spec, keyID: keyID, material: material, protection: protection.reference)
+            let (record, version) = try await macRows(makeRows(spec: spec, keyID: keyID, material: material, protection: protection.reference))
             try await store.insertKey(record, version: version, audit: [
                 event(.import, by: principal, tenant: spec.tenant, keyID: keyID, version: 1,
                       details: ["alias": spec.alias.rawValue, "scheme": record.scheme, "fingerprint": version.fingerprint ?? ""]),
@@ -83,6 +83,10 @@ extension KeyService {
         return (keyID, context, try await protection(tenant: spec.tenant, category: spec.resolvedCategory))
     }
 
+    private func macRows(_ rows: (KeyRecord, KeyVersionRecord)) async throws -> (KeyRecord, KeyVersionRecord) {
+        (try await withMAC(rows.0), try await withMAC(rows.1, tenant: rows.0.tenantID))
+    }
+
     private func makeRows(spec: KeySpec, keyID: String, material: ProtectedMaterial, protection: ProtectionReference) -> (KeyRecord, KeyVersionRecord) {
         let now = clock()
         let record = KeyRecord(id: keyID, tenantID: spec.tenant.rawValue, alias: spec.alias.rawValue, category: spec.resolvedCategory.rawValue,
@@ -101,7 +105,7 @@ extension KeyService {
     public func rotate(tenant: TenantID, alias: KeyAlias, by principal: Principal) async throws -> KeyInfo {
         try await audited(.rotate, by: principal, tenant: tenant, alias: alias) {
             try principal.authorize(.manageKeys, tenant: tenant)
-            let record = try await usableRecord(tenant: tenant, alias: alias)
+            let record = try await usableRecord(tenant: tenant, alias: alias, fresh: true)
             let algorithm = record.algorithm
             let versions = try await store.versions(keyID: record.id)
             let next = (versions.map(\.version).max() ?? 0) + 1
@@ -115,10 +119,12 @@ extension KeyService {
             // A new version stays with the key's protection.
             let material = try await protection(for: record.protection).create(algorithm, options: options, context: context)
             let now = clock()
-            let row = KeyVersionRecord(keyID: record.id, version: next, publicKey: material.publicKeyDER,
-                                       fingerprint: material.fingerprint?.description, wrappedMaterial: material.stored,
-                                       wrappingGeneration: material.wrappingGeneration, createdAt: now)
-            try await store.addVersion(row, updatedAt: now, audit: [
+            let row = try await withMAC(KeyVersionRecord(keyID: record.id, version: next, publicKey: material.publicKeyDER,
+                                                         fingerprint: material.fingerprint?.description, wrappedMaterial: material.stored,
+                                                         wrappingGeneration: material.wrappingGeneration, createdAt: now), tenant: tenant.rawValue)
+            var updated = record.row
+            updated.primaryVersion = next
+            try await store.addVersion(row, updatedAt: now, keyMAC: try await rowMAC(updated), audit: [
                 event(.rotate, by: principal, tenant: tenant, keyID: record.id, version: next,
                       details: ["alias": alias.rawValue, "fingerprint": row.fingerprint ?? ""]),
             ])
@@ -139,9 +145,11 @@ extension KeyService {
     private func setStatus(tenant: TenantID, alias: KeyAlias, to status: KeyStatus, operation: AuditOperation, by principal: Principal) async throws -> KeyInfo {
         try await audited(operation, by: principal, tenant: tenant, alias: alias) {
             try principal.authorize(.manageKeys, tenant: tenant)
-            let record = try await record(tenant: tenant, alias: alias)
+            let record = try await checkedRecord(tenant: tenant, alias: alias)
             guard record.status != .destroyed else { throw KeystoreError.keyDestroyed(tenant: tenant.rawValue, alias: alias.rawValue) }
-            try await store.setStatus(keyID: record.id, status: status, updatedAt: clock(), audit: [
+            var updated = record.row
+            updated.status = status
+            try await store.setStatus(keyID: record.id, status: status, updatedAt: clock(), keyMAC: try await rowMAC(updated), audit: [
                 event(operation, by: principal, tenant: tenant, keyID: record.id, details: ["alias": alias.rawValue]),
             ])
             cache.evict(keyID: record.id)
@@ -151,23 +159,30 @@ extension KeyService {
         }
     }
 
-    /// Crypto-shredding: the wrapped material of every version is erased; the record,
-    /// public keys and fingerprints stay as a tombstone.
+    /// Crypto-shredding: the wrapped material of every version is erased and the
+    /// tenant's wrapping key moves to a new generation (see `KeyShredding.swift`); the
+    /// record, public keys and fingerprints stay as a tombstone.
     public func destroy(tenant: TenantID, alias: KeyAlias, by principal: Principal) async throws -> KeyInfo {
         try await audited(.destroy, by: principal, tenant: tenant, alias: alias) {
             try principal.authorize(.manageKeys, tenant: tenant)
-            let record = try await record(tenant: tenant, alias: alias)
+            let record = try await checkedRecord(tenant: tenant, alias: alias)
             guard record.status != .destroyed else { throw KeystoreError.keyDestroyed(tenant: tenant.rawValue, alias: alias.rawValue) }
+            let now = clock()
+            let plan = try await shreddingPlan(record, at: now)
             if case let ultimate as UltimateProtection = try await protection(for: record.protection) {
                 // The token objects go first: a failure leaves the record intact.
                 for version in try await store.versions(keyID: record.id) {
                     if let stored = version.wrappedMaterial { try ultimate.destroy(label: String(decoding: stored, as: UTF8.self)) }
                 }
             }
-            try await store.destroyKey(keyID: record.id, at: clock(), audit: [
-                event(.destroy, by: principal, tenant: tenant, keyID: record.id, details: ["alias": alias.rawValue]),
+            try await store.shredKey(plan, at: now, audit: [
+                event(.destroy, by: principal, tenant: tenant, keyID: record.id,
+                      details: ["alias": alias.rawValue, "wrapping_generation": String(plan.newWrappingKey.generation)]),
             ])
+            keyring.forget(tenant: tenant.rawValue, generations: plan.retiredGenerations)
+            try await shredLedger?.raise(tenant: tenant.rawValue, to: plan.newWrappingKey.generation, keyring: keyring)
             cache.evict(keyID: record.id)
+            records.evict(tenant: tenant, alias: alias)
             records.evict(tenant: tenant, alias: alias)
             logger.info("key destroyed", metadata: ["tenant": "\(tenant)", "alias": "\(alias)"])
             return try await key(tenant: tenant, alias: alias, by: principal)

@@ -22,6 +22,7 @@ extension KeyService {
         guard let row = try await store.version(keyID: record.id, version: version) else {
             throw KeystoreError.versionUnavailable(alias: record.alias.rawValue, version: version)
         }
+        try await checkVersion(row, of: record)
         guard let stored = row.wrappedMaterial else { throw KeystoreError.keyDestroyed(tenant: record.tenant.rawValue, alias: record.alias.rawValue) }
         let context = MaterialContext(tenant: record.tenant.rawValue, keyID: record.id, alias: record.alias.rawValue, version: version,
                                       algorithm: record.algorithm)
@@ -37,12 +38,13 @@ extension KeyService {
 
     /// A record usable for private operations: exists, enabled, not destroyed. Served
     /// from the record cache when fresh, so a cached-key sign does not touch the store.
-    func usableRecord(tenant: TenantID, alias: KeyAlias) async throws -> StoredKey {
+    /// Its MAC is checked when it enters the cache, so the hot path pays nothing.
+    func usableRecord(tenant: TenantID, alias: KeyAlias, fresh: Bool = false) async throws -> StoredKey {
         let record: StoredKey
-        if let cached = records.get(tenant: tenant, alias: alias) {
+        if !fresh, let cached = records.get(tenant: tenant, alias: alias) {
             record = cached
         } else {
-            record = try await self.record(tenant: tenant, alias: alias)
+            record = try await checkedRecord(tenant: tenant, alias: alias)
             records.put(record)
         }
         switch record.status {
@@ -85,14 +87,14 @@ extension KeyService {
     /// exists when `version` is nil (so signatures made before a rotation verify).
     public func verify(tenant: TenantID, alias: KeyAlias, message: [UInt8], signature: [UInt8],
                        format: SignatureFormat? = nil, version: Int? = nil, by principal: Principal) async throws -> VerifyResult {
-        try await mappingErrors {
+        try await audited(.verify, by: principal, tenant: tenant, alias: alias) {
             try principal.authorize(.verify, tenant: tenant)
-            let record = try await record(tenant: tenant, alias: alias)
+            let record = try await checkedRecord(tenant: tenant, alias: alias)
             guard record.status != .destroyed else { throw KeystoreError.keyDestroyed(tenant: tenant.rawValue, alias: alias.rawValue) }
             guard case .signing(let scheme) = record.algorithm else {
                 throw KeystoreError.wrongKeyKind(alias: alias.rawValue, algorithm: record.algorithm.identifier, operation: "verify signatures")
             }
-            var candidates = try await store.versions(keyID: record.id).filter { $0.wrappedMaterial != nil }
+            var candidates = try await checkedVersions(of: record).filter { $0.wrappedMaterial != nil }
             if let version {
                 candidates = candidates.filter { $0.version == version }
                 guard !candidates.isEmpty else { throw KeystoreError.versionUnavailable(alias: alias.rawValue, version: version) }
@@ -115,6 +117,7 @@ extension KeyService {
     public func encrypt(tenant: TenantID, alias: KeyAlias, plaintext: [UInt8], associatedData: [UInt8] = [],
                         by principal: Principal) async throws -> [UInt8] {
         try await withUsableKey(.encrypt, .useKeys, tenant: tenant, alias: alias, by: principal, as: \.aead, toDo: "encrypt") { record, version, key in
+            try await countEncryption(record, version: version)
             let aad = BindingContext.ciphertext(tenant: tenant.rawValue, keyID: record.id, version: version, associatedData: associatedData)
             let sealed = try VersionedCiphertext(keyVersion: version, box: try key.seal(plaintext, associatedData: aad)).bytes
             return (sealed, ["ciphertext_hmac": audit.digest(sealed)])
@@ -161,7 +164,7 @@ extension KeyService {
             try principal.authorize(.useKeys, tenant: tenant)
             let record = try await usableRecord(tenant: tenant, alias: alias)
             var matched: Int?
-            for row in try await store.versions(keyID: record.id).reversed() where row.wrappedMaterial != nil {
+            for row in try await checkedVersions(of: record).reversed() where row.wrappedMaterial != nil {
                 guard let key = try await unlocked(record, version: row.version).mac else {
                     throw KeystoreError.wrongKeyKind(alias: alias.rawValue, algorithm: record.algorithm.identifier, operation: "verify an HMAC")
                 }

@@ -29,6 +29,10 @@ public final class KeyService: Sendable {
     public let audit: AuditLog
     let hsmPIN: @Sendable (String) throws -> SecretBytes
     let hsmConnections = Mutex<[String: HSMConnection]>([:])
+    /// The floors of wrapping-key generations retired by destroys (nil for a store
+    /// without a file).
+    let shredLedger: ShredLedger?
+    let encryptionBudget: EncryptionBudget
 
     static let rootKeyIDMetadata = "root_key_id"
 
@@ -37,11 +41,12 @@ public final class KeyService: Sendable {
     ///
     /// - Parameters:
     ///   - cacheCapacity: unlocked key versions kept in memory (0 disables the cache).
+    ///   - encryptionLimit: encryptions one AES-GCM key version may make (NIST's 2^32).
     ///   - recordTimeToLive: how long a resolved key record is reused without asking the
     ///     store. Changes through this service apply at once; changes by another process
     ///     on the same database (a disable, a rotation) apply within this time.
     public init(store: any Store, root: any RootOfTrust, cacheCapacity: Int = 4096,
-                recordTimeToLive: Duration = .seconds(1),
+                recordTimeToLive: Duration = .seconds(1), encryptionLimit: EncryptionLimit = .nist,
                 clock: @escaping @Sendable () -> Date = { Date() },
                 logger: Logger = Logger(label: "custos.keystore"),
                 hsmPIN: @escaping @Sendable (String) throws -> SecretBytes = HSMPins.fromEnvironment) async throws {
@@ -53,6 +58,12 @@ public final class KeyService: Sendable {
         self.clock = clock
         self.logger = logger
         self.hsmPIN = hsmPIN
+        self.encryptionBudget = EncryptionBudget(limit: encryptionLimit)
+        if let sqlite = store as? SQLiteStore, sqlite.path.hasPrefix("/") {
+            shredLedger = ShredLedger(path: (sqlite.path as NSString).deletingLastPathComponent + "/" + ShredLedger.fileName)
+        } else {
+            shredLedger = nil
+        }
         try await mappingErrors {
             if let recorded = try await store.metadata(Self.rootKeyIDMetadata) {
                 guard recorded == Array(root.rootKeyID.utf8) else { throw KeystoreError.rootKeyMismatch }
@@ -63,6 +74,10 @@ public final class KeyService: Sendable {
         // The audit high-water mark lives beside the database file, outside it.
         let markPath = (store as? SQLiteStore).map { $0.path + AuditLog.markSuffix }
         self.audit = try await mappingErrors { try await AuditLog.open(store: store, root: root, markPath: markPath, clock: clock) }
+        try await mappingErrors {
+            try await macRowsWrittenBeforeRowMACs()
+            try await shredLedger?.open(keyring: keyring, store: store)
+        }
     }
 
     public func close() async throws {

@@ -18,6 +18,8 @@ public enum KeystoreError: Error, Equatable, Sendable, CustomStringConvertible {
     case keyMaterialCorrupted(alias: String, version: Int)
     case wrappingKeyUnavailable(tenant: String, generation: Int)
     case invalidCiphertext(String)
+    /// A key version made as many encryptions as it safely may (AES-GCM random nonces).
+    case usageLimitReached(alias: String, version: Int, limit: Int64)
     case invalidArgument(String)
     /// A row in the store holds a value Custos never writes (an edit or damage).
     case corruptRecord(String)
@@ -50,6 +52,8 @@ public enum KeystoreError: Error, Equatable, Sendable, CustomStringConvertible {
         case .wrappingKeyUnavailable(let tenant, let generation):
             "wrapping key generation \(generation) of tenant '\(tenant)' is missing or failed authentication"
         case .invalidCiphertext(let reason): "invalid ciphertext: \(reason)"
+        case .usageLimitReached(let alias, let version, let limit):
+            "key '\(alias)' version \(version) has made its \(limit) encryptions (AES-GCM with random nonces); rotate the key"
         case .invalidArgument(let reason): reason
         case .corruptRecord(let reason): "the store is damaged: \(reason)"
         case .auditKeyUnavailable: "the audit keys failed authentication under this root of trust"
@@ -80,6 +84,7 @@ extension KeystoreError {
         case .keyMaterialCorrupted: "key-material-corrupted"
         case .wrappingKeyUnavailable: "wrapping-key-unavailable"
         case .invalidCiphertext: "invalid-ciphertext"
+        case .usageLimitReached: "key-usage-exhausted"
         case .invalidArgument: "invalid-argument"
         case .corruptRecord: "corrupt-record"
         case .auditKeyUnavailable: "audit-key-unavailable"
