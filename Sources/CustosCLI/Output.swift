@@ -43,6 +43,10 @@ struct Output {
         FileHandle.standardError.write(Data(("error: \(error)\n").utf8))
     }
 
+    static func warning(_ text: String) {
+        FileHandle.standardError.write(Data(("warning: \(text)\n").utf8))
+    }
+
     static func timestamp(_ date: Date) -> String {
         ISO8601DateFormatter().string(from: date)
     }
