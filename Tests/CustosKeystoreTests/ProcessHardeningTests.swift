@@ -6,12 +6,13 @@ import Testing
 @Suite("Process hardening and data-directory permissions")
 struct ProcessHardeningTests {
     @Test func hardeningForbidsCoreDumpsAndSetsAPrivateUmask() throws {
+        let inherited = umask(0o022)
+        // Other tests in this process create files: they get the umask they had.
+        defer { umask(inherited) }
         #expect(ProcessHardening.apply().isEmpty)
         #expect(!ProcessHardening.isDumpable)
         #expect(ProcessHardening.coreLimit == (0, 0))
-        let current = umask(0o022)
-        umask(current)
-        #expect(current == 0o077)
+        #expect(umask(0o022) == 0o077)
         let status = try String(contentsOfFile: "/proc/self/status", encoding: .utf8)
         #expect(status.contains("CoreDumping:\t0"))
     }
