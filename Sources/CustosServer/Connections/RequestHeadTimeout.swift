@@ -48,7 +48,8 @@ final class RequestHeadTimeout: ChannelDuplexHandler, RemovableChannelHandler {
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         if case .end = unwrapOutboundIn(data) {
-            inFlight -= 1
+            // A response to no request head (a parse error's 400) must not leave it negative.
+            inFlight = max(0, inFlight - 1)
             if inFlight == 0 { arm(context, after: idle) }
         }
         context.write(data, promise: promise)
