@@ -52,6 +52,8 @@ let package = Package(
         ),
         // PKCS#11 through a module loaded at run time (dlopen); p11-kit's header only.
         .target(name: "CPKCS11", linkerSettings: [.linkedLibrary("dl")]),
+        // prctl(2) for the process hardening at start (variadic in C, so not callable from Swift).
+        .target(name: "CProcessControl"),
         // TPM 2.0 through the TSS2 ESAPI (Debian libtss2-dev).
         .target(
             name: "CTSS2",
@@ -94,6 +96,7 @@ let package = Package(
                 "CustosStore",
                 "CPKCS11",
                 "CTSS2",
+                "CProcessControl",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),

@@ -29,8 +29,12 @@ def unb64(text: str) -> bytes:
 class Server:
     """`custos serve` on a fresh data directory (from a `Custos` fixture)."""
 
-    def __init__(self, custos: Custos, config: dict | None = None, env: dict | None = None):
+    def __init__(self, custos: Custos, config: dict | None = None, env: dict | None = None,
+                 preexec=None, cwd: Path | None = None):
+        """`preexec` runs in the child before exec (limits, umask); `cwd` is its directory."""
         self.custos = custos
+        self.preexec = preexec
+        self.cwd = cwd
         self.config_path = custos.workdir / "server.json"
         base = {"server": {"host": "127.0.0.1", "port": 0}, "audit": {"checkpoint_interval_seconds": 3600}}
         for section, values in (config or {}).items():
@@ -49,6 +53,7 @@ class Server:
         self.proc = subprocess.Popen(
             [str(self.custos.binary), "serve", "--config", str(self.config_path)],
             env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self.log,
+            preexec_fn=self.preexec, cwd=self.cwd,
         )
         deadline = time.time() + timeout
         while time.time() < deadline:

@@ -17,6 +17,12 @@ public struct CustosCommand: AsyncParsableCommand {
                       ServeCommand.self, TokenCommand.self, AuditCommand.self])
 
     public init() {}
+
+    /// The process entry point: the hardening comes first, before any secret is read.
+    public static func hardenedMain() async {
+        for problem in ProcessHardening.apply() { Output.warning(problem) }
+        await main()
+    }
 }
 
 /// Options every command takes.
@@ -32,6 +38,17 @@ struct GlobalOptions: ParsableArguments {
 
     @Flag(name: .long, help: "Log operations (never secret values) to standard error.")
     var verbose = false
+
+    @Flag(name: .long, help: "Run on a data directory that other users can read or write (else $CUSTOS_ALLOW_INSECURE_PERMISSIONS=1); prints a warning.")
+    var allowInsecurePermissions = false
+
+    /// Refuses a data directory others can reach (docs/security.md), unless overridden.
+    func checkDataDirectory() throws {
+        let allowed = allowInsecurePermissions || ProcessInfo.processInfo.environment["CUSTOS_ALLOW_INSECURE_PERMISSIONS"] == "1"
+        for problem in try DataDirectory.check(resolvedDataDirectory, allowInsecure: allowed) {
+            Output.warning("\(problem) (allowed by the override)")
+        }
+    }
 
     @OptionGroup(title: "Root-of-trust secrets")
     var secrets: ProviderSecretOptions
@@ -109,6 +126,7 @@ struct GlobalOptions: ParsableArguments {
     /// Opens the local keystore, unsealing the root of trust.
     func openKeystore(cacheCapacity: Int = 4096, recordTimeToLive: Duration = .seconds(1), resume: Bool = false) async throws -> KeyService {
         CLILogging.bootstrap(level: verbose ? .info : .warning, onlyRaise: true)
+        try checkDataDirectory()
         let directory = resolvedDataDirectory
         let service = try await RootDirectory.openKeyService(directory: directory, databasePath: directory + "/" + LocalLayout.databaseName,
                                                              secrets: rootSecrets, resume: resume) { store, root in
@@ -245,15 +263,13 @@ struct InitCommand: AsyncParsableCommand {
                     throw KeystoreError.invalidArgument("--scrypt-log-n must be between 10 and 22")
                 }
                 let passphrase = try global.passphrase()
-                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
-                                                        attributes: [.posixPermissions: 0o700])
+                try DataDirectory.prepare(directory)
                 root = try PassphraseRoot.create(at: rootPath, passphrase: passphrase, cost: .init(logN: scryptLogN))
             } else {
                 // The provider seals first: a refusal (wrong PIN, unreachable KMS or TPM)
                 // leaves no directory behind.
                 let (sealed, file) = try await RootProviders.create(provider, rootOptions, secrets: global.secrets)
-                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
-                                                        attributes: [.posixPermissions: 0o700])
+                try DataDirectory.prepare(directory)
                 try file.write(to: providerPath)
                 root = sealed
             }

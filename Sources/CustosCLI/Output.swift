@@ -53,6 +53,10 @@ struct Output {
         FileHandle.standardError.write(Data(("error: " + TerminalText.escaped("\(error)") + "\n").utf8))
     }
 
+    static func warning(_ text: String) {
+        FileHandle.standardError.write(Data(("warning: \(text)\n").utf8))
+    }
+
     static func timestamp(_ date: Date) -> String {
         ISO8601DateFormatter().string(from: date)
     }

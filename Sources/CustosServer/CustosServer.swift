@@ -8,6 +8,7 @@ import HummingbirdCore
 import HummingbirdTLS
 import Logging
 import Metrics
+import NIOCore
 import NIOSSL
 import Prometheus
 import ServiceLifecycle
@@ -22,6 +23,8 @@ public struct CustosServer: Sendable {
     public let tokens: TokenService
     let metrics: ServerMetrics
     let deadlines: RequestDeadlines
+    let failures: AuthFailureLimiter
+    let denials = DenialAudit()
     let logger: Logger
 
     /// Metrics go to Prometheus; bootstrapping is once per process.
@@ -42,6 +45,7 @@ public struct CustosServer: Sendable {
         self.tokens = TokenService(store: keys.store, audit: keys.audit)
         self.metrics = ServerMetrics(registry: registry)
         self.deadlines = RequestDeadlines(timeout: configuration.requestTimeout)
+        self.failures = AuthFailureLimiter(perMinute: configuration.authFailuresPerMinute)
         self.logger = logger
     }
 
@@ -75,7 +79,8 @@ public struct CustosServer: Sendable {
             }
         }
 
-        let api = router.group("v1").add(middleware: AuthenticationMiddleware(tokens: tokens, audit: keys.audit))
+        let api = router.group("v1").add(middleware: AuthenticationMiddleware(tokens: tokens, audit: keys.audit,
+                                                                                     failures: failures, denials: denials))
         let io = JSONIO(maxBodyBytes: configuration.maxBodyBytes)
         KeyRoutes(keys: keys, io: io, allowImport: importAllowed).register(on: api)
         CryptoRoutes(keys: keys, io: io, batchMaxItems: configuration.batchMaxItems, metrics: metrics).register(on: api)
@@ -83,9 +88,32 @@ public struct CustosServer: Sendable {
         return router
     }
 
-    func serverBuilder() throws -> HTTPServerBuilder {
-        guard let tls = configuration.tls else { return .http1() }
-        return try .tls(.http1(), configuration: try MutualTLS.configuration(tls))
+    /// HTTP/1 (over TLS when configured) behind the connection limits and timeouts.
+    func serverBuilder(limiter: ConnectionLimiter) throws -> HTTPServerBuilder {
+        let header = configuration.headerTimeout, idle = configuration.idleTimeout
+        let http = HTTP1Channel.Configuration(additionalChannelHandlers: [RequestHeadTimeout(header: header, idle: idle)],
+                                              idleTimeout: TimeAmount(idle))
+        guard let tls = configuration.tls else {
+            return HTTPServerBuilder { GuardedChildChannel(base: HTTP1Channel(responder: $0, configuration: http), limiter: limiter) }
+        }
+        let tlsConfiguration = try MutualTLS.configuration(tls)
+        return HTTPServerBuilder {
+            GuardedChildChannel(base: try TLSChannel(HTTP1Channel(responder: $0, configuration: http), configuration: tlsConfiguration),
+                                limiter: limiter)
+        }
+    }
+
+    /// The connection cap, lowered to fit the open-file limit (after raising it as far
+    /// as allowed): past that limit accept() fails and every client waits.
+    func connectionLimiter() -> ConnectionLimiter {
+        let reserve = 256  // the store, TLS files, HSM and KMS clients, logs
+        let files = ProcessHardening.raiseOpenFileLimit(to: configuration.maxConnections + reserve)
+        let maximum = min(configuration.maxConnections, max(1, files - reserve))
+        if maximum < configuration.maxConnections {
+            logger.warning("server.max_connections lowered to fit the open-file limit",
+                           metadata: ["configured": "\(configuration.maxConnections)", "effective": "\(maximum)", "open_files": "\(files)"])
+        }
+        return ConnectionLimiter(maximum: maximum, perAddress: min(configuration.maxConnectionsPerAddress, maximum))
     }
 
     /// Runs until SIGTERM/SIGINT. `onRunning` receives the bound port (useful with port 0).
@@ -93,7 +121,7 @@ public struct CustosServer: Sendable {
         do {
             let app = Application(
                 router: buildRouter(),
-                server: try serverBuilder(),
+                server: try serverBuilder(limiter: connectionLimiter()),
                 configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
                 onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
                 logger: logger)
@@ -108,10 +136,11 @@ public struct CustosServer: Sendable {
             // access returns; each change is audited by the keystore.
             let rootMonitor = keys.monitorRoot(every: configuration.rootCheckInterval)
             defer { rootMonitor.cancel() }
+            let denialRecords = DenialAuditService(audit: keys.audit, denials: denials, interval: configuration.denialAuditInterval, logger: logger)
             let group = ServiceGroup(configuration: .init(
                 // Shut down in reverse: the server drains first (deadlines still
-                // enforced), then the last checkpoint.
-                services: [.init(service: checkpoints), .init(service: deadlines), .init(service: app)],
+                // enforced), then the counted refusals are written, then the last checkpoint.
+                services: [.init(service: checkpoints), .init(service: denialRecords), .init(service: deadlines), .init(service: app)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
             try await group.run()
@@ -151,6 +180,32 @@ struct CheckpointService: Service {
             }
         } catch {
             logger.error("audit checkpoint failed", metadata: ["error": "\(error)"])
+        }
+    }
+}
+
+/// Writes the counted authentication refusals every `interval`, and once more at shutdown.
+struct DenialAuditService: Service {
+    let audit: AuditLog
+    let denials: DenialAudit
+    let interval: Duration
+    let logger: Logger
+
+    func run() async throws {
+        while !Task.isShuttingDownGracefully {
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+            await flush()
+        }
+        await flush()
+    }
+
+    private func flush() async {
+        let events = denials.drain()
+        guard !events.isEmpty else { return }
+        do {
+            try await audit.record(events)
+        } catch {
+            logger.error("audit of refused authentications failed", metadata: ["records": "\(events.count)", "error": "\(error)"])
         }
     }
 }

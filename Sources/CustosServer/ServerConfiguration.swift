@@ -31,6 +31,21 @@ public struct ServerConfiguration: Sendable, Equatable {
     /// How often the root-of-trust provider is asked whether access still holds.
     public var rootCheckInterval: Duration = .seconds(10)
     public var tls: TLS?
+    /// A new connection's first request head must be complete within this time.
+    public var headerTimeout: Duration = .seconds(10)
+    /// A kept-alive connection waits this long for its next request (and a request body
+    /// may stall this long) before it is closed.
+    public var idleTimeout: Duration = .seconds(60)
+    /// Open connections at most; excess ones are closed as soon as they are accepted.
+    public var maxConnections = 1000
+    /// Open connections per client address at most (0: no per-address limit).
+    public var maxConnectionsPerAddress = 100
+    /// Failed authentications one client address may make per minute (a burst of as
+    /// many); beyond it, its requests get 429 until the allowance refills. 0: no limit.
+    public var authFailuresPerMinute = 60
+    /// Refused authentications are audited once per client address and reason, then
+    /// as one record with a count per interval.
+    public var denialAuditInterval: Duration = .seconds(60)
 
     public struct TLS: Sendable, Equatable {
         public var certificatePath: String
@@ -104,6 +119,19 @@ public struct ServerConfiguration: Sendable, Equatable {
         if let capacity = try integer("keystore.cache_capacity", 0...10_000_000) { config.cacheCapacity = capacity }
         if let millis = try integer("keystore.record_ttl_ms", 0...3_600_000) { config.recordTimeToLive = .milliseconds(millis) }
         if let seconds = try integer("keystore.root_check_interval_seconds", 1...86_400) { config.rootCheckInterval = .seconds(seconds) }
+        if let seconds = try integer("server.header_timeout_seconds", 1...3600) { config.headerTimeout = .seconds(seconds) }
+        if let seconds = try integer("server.idle_timeout_seconds", 1...86_400) { config.idleTimeout = .seconds(seconds) }
+        if let count = try integer("server.max_connections", 1...1_000_000) { config.maxConnections = count }
+        if let count = try integer("server.max_connections_per_address", 0...1_000_000) {
+            config.maxConnectionsPerAddress = count
+        } else {
+            config.maxConnectionsPerAddress = min(config.maxConnectionsPerAddress, config.maxConnections)
+        }
+        if config.maxConnectionsPerAddress > config.maxConnections {
+            throw Invalid(description: "server.max_connections_per_address (\(config.maxConnectionsPerAddress)) must not exceed server.max_connections (\(config.maxConnections))")
+        }
+        if let count = try integer("server.auth_failures_per_minute", 0...1_000_000) { config.authFailuresPerMinute = count }
+        if let seconds = try integer("audit.denial_interval_seconds", 1...86_400) { config.denialAuditInterval = .seconds(seconds) }
 
         let certificate = text("tls.certificate"), privateKey = text("tls.private_key")
         let clientCA = text("tls.client_ca")

@@ -1,4 +1,6 @@
 import CustosCLI
 
 @main
-extension CustosCommand {}
+enum Custos {
+    static func main() async { await CustosCommand.hardenedMain() }
+}

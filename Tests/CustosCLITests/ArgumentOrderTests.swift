@@ -12,6 +12,7 @@ struct ArgumentOrderTests {
             "--data-dir": true, "--json": false, "--passphrase-file": true, "--verbose": false,
             "--pkcs11-pin-file": true, "--tpm-owner-auth-file": true, "--tpm-auth-file": true,
             "--server": true, "--token": true, "--token-file": true, "--new-passphrase-file": true,
+            "--allow-insecure-permissions": false,
         ])
     }
 

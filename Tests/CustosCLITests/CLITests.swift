@@ -161,7 +161,9 @@ struct CLITests {
             #"{"id":3,"scheme":"bls12381-pop","public_keys":["\#(publicKey)"],"proofs_of_possession":["\#(proof)"],"message":"0badcafe","signature":"\#(signature)"}"#,
             #"{"id":4,"scheme":"bls12381-pop","public_keys":["\#(publicKey)"],"message":"0badcafe","signature":"\#(signature)"}"#,
         ]
-        let file = cli.dataDirectory + "/bls.jsonl"
+        // Beside the data directory, not in it: a file others can read there is refused.
+        let file = cli.dataDirectory + ".bls.jsonl"
+        defer { try? FileManager.default.removeItem(atPath: file) }
         try lines.joined(separator: "\n").write(toFile: file, atomically: true, encoding: .utf8)
         let batch = try cli.run(["verify", "--batch", file], passphrase: nil, dataDir: false)
         let results = batch.stdout.split(separator: "\n").map { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }

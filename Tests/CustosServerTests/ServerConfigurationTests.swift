@@ -41,6 +41,13 @@ struct ServerConfigurationTests {
         ("CUSTOS_LOG_LEVEL", "loud", "log.level"),
         ("CUSTOS_TLS_CERTIFICATE", "/c.pem", "go together"),
         ("CUSTOS_TLS_CLIENT_CA", "/ca.pem", "need tls.certificate"),
+        ("CUSTOS_SERVER_HEADER_TIMEOUT_SECONDS", "0", "server.header_timeout_seconds"),
+        ("CUSTOS_SERVER_IDLE_TIMEOUT_SECONDS", "soon", "server.idle_timeout_seconds"),
+        ("CUSTOS_SERVER_MAX_CONNECTIONS", "0", "server.max_connections"),
+        ("CUSTOS_SERVER_MAX_CONNECTIONS_PER_ADDRESS", "-1", "server.max_connections_per_address"),
+        ("CUSTOS_SERVER_MAX_CONNECTIONS_PER_ADDRESS", "1001", "must not exceed server.max_connections"),
+        ("CUSTOS_SERVER_AUTH_FAILURES_PER_MINUTE", "many", "server.auth_failures_per_minute"),
+        ("CUSTOS_AUDIT_DENIAL_INTERVAL_SECONDS", "0", "audit.denial_interval_seconds"),
     ])
     func invalidValuesAreNamed(variable: String, value: String, mentioning: String) async throws {
         do {
@@ -49,6 +56,24 @@ struct ServerConfigurationTests {
         } catch let error as ServerConfiguration.Invalid {
             #expect(error.description.contains(mentioning), "\(error.description)")
         }
+    }
+
+    @Test func abuseLimitsHaveDefaultsAndCanBeSet() async throws {
+        let defaults = ServerConfiguration()
+        #expect(defaults.headerTimeout == .seconds(10) && defaults.idleTimeout == .seconds(60))
+        #expect(defaults.maxConnections == 1000 && defaults.maxConnectionsPerAddress == 100)
+        #expect(defaults.authFailuresPerMinute == 60 && defaults.denialAuditInterval == .seconds(60))
+        let path = try file("""
+            {"server": {"header_timeout_seconds": 2, "idle_timeout_seconds": 5, "max_connections": 50,
+                        "max_connections_per_address": 0, "auth_failures_per_minute": 0},
+             "audit": {"denial_interval_seconds": 7}}
+            """)
+        let config = try await ServerConfiguration.load(file: path, environment: [:])
+        #expect(config.headerTimeout == .seconds(2) && config.idleTimeout == .seconds(5) && config.maxConnections == 50)
+        #expect(config.maxConnectionsPerAddress == 0 && config.authFailuresPerMinute == 0 && config.denialAuditInterval == .seconds(7))
+        // A lower total brings the default per-address limit down with it.
+        let small = try await ServerConfiguration.load(file: nil, environment: ["CUSTOS_SERVER_MAX_CONNECTIONS": "20"])
+        #expect(small.maxConnectionsPerAddress == 20)
     }
 
     @Test func tlsPinsAndCAAreExclusiveAndPinsAreChecked() async throws {
