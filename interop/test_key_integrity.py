@@ -66,6 +66,7 @@ def test_an_older_database_does_not_bring_a_destroyed_key_back(custos, tmp_path)
     for suffix in ["", "-wal", "-shm"]:
         (custos.data_dir / f"custos.sqlite{suffix}").unlink(missing_ok=True)
     shutil.copyfile(backup, database)
+    database.chmod(0o600)                                 # a careful restorer keeps the mode
     with sqlite3.connect(database) as db:                 # the restored copy still has the material
         assert db.execute("SELECT COUNT(*) FROM key_versions WHERE wrapped_material IS NOT NULL").fetchone()[0] == 2
     error = custos.fails("sign", "--tenant", custos.tenant, "--key", "doomed", "--message-file", custos.file(MSG))

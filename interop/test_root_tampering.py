@@ -32,6 +32,9 @@ def evil_module(path: Path, marker: Path) -> Path:
     source.write_text(EVIL_C)
     subprocess.run(["cc", "-shared", "-fPIC", f'-DMARKER="{marker}"', "-o", str(path), str(source)],
                    check=True, capture_output=True, timeout=60)
+    # Private modes, as a planter who knows the data directory's checks would leave them.
+    source.chmod(0o600)
+    path.chmod(0o600)
     return path
 
 
@@ -69,6 +72,7 @@ def test_planted_pending_migration_gets_no_key(custos_bin, tmp_path, kms_server,
            "sealed_root_key": "00" * 64, "tpm": {"tcti": f"cmd:touch {marker}", "pcrs": []}}
     for planted in (planted_kms_root(c, kms_server, tmp_path), tpm):
         (c.data_dir / "root.next.json").write_text(json.dumps(planted))
+        (c.data_dir / "root.next.json").chmod(0o600)
         # Any command: refused, and the error says how an operator finishes a real migration.
         res = c.run("sign", "--tenant", TENANT, "--key", "ed", "--message-file", c.file(MSG), expect=None)
         assert not marker.exists(), "planted code ran"

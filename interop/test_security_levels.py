@@ -142,6 +142,9 @@ def test_ultimate_signature_is_checked_against_the_stored_public_key(leveled):
     label = bytes(label).decode()
     c.hsm.tool("--delete-object", "--type", "privkey", "--label", label)
     c.hsm.tool("--keypairgen", "--key-type", "EC:prime256v1", "--label", label, "--id", "99")
+    # Keep only the original public object under the label: the token's public key still
+    # matches the stored one, so only the signature check can notice the swapped private key.
+    c.hsm.tool("--delete-object", "--type", "pubkey", "--id", "99")
     line = c.fails("sign", "--tenant", TENANT, "--key", "u", "--message-file", c.file(MSG))
     assert "does not verify under the stored public key" in line, line
     # The key's public half is unchanged: nothing was re-read from the token.
