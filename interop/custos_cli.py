@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,6 +141,17 @@ class Custos:
     def list_aliases(self, *filters) -> list[str]:
         res = self.run("key", "list", "--tenant", self.tenant, *filters, "--json")
         return [k["alias"] for k in keys_in_listing(res.out)]
+
+
+def edit_database(custos: Custos, *statements: str) -> None:
+    """Runs SQL on a data directory's database behind Custos's back, as a tamperer would."""
+    db = sqlite3.connect(custos.data_dir / "custos.sqlite")
+    try:
+        for statement in statements:
+            db.execute(statement)
+        db.commit()
+    finally:
+        db.close()
 
 
 def keys_in_listing(out: str) -> list[dict]:

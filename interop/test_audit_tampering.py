@@ -13,20 +13,12 @@ import time
 
 import pytest
 
+from custos_cli import edit_database as sql
 from server import Server, b64
 
 T = "acme"
 MARK = "custos.sqlite.audit-mark"
 
-
-def sql(custos, *statements: str) -> None:
-    db = sqlite3.connect(custos.data_dir / "custos.sqlite")
-    try:
-        for statement in statements:
-            db.execute(statement)
-        db.commit()
-    finally:
-        db.close()
 
 
 def scalar(custos, query: str):

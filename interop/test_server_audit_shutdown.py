@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from custos_cli import edit_database as tamper
 from server import Server, b64
 
 T = "acme"
@@ -21,15 +22,6 @@ def activity(server: Server) -> None:
         assert server.call("POST", f"/v1/tenants/{T}/keys/k/sign", admin, {"message": b64(f"m{index}".encode())}).status_code == 200
     server.call("POST", f"/v1/tenants/{T}/keys/k/rotate", admin)
 
-
-def tamper(custos, *statements: str) -> None:
-    db = sqlite3.connect(custos.data_dir / "custos.sqlite")
-    try:
-        for statement in statements:
-            db.execute(statement)
-        db.commit()
-    finally:
-        db.close()
 
 
 def verify(custos) -> tuple[int, list[dict]]:
