@@ -3,7 +3,7 @@ import CompilerPluginSupport
 import PackageDescription
 
 // Layers depend downwards only (docs/architecture.md): custos (CLI) → CustosServer →
-// CustosKeystore → CustosStore, CustosCrypto → C modules. CustosAPI (the wire types and
+// CustosKeystore → CustosStore, CustosPKI → CustosCrypto → C modules. CustosAPI (the wire types and
 // endpoints) stands alone on Foundation, CustosJSON and the compile-time CustosMacros, so
 // CustosClient, the HTTP client of the command line's client mode, links no keystore, HSM
 // or TPM code. Each layer has its own test target (the server is tested over HTTP by the
@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "BLS12381", targets: ["BLS12381"]),
         .library(name: "CustosCrypto", targets: ["CustosCrypto"]),
         .library(name: "CustosStore", targets: ["CustosStore"]),
+        .library(name: "CustosPKI", targets: ["CustosPKI"]),
         .library(name: "CustosKeystore", targets: ["CustosKeystore"]),
         .library(name: "CustosAPI", targets: ["CustosAPI"]),
         .library(name: "CustosClient", targets: ["CustosClient"]),
@@ -37,6 +38,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0"),
         .package(url: "https://github.com/swiftlang/swift-syntax.git", from: "603.0.1"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
     ],
     targets: [
         .systemLibrary(
@@ -88,10 +90,23 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // X.509 certificates, CSRs and public-key pins (swift-certificates): pure, no I/O.
+        .target(
+            name: "CustosPKI",
+            dependencies: [
+                "CustosCrypto",
+                "CustosJSON",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ]
+        ),
         .target(
             name: "CustosKeystore",
             dependencies: [
                 "CustosCrypto",
+                "CustosPKI",
                 "CustosJSON",
                 "CustosStore",
                 "CPKCS11",
@@ -119,7 +134,7 @@ let package = Package(
         .target(
             name: "CustosServer",
             dependencies: [
-                "CustosAPI", "CustosCrypto", "CustosJSON", "CustosKeystore", "CustosStore",
+                "CustosAPI", "CustosCrypto", "CustosJSON", "CustosKeystore", "CustosPKI", "CustosStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -162,6 +177,7 @@ let package = Package(
             dependencies: ["BLS12381", "CBLS12381Field", .product(name: "BigInt", package: "BigInt")]
         ),
         .testTarget(name: "CustosStoreTests", dependencies: ["CustosStore"]),
+        .testTarget(name: "CustosPKITests", dependencies: ["CustosPKI", "CustosCrypto"]),
         .testTarget(
             name: "CustosMacrosTests",
             dependencies: [
