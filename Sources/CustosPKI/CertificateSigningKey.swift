@@ -34,17 +34,22 @@ public struct CertificateSigningKey: Sendable {
         }
     }
 
+    /// Refuses a scheme whose keys cannot be the subject of a TLS certificate.
+    public static func requireCertifiable(_ scheme: SignatureScheme) throws {
+        switch scheme {
+        case .ecdsaP384SHA384, .ecdsaP256SHA256, .ed25519, .rsaPSSSHA256, .rsaPKCS1SHA256: return
+        default:
+            throw PKIError.unsupportedKey("a \(scheme) key cannot be certified for TLS; use ecdsa-p384-sha384, ecdsa-p256-sha256, ed25519, rsa-pss-sha256 or rsa-pkcs1-sha256")
+        }
+    }
+
     /// The X.509 form of a subject key, refused unless TLS peers accept its type.
     public static func certificatePublicKey(_ key: SigningPublicKey) throws -> Certificate.PublicKey {
-        switch key.scheme {
-        case .ecdsaP384SHA384, .ecdsaP256SHA256, .ed25519, .rsaPSSSHA256, .rsaPKCS1SHA256:
-            guard let der = key.derRepresentation, let parsed = try? Certificate.PublicKey(derEncoded: der) else {
-                throw PKIError.unsupportedKey("the \(key.scheme) public key has no SubjectPublicKeyInfo a certificate can carry")
-            }
-            return parsed
-        default:
-            throw PKIError.unsupportedKey("a \(key.scheme) key cannot be certified for TLS; use ecdsa-p384-sha384, ecdsa-p256-sha256, ed25519, rsa-pss-sha256 or rsa-pkcs1-sha256")
+        try requireCertifiable(key.scheme)
+        guard let der = key.derRepresentation, let parsed = try? Certificate.PublicKey(derEncoded: der) else {
+            throw PKIError.unsupportedKey("the \(key.scheme) public key has no SubjectPublicKeyInfo a certificate can carry")
         }
+        return parsed
     }
 }
 
