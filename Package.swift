@@ -189,8 +189,9 @@ let package = Package(
         .testTarget(
             name: "CustosKeystoreTests",
             dependencies: [
-                "CustosKeystore", "CustosStore", "CustosCrypto",
+                "CustosKeystore", "CustosStore", "CustosCrypto", "CustosPKI",
                 .product(name: "SQLiteKit", package: "sqlite-kit"),
+                .product(name: "X509", package: "swift-certificates"),
             ]
         ),
         .testTarget(name: "CustosServerTests", dependencies: ["CustosServer", "CustosAPI", "CustosStore"]),
