@@ -155,6 +155,7 @@ let package = Package(
                 "CustosServer",
                 "CustosCrypto",
                 "CustosJSON",
+                "CustosPKI",
                 "CustosKeystore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
