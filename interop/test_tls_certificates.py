@@ -258,3 +258,27 @@ def test_bad_input_is_refused_and_changes_nothing(custos: Custos):
 
     assert listing(custos) == before_list
     assert audit_successes(custos) == before_audit
+
+
+@pytest.mark.parametrize("level", ["high", "ultimate"])
+def test_hsm_held_keys_issue_and_are_certified(custos_bin, tmp_path, softhsm, level: str):
+    """CA and node keys inside a SoftHSM2 token (ultimate: generated there, never
+    extractable) sign certificates through the token like any other signature."""
+    c = Custos(custos_bin, tmp_path)
+    c.env.update(softhsm.env)
+    c.env["CUSTOS_HSM_PIN_HSM1"] = softhsm.pin
+    c.secrets.append(softhsm.pin)
+    c.run("init", "--scrypt-log-n", "10")
+    c.run("tenant", "create", TENANT)
+    c.run("hsm", "add", "hsm1", "--module", softhsm.module, "--token-label", softhsm.label)
+    c.run("tenant", "assign", TENANT, "--category", "TLS", "--level", level, "--hsm", "hsm1")
+    create_ca(c, "ca", "ecdsa-p384-sha384")
+    create_ca(c, "inter", "ecdsa-p256-sha256", issuer="ca")
+    node = issue(c, "node", "inter", scheme="ecdsa-p256-sha256")
+    for alias in ("ca", "inter", "node"):
+        assert c.run("key", "show", "--tenant", TENANT, alias, "--json").json()["protection"] == f"{level}:hsm1"
+    root_pem, inter_pem = export(c, "ca"), export(c, "inter")
+    assert openssl("verify", "-CAfile", root_pem, "-untrusted", inter_pem, export(c, "node")).returncode == 0
+    rotated = tls(c, "rotate", "--tenant", TENANT, "--alias", "node")
+    assert rotated["key_version"] == 2 and rotated["pin"] != node["pin"]
+    assert openssl("verify", "-CAfile", root_pem, "-untrusted", inter_pem, export(c, "node")).returncode == 0
