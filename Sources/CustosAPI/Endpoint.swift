@@ -65,6 +65,18 @@ public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
     public static let signBatch = Endpoint(.post, "tenants/:tenant/sign")
     public static let verifyBatch = Endpoint(.post, "tenants/:tenant/verify")
 
+    public static let createCertificateAuthority = Endpoint(.post, "tenants/:tenant/tls/authorities")
+    public static let issueCertificate = Endpoint(.post, "tenants/:tenant/tls/certificates")
+    public static let listCertificates = Endpoint(.get, "tenants/:tenant/tls/certificates")
+    public static let signCertificateRequest = Endpoint(.post, "tenants/:tenant/tls/csr")
+    public static let rotateCertificate = Endpoint(.post, "tenants/:tenant/tls/certificates/:alias/rotate")
+    public static let revokeCertificate = Endpoint(.post, "tenants/:tenant/tls/revoke")
+    public static let tlsTrust = Endpoint(.get, "tls/trust")
+    public static let trustPin = Endpoint(.post, "tls/trust/pins")
+    public static let untrustPin = Endpoint(.post, "tls/trust/pins/remove")
+    public static let trustAuthority = Endpoint(.post, "tls/trust/authorities")
+    public static let untrustAuthority = Endpoint(.post, "tls/trust/authorities/remove")
+
     public static let createToken = Endpoint(.post, "tokens")
     public static let listTokens = Endpoint(.get, "tokens")
     public static let revokeToken = Endpoint(.post, "tokens/:id/revoke")
@@ -76,6 +88,7 @@ public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
     public static let all: [Endpoint] = [
         healthLive, healthReady, createTenant, listTenants, generateKey, listKeys, importKey, getKey, publicKey,
         proofOfPossession, rotateKey, disableKey, enableKey, destroyKey, sign, verify, encrypt, decrypt, hmac,
-        signBatch, verifyBatch, createToken, listTokens, revokeToken, listAudit, verifyAudit,
+        signBatch, verifyBatch, createCertificateAuthority, issueCertificate, listCertificates, signCertificateRequest,
+        rotateCertificate, revokeCertificate, tlsTrust, trustPin, untrustPin, trustAuthority, untrustAuthority, createToken, listTokens, revokeToken, listAudit, verifyAudit,
     ]
 }

@@ -93,4 +93,50 @@ extension CustosClient {
     public func verifyAudit(tenant: String?) async throws -> AuditVerifyResponse {
         try await call(.verifyAudit, query: ["tenant": tenant])
     }
+
+    // TLS certificates and the server-wide client trust set.
+
+    public func createCertificateAuthority(tenant: String, _ request: CreateCertificateAuthorityRequest) async throws -> CertificateResponse {
+        try await call(.createCertificateAuthority, ["tenant": tenant], body: request)
+    }
+
+    public func issueCertificate(tenant: String, _ request: IssueCertificateRequest) async throws -> CertificateResponse {
+        try await call(.issueCertificate, ["tenant": tenant], body: request)
+    }
+
+    public func signCertificateRequest(tenant: String, _ request: SignCertificateRequestRequest) async throws -> CertificateResponse {
+        try await call(.signCertificateRequest, ["tenant": tenant], body: request)
+    }
+
+    public func certificates(tenant: String, alias: String?) async throws -> [CertificateResponse] {
+        try await call(.listCertificates, ["tenant": tenant], query: ["alias": alias], as: CertificateListResponse.self).certificates
+    }
+
+    public func rotateCertificate(tenant: String, alias: String) async throws -> CertificateResponse {
+        try await call(.rotateCertificate, ["tenant": tenant, "alias": alias])
+    }
+
+    public func revokeCertificate(tenant: String, serial: String) async throws -> CertificateResponse {
+        try await call(.revokeCertificate, ["tenant": tenant], body: RevokeCertificateRequest(serial: serial))
+    }
+
+    public func tlsTrust() async throws -> TLSTrustResponse {
+        try await call(.tlsTrust)
+    }
+
+    public func trustPin(_ request: TrustPinRequest) async throws -> TLSTrustResponse {
+        try await call(.trustPin, body: request)
+    }
+
+    public func untrustPin(_ pin: String) async throws -> TLSTrustResponse {
+        try await call(.untrustPin, body: TrustPinRequest(pin: pin))
+    }
+
+    public func trustAuthority(_ request: TrustAuthorityRequest) async throws -> TLSTrustResponse {
+        try await call(.trustAuthority, body: request)
+    }
+
+    public func untrustAuthority(_ request: TrustAuthorityRequest) async throws -> TLSTrustResponse {
+        try await call(.untrustAuthority, body: request)
+    }
 }

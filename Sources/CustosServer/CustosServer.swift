@@ -85,6 +85,7 @@ public struct CustosServer: Sendable {
         KeyRoutes(keys: keys, io: io, allowImport: importAllowed).register(on: api)
         CryptoRoutes(keys: keys, io: io, batchMaxItems: configuration.batchMaxItems, metrics: metrics).register(on: api)
         AccessRoutes(keys: keys, tokens: tokens, io: io).register(on: api)
+        TLSRoutes(keys: keys, io: io, afterChange: {}).register(on: api)
         return router
     }
 
