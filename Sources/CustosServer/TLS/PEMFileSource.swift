@@ -46,10 +46,16 @@ struct PEMFileSource: TLSMaterialSource {
 
     /// Every certificate of a PEM bundle, in order; at least one.
     static func certificates(_ pem: [UInt8]) throws -> [Certificate] {
-        guard let text = String(validating: pem, as: UTF8.self) else { throw TLSMaterialError("not a PEM file") }
-        let documents = try PEMDocument.parseMultiple(pemString: text).filter { $0.discriminator == "CERTIFICATE" }
+        // The parser's own errors quote the file; these name the problem only.
+        guard let text = String(validating: pem, as: UTF8.self),
+              let documents = try? PEMDocument.parseMultiple(pemString: text).filter({ $0.discriminator == "CERTIFICATE" }) else {
+            throw TLSMaterialError("not a complete PEM file")
+        }
         guard !documents.isEmpty else { throw TLSMaterialError("no CERTIFICATE in the PEM file") }
-        return try documents.map { try Certificate(derEncoded: $0.derBytes) }
+        guard let certificates = try? documents.map({ try Certificate(derEncoded: $0.derBytes) }) else {
+            throw TLSMaterialError("a CERTIFICATE block is not a DER X.509 certificate")
+        }
+        return certificates
     }
 
     /// The key for BoringSSL and its public half for the match check. The PEM text is

@@ -58,10 +58,10 @@ actor TLSReloader: Service {
     }
 
     func run() async throws {
-        while !Task.isShuttingDownGracefully {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let interval = self.interval
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
-            guard !Task.isShuttingDownGracefully else { break }
+            guard !Task.isShuttingDownGracefully && !Task.isCancelled else { break }
             await poll()
         }
     }
