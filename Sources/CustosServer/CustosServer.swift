@@ -61,7 +61,7 @@ public struct CustosServer: Sendable {
     /// PEM files, or a keystore key; client trust from the options and, when asked, the keystore.
     static func tlsSource(_ options: ServerConfiguration.TLS, keys: KeyService) -> any TLSMaterialSource {
         let pins = Set(options.clientPins.compactMap { try? PublicKeyPin(parsing: $0) })
-        let files = PEMTrustFiles(clientCAPath: options.clientCAPath, pins: pins)
+        let files = PEMTrustFiles(clientCAPath: options.clientCAPath, clientPinsPath: options.clientPinsPath, pins: pins)
         // The keystore side of TLS (certificates, trust set) is a conformance of KeyService.
         let keystore = keys as Any as? any TLSKeystore
         if let key = options.keystoreKey {

@@ -57,6 +57,8 @@ public struct ServerConfiguration: Sendable, Equatable {
         public var keystoreKey: String?
         /// PEM bundle of CAs whose client certificates are accepted.
         public var clientCAPath: String?
+        /// A file of accepted client pins, one a line, reread when it changes.
+        public var clientPinsPath: String?
         /// Accepted client keys: SPKI pins (RFC 7469), or SHA-256 of a whole client
         /// certificate (DER); lower-case hex.
         public var clientPins: [String] = []
@@ -190,7 +192,7 @@ extension ServerConfiguration {
             }
             tls = TLS(keystoreKey: key)
         case (nil, nil, nil):
-            let others = ["tls.client_ca", "tls.client_pins", "tls.client_auth", "tls.keystore_trust", "tls.renew_before_days"]
+            let others = ["tls.client_ca", "tls.client_pins", "tls.client_pins_file", "tls.client_auth", "tls.keystore_trust", "tls.renew_before_days"]
             if clientCA != nil || !pins.isEmpty || others.contains(where: { text($0) != nil }) {
                 throw Invalid(description: "tls.client_ca, tls.client_pins and the other tls.* options need tls.certificate and tls.private_key, or tls.key")
             }
@@ -202,14 +204,15 @@ extension ServerConfiguration {
         }
         tls.clientCAPath = clientCA
         tls.clientPins = pins
+        tls.clientPinsPath = text("tls.client_pins_file")
         tls.keystoreTrust = try boolean("tls.keystore_trust") ?? (tls.keystoreKey != nil)
-        let trustGiven = clientCA != nil || !pins.isEmpty || tls.keystoreTrust
+        let trustGiven = clientCA != nil || !pins.isEmpty || tls.clientPinsPath != nil || tls.keystoreTrust
         switch text("tls.client_auth")?.lowercased() {
         case nil: tls.clientAuth = trustGiven ? .required : .none
         case "required": tls.clientAuth = .required
         case "none":
             guard !trustGiven else {
-                throw Invalid(description: "tls.client_auth is none but client trust is configured (tls.client_ca, tls.client_pins or tls.keystore_trust): remove it or require client certificates")
+                throw Invalid(description: "tls.client_auth is none but client trust is configured (tls.client_ca, tls.client_pins, tls.client_pins_file or tls.keystore_trust): remove it or require client certificates")
             }
             tls.clientAuth = .none
         case let other?:

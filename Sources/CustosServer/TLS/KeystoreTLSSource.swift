@@ -48,30 +48,6 @@ struct KeystoreTLSSource: TLSMaterialSource {
     }
 }
 
-/// The client trust given by options: `tls.client_ca` (a PEM bundle, reread when it
-/// changes) and `tls.client_pins`.
-struct PEMTrustFiles: Sendable {
-    let clientCAPath: String?
-    let pins: Set<PublicKeyPin>
-
-    func changeMarker() async throws -> String {
-        guard let clientCAPath else { return "-" }
-        return Hex.encode(Array(SHA256.hash(data: (try? PEMFileSource.read(clientCAPath)) ?? [])))
-    }
-
-    func load() throws -> ClientTrust {
-        var trust = ClientTrust(pins: pins)
-        if let clientCAPath {
-            do {
-                trust.caCertificates = try PEMFileSource.certificates(PEMFileSource.read(clientCAPath))
-            } catch {
-                throw TLSMaterialError("cannot load tls.client_ca \(clientCAPath): \(error)")
-            }
-        }
-        return trust
-    }
-}
-
 /// Stands in for a source the keystore cannot provide, so the server refuses to start
 /// with the reason.
 struct UnavailableTLSSource: TLSMaterialSource {
