@@ -60,10 +60,19 @@ public struct PublicKeyPin: Hashable, Sendable, CustomStringConvertible, Compara
 public enum PKIError: Error, Equatable, Sendable, CustomStringConvertible {
     case invalidPin(String)
     case malformedCertificate(String)
+    /// A subject, a SAN, a usage or a validity that cannot go in a certificate.
+    case invalidCertificateField(String)
+    /// A key scheme that cannot sign or be certified (secp256k1, BLS, ML-DSA, …).
+    case unsupportedKey(String)
+    /// A PKCS#10 request that does not parse or whose signature does not verify.
+    case invalidRequest(String)
+    /// The issuer cannot sign this certificate (not a CA, validity beyond its own, path length).
+    case issuerRefused(String)
 
     public var description: String {
         switch self {
-        case .invalidPin(let message), .malformedCertificate(let message): message
+        case .invalidPin(let message), .malformedCertificate(let message), .invalidCertificateField(let message),
+             .unsupportedKey(let message), .invalidRequest(let message), .issuerRefused(let message): message
         }
     }
 }

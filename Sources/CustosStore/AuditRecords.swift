@@ -46,6 +46,14 @@ public enum AuditOperation: String, Sendable, CaseIterable {
     case hmacVerify = "hmac.verify"
     /// Rows written before row MACs existed were MAC'd (once, on upgrade).
     case integrityUpgrade = "integrity.upgrade"
+    case tlsCACreate = "tls.ca-create"
+    case tlsIssue = "tls.issue"
+    case tlsSignCSR = "tls.sign-csr"
+    case tlsRotate = "tls.rotate"
+    case tlsTrust = "tls.trust"
+    case tlsRevoke = "tls.revoke"
+    case tlsImport = "tls.import"
+    case tlsList = "tls.list"
 }
 
 public enum AuditOutcome: String, Sendable, CaseIterable {

@@ -10,26 +10,31 @@ extension SQLiteStore {
             try await transaction {
                 try await self.appendAuditInTransaction(audit)
                 for (key, version) in keys {
-                    guard try await self.rows("SELECT id FROM tenants WHERE id = \(bind: key.tenantID)").count == 1 else {
-                        throw StoreError.tenantNotFound(key.tenantID)
-                    }
-                    guard try await self.rows("SELECT id FROM keys WHERE tenant_id = \(bind: key.tenantID) AND alias = \(bind: key.alias)").isEmpty else {
-                        throw StoreError.duplicateAlias(tenant: key.tenantID, alias: key.alias)
-                    }
-                    let labels = String(decoding: try JSONEncoder.sorted.encode(key.labels), as: UTF8.self)
-                    try await self.execute("""
-                        INSERT INTO keys (id, tenant_id, alias, category, scheme, status, primary_version, external_id, labels, protection, created_at, updated_at, row_mac)
-                        VALUES (\(bind: key.id), \(bind: key.tenantID), \(bind: key.alias), \(bind: key.category), \(bind: key.scheme),
-                                \(bind: key.status.rawValue), \(bind: key.primaryVersion), \(bind: key.externalID), \(bind: labels), \(bind: key.protection),
-                                \(bind: key.createdAt.timeIntervalSince1970), \(bind: key.updatedAt.timeIntervalSince1970), \(bind: Self.blob(key.rowMAC)))
-                        """)
-                    try await self.insertVersion(version)
+                    try await self.insertKeyRows(key, version)
                 }
             }
         }
     }
 
-    private func insertVersion(_ version: KeyVersionRecord) async throws {
+    /// A key row and its first version, inside the caller's transaction.
+    func insertKeyRows(_ key: KeyRecord, _ version: KeyVersionRecord) async throws {
+        guard try await rows("SELECT id FROM tenants WHERE id = \(bind: key.tenantID)").count == 1 else {
+            throw StoreError.tenantNotFound(key.tenantID)
+        }
+        guard try await rows("SELECT id FROM keys WHERE tenant_id = \(bind: key.tenantID) AND alias = \(bind: key.alias)").isEmpty else {
+            throw StoreError.duplicateAlias(tenant: key.tenantID, alias: key.alias)
+        }
+        let labels = String(decoding: try JSONEncoder.sorted.encode(key.labels), as: UTF8.self)
+        try await execute("""
+            INSERT INTO keys (id, tenant_id, alias, category, scheme, status, primary_version, external_id, labels, protection, created_at, updated_at, row_mac)
+            VALUES (\(bind: key.id), \(bind: key.tenantID), \(bind: key.alias), \(bind: key.category), \(bind: key.scheme),
+                    \(bind: key.status.rawValue), \(bind: key.primaryVersion), \(bind: key.externalID), \(bind: labels), \(bind: key.protection),
+                    \(bind: key.createdAt.timeIntervalSince1970), \(bind: key.updatedAt.timeIntervalSince1970), \(bind: Self.blob(key.rowMAC)))
+            """)
+        try await insertVersion(version)
+    }
+
+    func insertVersion(_ version: KeyVersionRecord) async throws {
         try await execute("""
             INSERT INTO key_versions (key_id, version, public_key, fingerprint, wrapped_material, wrapping_generation, created_at, destroyed_at, row_mac)
             VALUES (\(bind: version.keyID), \(bind: version.version), \(bind: Self.blob(version.publicKey)), \(bind: version.fingerprint),

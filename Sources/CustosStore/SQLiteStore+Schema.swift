@@ -119,6 +119,47 @@ extension SQLiteStore {
             "ALTER TABLE key_versions ADD COLUMN row_mac BLOB",
             "ALTER TABLE key_versions ADD COLUMN encryptions_reserved INTEGER NOT NULL DEFAULT 0",
         ]),
+        // TLS: certificates issued for keystore keys (or from CSRs), the server-wide client
+        // trust set, and one counter every change to either bumps.
+        (5, [
+            """
+            CREATE TABLE certificates (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                tenant_id TEXT NOT NULL REFERENCES tenants(id),
+                key_id TEXT REFERENCES keys(id),
+                key_version INTEGER,
+                issuer_key_id TEXT REFERENCES keys(id),
+                issuer_pin TEXT NOT NULL,
+                serial TEXT NOT NULL,
+                subject TEXT NOT NULL,
+                not_before REAL NOT NULL,
+                not_after REAL NOT NULL,
+                pin TEXT NOT NULL,
+                is_ca INTEGER NOT NULL,
+                der BLOB NOT NULL,
+                chain TEXT NOT NULL,
+                created_at REAL NOT NULL,
+                revoked_at REAL,
+                row_mac BLOB,
+                UNIQUE (tenant_id, serial))
+            """,
+            "CREATE INDEX certificates_key ON certificates(key_id, key_version)",
+            """
+            CREATE TABLE tls_trust (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                kind TEXT NOT NULL,
+                pin TEXT,
+                label TEXT,
+                tenant_id TEXT REFERENCES tenants(id),
+                key_id TEXT REFERENCES keys(id),
+                created_at REAL NOT NULL,
+                row_mac BLOB)
+            """,
+            "CREATE UNIQUE INDEX tls_trust_pin ON tls_trust(pin) WHERE kind = 'pin'",
+            "CREATE UNIQUE INDEX tls_trust_authority ON tls_trust(key_id) WHERE kind = 'authority'",
+            "CREATE TABLE tls_changes (id INTEGER PRIMARY KEY CHECK (id = 1), counter INTEGER NOT NULL)",
+            "INSERT INTO tls_changes (id, counter) VALUES (1, 0)",
+        ]),
     ]
 
     public static var schemaVersion: Int { migrations.last!.version }

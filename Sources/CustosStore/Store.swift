@@ -85,6 +85,25 @@ public protocol Store: AuditScanning {
     /// `expectedRootKeyID`; returns false (and changes nothing) otherwise.
     func rewrapWrappingKey(tenantID: String, generation: Int, wrappedKey: [UInt8], rootKeyID: String,
                            expectedRootKeyID: String) async throws -> Bool
+
+    // TLS certificates and the client trust set (schema version 5). Every change below
+    // also bumps the TLS change counter in its transaction.
+
+    /// Stores a certificate (its `id` is assigned) with the key change it goes with;
+    /// returns the stored row.
+    func insertCertificate(_ certificate: CertificateRecord, with change: CertificateKeyChange, audit: [AuditEvent]) async throws -> CertificateRecord
+    /// A tenant's certificates, or those of one key, oldest first.
+    func certificates(tenantID: String, keyID: String?) async throws -> [CertificateRecord]
+    func certificate(tenantID: String, serial: String) async throws -> CertificateRecord?
+    /// Every certificate of every tenant (the trust set reads revocations from them).
+    func allCertificates() async throws -> [CertificateRecord]
+    /// Marks a certificate revoked; `rowMAC` is its MAC after the change.
+    func revokeCertificate(id: Int64, at date: Date, rowMAC: [UInt8]?, audit: [AuditEvent]) async throws
+    func insertTrust(_ entry: TLSTrustRecord, audit: [AuditEvent]) async throws -> TLSTrustRecord
+    func deleteTrust(id: Int64, audit: [AuditEvent]) async throws
+    func trustEntries() async throws -> [TLSTrustRecord]
+    /// Bumped by every change to certificates or trust: one cheap value to poll.
+    func tlsChangeCounter() async throws -> Int64
 }
 
 extension Store {

@@ -18,7 +18,7 @@ public enum Role: String, Sendable, Codable, CaseIterable {
         case .manageKeys: self == .admin || self == .operator
         case .useKeys: self == .admin || self == .signer
         case .readAudit: self == .admin || self == .auditor
-        case .manageTokens, .manageTenants, .manageProtection: self == .admin
+        case .manageTokens, .manageTenants, .manageProtection, .manageTLSTrust: self == .admin
         }
     }
 }
@@ -33,6 +33,8 @@ public enum Permission: String, Sendable {
     case useKeys = "use keys"
     case verify = "verify signatures"
     case readAudit = "read the audit log"
+    /// Change the server-wide TLS client trust set (pins, trusted CAs).
+    case manageTLSTrust = "change the TLS client trust set"
 }
 
 /// The authenticated caller of an operation, named in every audit record it causes.

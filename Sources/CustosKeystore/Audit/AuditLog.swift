@@ -23,6 +23,8 @@ public final class AuditLog: Sendable {
     private let payloadKey: MACKey
     private let signingKey: SigningPrivateKey
     let markKey: MACKey
+    /// MACs the rows of the server-wide TLS client trust set (not bound to a tenant).
+    let trustRowKey: MACKey
     /// The high-water mark file (nil for a store without a file, in tests).
     let markPath: String?
     private let sinkBox = Mutex<(any AuditHeadSink)?>(nil)
@@ -95,6 +97,7 @@ public final class AuditLog: Sendable {
         self.payloadKey = try MACKey(secretMaterial: try derive("custos audit payload"), algorithm: .hmacSHA256)
         self.signingKey = try SigningPrivateKey(secretMaterial: try derive("custos audit signing ed25519"), scheme: .ed25519)
         self.markKey = try MACKey(secretMaterial: try derive("custos audit high-water mark"), algorithm: .hmacSHA256)
+        self.trustRowKey = try MACKey(secretMaterial: try derive("custos tls trust rows"), algorithm: .hmacSHA256)
         self.markPath = markPath
         self.store = store
         self.clock = clock

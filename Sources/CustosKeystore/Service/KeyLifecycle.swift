@@ -73,7 +73,7 @@ extension KeyService {
 
     /// What every new key needs first: its tenant exists, its alias is free, an id, the
     /// binding context of version 1, and the protection its tenant and category use.
-    private func prepareNewKey(_ spec: KeySpec) async throws -> (keyID: String, context: MaterialContext, protection: any KeyProtection) {
+    func prepareNewKey(_ spec: KeySpec) async throws -> (keyID: String, context: MaterialContext, protection: any KeyProtection) {
         try await requireTenant(spec.tenant)
         if try await store.key(tenantID: spec.tenant.rawValue, alias: spec.alias.rawValue) != nil {
             throw KeystoreError.store(.duplicateAlias(tenant: spec.tenant.rawValue, alias: spec.alias.rawValue))
@@ -83,11 +83,11 @@ extension KeyService {
         return (keyID, context, try await protection(tenant: spec.tenant, category: spec.resolvedCategory))
     }
 
-    private func macRows(_ rows: (KeyRecord, KeyVersionRecord)) async throws -> (KeyRecord, KeyVersionRecord) {
+    func macRows(_ rows: (KeyRecord, KeyVersionRecord)) async throws -> (KeyRecord, KeyVersionRecord) {
         (try await withMAC(rows.0), try await withMAC(rows.1, tenant: rows.0.tenantID))
     }
 
-    private func makeRows(spec: KeySpec, keyID: String, material: ProtectedMaterial, protection: ProtectionReference) -> (KeyRecord, KeyVersionRecord) {
+    func makeRows(spec: KeySpec, keyID: String, material: ProtectedMaterial, protection: ProtectionReference) -> (KeyRecord, KeyVersionRecord) {
         let now = clock()
         let record = KeyRecord(id: keyID, tenantID: spec.tenant.rawValue, alias: spec.alias.rawValue, category: spec.resolvedCategory.rawValue,
                                scheme: spec.algorithm.identifier, status: .enabled, primaryVersion: 1,

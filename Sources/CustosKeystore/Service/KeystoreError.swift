@@ -1,3 +1,4 @@
+import CustosPKI
 import CustosCrypto
 import CustosStore
 
@@ -31,6 +32,9 @@ public enum KeystoreError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The request's deadline passed before the operation completed.
     case deadlineExceeded
     case crypto(CustosCryptoError)
+    /// A certificate that cannot be issued or parsed (see `PKIError`).
+    case certificate(PKIError)
+    case certificateNotFound(tenant: String, serial: String)
     case store(StoreError)
 
     public var description: String {
@@ -61,6 +65,8 @@ public enum KeystoreError: Error, Equatable, Sendable, CustomStringConvertible {
         case .forbidden(let reason): reason
         case .deadlineExceeded: "the request did not complete within its deadline"
         case .crypto(let error): error.description
+        case .certificate(let error): error.description
+        case .certificateNotFound(let tenant, let serial): "tenant '\(tenant)' has no certificate with serial \(serial)"
         case .store(let error): error.description
         }
     }
@@ -91,6 +97,16 @@ extension KeystoreError {
         case .invalidToken: "invalid-token"
         case .forbidden: "forbidden"
         case .deadlineExceeded: "timeout"
+        case .certificateNotFound: "certificate-not-found"
+        case .certificate(let error):
+            switch error {
+            case .invalidPin: "invalid-pin"
+            case .malformedCertificate: "malformed-certificate"
+            case .invalidCertificateField: "invalid-certificate-field"
+            case .unsupportedKey: "unsupported-key-type"
+            case .invalidRequest: "invalid-csr"
+            case .issuerRefused: "issuer-refused"
+            }
         case .crypto(let error):
             switch error {
             case .unknownScheme: "unknown-scheme"
@@ -130,6 +146,8 @@ func mappingErrors<T>(_ body: () async throws -> T) async throws -> T {
         throw KeystoreError.crypto(error)
     } catch let error as StoreError {
         throw KeystoreError.store(error)
+    } catch let error as PKIError {
+        throw KeystoreError.certificate(error)
     } catch is CancellationError {
         throw KeystoreError.deadlineExceeded
     }
