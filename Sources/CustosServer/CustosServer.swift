@@ -62,16 +62,12 @@ public struct CustosServer: Sendable {
     static func tlsSource(_ options: ServerConfiguration.TLS, keys: KeyService) -> any TLSMaterialSource {
         let pins = Set(options.clientPins.compactMap { try? PublicKeyPin(parsing: $0) })
         let files = PEMTrustFiles(clientCAPath: options.clientCAPath, clientPinsPath: options.clientPinsPath, pins: pins)
-        // The keystore side of TLS (certificates, trust set) is a conformance of KeyService.
-        let keystore = keys as Any as? any TLSKeystore
         if let key = options.keystoreKey {
             let parts = key.split(separator: "/").map(String.init)
-            guard let keystore else { return UnavailableTLSSource(reason: "tls.key: this keystore holds no TLS certificates") }
-            return KeystoreTLSSource(keystore: keystore, tenant: parts[0], alias: parts[1], files: files, keystoreTrust: options.keystoreTrust)
+            return KeystoreTLSSource(keystore: keys, tenant: parts[0], alias: parts[1], files: files, keystoreTrust: options.keystoreTrust)
         }
-        if options.keystoreTrust && keystore == nil { return UnavailableTLSSource(reason: "tls.keystore_trust: this keystore holds no TLS trust set") }
         return PEMFileSource(certificatePath: options.certificatePath ?? "", privateKeyPath: options.privateKeyPath ?? "", trustFiles: files,
-                             keystoreTrust: options.keystoreTrust ? keystore : nil)
+                             keystoreTrust: options.keystoreTrust ? keys : nil)
     }
 
     /// Loopback-only servers and TLS servers accept private-key imports; a plain-HTTP
@@ -98,9 +94,11 @@ public struct CustosServer: Sendable {
         }
         if configuration.metricsEnabled {
             let metrics = self.metrics, keys = self.keys, tls = self.tls
+            let keystoreCertificates = KeystoreCertificateExpiry(keys: keys)
             router.get("metrics") { _, _ in
-                if let tls, let active = tls.holder.current {
-                    tls.metrics.recordDaysLeft(TLSExpiry.certificates(of: active.material))
+                if let tls {
+                    let active = tls.holder.current.map { TLSExpiry.certificates(of: $0.material) } ?? []
+                    tls.metrics.recordDaysLeft(active + (await keystoreCertificates.certificates()))
                 }
                 return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                                 body: .init(byteBuffer: ByteBuffer(bytes: metrics.render(keys: keys))))

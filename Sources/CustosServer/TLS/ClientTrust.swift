@@ -23,8 +23,9 @@ struct ClientTrust: Sendable {
                     revokedPins: revokedPins.union(other.revokedPins), revokedSerials: revokedSerials.union(other.revokedSerials))
     }
 
+    /// The keystore's form: the issuer's pin in hex, the serial as `openssl x509 -serial` prints it.
     static func revocationKey(issuer: PublicKeyPin, serial: Certificate.SerialNumber) -> String {
-        "\(issuer.hex):\(Hex.encode(Array(serial.bytes)))"
+        "\(issuer.hex):\(CertificateSummary.serialHex(serial))"
     }
 }
 

@@ -47,11 +47,3 @@ struct KeystoreTLSSource: TLSMaterialSource {
         return true
     }
 }
-
-/// Stands in for a source the keystore cannot provide, so the server refuses to start
-/// with the reason.
-struct UnavailableTLSSource: TLSMaterialSource {
-    let reason: String
-    func changeMarker() async throws -> String { "-" }
-    func load() async throws -> TLSMaterial { throw TLSMaterialError(reason) }
-}
