@@ -120,8 +120,7 @@ struct TLSReloadTests {
                                    trust: ClientTrust(), origin: "test")
         try material.checkKeyMatchesCertificate()
         let holder = TLSContextHolder()
-        holder.install(.init(context: try TLSReloader.context(material, clientAuthRequired: false), verification: nil, material: material,
-                             installedAt: Date()))
+        holder.install(.init(context: try TLSReloader.context(material, clientAuthRequired: false), verification: nil, material: material))
         let router = Router()
         router.get("hello") { _, _ in "hi" }
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)

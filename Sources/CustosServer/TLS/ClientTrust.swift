@@ -79,8 +79,10 @@ extension ClientTrust {
 }
 
 extension PublicKeyPin {
-    /// A 32-byte SHA-256 value used as a pin (a whole-certificate fingerprint).
+    /// A SHA-256 value used as a pin (a whole-certificate fingerprint). Only called
+    /// with SHA-256 output, always 32 bytes, which always parses.
     init(digest: [UInt8]) {
+        precondition(digest.count == 32)
         self = try! PublicKeyPin(parsing: Hex.encode(digest))
     }
 }

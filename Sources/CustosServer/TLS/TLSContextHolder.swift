@@ -13,7 +13,6 @@ final class TLSContextHolder: Sendable {
         /// nil when client certificates are not asked for.
         let verification: Verification?
         let material: TLSMaterial
-        let installedAt: Date
     }
 
     private let state = Mutex<Active?>(nil)

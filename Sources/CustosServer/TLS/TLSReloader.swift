@@ -18,6 +18,10 @@ actor TLSReloader: Service {
     let metrics: TLSMetrics
     let logger: Logger
     private var marker: String?
+    /// A refused reload is tried again at the next change, or after `retryAfter` (a
+    /// keystore that was briefly unavailable), not at every poll.
+    private var refusedAt: Date?
+    static let retryAfter: TimeInterval = 30
     private var lastRenewalAttempt: Date?
 
     init(source: any TLSMaterialSource, holder: TLSContextHolder, clientAuthRequired: Bool, interval: Duration,
@@ -47,10 +51,12 @@ actor TLSReloader: Service {
         do {
             let material = try await source.load()
             try install(material)
+            refusedAt = nil
             metrics.reloaded()
             logger.info("TLS material reloaded", metadata: ["origin": "\(material.origin)", "serial": "\(material.leaf.serialNumber)"])
             return true
         } catch {
+            refusedAt = Date()
             metrics.reloadFailed()
             logger.error("TLS reload refused; the certificate in use stays", metadata: ["error": "\(error)"])
             return false
@@ -67,7 +73,8 @@ actor TLSReloader: Service {
     }
 
     func poll(now: Date = Date()) async {
-        if let current = try? await source.changeMarker(), current != marker {
+        let retry = refusedAt.map { now.timeIntervalSince($0) >= Self.retryAfter } ?? false
+        if let current = try? await source.changeMarker(), current != marker || retry {
             await reloadNow()
         }
         await renewIfDue(now: now)
@@ -96,7 +103,7 @@ actor TLSReloader: Service {
         if clientAuthRequired && material.trust.acceptsNobody {
             logger.warning("client certificates are required but none is trusted: every TLS handshake is refused")
         }
-        holder.install(.init(context: context, verification: verification, material: material, installedAt: Date()))
+        holder.install(.init(context: context, verification: verification, material: material))
     }
 
     /// TLS 1.3 only; a client certificate asked for and required when client auth is.
