@@ -81,6 +81,45 @@ struct KeystoreTLSSourceTests {
     }
 }
 
+extension KeystoreTLSSourceTests {
+    /// `custos tls rotate` is another process on the same data directory: a second
+    /// KeyService on the same files rotates, the server's marker moves and its next
+    /// material is the new certificate, unlocked by the server itself.
+    @Test func aRotationByAnotherProcessIsPickedUp() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("custos-tls-ks2-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let passphrase = SecretBytes(Array("a passphrase".utf8))
+        let rootPath = directory + "/" + PassphraseRoot.fileName, database = directory + "/custos.sqlite"
+        let server = try await KeyService(store: try await SQLiteStore.open(path: database),
+                                          root: try PassphraseRoot.create(at: rootPath, passphrase: passphrase, cost: .init(logN: 10)))
+        let tenant = try TenantID(validating: "acme"), web = try KeyAlias(validating: "web")
+        _ = try await server.createTenant(tenant, by: .local)
+        let first = try await server.issueCertificate(.init(tenant: tenant, alias: web, subject: "CN=web", issuer: nil, usage: .server), by: .local)
+        let source = KeystoreTLSSource(keystore: server, tenant: "acme", alias: "web", files: PEMTrustFiles(clientCAPath: nil, pins: []),
+                                       keystoreTrust: true)
+        let holder = TLSContextHolder()
+        let reloader = TLSReloader(source: source, holder: holder, clientAuthRequired: true, interval: .milliseconds(50),
+                                   metrics: TLSMetrics(), logger: Logger(label: "test"))
+        try await reloader.start()
+
+        let cli = try await KeyService(store: try await SQLiteStore.open(path: database),
+                                       root: try PassphraseRoot.unseal(at: rootPath, passphrase: passphrase))
+        let rotated = try await cli.rotateTLSKey(tenant: tenant, alias: web, by: .local)
+        let pin = try PublicKeyPin(parsing: String(repeating: "ef", count: 32))
+        try await cli.trustClientPin(pin, label: nil, by: .local)
+        try await cli.close()
+        await reloader.poll()
+        let active = try #require(holder.current)
+        #expect(try PublicKeyPin(active.material.leaf) == rotated.pin && rotated.pin != first.pin)
+        #expect(active.material.trust.pins.contains(pin))
+        // The server's own audit chain still verifies after the other process appended to it.
+        let verification = try await server.audit.verify()
+        #expect(verification.intact, "\(verification.findings)")
+        try await server.close()
+    }
+}
+
 extension TLSTestClient {
     func serverPin() async throws -> PublicKeyPin? {
         guard let certificate = try await channel.channel.nioSSL_peerCertificate().get() else { return nil }
