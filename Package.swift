@@ -158,6 +158,7 @@ let package = Package(
                 "CustosServer",
                 "CustosCrypto",
                 "CustosJSON",
+                "CustosPKI",
                 "CustosKeystore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -192,8 +193,9 @@ let package = Package(
         .testTarget(
             name: "CustosKeystoreTests",
             dependencies: [
-                "CustosKeystore", "CustosStore", "CustosCrypto",
+                "CustosKeystore", "CustosStore", "CustosCrypto", "CustosPKI",
                 .product(name: "SQLiteKit", package: "sqlite-kit"),
+                .product(name: "X509", package: "swift-certificates"),
             ]
         ),
         .testTarget(

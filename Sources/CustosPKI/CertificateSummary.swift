@@ -16,7 +16,6 @@ public struct CertificateSummary: Sendable, Equatable {
     public var ipAddresses: [String]
     /// "server", "client", "ca".
     public var usages: [String]
-    public var subjectPublicKeyInfo: [UInt8]
 
     public init(_ certificate: Certificate) throws {
         serialHex = Self.serialHex(certificate.serialNumber)
@@ -25,7 +24,6 @@ public struct CertificateSummary: Sendable, Equatable {
         notBefore = certificate.notValidBefore
         notAfter = certificate.notValidAfter
         pin = try PublicKeyPin(certificate)
-        subjectPublicKeyInfo = Array(certificate.publicKey.subjectPublicKeyInfoBytes)
         if case .isCertificateAuthority = try certificate.extensions.basicConstraints { isCA = true } else { isCA = false }
         var dns: [String] = []
         var ips: [String] = []

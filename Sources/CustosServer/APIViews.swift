@@ -1,6 +1,7 @@
 import CustosAPI
 import CustosCrypto
 import CustosKeystore
+import CustosPKI
 import CustosStore
 import Foundation
 
@@ -132,6 +133,45 @@ extension KeyService {
         case .disable: try await disable(tenant: tenant, alias: alias, by: principal)
         case .enable: try await enable(tenant: tenant, alias: alias, by: principal)
         case .destroy: try await destroy(tenant: tenant, alias: alias, by: principal)
+        }
+    }
+}
+
+// MARK: TLS certificates and the trust set
+
+extension CertificateResponse {
+    /// `now` fixes `days_left` (whole days until notAfter, negative once expired).
+    public init(_ certificate: CertificateInfo, now: Date = Date()) {
+        self.init(tenant: certificate.tenant.rawValue, alias: certificate.alias?.rawValue, keyVersion: certificate.keyVersion,
+                  serial: certificate.serialHex, subject: certificate.subject, issuer: certificate.issuer,
+                  issuerAlias: certificate.issuerAlias?.rawValue, notBefore: certificate.notBefore, notAfter: certificate.notAfter,
+                  daysLeft: Int((certificate.notAfter.timeIntervalSince(now) / 86_400).rounded(.down)),
+                  pin: certificate.pin.hex, pinSHA256: certificate.pin.base64, isCA: certificate.isCA, dnsNames: certificate.dnsNames,
+                  ipAddresses: certificate.ipAddresses, usages: certificate.usages, revokedAt: certificate.revokedAt,
+                  chainPEM: certificate.chainDER.map(CertificatePEM.encode).joined())
+    }
+}
+
+extension CertificateListResponse {
+    public init(_ certificates: [CertificateInfo], now: Date = Date()) {
+        self.init(certificates: certificates.map { CertificateResponse($0, now: now) })
+    }
+}
+
+extension TLSTrustResponse {
+    public init(_ listing: TLSTrustListing) {
+        self.init(pins: listing.pins.map { Pin(pin: $0.pin.hex, label: $0.label, addedAt: $0.addedAt) },
+                  authorities: listing.authorities.map { Authority(tenant: $0.tenant.rawValue, alias: $0.alias.rawValue, addedAt: $0.addedAt) })
+    }
+}
+
+extension CertificateUsage {
+    /// The usage of a request body or option (`both` when absent).
+    public init(option: String?) throws {
+        do {
+            self = try option.map(CertificateUsage.init(parsing:)) ?? .both
+        } catch let error as PKIError {
+            throw KeystoreError.certificate(error)
         }
     }
 }

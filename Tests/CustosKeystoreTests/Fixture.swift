@@ -55,7 +55,8 @@ final class Fixture: @unchecked Sendable {
     func snapshot() async throws -> String {
         try await Raw.withDatabase(databasePath) { database in
             var out = ""
-            for table in ["metadata", "tenants", "wrapping_keys", "keys", "key_versions", "schema_migrations", "api_tokens", "audit_checkpoints"] {
+            for table in ["metadata", "tenants", "wrapping_keys", "keys", "key_versions", "schema_migrations", "api_tokens", "audit_checkpoints",
+                          "certificates", "tls_trust", "tls_changes"] {
                 let rows = try await database.raw("SELECT * FROM \(unsafeRaw: table) ORDER BY 1, 2").all()
                 out += "== \(table)\n"
                 for row in rows {
