@@ -120,6 +120,50 @@ extension KeystoreTLSSourceTests {
     }
 }
 
+extension KeystoreTLSSourceTests {
+    /// tls.renew_before_days: a certificate inside the window is rotated by the server
+    /// itself, audited with actor "server", and the next material is the new one;
+    /// a validity no longer than the window is never renewed (it would be every hour).
+    @Test func aCertificateNearExpiryIsRenewedByTheServer() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("custos-tls-ks3-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let keys = try await KeyService(store: try await SQLiteStore.open(path: directory + "/custos.sqlite"),
+                                        root: try PassphraseRoot.create(at: directory + "/" + PassphraseRoot.fileName,
+                                                                        passphrase: SecretBytes(Array("a passphrase".utf8)), cost: .init(logN: 10)))
+        let tenant = try TenantID(validating: "acme"), web = try KeyAlias(validating: "web")
+        _ = try await keys.createTenant(tenant, by: .local)
+        let first = try await keys.issueCertificate(.init(tenant: tenant, alias: web, subject: "CN=web", issuer: nil, usage: .server, days: 10),
+                                                    by: .local)
+        let source = KeystoreTLSSource(keystore: keys, tenant: "acme", alias: "web", files: PEMTrustFiles(clientCAPath: nil, pins: []),
+                                       keystoreTrust: true)
+        let holder = TLSContextHolder()
+        let reloader = TLSReloader(source: source, holder: holder, clientAuthRequired: true, interval: .milliseconds(50),
+                                   renewBeforeDays: 5, metrics: TLSMetrics(), logger: Logger(label: "test"))
+        try await reloader.start()
+        await reloader.poll()
+        #expect(try PublicKeyPin(try #require(holder.current).material.leaf) == first.pin)  // 10 days left, window 5: kept
+
+        // Six days on, 4 days are left: renewed.
+        await reloader.poll(now: Date() + 6 * 86_400)
+        let renewed = try PublicKeyPin(try #require(holder.current).material.leaf)
+        #expect(renewed != first.pin)
+        // Not attempted again within the hour (here the renewed certificate, 10 days from
+        // the real now, reads as inside the window at the simulated date).
+        await reloader.poll(now: Date() + 6 * 86_400 + 60)
+        #expect(try PublicKeyPin(try #require(holder.current).material.leaf) == renewed)
+        let rotations = try await keys.store.auditRecords(AuditQuery(limit: 1000)).filter { $0.operation == "tls.rotate" }
+        #expect(rotations.count == 1 && rotations.first?.actor == "server")
+
+        let short = TLSReloader(source: source, holder: holder, clientAuthRequired: true, interval: .milliseconds(50),
+                                renewBeforeDays: 30, metrics: TLSMetrics(), logger: Logger(label: "test"))
+        try await short.start()
+        await short.poll()
+        #expect(try PublicKeyPin(try #require(holder.current).material.leaf) == renewed)
+        try await keys.close()
+    }
+}
+
 extension TLSTestClient {
     func serverPin() async throws -> PublicKeyPin? {
         guard let certificate = try await channel.channel.nioSSL_peerCertificate().get() else { return nil }

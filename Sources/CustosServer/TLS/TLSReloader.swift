@@ -23,6 +23,7 @@ actor TLSReloader: Service {
     private var refusedAt: Date?
     static let retryAfter: TimeInterval = 30
     private var lastRenewalAttempt: Date?
+    private var warnedShortValidity = false
 
     init(source: any TLSMaterialSource, holder: TLSContextHolder, clientAuthRequired: Bool, interval: Duration,
          renewBeforeDays: Int = 0, metrics: TLSMetrics, logger: Logger) {
@@ -83,7 +84,18 @@ actor TLSReloader: Service {
     /// At most one attempt an hour, so a failing keystore is not asked every poll.
     private func renewIfDue(now: Date) async {
         guard renewBeforeDays > 0, let active = holder.current else { return }
-        guard TLSExpiry.daysLeft(active.material.leaf.notValidAfter, now: now) <= Double(renewBeforeDays) else { return }
+        let leaf = active.material.leaf
+        guard TLSExpiry.daysLeft(leaf.notValidAfter, now: now) <= Double(renewBeforeDays) else { return }
+        // A renewal keeps the validity length: one no longer than the window would be
+        // renewed again at once, every hour.
+        guard leaf.notValidAfter.timeIntervalSince(leaf.notValidBefore) > Double(renewBeforeDays) * 86_400 else {
+            if !warnedShortValidity {
+                warnedShortValidity = true
+                logger.warning("tls.renew_before_days is not shorter than the server certificate's validity; it is not renewed automatically",
+                               metadata: ["renew_before_days": "\(renewBeforeDays)"])
+            }
+            return
+        }
         if let last = lastRenewalAttempt, now.timeIntervalSince(last) < 3600 { return }
         lastRenewalAttempt = now
         do {
