@@ -21,10 +21,11 @@ extension KeyService {
             let certificates = try await store.allCertificates()
             var intact: [CertificateRecord] = []
             for row in certificates {
-                if try await isIntact(row), row.revokedAt == nil {
+                let isIntact = try await isIntact(row)
+                if isIntact, row.revokedAt == nil {
                     intact.append(row)
                 } else {
-                    if !(try await isIntact(row)) {
+                    if !isIntact {
                         logger.error("a certificate row does not match its MAC; treated as revoked", metadata: ["serial": "\(row.serial)"])
                     }
                     trust.revokedSerials.insert("\(row.issuerPin):\(row.serial)")
