@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from custos_cli import Custos
 from server import Server
 
 NOW = datetime.datetime.now(datetime.timezone.utc)
@@ -465,3 +466,32 @@ def test_keystore_rotation_under_load(custos, pki):
     assert len(delays) == 2 and all(d < RELOAD_BOUND for d in delays)
     # The rotations were audited by the CLI; the server's own chain still verifies.
     assert custos.run("audit", "verify", "--json").json()["intact"] is True
+
+
+@pytest.mark.parametrize("level", ["high", "ultimate"])
+def test_a_server_key_in_an_hsm_signs_each_handshake(custos_bin, tmp_path, softhsm, pki, level: str):
+    """tls.key naming a key held in a SoftHSM2 token (ultimate: generated there, never
+    extractable): every handshake's CertificateVerify is signed by the token, and a
+    rotation (a new key in the token) reaches the next handshake."""
+    c = Custos(custos_bin, tmp_path / "hsm-custos")
+    c.env.update(softhsm.env)
+    c.env["CUSTOS_HSM_PIN_HSM1"] = softhsm.pin
+    c.secrets.append(softhsm.pin)
+    c.run("init", "--scrypt-log-n", "10")
+    c.run("tenant", "create", "acme")
+    c.run("hsm", "add", "hsm1", "--module", softhsm.module, "--token-label", softhsm.label)
+    c.run("tenant", "assign", "acme", "--category", "TLS", "--level", level, "--hsm", "hsm1")
+    server, ca, first_pin = keystore_server(c, pki["dir"])
+    client = pki["pinned"][0]
+    try:
+        assert c.run("key", "show", "--tenant", "acme", "web", "--json").json()["protection"] == f"{level}:hsm1"
+        c.run("tls", "trust", "add-pin", client.spki_pin)
+        wait_until(lambda: not handshake_fails(server, pki, client, ca), RELOAD_BOUND)
+        certificate, status = served(server, ca, client)
+        assert status == 200 and spki_pin_hex(certificate) == first_pin
+        assert '{"status":"live"}' in s_client_ca(server, ca, client)
+        rotated = c.run("tls", "rotate", "--tenant", "acme", "--alias", "web", "--json").json()
+        wait_until(lambda: spki_pin_hex(served(server, ca, client)[0]) == rotated["pin"], RELOAD_BOUND)
+        assert '{"status":"live"}' in s_client_ca(server, ca, client)
+    finally:
+        server.stop()
