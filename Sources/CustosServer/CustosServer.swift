@@ -1,11 +1,11 @@
 import CustosAPI
 import CustosCrypto
 import CustosKeystore
+import CustosPKI
 import CustosStore
 import Foundation
 import Hummingbird
 import HummingbirdCore
-import HummingbirdTLS
 import Logging
 import Metrics
 import NIOCore
@@ -26,6 +26,8 @@ public struct CustosServer: Sendable {
     let failures: AuthFailureLimiter
     let denials = DenialAudit()
     let logger: Logger
+    /// Present with TLS: the current context, and the service that keeps it current.
+    let tls: (holder: TLSContextHolder, reloader: TLSReloader, metrics: TLSMetrics)?
 
     /// Metrics go to Prometheus; bootstrapping is once per process.
     public static func bootstrapMetrics() -> PrometheusCollectorRegistry {
@@ -47,6 +49,25 @@ public struct CustosServer: Sendable {
         self.deadlines = RequestDeadlines(timeout: configuration.requestTimeout)
         self.failures = AuthFailureLimiter(perMinute: configuration.authFailuresPerMinute)
         self.logger = logger
+        self.tls = configuration.tls.map { options in
+            let holder = TLSContextHolder(), metrics = TLSMetrics()
+            let reloader = TLSReloader(source: Self.tlsSource(options, keys: keys), holder: holder,
+                                       clientAuthRequired: options.requiresClientCertificate, interval: options.reloadInterval,
+                                       renewBeforeDays: options.renewBeforeDays, metrics: metrics, logger: logger)
+            return (holder, reloader, metrics)
+        }
+    }
+
+    /// PEM files, or a keystore key; client trust from the options and, when asked, the keystore.
+    static func tlsSource(_ options: ServerConfiguration.TLS, keys: KeyService) -> any TLSMaterialSource {
+        let pins = Set(options.clientPins.compactMap { try? PublicKeyPin(parsing: $0) })
+        let files = PEMTrustFiles(clientCAPath: options.clientCAPath, clientPinsPath: options.clientPinsPath, pins: pins)
+        if let key = options.keystoreKey {
+            let parts = key.split(separator: "/").map(String.init)
+            return KeystoreTLSSource(keystore: keys, tenant: parts[0], alias: parts[1], files: files, keystoreTrust: options.keystoreTrust)
+        }
+        return PEMFileSource(certificatePath: options.certificatePath ?? "", privateKeyPath: options.privateKeyPath ?? "", trustFiles: files,
+                             keystoreTrust: options.keystoreTrust ? keys : nil)
     }
 
     /// Loopback-only servers and TLS servers accept private-key imports; a plain-HTTP
@@ -64,18 +85,23 @@ public struct CustosServer: Sendable {
         // Health answers without a token.
         let health = router.group("v1")
         health.on(.healthLive) { _, _ in try JSONIO.response(HealthResponse(status: "live")) }
-        let readiness = Readiness(keys: keys)
+        let readiness = Readiness(keys: keys, tls: tls?.holder, expiryWarningDays: configuration.tls?.expiryWarningDays ?? 0)
         health.on(.healthReady) { _, _ in
             let checks = await readiness.check()
-            let ready = checks.values.allSatisfy { $0 == "ok" }
+            let ready = checks.values.allSatisfy(TLSExpiry.isReady)
             return try JSONIO.response(HealthResponse(status: ready ? "ready" : "not-ready", checks: checks),
                                        status: ready ? .ok : .serviceUnavailable)
         }
         if configuration.metricsEnabled {
-            let metrics = self.metrics, keys = self.keys
+            let metrics = self.metrics, keys = self.keys, tls = self.tls
+            let keystoreCertificates = KeystoreCertificateExpiry(keys: keys)
             router.get("metrics") { _, _ in
-                Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                         body: .init(byteBuffer: ByteBuffer(bytes: metrics.render(keys: keys))))
+                if let tls {
+                    let active = tls.holder.current.map { TLSExpiry.certificates(of: $0.material) } ?? []
+                    tls.metrics.recordDaysLeft(active + (await keystoreCertificates.certificates()))
+                }
+                return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                                body: .init(byteBuffer: ByteBuffer(bytes: metrics.render(keys: keys))))
             }
         }
 
@@ -94,12 +120,11 @@ public struct CustosServer: Sendable {
         let header = configuration.headerTimeout, idle = configuration.idleTimeout
         let http = HTTP1Channel.Configuration(additionalChannelHandlers: [RequestHeadTimeout(header: header, idle: idle)],
                                               idleTimeout: TimeAmount(idle))
-        guard let tls = configuration.tls else {
+        guard let holder = tls?.holder else {
             return HTTPServerBuilder { GuardedChildChannel(base: HTTP1Channel(responder: $0, configuration: http), limiter: limiter) }
         }
-        let tlsConfiguration = try MutualTLS.configuration(tls)
         return HTTPServerBuilder {
-            GuardedChildChannel(base: try TLSChannel(HTTP1Channel(responder: $0, configuration: http), configuration: tlsConfiguration),
+            GuardedChildChannel(base: ReloadableTLSChannel(base: HTTP1Channel(responder: $0, configuration: http), holder: holder),
                                 limiter: limiter)
         }
     }
@@ -120,6 +145,12 @@ public struct CustosServer: Sendable {
     /// Runs until SIGTERM/SIGINT. `onRunning` receives the bound port (useful with port 0).
     public func run(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         do {
+            // The first TLS load refuses to start on a bad certificate or key.
+            do {
+                try await tls?.reloader.start()
+            } catch {
+                throw ServerConfiguration.Invalid(description: "\(error)")
+            }
             let app = Application(
                 router: buildRouter(),
                 server: try serverBuilder(limiter: connectionLimiter()),
@@ -141,7 +172,8 @@ public struct CustosServer: Sendable {
             let group = ServiceGroup(configuration: .init(
                 // Shut down in reverse: the server drains first (deadlines still
                 // enforced), then the counted refusals are written, then the last checkpoint.
-                services: [.init(service: checkpoints), .init(service: denialRecords), .init(service: deadlines), .init(service: app)],
+                services: [.init(service: checkpoints), .init(service: denialRecords), .init(service: deadlines)]
+                    + (tls.map { [ServiceGroupConfiguration.ServiceConfiguration(service: $0.reloader)] } ?? []) + [.init(service: app)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
             try await group.run()
@@ -216,9 +248,15 @@ struct DenialAuditService: Service {
 /// store answers. Results are reused for one second so probes cannot load the store.
 actor Readiness {
     let keys: KeyService
+    let tls: TLSContextHolder?
+    let expiryWarningDays: Int
     private var last: (at: ContinuousClock.Instant, checks: [String: String])?
 
-    init(keys: KeyService) { self.keys = keys }
+    init(keys: KeyService, tls: TLSContextHolder? = nil, expiryWarningDays: Int = 14) {
+        self.keys = keys
+        self.tls = tls
+        self.expiryWarningDays = expiryWarningDays
+    }
 
     func check() async -> [String: String] {
         if let last, ContinuousClock.now - last.at < .seconds(1) { return last.checks }
@@ -233,6 +271,9 @@ actor Readiness {
         let root = keys.rootStatus
         // Unauthenticated: the state and provider only, never the provider's error.
         checks["root"] = root.isReady ? "ok" : "failing: \(root.summary)"
+        if let active = tls?.current {
+            checks["tls"] = TLSExpiry.status(notAfter: active.material.leaf.notValidAfter, warningDays: expiryWarningDays)
+        }
         last = (ContinuousClock.now, checks)
         return checks
     }

@@ -1,4 +1,6 @@
 import Configuration
+import CustosJSON
+import CustosPKI
 import Foundation
 import SystemPackage
 
@@ -48,14 +50,39 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var denialAuditInterval: Duration = .seconds(60)
 
     public struct TLS: Sendable, Equatable {
-        public var certificatePath: String
-        public var privateKeyPath: String
+        /// PEM files of the server's chain and key (reloaded when they change)...
+        public var certificatePath: String?
+        public var privateKeyPath: String?
+        /// ...or a keystore key, `tenant/alias`, whose certificate the keystore holds.
+        public var keystoreKey: String?
         /// PEM bundle of CAs whose client certificates are accepted.
         public var clientCAPath: String?
-        /// SHA-256 (hex) of accepted client certificates (DER), instead of a CA.
-        public var clientPins: [String]
+        /// A file of accepted client pins, one a line, reread when it changes.
+        public var clientPinsPath: String?
+        /// Accepted client keys: SPKI pins (RFC 7469), or SHA-256 of a whole client
+        /// certificate (DER); lower-case hex.
+        public var clientPins: [String] = []
+        /// Also trust the keystore's server-wide client trust set.
+        public var keystoreTrust = false
+        public var clientAuth: ClientAuth = .none
+        /// How often the certificate files (or the keystore's marker) are checked.
+        public var reloadInterval: Duration = .milliseconds(500)
+        /// Readiness says `expires-soon` this many days before the server certificate expires.
+        public var expiryWarningDays = 14
+        /// A keystore server certificate is renewed this many days before it expires (0: never).
+        public var renewBeforeDays = 0
 
-        public var requiresClientCertificate: Bool { clientCAPath != nil || !clientPins.isEmpty }
+        public enum ClientAuth: String, Sendable, Equatable {
+            case none, required
+        }
+
+        public init(certificatePath: String? = nil, privateKeyPath: String? = nil, keystoreKey: String? = nil) {
+            self.certificatePath = certificatePath
+            self.privateKeyPath = privateKeyPath
+            self.keystoreKey = keystoreKey
+        }
+
+        public var requiresClientCertificate: Bool { clientAuth == .required }
     }
 
     public init() {}
@@ -133,27 +160,72 @@ public struct ServerConfiguration: Sendable, Equatable {
         if let count = try integer("server.auth_failures_per_minute", 0...1_000_000) { config.authFailuresPerMinute = count }
         if let seconds = try integer("audit.denial_interval_seconds", 1...86_400) { config.denialAuditInterval = .seconds(seconds) }
 
-        let certificate = text("tls.certificate"), privateKey = text("tls.private_key")
+        config.tls = try loadTLS(text: text, integer: integer, boolean: boolean, pinList: reader.stringArray(forKey: "tls.client_pins"))
+        return config
+    }
+}
+
+extension ServerConfiguration {
+    /// The `tls.*` options; nil when TLS is not configured.
+    static func loadTLS(text: (String) -> String?, integer: (String, ClosedRange<Int>) throws -> Int?, boolean: (String) throws -> Bool?,
+                        pinList: [String]?) throws -> TLS? {
+        let certificate = text("tls.certificate"), privateKey = text("tls.private_key"), key = text("tls.key")
         let clientCA = text("tls.client_ca")
-        let pins = (reader.stringArray(forKey: "tls.client_pins") ?? text("tls.client_pins").map { $0.split(separator: ",").map(String.init) } ?? [])
-            .map { $0.trimmingCharacters(in: .whitespaces).lowercased().replacingOccurrences(of: ":", with: "") }
+        let pins = try (pinList ?? text("tls.client_pins").map { $0.split(separator: ",").map(String.init) } ?? [])
+            .map { $0.trimmingCharacters(in: .whitespaces) }
             .filter { !$0.isEmpty }
-        switch (certificate, privateKey) {
-        case (let certificate?, let privateKey?):
-            if clientCA != nil && !pins.isEmpty {
-                throw Invalid(description: "give tls.client_ca or tls.client_pins, not both")
+            .map { text in
+                do {
+                    return try PublicKeyPin(parsing: text).hex
+                } catch {
+                    throw Invalid(description: "tls.client_pins: \(error) (a SPKI pin or a certificate's SHA-256 fingerprint)")
+                }
             }
-            for pin in pins where pin.count != 64 || !pin.allSatisfy(\.isHexDigit) {
-                throw Invalid(description: "tls.client_pins: '\(pin.prefix(70))' is not a SHA-256 fingerprint (64 hex digits)")
+        var tls: TLS
+        switch (certificate, privateKey, key) {
+        case (let certificate?, let privateKey?, nil):
+            tls = TLS(certificatePath: certificate, privateKeyPath: privateKey)
+        case (nil, nil, let key?):
+            let parts = key.split(separator: "/", omittingEmptySubsequences: false)
+            guard parts.count == 2, parts.allSatisfy({ !$0.isEmpty }) else {
+                throw Invalid(description: "tls.key must be tenant/alias, got '\(TerminalText.escaped(String(key.prefix(80))))'")
             }
-            config.tls = TLS(certificatePath: certificate, privateKeyPath: privateKey, clientCAPath: clientCA, clientPins: pins)
-        case (nil, nil):
-            if clientCA != nil || !pins.isEmpty {
-                throw Invalid(description: "tls.client_ca and tls.client_pins need tls.certificate and tls.private_key")
+            tls = TLS(keystoreKey: key)
+        case (nil, nil, nil):
+            let others = ["tls.client_ca", "tls.client_pins", "tls.client_pins_file", "tls.client_auth", "tls.keystore_trust", "tls.renew_before_days"]
+            if clientCA != nil || !pins.isEmpty || others.contains(where: { text($0) != nil }) {
+                throw Invalid(description: "tls.client_ca, tls.client_pins and the other tls.* options need tls.certificate and tls.private_key, or tls.key")
             }
+            return nil
+        case (_, _, _?):
+            throw Invalid(description: "give tls.key or tls.certificate with tls.private_key, not both")
         default:
             throw Invalid(description: "tls.certificate and tls.private_key go together")
         }
-        return config
+        tls.clientCAPath = clientCA
+        tls.clientPins = pins
+        tls.clientPinsPath = text("tls.client_pins_file")
+        tls.keystoreTrust = try boolean("tls.keystore_trust") ?? (tls.keystoreKey != nil)
+        let trustGiven = clientCA != nil || !pins.isEmpty || tls.clientPinsPath != nil || tls.keystoreTrust
+        switch text("tls.client_auth")?.lowercased() {
+        case nil: tls.clientAuth = trustGiven ? .required : .none
+        case "required": tls.clientAuth = .required
+        case "none":
+            guard !trustGiven else {
+                throw Invalid(description: "tls.client_auth is none but client trust is configured (tls.client_ca, tls.client_pins, tls.client_pins_file or tls.keystore_trust): remove it or require client certificates")
+            }
+            tls.clientAuth = .none
+        case let other?:
+            throw Invalid(description: "tls.client_auth must be none or required, got '\(TerminalText.escaped(String(other.prefix(40))))'")
+        }
+        if let millis = try integer("tls.reload_interval_ms", 50...3_600_000) { tls.reloadInterval = .milliseconds(millis) }
+        if let days = try integer("tls.expiry_warning_days", 0...3650) { tls.expiryWarningDays = days }
+        if let days = try integer("tls.renew_before_days", 0...3650) {
+            guard days == 0 || tls.keystoreKey != nil else {
+                throw Invalid(description: "tls.renew_before_days needs tls.key: only a keystore certificate can be renewed by the server")
+            }
+            tls.renewBeforeDays = days
+        }
+        return tls
     }
 }

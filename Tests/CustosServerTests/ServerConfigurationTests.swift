@@ -86,8 +86,38 @@ struct ServerConfigurationTests {
         await #expect(throws: ServerConfiguration.Invalid.self) {
             try await ServerConfiguration.load(file: nil, environment: base.merging(["CUSTOS_TLS_CLIENT_PINS": "abc"]) { $1 })
         }
-        await #expect(throws: ServerConfiguration.Invalid.self) {
-            try await ServerConfiguration.load(file: nil, environment: base.merging(["CUSTOS_TLS_CLIENT_PINS": pin, "CUSTOS_TLS_CLIENT_CA": "/ca"]) { $1 })
+        // Pins and a CA together: a client is accepted by either.
+        let both = try await ServerConfiguration.load(file: nil, environment: base.merging(["CUSTOS_TLS_CLIENT_PINS": pin, "CUSTOS_TLS_CLIENT_CA": "/ca"]) { $1 })
+        #expect(both.tls?.clientCAPath == "/ca" && both.tls?.clientPins == [pin] && both.tls?.clientAuth == .required)
+        // RFC 7469's base64 form reads as the same pin.
+        let base64 = Data(repeating: 0xab, count: 32).base64EncodedString()
+        let rfc = try await ServerConfiguration.load(file: nil, environment: base.merging(["CUSTOS_TLS_CLIENT_PINS": "sha256/\(base64)"]) { $1 })
+        #expect(rfc.tls?.clientPins == [pin])
+    }
+
+    @Test func tlsFromTheKeystoreAndClientAuthentication() async throws {
+        let plain = try await ServerConfiguration.load(file: nil, environment: ["CUSTOS_TLS_CERTIFICATE": "/c.pem", "CUSTOS_TLS_PRIVATE_KEY": "/k.pem"])
+        #expect(plain.tls?.clientAuth == ServerConfiguration.TLS.ClientAuth.none && plain.tls?.reloadInterval == .milliseconds(500))
+        #expect(plain.tls?.expiryWarningDays == 14 && plain.tls?.renewBeforeDays == 0)
+        // Required with nobody trusted: every client is refused, never "off".
+        let closed = try await ServerConfiguration.load(file: nil, environment: ["CUSTOS_TLS_CERTIFICATE": "/c.pem", "CUSTOS_TLS_PRIVATE_KEY": "/k.pem",
+                                                                                 "CUSTOS_TLS_CLIENT_AUTH": "required"])
+        #expect(closed.tls?.requiresClientCertificate == true && closed.tls?.clientPins == [])
+        let keystore = try await ServerConfiguration.load(file: nil, environment: ["CUSTOS_TLS_KEY": "acme/web", "CUSTOS_TLS_RENEW_BEFORE_DAYS": "20",
+                                                                                   "CUSTOS_TLS_RELOAD_INTERVAL_MS": "100"])
+        #expect(keystore.tls?.keystoreKey == "acme/web" && keystore.tls?.keystoreTrust == true && keystore.tls?.clientAuth == .required)
+        #expect(keystore.tls?.renewBeforeDays == 20 && keystore.tls?.reloadInterval == .milliseconds(100))
+        for (environment, message) in [
+            (["CUSTOS_TLS_KEY": "acme"], "tenant/alias"),
+            (["CUSTOS_TLS_KEY": "acme/web", "CUSTOS_TLS_CERTIFICATE": "/c.pem", "CUSTOS_TLS_PRIVATE_KEY": "/k.pem"], "not both"),
+            (["CUSTOS_TLS_KEY": "acme/web", "CUSTOS_TLS_CLIENT_AUTH": "none"], "client trust is configured"),
+            (["CUSTOS_TLS_KEY": "acme/web", "CUSTOS_TLS_CLIENT_AUTH": "maybe"], "none or required"),
+            (["CUSTOS_TLS_CERTIFICATE": "/c.pem", "CUSTOS_TLS_PRIVATE_KEY": "/k.pem", "CUSTOS_TLS_RENEW_BEFORE_DAYS": "5"], "needs tls.key"),
+            (["CUSTOS_TLS_KEY": "acme/web", "CUSTOS_TLS_RELOAD_INTERVAL_MS": "0"], "tls.reload_interval_ms"),
+            (["CUSTOS_TLS_CLIENT_AUTH": "required"], "need tls.certificate"),
+        ] {
+            let error = await #expect(throws: ServerConfiguration.Invalid.self) { try await ServerConfiguration.load(file: nil, environment: environment) }
+            #expect(error?.description.contains(message) == true, "\(environment): \(error?.description ?? "")")
         }
     }
 

@@ -1,0 +1,52 @@
+import Crypto
+import CustosCrypto
+import CustosPKI
+import Foundation
+
+/// The client trust given by options: `tls.client_pins`, and two files reread when they
+/// change: `tls.client_ca` (a PEM bundle of CAs) and `tls.client_pins_file` (one pin a
+/// line, `#` comments), so a pin or a CA is added or removed without a restart.
+struct PEMTrustFiles: Sendable {
+    let clientCAPath: String?
+    var clientPinsPath: String? = nil
+    let pins: Set<PublicKeyPin>
+
+    func changeMarker() async throws -> String {
+        [clientCAPath, clientPinsPath].map { path in
+            guard let path else { return "-" }
+            return Hex.encode(Array(SHA256.hash(data: (try? PEMFileSource.read(path)) ?? [])))
+        }.joined(separator: "/")
+    }
+
+    func load() throws -> ClientTrust {
+        var trust = ClientTrust(pins: pins)
+        if let clientCAPath {
+            do {
+                trust.caCertificates = try PEMFileSource.certificates(PEMFileSource.read(clientCAPath))
+            } catch {
+                throw TLSMaterialError("cannot load tls.client_ca \(clientCAPath): \(error)")
+            }
+        }
+        if let clientPinsPath {
+            trust.pins.formUnion(try Self.pins(clientPinsPath))
+        }
+        return trust
+    }
+
+    static func pins(_ path: String) throws -> Set<PublicKeyPin> {
+        guard let bytes = try? PEMFileSource.read(path), let text = String(validating: bytes, as: UTF8.self) else {
+            throw TLSMaterialError("cannot read tls.client_pins_file \(path) as text")
+        }
+        var pins: Set<PublicKeyPin> = []
+        for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let entry = line.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false)[0].trimmingCharacters(in: .whitespaces)
+            guard !entry.isEmpty else { continue }
+            do {
+                pins.insert(try PublicKeyPin(parsing: entry))
+            } catch {
+                throw TLSMaterialError("tls.client_pins_file \(path) line \(number + 1): \(error)")
+            }
+        }
+        return pins
+    }
+}
