@@ -150,3 +150,45 @@ def test_trust_set_is_for_admins_and_validated(server):
     assert server.call("POST", "/v1/tls/trust/authorities/remove", admin, {"tenant": T, "alias": "client-ca"}).json()["authorities"] == []
     operations = [row["operation"] for row in server.audit_rows()]
     assert operations.count("tls.trust") >= 4
+
+
+def test_changes_made_through_the_server_apply_to_its_next_handshake(custos, tmp_path):
+    """With the poll made too slow to matter, a rotation and a trust change made through
+    the server's own API reach its listener at once: the route reloads the TLS context."""
+    import time
+
+    import requests
+
+    from server import Server
+    from test_tls_reload import Identity, handshake_fails, served, spki_pin_hex
+
+    custos.run("tls", "ca", "create", "--tenant", T, "--alias", "ca", "--subject", "CN=Acme TLS CA")
+    custos.run("tls", "issue", "--tenant", T, "--alias", "web", "--issuer", "ca", "--subject", "CN=custos", "--ip", "127.0.0.1", "--usage", "server")
+    ca = tmp_path / "ca.pem"
+    ca.write_text(custos.run("tls", "export", "--tenant", T, "--alias", "ca").out)
+    client = Identity(tmp_path, "api-client")
+    custos.run("tls", "trust", "add-pin", client.spki_pin)
+    bearer = custos.run("token", "create", "--role", "admin", "--ttl", "1h", "--json").json()["bearer"]
+    server = Server(custos, config={"tls": {"key": f"{T}/web", "reload_interval_ms": 3_600_000}}).start()
+    try:
+        first = spki_pin_hex(served(server, ca, client)[0])
+        # verify per call: requests lets $REQUESTS_CA_BUNDLE override a session's own.
+        def post(path, body=None, identity=client):
+            return requests.post(server.url + path, json=body, cert=identity.pair, verify=str(ca), timeout=30,
+                                 headers={"Authorization": f"Bearer {bearer}"})
+
+        rotated = post(f"/v1/tenants/{T}/tls/certificates/web/rotate")
+        assert rotated.status_code == 200, rotated.text
+        assert rotated.json()["pin"] != first
+        start = time.monotonic()
+        assert spki_pin_hex(served(server, ca, client)[0]) == rotated.json()["pin"]
+        assert time.monotonic() - start < 1.0
+
+        other = Identity(tmp_path, "api-client-2")
+        assert handshake_fails(server, None, other, ca)
+        assert post("/v1/tls/trust/pins", {"pin": other.spki_pin}).status_code == 200
+        assert not handshake_fails(server, None, other, ca)
+        assert post("/v1/tls/trust/pins/remove", {"pin": client.spki_pin}, identity=other).status_code == 200
+        assert handshake_fails(server, None, client, ca)
+    finally:
+        server.stop()
