@@ -206,11 +206,19 @@ struct TLSCertificateTests {
         let before = try await fixture.snapshot()
         var flipped = der
         flipped[flipped.count - 3] ^= 0x01
-        await #expect(throws: KeystoreError.self) {
+        await #expect(throws: KeystoreError.certificate(.invalidRequest("the certificate request's signature does not verify with its public key"))) {
             _ = try await service.signCertificateRequest(tenant: Self.tenant, issuer: "ca", csr: flipped, days: 30, usage: .client, by: .local)
         }
         await #expect(throws: KeystoreError.certificate(.invalidRequest("not a PKCS#10 certificate request (PEM or DER), or its key type is not supported (P-256, P-384, Ed25519, RSA)"))) {
             _ = try await service.signCertificateRequest(tenant: Self.tenant, issuer: "ca", csr: [0x30, 0x03, 0x02, 0x01, 0x00], days: 30, usage: .client, by: .local)
+        }
+        // P-521 parses but is not a key type Custos certifies.
+        let p521 = try CertificateSigningRequest(version: .v1, subject: try SubjectName.parse("CN=p521"), privateKey: Certificate.PrivateKey(P521.Signing.PrivateKey()),
+                                                 attributes: .init(), signatureAlgorithm: .ecdsaWithSHA512)
+        var p521DER = DER.Serializer()
+        try p521DER.serialize(p521)
+        await #expect(throws: KeystoreError.certificate(.unsupportedKey("the request's key type is not accepted for TLS (P-256, P-384, Ed25519 or RSA only)"))) {
+            _ = try await service.signCertificateRequest(tenant: Self.tenant, issuer: "ca", csr: p521DER.serializedBytes, days: 30, usage: .client, by: .local)
         }
         let badSAN = try await Self.csr(P256.Signing.PrivateKey(), dns: ["bad..name"])
         await #expect(throws: KeystoreError.self) {
