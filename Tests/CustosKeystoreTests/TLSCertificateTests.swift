@@ -314,6 +314,20 @@ struct TLSCertificateTests {
             _ = try await service.revokeCertificate(tenant: Self.tenant, serialHex: "abcd", by: .local)
         }
 
+        // Disabling the CA key withdraws its trust, and a polling server sees the change.
+        marker = try await service.tlsChangeMarker()
+        _ = try await service.disable(tenant: Self.tenant, alias: "ca", by: .local)
+        #expect(try await service.tlsChangeMarker() == marker + 1)
+        #expect(try await service.tlsClientTrust().caCertificatesDER.isEmpty)
+        _ = try await service.enable(tenant: Self.tenant, alias: "ca", by: .local)
+        #expect(try await service.tlsClientTrust().caCertificatesDER == [ca.chainDER[0]])
+        // Changes to keys of other categories leave the marker alone.
+        _ = try await service.generateKey(KeySpec(tenant: Self.tenant, alias: "ledger", algorithm: .signing(.ed25519)), by: .local)
+        marker = try await service.tlsChangeMarker()
+        _ = try await service.rotate(tenant: Self.tenant, alias: "ledger", by: .local)
+        _ = try await service.disable(tenant: Self.tenant, alias: "ledger", by: .local)
+        #expect(try await service.tlsChangeMarker() == marker)
+
         try await service.untrustClientPin(pin, by: .local)
         try await service.untrustCertificateAuthority(tenant: Self.tenant, alias: "ca", by: .local)
         trust = try await service.tlsClientTrust()
