@@ -238,6 +238,11 @@ def test_bad_input_is_refused_and_changes_nothing(custos: Custos):
         refused("issue", "--tenant", TENANT, "--alias", "n", "--subject", "nonsense", "--issuer", "ca"),
         refused(*base, "--issuer", "ca", "--usage", "everything"),
     ]
+    # A certificate given for a key whose public key it does not carry.
+    custos.run("key", "generate", "--tenant", TENANT, "--alias", "spare", "--scheme", "ecdsa-p384-sha384", "--category", "TLS")
+    before_list, before_audit = listing(custos), audit_successes(custos)
+    errors.append(refused("import-certificate", "--tenant", TENANT, "--alias", "spare", "--file", export(custos, "leaf", "--chain")))
+    assert "not the public key" in errors[-1]
     assert all("\x1b" not in e and "\x07" not in e for e in errors)
     # Both --issuer and --self-signed (or neither) is a usage error.
     assert custos.run("tls", *base, "--issuer", "ca", "--self-signed", expect=None).code != 0
@@ -249,7 +254,7 @@ def test_bad_input_is_refused_and_changes_nothing(custos: Custos):
             "-out", csr, "-subj", "/CN=c", "-outform", "DER")
     der = bytearray(csr.read_bytes())
     der[-5] ^= 0x01
-    refused("sign-csr", "--tenant", TENANT, "--issuer", "ca", "--csr", custos.file(bytes(der), ".der"))
+    assert "does not verify" in refused("sign-csr", "--tenant", TENANT, "--issuer", "ca", "--csr", custos.file(bytes(der), ".der"))
     refused("sign-csr", "--tenant", TENANT, "--issuer", "ca", "--csr", custos.file(b"not a csr", ".der"))
     k1 = custos.workdir / "k1.csr"
     openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:secp256k1", "-nodes", "-keyout", custos.workdir / "k1.key",

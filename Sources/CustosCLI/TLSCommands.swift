@@ -11,7 +11,7 @@ import Foundation
 struct TLSCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tls", abstract: "Issue TLS certificates for keystore keys; manage the client trust set.",
-        subcommands: [CA.self, Issue.self, SignCSR.self, List.self, Export.self, Rotate.self, Trust.self, Revoke.self])
+        subcommands: [CA.self, Issue.self, SignCSR.self, ImportCertificate.self, List.self, Export.self, Rotate.self, Trust.self, Revoke.self])
 
     struct CA: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "ca", abstract: "Certificate authorities.", subcommands: [Create.self])
@@ -89,6 +89,25 @@ struct TLSCommand: AsyncParsableCommand {
                                                                     csr: Array(data), days: days, usage: try CertificateUsage(option: usage), by: .local)
                 if let out { try AtomicFile.write(Array(CertificateResponse(info).chainPEM.utf8), to: out, permissions: 0o644) }
                 TLSCommand.print(info, global)
+            }
+        }
+    }
+
+    struct ImportCertificate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "import-certificate", abstract: "Store a certificate issued elsewhere for the primary version of a TLS key.")
+        @OptionGroup var global: GlobalOptions
+        @Option(name: .long, help: "Tenant id.") var tenant: String
+        @Option(name: .long, help: "Alias of the TLS key.") var alias: String
+        @Option(name: .long, help: "PEM file: the certificate, then its chain (or one DER certificate).") var file: String
+
+        func run() async throws {
+            try await withLocalKeystore(global) { service in
+                guard let data = FileManager.default.contents(atPath: file), data.count <= 64 * 1024 else {
+                    throw CLIError("cannot read the certificate file \(file) (at most 64 KiB)")
+                }
+                TLSCommand.print(try await service.importCertificate(tenant: try TenantID(validating: tenant), alias: try KeyAlias(validating: alias),
+                                                                     certificate: Array(data), by: .local), global)
             }
         }
     }

@@ -22,7 +22,7 @@ extension Problem {
     init(_ error: KeystoreError) {
         let code = error.code
         let status: Int = switch code {
-        case "key-not-found", "tenant-not-found", "token-not-found", "version-unavailable": 404
+        case "key-not-found", "tenant-not-found", "token-not-found", "version-unavailable", "certificate-not-found": 404
         case "alias-exists", "tenant-exists", "name-exists", "key-disabled", "key-destroyed", "key-usage-exhausted": 409
         case "forbidden": 403
         case "invalid-token": 401

@@ -171,4 +171,13 @@ extension SQLiteStore {
     private func bumpTLSChanges() async throws {
         try await execute("UPDATE tls_changes SET counter = counter + 1 WHERE id = 1")
     }
+
+    /// A TLS key disabled, enabled, rotated or destroyed changes what a server presents
+    /// or trusts (a CA key's certificates), so it bumps the counter too; other keys do not.
+    func bumpTLSChanges(ifTLSKey keyID: String) async throws {
+        try await execute("""
+            UPDATE tls_changes SET counter = counter + 1
+            WHERE id = 1 AND EXISTS (SELECT 1 FROM keys WHERE id = \(bind: keyID) AND category = 'TLS')
+            """)
+    }
 }

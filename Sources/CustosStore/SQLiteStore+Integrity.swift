@@ -75,6 +75,7 @@ extension SQLiteStore {
                         """)
                 }
                 try await self.execute("UPDATE keys SET status = 'destroyed', updated_at = \(bind: time), row_mac = \(bind: Data(plan.keyMAC)) WHERE id = \(bind: plan.keyID)")
+                try await self.bumpTLSChanges(ifTLSKey: plan.keyID)
                 for row in plan.rewrapped {
                     try await self.execute("""
                         UPDATE key_versions SET wrapped_material = \(bind: Self.blob(row.wrappedMaterial)), wrapping_generation = \(bind: row.wrappingGeneration),

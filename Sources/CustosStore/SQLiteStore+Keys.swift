@@ -175,6 +175,7 @@ extension SQLiteStore {
                     UPDATE keys SET primary_version = \(bind: version.version), updated_at = \(bind: updatedAt.timeIntervalSince1970),
                     row_mac = \(bind: Self.blob(keyMAC)) WHERE id = \(bind: version.keyID)
                     """)
+                try await self.bumpTLSChanges(ifTLSKey: version.keyID)
             }
         }
     }
@@ -190,6 +191,7 @@ extension SQLiteStore {
                     UPDATE keys SET status = \(bind: status.rawValue), updated_at = \(bind: updatedAt.timeIntervalSince1970), row_mac = \(bind: Self.blob(keyMAC))
                     WHERE id = \(bind: keyID)
                     """)
+                try await self.bumpTLSChanges(ifTLSKey: keyID)
             }
         }
     }
@@ -204,6 +206,7 @@ extension SQLiteStore {
                 let time = date.timeIntervalSince1970
                 try await self.execute("UPDATE key_versions SET wrapped_material = NULL, destroyed_at = \(bind: time) WHERE key_id = \(bind: keyID)")
                 try await self.execute("UPDATE keys SET status = 'destroyed', updated_at = \(bind: time) WHERE id = \(bind: keyID)")
+                try await self.bumpTLSChanges(ifTLSKey: keyID)
             }
             // Push the overwritten pages out of the WAL so no old copy stays on disk.
             try await execute("PRAGMA wal_checkpoint(TRUNCATE)")

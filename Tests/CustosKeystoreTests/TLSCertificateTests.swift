@@ -206,11 +206,19 @@ struct TLSCertificateTests {
         let before = try await fixture.snapshot()
         var flipped = der
         flipped[flipped.count - 3] ^= 0x01
-        await #expect(throws: KeystoreError.self) {
+        await #expect(throws: KeystoreError.certificate(.invalidRequest("the certificate request's signature does not verify with its public key"))) {
             _ = try await service.signCertificateRequest(tenant: Self.tenant, issuer: "ca", csr: flipped, days: 30, usage: .client, by: .local)
         }
         await #expect(throws: KeystoreError.certificate(.invalidRequest("not a PKCS#10 certificate request (PEM or DER), or its key type is not supported (P-256, P-384, Ed25519, RSA)"))) {
             _ = try await service.signCertificateRequest(tenant: Self.tenant, issuer: "ca", csr: [0x30, 0x03, 0x02, 0x01, 0x00], days: 30, usage: .client, by: .local)
+        }
+        // P-521 parses but is not a key type Custos certifies.
+        let p521 = try CertificateSigningRequest(version: .v1, subject: try SubjectName.parse("CN=p521"), privateKey: Certificate.PrivateKey(P521.Signing.PrivateKey()),
+                                                 attributes: .init(), signatureAlgorithm: .ecdsaWithSHA512)
+        var p521DER = DER.Serializer()
+        try p521DER.serialize(p521)
+        await #expect(throws: KeystoreError.certificate(.unsupportedKey("the request's key type is not accepted for TLS (P-256, P-384, Ed25519 or RSA only)"))) {
+            _ = try await service.signCertificateRequest(tenant: Self.tenant, issuer: "ca", csr: p521DER.serializedBytes, days: 30, usage: .client, by: .local)
         }
         let badSAN = try await Self.csr(P256.Signing.PrivateKey(), dns: ["bad..name"])
         await #expect(throws: KeystoreError.self) {
@@ -306,6 +314,20 @@ struct TLSCertificateTests {
             _ = try await service.revokeCertificate(tenant: Self.tenant, serialHex: "abcd", by: .local)
         }
 
+        // Disabling the CA key withdraws its trust, and a polling server sees the change.
+        marker = try await service.tlsChangeMarker()
+        _ = try await service.disable(tenant: Self.tenant, alias: "ca", by: .local)
+        #expect(try await service.tlsChangeMarker() == marker + 1)
+        #expect(try await service.tlsClientTrust().caCertificatesDER.isEmpty)
+        _ = try await service.enable(tenant: Self.tenant, alias: "ca", by: .local)
+        #expect(try await service.tlsClientTrust().caCertificatesDER == [ca.chainDER[0]])
+        // Changes to keys of other categories leave the marker alone.
+        _ = try await service.generateKey(KeySpec(tenant: Self.tenant, alias: "ledger", algorithm: .signing(.ed25519)), by: .local)
+        marker = try await service.tlsChangeMarker()
+        _ = try await service.rotate(tenant: Self.tenant, alias: "ledger", by: .local)
+        _ = try await service.disable(tenant: Self.tenant, alias: "ledger", by: .local)
+        #expect(try await service.tlsChangeMarker() == marker)
+
         try await service.untrustClientPin(pin, by: .local)
         try await service.untrustCertificateAuthority(tenant: Self.tenant, alias: "ca", by: .local)
         trust = try await service.tlsClientTrust()
@@ -341,4 +363,75 @@ struct TLSCertificateTests {
         #expect(trust.revokedPins.contains(client.pin))
         await #expect(throws: KeystoreError.self) { _ = try await service.certificates(tenant: Self.tenant, alias: "client", by: .local) }
     }
+}
+
+@Suite("Importing a certificate issued elsewhere")
+struct TLSCertificateImportTests {
+    @Test func importsAMatchingCertificateAndRefusesOthers() async throws {
+        let fixture = try await Fixture.make()
+        defer { Task { await fixture.cleanUp() } }
+        let service = fixture.service
+        let tenant = TLSCertificateTests.tenant
+        // "Elsewhere": a CA in another tenant of the same keystore, signing a CSR for our key.
+        _ = try await service.createTenant("outside", by: .local)
+        _ = try await service.createCertificateAuthority(CertificateAuthoritySpec(tenant: "outside", alias: "ca", subject: "CN=Outside CA"), by: .local)
+        _ = try await service.generateKey(KeySpec(tenant: tenant, alias: "node", algorithm: .signing(.ecdsaP256SHA256), category: .tls), by: .local)
+        _ = try await service.generateKey(KeySpec(tenant: tenant, alias: "other", algorithm: .signing(.ecdsaP256SHA256), category: .tls), by: .local)
+        func csr(for alias: KeyAlias) async throws -> [UInt8] {
+            let (_, signer) = try await service.primarySigner(tenant: tenant, alias: alias)
+            let key = try CertificateSigningKeyAdapter(signer)
+            let request = try await CertificateSigningRequest(version: .v1, subject: try SubjectName.parse("CN=\(alias)"),
+                                                              asyncPrivateKey: Certificate.PrivateKey(key), attributes: .init(),
+                                                              signatureAlgorithm: .ecdsaWithSHA256)
+            var serializer = DER.Serializer()
+            try serializer.serialize(request)
+            return serializer.serializedBytes
+        }
+        let issued = try await service.signCertificateRequest(tenant: "outside", issuer: "ca", csr: try await csr(for: "node"), days: 30, usage: .server, by: .local)
+        let bundle = issued.chainDER.map(CertificatePEM.encode).joined()
+
+        let before = try await fixture.snapshot()
+        // Another key's certificate, a leaf without its chain, garbage.
+        await #expect(throws: KeystoreError.self) {
+            _ = try await service.importCertificate(tenant: tenant, alias: "other", certificate: Array(bundle.utf8), by: .local)
+        }
+        await #expect(throws: KeystoreError.self) {
+            _ = try await service.importCertificate(tenant: tenant, alias: "node", certificate: issued.chainDER[0], by: .local)
+        }
+        await #expect(throws: KeystoreError.self) {
+            _ = try await service.importCertificate(tenant: tenant, alias: "node", certificate: Array("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n".utf8), by: .local)
+        }
+        #expect(try await fixture.snapshot() == before)
+
+        let imported = try await service.importCertificate(tenant: tenant, alias: "node", certificate: Array(bundle.utf8), by: .local)
+        #expect(imported.alias == "node" && imported.keyVersion == 1 && imported.serialHex == issued.serialHex && imported.issuerAlias == nil)
+        #expect(imported.chainDER == issued.chainDER)
+        let material = try await service.tlsServerMaterial(tenant: tenant, alias: "node")
+        #expect(material.chainDER == [issued.chainDER[0]] && material.pin == issued.pin)
+    }
+}
+
+/// A keystore signer as swift-certificates' private key, to make CSRs in tests.
+struct CertificateSigningKeyAdapter: CustomPrivateKey {
+    let signer: any KeySigner
+    let publicKey: Certificate.PublicKey
+    var defaultSignatureAlgorithm: Certificate.SignatureAlgorithm { .ecdsaWithSHA256 }
+    var supportedSignatureAlgorithms: [Certificate.SignatureAlgorithm] { [.ecdsaWithSHA256] }
+
+    init(_ signer: any KeySigner) throws {
+        self.signer = signer
+        publicKey = try Certificate.PublicKey(derEncoded: signer.publicKey.derRepresentation!)
+    }
+
+    struct Unsupported: Error {}
+    func signSynchronously(bytes: some DataProtocol, signatureAlgorithm: Certificate.SignatureAlgorithm) throws -> Certificate.Signature { throw Unsupported() }
+    func signAsynchronously(bytes: some DataProtocol & Sendable, signatureAlgorithm: Certificate.SignatureAlgorithm) async throws -> Certificate.Signature {
+        let signature = try await signer.sign(Array(bytes), format: .der)
+        return try Certificate.Signature(signatureAlgorithm: signatureAlgorithm, signatureBytes: ASN1BitString(bytes: ArraySlice(signature.bytes)))
+    }
+    static let defaultPEMDiscriminator = "PRIVATE KEY"
+    func serializeAsPEM(discriminator: String) throws -> PEMDocument { throw Unsupported() }
+    func serialize(into coder: inout DER.Serializer) throws { throw Unsupported() }
+    static func == (lhs: Self, rhs: Self) -> Bool { lhs.publicKey == rhs.publicKey }
+    func hash(into hasher: inout Hasher) { hasher.combine(publicKey) }
 }
