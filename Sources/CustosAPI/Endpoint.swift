@@ -70,6 +70,7 @@ public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
     public static let listCertificates = Endpoint(.get, "tenants/:tenant/tls/certificates")
     public static let signCertificateRequest = Endpoint(.post, "tenants/:tenant/tls/csr")
     public static let rotateCertificate = Endpoint(.post, "tenants/:tenant/tls/certificates/:alias/rotate")
+    public static let importCertificate = Endpoint(.post, "tenants/:tenant/tls/certificates/:alias/import")
     public static let revokeCertificate = Endpoint(.post, "tenants/:tenant/tls/revoke")
     public static let tlsTrust = Endpoint(.get, "tls/trust")
     public static let trustPin = Endpoint(.post, "tls/trust/pins")
@@ -89,6 +90,6 @@ public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
         healthLive, healthReady, createTenant, listTenants, generateKey, listKeys, importKey, getKey, publicKey,
         proofOfPossession, rotateKey, disableKey, enableKey, destroyKey, sign, verify, encrypt, decrypt, hmac,
         signBatch, verifyBatch, createCertificateAuthority, issueCertificate, listCertificates, signCertificateRequest,
-        rotateCertificate, revokeCertificate, tlsTrust, trustPin, untrustPin, trustAuthority, untrustAuthority, createToken, listTokens, revokeToken, listAudit, verifyAudit,
+        rotateCertificate, importCertificate, revokeCertificate, tlsTrust, trustPin, untrustPin, trustAuthority, untrustAuthority, createToken, listTokens, revokeToken, listAudit, verifyAudit,
     ]
 }

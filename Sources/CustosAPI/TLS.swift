@@ -50,6 +50,8 @@ public struct CreateCertificateAuthorityRequest: Codable, Sendable {
     public var scheme: String? = nil
     public var days: Int? = nil
     public var issuer: String? = nil
+    /// basicConstraints path length (default 1 for a root, 0 for an intermediate).
+    public var pathLength: Int? = nil
 }
 
 /// A certificate for the TLS key `alias` (generated with `scheme` if it does not exist),
@@ -83,8 +85,18 @@ public struct SignCertificateRequestRequest: Codable, Sendable {
 @PublicMemberwiseInit
 @SnakeCaseCodingKeys
 public struct RevokeCertificateRequest: Codable, Sendable {
-    /// Hex serial of a certificate this tenant's CAs issued.
-    public var serial: String
+    /// Hex serial of a certificate this tenant's CAs issued, or
+    public var serial: String? = nil
+    /// the certificate itself (PEM text or base64 DER).
+    public var certificate: String? = nil
+}
+
+/// A certificate issued elsewhere for the primary version of a keystore TLS key.
+@PublicMemberwiseInit
+@SnakeCaseCodingKeys
+public struct ImportCertificateRequest: Codable, Sendable {
+    /// PEM text (the certificate, then its chain), or base64 DER of one certificate.
+    public var certificate: String
 }
 
 /// The server-wide set of client credentials accepted over mutual TLS (besides the

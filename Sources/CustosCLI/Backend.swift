@@ -2,6 +2,7 @@ import CustosAPI
 import CustosClient
 import CustosCrypto
 import CustosKeystore
+import CustosPKI
 import CustosServer
 import CustosStore
 import Foundation
@@ -30,6 +31,18 @@ protocol CustosBackend: Sendable {
     func revokeToken(id: String) async throws -> TokenResponse
     func auditRecords(after: Int64, limit: Int, tenant: String?, operation: String?) async throws -> [AuditRecordResponse]
     func verifyAudit(tenant: String?) async throws -> AuditVerifyResponse
+    func createCertificateAuthority(tenant: String, _ request: CreateCertificateAuthorityRequest) async throws -> CertificateResponse
+    func issueCertificate(tenant: String, _ request: IssueCertificateRequest) async throws -> CertificateResponse
+    func signCertificateRequest(tenant: String, _ request: SignCertificateRequestRequest) async throws -> CertificateResponse
+    func importCertificate(tenant: String, alias: String, _ request: ImportCertificateRequest) async throws -> CertificateResponse
+    func certificates(tenant: String, alias: String?) async throws -> [CertificateResponse]
+    func rotateCertificate(tenant: String, alias: String) async throws -> CertificateResponse
+    func revokeCertificate(tenant: String, _ request: RevokeCertificateRequest) async throws -> CertificateResponse
+    func tlsTrust() async throws -> TLSTrustResponse
+    func trustPin(_ request: TrustPinRequest) async throws -> TLSTrustResponse
+    func untrustPin(_ pin: String) async throws -> TLSTrustResponse
+    func trustAuthority(_ request: TrustAuthorityRequest) async throws -> TLSTrustResponse
+    func untrustAuthority(_ request: TrustAuthorityRequest) async throws -> TLSTrustResponse
     func close() async throws
 }
 
@@ -177,4 +190,89 @@ struct RemoteBackend: CustosBackend {
     }
     func verifyAudit(tenant: String?) async throws -> AuditVerifyResponse { try await client.verifyAudit(tenant: tenant) }
     func close() async throws { client.close() }
+}
+
+// MARK: TLS certificates and the trust set, locally
+
+extension LocalBackend {
+    func createCertificateAuthority(tenant: String, _ request: CreateCertificateAuthorityRequest) async throws -> CertificateResponse {
+        let tenant = try TenantID(validating: tenant)
+        let spec = try await service.auditedArguments(.tlsCACreate, tenant: tenant, by: principal) { try CertificateAuthoritySpec(tenant: tenant, request) }
+        return CertificateResponse(try await service.createCertificateAuthority(spec, by: principal))
+    }
+    func issueCertificate(tenant: String, _ request: IssueCertificateRequest) async throws -> CertificateResponse {
+        let tenant = try TenantID(validating: tenant)
+        let spec = try await service.auditedArguments(.tlsIssue, tenant: tenant, by: principal) { try CertificateSpec(tenant: tenant, request) }
+        return CertificateResponse(try await service.issueCertificate(spec, by: principal))
+    }
+    func signCertificateRequest(tenant: String, _ request: SignCertificateRequestRequest) async throws -> CertificateResponse {
+        let tenant = try TenantID(validating: tenant)
+        let (issuer, csr, usage) = try await service.auditedArguments(.tlsSignCSR, tenant: tenant, by: principal) {
+            (try KeyAlias(validating: request.issuer), try EncodedObject.bytes(request.csr, field: "csr"), try CertificateUsage(option: request.usage))
+        }
+        return CertificateResponse(try await service.signCertificateRequest(tenant: tenant, issuer: issuer, csr: csr, days: request.days, usage: usage, by: principal))
+    }
+    func importCertificate(tenant: String, alias: String, _ request: ImportCertificateRequest) async throws -> CertificateResponse {
+        let tenant = try TenantID(validating: tenant)
+        let der = try await service.auditedArguments(.tlsImport, tenant: tenant, by: principal) { try EncodedObject.bytes(request.certificate, field: "certificate") }
+        return CertificateResponse(try await service.importCertificate(tenant: tenant, alias: try KeyAlias(validating: alias), certificate: der, by: principal))
+    }
+    func certificates(tenant: String, alias: String?) async throws -> [CertificateResponse] {
+        CertificateListResponse(try await service.certificates(tenant: try TenantID(validating: tenant), alias: try alias.map(KeyAlias.init(validating:)),
+                                                               by: principal)).certificates
+    }
+    func rotateCertificate(tenant: String, alias: String) async throws -> CertificateResponse {
+        CertificateResponse(try await service.rotateTLSKey(tenant: try TenantID(validating: tenant), alias: try KeyAlias(validating: alias), by: principal))
+    }
+    func revokeCertificate(tenant: String, _ request: RevokeCertificateRequest) async throws -> CertificateResponse {
+        CertificateResponse(try await service.revokeCertificate(tenant: try TenantID(validating: tenant), request, by: principal))
+    }
+    func tlsTrust() async throws -> TLSTrustResponse { TLSTrustResponse(try await service.tlsTrust(by: principal)) }
+    func trustPin(_ request: TrustPinRequest) async throws -> TLSTrustResponse {
+        try await service.trustClientPin(try Self.pin(request.pin), label: request.label, by: principal)
+        return try await tlsTrust()
+    }
+    func untrustPin(_ pin: String) async throws -> TLSTrustResponse {
+        try await service.untrustClientPin(try Self.pin(pin), by: principal)
+        return try await tlsTrust()
+    }
+    func trustAuthority(_ request: TrustAuthorityRequest) async throws -> TLSTrustResponse {
+        try await service.trustCertificateAuthority(tenant: try TenantID(validating: request.tenant), alias: try KeyAlias(validating: request.alias), by: principal)
+        return try await tlsTrust()
+    }
+    func untrustAuthority(_ request: TrustAuthorityRequest) async throws -> TLSTrustResponse {
+        try await service.untrustCertificateAuthority(tenant: try TenantID(validating: request.tenant), alias: try KeyAlias(validating: request.alias), by: principal)
+        return try await tlsTrust()
+    }
+
+    private static func pin(_ text: String) throws -> PublicKeyPin {
+        do { return try PublicKeyPin(parsing: text) } catch let error as PKIError { throw KeystoreError.certificate(error) }
+    }
+}
+
+// MARK: TLS certificates and the trust set, through a server
+
+extension RemoteBackend {
+    func createCertificateAuthority(tenant: String, _ request: CreateCertificateAuthorityRequest) async throws -> CertificateResponse {
+        try await client.createCertificateAuthority(tenant: tenant, request)
+    }
+    func issueCertificate(tenant: String, _ request: IssueCertificateRequest) async throws -> CertificateResponse {
+        try await client.issueCertificate(tenant: tenant, request)
+    }
+    func signCertificateRequest(tenant: String, _ request: SignCertificateRequestRequest) async throws -> CertificateResponse {
+        try await client.signCertificateRequest(tenant: tenant, request)
+    }
+    func importCertificate(tenant: String, alias: String, _ request: ImportCertificateRequest) async throws -> CertificateResponse {
+        try await client.importCertificate(tenant: tenant, alias: alias, request)
+    }
+    func certificates(tenant: String, alias: String?) async throws -> [CertificateResponse] { try await client.certificates(tenant: tenant, alias: alias) }
+    func rotateCertificate(tenant: String, alias: String) async throws -> CertificateResponse { try await client.rotateCertificate(tenant: tenant, alias: alias) }
+    func revokeCertificate(tenant: String, _ request: RevokeCertificateRequest) async throws -> CertificateResponse {
+        try await client.revokeCertificate(tenant: tenant, request)
+    }
+    func tlsTrust() async throws -> TLSTrustResponse { try await client.tlsTrust() }
+    func trustPin(_ request: TrustPinRequest) async throws -> TLSTrustResponse { try await client.trustPin(request) }
+    func untrustPin(_ pin: String) async throws -> TLSTrustResponse { try await client.untrustPin(pin) }
+    func trustAuthority(_ request: TrustAuthorityRequest) async throws -> TLSTrustResponse { try await client.trustAuthority(request) }
+    func untrustAuthority(_ request: TrustAuthorityRequest) async throws -> TLSTrustResponse { try await client.untrustAuthority(request) }
 }

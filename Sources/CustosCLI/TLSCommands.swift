@@ -6,8 +6,8 @@ import CustosPKI
 import CustosServer
 import Foundation
 
-/// `custos tls …`: certificates for keystore keys and the server's client trust set,
-/// on the local data directory. The output bodies are the API's (`APIViews.swift`).
+/// `custos tls …`: certificates for keystore keys and the server's client trust set, on
+/// the data directory or through a server (`--server`); the same bodies either way.
 struct TLSCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tls", abstract: "Issue TLS certificates for keystore keys; manage the client trust set.",
@@ -29,12 +29,10 @@ struct TLSCommand: AsyncParsableCommand {
             @Option(name: .long, help: "basicConstraints path length (default 1 for a root, 0 for an intermediate).") var pathLength: Int?
 
             func run() async throws {
-                try await withLocalKeystore(global) { service in
-                    let spec = CertificateAuthoritySpec(
-                        tenant: try TenantID(validating: tenant), alias: try KeyAlias(validating: alias), subject: subject,
-                        scheme: try SignatureScheme(identifier: scheme), days: days, issuer: try issuer.map { try KeyAlias(validating: $0) },
-                        pathLength: pathLength)
-                    TLSCommand.print(try await service.createCertificateAuthority(spec, by: .local), global)
+                try await withBackend(global) { backend in
+                    let request = CreateCertificateAuthorityRequest(alias: alias, subject: subject, scheme: scheme, days: days, issuer: issuer,
+                                                                    pathLength: pathLength)
+                    TLSCommand.print(try await backend.createCertificateAuthority(tenant: tenant, request), global)
                 }
             }
         }
@@ -60,12 +58,10 @@ struct TLSCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            try await withLocalKeystore(global) { service in
-                let spec = CertificateSpec(
-                    tenant: try TenantID(validating: tenant), alias: try KeyAlias(validating: alias), subject: subject,
-                    issuer: try issuer.map { try KeyAlias(validating: $0) }, dnsNames: dns, ipAddresses: ip,
-                    usage: try CertificateUsage(option: usage), days: days, scheme: try scheme.map { try SignatureScheme(identifier: $0) })
-                TLSCommand.print(try await service.issueCertificate(spec, by: .local), global)
+            try await withBackend(global) { backend in
+                let request = IssueCertificateRequest(alias: alias, subject: subject, issuer: issuer, selfSigned: selfSigned ? true : nil,
+                                                      dnsNames: dns, ipAddresses: ip, usage: usage, days: days, scheme: scheme)
+                TLSCommand.print(try await backend.issueCertificate(tenant: tenant, request), global)
             }
         }
     }
@@ -81,14 +77,11 @@ struct TLSCommand: AsyncParsableCommand {
         @Option(name: .long, help: "Write the certificate and its chain (PEM) to this file.") var out: String?
 
         func run() async throws {
-            try await withLocalKeystore(global) { service in
-                guard let data = FileManager.default.contents(atPath: csr), data.count <= 64 * 1024 else {
-                    throw CLIError("cannot read the request file \(csr) (at most 64 KiB)")
-                }
-                let info = try await service.signCertificateRequest(tenant: try TenantID(validating: tenant), issuer: try KeyAlias(validating: issuer),
-                                                                    csr: Array(data), days: days, usage: try CertificateUsage(option: usage), by: .local)
-                if let out { try AtomicFile.write(Array(CertificateResponse(info).chainPEM.utf8), to: out, permissions: 0o644) }
-                TLSCommand.print(info, global)
+            try await withBackend(global) { backend in
+                let request = SignCertificateRequestRequest(issuer: issuer, csr: try TLSCommand.encodedFile(csr, what: "request"), usage: usage, days: days)
+                let response = try await backend.signCertificateRequest(tenant: tenant, request)
+                if let out { try AtomicFile.write(Array(response.chainPEM.utf8), to: out, permissions: 0o644) }
+                TLSCommand.print(response, global)
             }
         }
     }
@@ -102,12 +95,9 @@ struct TLSCommand: AsyncParsableCommand {
         @Option(name: .long, help: "PEM file: the certificate, then its chain (or one DER certificate).") var file: String
 
         func run() async throws {
-            try await withLocalKeystore(global) { service in
-                guard let data = FileManager.default.contents(atPath: file), data.count <= 64 * 1024 else {
-                    throw CLIError("cannot read the certificate file \(file) (at most 64 KiB)")
-                }
-                TLSCommand.print(try await service.importCertificate(tenant: try TenantID(validating: tenant), alias: try KeyAlias(validating: alias),
-                                                                     certificate: Array(data), by: .local), global)
+            try await withBackend(global) { backend in
+                let request = ImportCertificateRequest(certificate: try TLSCommand.encodedFile(file, what: "certificate"))
+                TLSCommand.print(try await backend.importCertificate(tenant: tenant, alias: alias, request), global)
             }
         }
     }
@@ -119,9 +109,8 @@ struct TLSCommand: AsyncParsableCommand {
         @Option(name: .long, help: "Only the certificates of this key.") var alias: String?
 
         func run() async throws {
-            try await withLocalKeystore(global) { service in
-                let infos = try await service.certificates(tenant: try TenantID(validating: tenant), alias: try alias.map { try KeyAlias(validating: $0) }, by: .local)
-                let list = CertificateListResponse(infos)
+            try await withBackend(global) { backend in
+                let list = CertificateListResponse(certificates: try await backend.certificates(tenant: tenant, alias: alias))
                 global.output.emit(Output.object(list), text: list.certificates.isEmpty ? "no certificates" : list.certificates.map(TLSCommand.row).joined(separator: "\n"))
             }
         }
@@ -135,15 +124,14 @@ struct TLSCommand: AsyncParsableCommand {
         @Flag(name: .long, help: "Add the certificates above it.") var chain = false
 
         func run() async throws {
-            try await withLocalKeystore(global) { service in
-                let key = try await service.key(tenant: try TenantID(validating: tenant), alias: try KeyAlias(validating: alias), by: .local)
-                let infos = try await service.certificates(tenant: key.tenant, alias: key.alias, by: .local)
-                guard let current = infos.last(where: { $0.keyVersion == key.primaryVersion && $0.revokedAt == nil }) ?? infos.last else {
-                    throw CLIError("key '\(alias)' has no certificate")
+            try await withBackend(global) { backend in
+                let key = try await backend.key(tenant: tenant, alias: alias)
+                let certificates = try await backend.certificates(tenant: tenant, alias: alias)
+                guard let current = certificates.last(where: { $0.keyVersion == key.primaryVersion && $0.revokedAt == nil }) ?? certificates.last else {
+                    throw CLIError("key '\(Output.field(alias))' has no certificate")
                 }
-                let response = CertificateResponse(current)
-                let pem = chain ? response.chainPEM : CertificatePEM.encode(current.chainDER[0])
-                if global.json { Output.line(Output.encode(Output.object(response))) } else { FileHandle.standardOutput.write(Data(pem.utf8)) }
+                let pem = chain ? current.chainPEM : try TLSCommand.leafPEM(current)
+                if global.json { Output.line(Output.encode(Output.object(current))) } else { FileHandle.standardOutput.write(Data(pem.utf8)) }
             }
         }
     }
@@ -156,8 +144,8 @@ struct TLSCommand: AsyncParsableCommand {
         @Option(name: .long, help: "Alias of the TLS key.") var alias: String
 
         func run() async throws {
-            try await withLocalKeystore(global) { service in
-                TLSCommand.print(try await service.rotateTLSKey(tenant: try TenantID(validating: tenant), alias: try KeyAlias(validating: alias), by: .local), global)
+            try await withBackend(global) { backend in
+                TLSCommand.print(try await backend.rotateCertificate(tenant: tenant, alias: alias), global)
             }
         }
     }
@@ -174,18 +162,9 @@ struct TLSCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            try await withLocalKeystore(global) { service in
-                let tenant = try TenantID(validating: self.tenant)
-                let info: CertificateInfo
-                if let serial {
-                    info = try await service.revokeCertificate(tenant: tenant, serialHex: serial, by: .local)
-                } else {
-                    guard let path = certificate, let data = FileManager.default.contents(atPath: path), data.count <= 64 * 1024 else {
-                        throw CLIError("cannot read the certificate file (at most 64 KiB)")
-                    }
-                    info = try await service.revokeCertificate(tenant: tenant, certificate: Array(data), by: .local)
-                }
-                TLSCommand.print(info, global)
+            try await withBackend(global) { backend in
+                let request = RevokeCertificateRequest(serial: serial, certificate: try certificate.map { try TLSCommand.encodedFile($0, what: "certificate") })
+                TLSCommand.print(try await backend.revokeCertificate(tenant: tenant, request), global)
             }
         }
     }
@@ -202,10 +181,7 @@ struct TLSCommand: AsyncParsableCommand {
             @Option(name: .long, help: "A note shown in listings.") var label: String?
 
             func run() async throws {
-                try await withLocalKeystore(global) { service in
-                    try await service.trustClientPin(try TLSCommand.pin(pin), label: label, by: .local)
-                    try await TLSCommand.printTrust(service, global)
-                }
+                try await withBackend(global) { backend in TLSCommand.print(try await backend.trustPin(TrustPinRequest(pin: pin, label: label)), global) }
             }
         }
 
@@ -215,10 +191,7 @@ struct TLSCommand: AsyncParsableCommand {
             @Argument(help: "64 hex digits, or RFC 7469 base64.") var pin: String
 
             func run() async throws {
-                try await withLocalKeystore(global) { service in
-                    try await service.untrustClientPin(try TLSCommand.pin(pin), by: .local)
-                    try await TLSCommand.printTrust(service, global)
-                }
+                try await withBackend(global) { backend in TLSCommand.print(try await backend.untrustPin(pin), global) }
             }
         }
 
@@ -229,9 +202,8 @@ struct TLSCommand: AsyncParsableCommand {
             @Option(name: .long, help: "Alias of the CA key.") var alias: String
 
             func run() async throws {
-                try await withLocalKeystore(global) { service in
-                    try await service.trustCertificateAuthority(tenant: try TenantID(validating: tenant), alias: try KeyAlias(validating: alias), by: .local)
-                    try await TLSCommand.printTrust(service, global)
+                try await withBackend(global) { backend in
+                    TLSCommand.print(try await backend.trustAuthority(TrustAuthorityRequest(tenant: tenant, alias: alias)), global)
                 }
             }
         }
@@ -243,9 +215,8 @@ struct TLSCommand: AsyncParsableCommand {
             @Option(name: .long, help: "Alias of the CA key.") var alias: String
 
             func run() async throws {
-                try await withLocalKeystore(global) { service in
-                    try await service.untrustCertificateAuthority(tenant: try TenantID(validating: tenant), alias: try KeyAlias(validating: alias), by: .local)
-                    try await TLSCommand.printTrust(service, global)
+                try await withBackend(global) { backend in
+                    TLSCommand.print(try await backend.untrustAuthority(TrustAuthorityRequest(tenant: tenant, alias: alias)), global)
                 }
             }
         }
@@ -255,24 +226,34 @@ struct TLSCommand: AsyncParsableCommand {
             @OptionGroup var global: GlobalOptions
 
             func run() async throws {
-                try await withLocalKeystore(global) { service in try await TLSCommand.printTrust(service, global) }
+                try await withBackend(global) { backend in TLSCommand.print(try await backend.tlsTrust(), global) }
             }
         }
     }
 
     // MARK: Output
 
-    static func pin(_ text: String) throws -> PublicKeyPin {
-        do { return try PublicKeyPin(parsing: text) } catch let error as PKIError { throw KeystoreError.certificate(error) }
+    /// A request or certificate file for a body: PEM as it is, DER as base64.
+    static func encodedFile(_ path: String, what: String) throws -> String {
+        guard let data = FileManager.default.contents(atPath: path), data.count <= EncodedObject.maximumBytes else {
+            throw CLIError("cannot read the \(what) file \(Output.field(path)) (at most 64 KiB)")
+        }
+        if data.starts(with: Array("-----BEGIN".utf8)) { return String(decoding: data, as: UTF8.self) }
+        return data.base64EncodedString()
     }
 
-    static func print(_ info: CertificateInfo, _ global: GlobalOptions) {
-        let response = CertificateResponse(info)
+    /// The first certificate of a chain, PEM.
+    static func leafPEM(_ certificate: CertificateResponse) throws -> String {
+        let marker = "-----END CERTIFICATE-----"
+        guard let end = certificate.chainPEM.range(of: marker) else { throw CLIError("the certificate body holds no PEM certificate") }
+        return String(certificate.chainPEM[..<end.upperBound]) + "\n"
+    }
+
+    static func print(_ response: CertificateResponse, _ global: GlobalOptions) {
         global.output.emit(Output.object(response), text: text(response))
     }
 
-    static func printTrust(_ service: KeyService, _ global: GlobalOptions) async throws {
-        let trust = TLSTrustResponse(try await service.tlsTrust(by: .local))
+    static func print(_ trust: TLSTrustResponse, _ global: GlobalOptions) {
         var lines = trust.pins.map { "pin \($0.pin)" + ($0.label.map { "  " + Output.field($0) } ?? "") }
         lines += trust.authorities.map { "ca  \(Output.field($0.tenant))/\(Output.field($0.alias))" }
         global.output.emit(Output.object(trust), text: lines.isEmpty ? "no trusted pins or CAs" : lines.joined(separator: "\n"))
@@ -301,13 +282,4 @@ struct TLSCommand: AsyncParsableCommand {
          certificate.pin, certificate.alias.map { Output.field($0) } ?? "(csr)", certificate.revokedAt == nil ? "" : "revoked"]
             .joined(separator: "\t")
     }
-}
-
-/// The TLS commands act on the data directory; through a server they are refused
-/// rather than silently run on a local data directory.
-private func withLocalKeystore(_ global: GlobalOptions, _ body: (KeyService) async throws -> Void) async throws {
-    if global.resolvedServer != nil {
-        try await runReporting { throw CLIError("custos tls works on the local data directory; --server (or $CUSTOS_SERVER) is not supported by these commands") }
-    }
-    try await withKeystore(global, body)
 }

@@ -116,8 +116,12 @@ extension CustosClient {
         try await call(.rotateCertificate, ["tenant": tenant, "alias": alias])
     }
 
-    public func revokeCertificate(tenant: String, serial: String) async throws -> CertificateResponse {
-        try await call(.revokeCertificate, ["tenant": tenant], body: RevokeCertificateRequest(serial: serial))
+    public func revokeCertificate(tenant: String, _ request: RevokeCertificateRequest) async throws -> CertificateResponse {
+        try await call(.revokeCertificate, ["tenant": tenant], body: request)
+    }
+
+    public func importCertificate(tenant: String, alias: String, _ request: ImportCertificateRequest) async throws -> CertificateResponse {
+        try await call(.importCertificate, ["tenant": tenant, "alias": alias], body: request)
     }
 
     public func tlsTrust() async throws -> TLSTrustResponse {

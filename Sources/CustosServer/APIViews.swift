@@ -175,3 +175,52 @@ extension CertificateUsage {
         }
     }
 }
+
+extension CertificateAuthoritySpec {
+    /// The spec of a `CreateCertificateAuthorityRequest` (the API's body and the command line's).
+    public init(tenant: TenantID, _ request: CreateCertificateAuthorityRequest) throws {
+        self.init(tenant: tenant, alias: try KeyAlias(validating: request.alias), subject: request.subject,
+                  scheme: try request.scheme.map(SignatureScheme.init(identifier:)) ?? .ecdsaP384SHA384, days: request.days,
+                  issuer: try request.issuer.map(KeyAlias.init(validating:)), pathLength: request.pathLength)
+    }
+}
+
+extension CertificateSpec {
+    /// The spec of an `IssueCertificateRequest`: exactly one of an issuer and self-signed.
+    public init(tenant: TenantID, _ request: IssueCertificateRequest) throws {
+        let issuer = try request.issuer.map(KeyAlias.init(validating:))
+        guard (issuer == nil) == (request.selfSigned == true) else {
+            throw KeystoreError.invalidArgument("give an issuer or self-signed, not both and not neither")
+        }
+        self.init(tenant: tenant, alias: try KeyAlias(validating: request.alias), subject: request.subject, issuer: issuer,
+                  dnsNames: request.dnsNames ?? [], ipAddresses: request.ipAddresses ?? [], usage: try CertificateUsage(option: request.usage),
+                  days: request.days, scheme: try request.scheme.map(SignatureScheme.init(identifier:)))
+    }
+}
+
+/// A certificate or CSR in a request body: PEM text, or base64 DER.
+public enum EncodedObject {
+    public static let maximumBytes = 64 * 1024
+
+    public static func bytes(_ text: String, field: String) throws -> [UInt8] {
+        guard text.utf8.count <= maximumBytes else { throw KeystoreError.invalidArgument("\(field) is longer than \(maximumBytes) bytes") }
+        if text.hasPrefix("-----BEGIN") { return Array(text.utf8) }
+        guard let der = Base64Text.decode(text) else { throw KeystoreError.invalidArgument("\(field) must be PEM text or base64 DER") }
+        return der
+    }
+}
+
+extension KeyService {
+    /// Revocation by the body's serial or certificate (exactly one).
+    public func revokeCertificate(tenant: TenantID, _ request: RevokeCertificateRequest, by principal: Principal) async throws -> CertificateInfo {
+        switch (request.serial, request.certificate) {
+        case (let serial?, nil):
+            return try await revokeCertificate(tenant: tenant, serialHex: serial, by: principal)
+        case (nil, let certificate?):
+            let der = try await auditedArguments(.tlsRevoke, tenant: tenant, by: principal) { try EncodedObject.bytes(certificate, field: "certificate") }
+            return try await revokeCertificate(tenant: tenant, certificate: der, by: principal)
+        default:
+            throw KeystoreError.invalidArgument("give serial or certificate, not both and not neither")
+        }
+    }
+}

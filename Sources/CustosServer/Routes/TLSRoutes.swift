@@ -19,27 +19,14 @@ struct TLSRoutes {
             let principal = try context.requirePrincipal()
             let tenant = try Field.tenant(context)
             let body = try await io.decode(CreateCertificateAuthorityRequest.self, from: request)
-            let spec = try await keys.auditedArguments(.tlsCACreate, tenant: tenant, by: principal) {
-                CertificateAuthoritySpec(tenant: tenant, alias: try KeyAlias(validating: body.alias), subject: body.subject,
-                                         scheme: try body.scheme.map(SignatureScheme.init(identifier:)) ?? .ecdsaP384SHA384,
-                                         days: body.days, issuer: try body.issuer.map(KeyAlias.init(validating:)))
-            }
+            let spec = try await keys.auditedArguments(.tlsCACreate, tenant: tenant, by: principal) { try CertificateAuthoritySpec(tenant: tenant, body) }
             return try JSONIO.response(CertificateResponse(try await keys.createCertificateAuthority(spec, by: principal)), status: .created)
         }
         router.on(.issueCertificate) { request, context in
             let principal = try context.requirePrincipal()
             let tenant = try Field.tenant(context)
             let body = try await io.decode(IssueCertificateRequest.self, from: request)
-            let spec = try await keys.auditedArguments(.tlsIssue, tenant: tenant, by: principal) {
-                let issuer = try body.issuer.map(KeyAlias.init(validating:))
-                guard (issuer == nil) == (body.selfSigned == true) else {
-                    throw KeystoreError.invalidArgument("give issuer, or self_signed: true, not both")
-                }
-                return CertificateSpec(tenant: tenant, alias: try KeyAlias(validating: body.alias), subject: body.subject, issuer: issuer,
-                                       dnsNames: body.dnsNames ?? [], ipAddresses: body.ipAddresses ?? [],
-                                       usage: try CertificateUsage(option: body.usage), days: body.days,
-                                       scheme: try body.scheme.map(SignatureScheme.init(identifier:)))
-            }
+            let spec = try await keys.auditedArguments(.tlsIssue, tenant: tenant, by: principal) { try CertificateSpec(tenant: tenant, body) }
             return try JSONIO.response(CertificateResponse(try await keys.issueCertificate(spec, by: principal)), status: .created)
         }
         router.on(.listCertificates) { request, context in
@@ -54,15 +41,7 @@ struct TLSRoutes {
             let tenant = try Field.tenant(context)
             let body = try await io.decode(SignCertificateRequestRequest.self, from: request)
             let (issuer, csr, usage) = try await keys.auditedArguments(.tlsSignCSR, tenant: tenant, by: principal) {
-                let csr: [UInt8]
-                if body.csr.hasPrefix("-----BEGIN") {
-                    csr = Array(body.csr.utf8)
-                } else if let der = Base64Text.decode(body.csr) {
-                    csr = der
-                } else {
-                    throw KeystoreError.invalidArgument("csr must be PEM text or base64 DER")
-                }
-                return (try KeyAlias(validating: body.issuer), csr, try CertificateUsage(option: body.usage))
+                (try KeyAlias(validating: body.issuer), try EncodedObject.bytes(body.csr, field: "csr"), try CertificateUsage(option: body.usage))
             }
             let info = try await keys.signCertificateRequest(tenant: tenant, issuer: issuer, csr: csr, days: body.days, usage: usage, by: principal)
             return try JSONIO.response(CertificateResponse(info), status: .created)
@@ -73,10 +52,19 @@ struct TLSRoutes {
             await afterChange()
             return try JSONIO.response(CertificateResponse(info))
         }
+        router.on(.importCertificate) { request, context in
+            let principal = try context.requirePrincipal()
+            let tenant = try Field.tenant(context), alias = try Field.alias(context)
+            let body = try await io.decode(ImportCertificateRequest.self, from: request)
+            let der = try await keys.auditedArguments(.tlsImport, tenant: tenant, by: principal) { try EncodedObject.bytes(body.certificate, field: "certificate") }
+            let info = try await keys.importCertificate(tenant: tenant, alias: alias, certificate: der, by: principal)
+            await afterChange()
+            return try JSONIO.response(CertificateResponse(info), status: .created)
+        }
         router.on(.revokeCertificate) { request, context in
             let principal = try context.requirePrincipal()
             let body = try await io.decode(RevokeCertificateRequest.self, from: request)
-            let info = try await keys.revokeCertificate(tenant: try Field.tenant(context), serialHex: body.serial, by: principal)
+            let info = try await keys.revokeCertificate(tenant: try Field.tenant(context), body, by: principal)
             await afterChange()
             return try JSONIO.response(CertificateResponse(info))
         }
