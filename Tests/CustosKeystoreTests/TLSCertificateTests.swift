@@ -408,6 +408,10 @@ struct TLSCertificateImportTests {
         #expect(imported.chainDER == issued.chainDER)
         let material = try await service.tlsServerMaterial(tenant: tenant, alias: "node")
         #expect(material.chainDER == [issued.chainDER[0]] && material.pin == issued.pin)
+        // Custos cannot renew what an outside CA issued: rotation is refused, nothing changes.
+        let afterImport = try await fixture.snapshot()
+        await #expect(throws: KeystoreError.self) { _ = try await service.rotateTLSKey(tenant: tenant, alias: "node", by: .local) }
+        #expect(try await fixture.snapshot() == afterImport)
     }
 }
 

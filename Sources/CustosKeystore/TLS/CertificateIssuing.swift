@@ -115,6 +115,9 @@ extension KeyService {
             let old = try Certificate(derEncoded: try await checked(current).der)
             let summary = try CertificateSummary(old)
             var issuer: Issuer?
+            if current.issuerKeyID == nil, old.issuer != old.subject {
+                throw KeystoreError.invalidArgument("the certificate of key '\(alias)' was issued outside Custos; rotate the key with 'key rotate' and import the new version's certificate")
+            }
             if let issuerKeyID = current.issuerKeyID {
                 guard let issuerRow = try await store.key(tenantID: tenant.rawValue, id: issuerKeyID) else {
                     throw KeystoreError.invalidArgument("the issuer of key '\(alias)''s certificate no longer exists")
