@@ -81,3 +81,49 @@ def test_client_errors(server):
     no_token = dict(env_runner.env, CUSTOS_SERVER=server.url)
     no_token.pop("CUSTOS_TOKEN", None)
     assert "needs a token" in env_runner.run("tenant", "list", expect=2, env=no_token).err
+
+
+def test_tls_commands_through_the_api(server, tmp_path):
+    """`custos tls …` with --server gives the same bodies as on the data directory, and
+    openssl accepts what it issued."""
+    import subprocess
+
+    admin = server.token("admin")
+    run = remote(server, admin)
+    ca = run("tls", "ca", "create", "--tenant", "acme", "--alias", "remote-ca", "--subject", "CN=Remote CA", "--json").json()
+    assert ca["is_ca"] and ca["alias"] == "remote-ca"
+    node = run("tls", "issue", "--tenant", "acme", "--alias", "remote-node", "--issuer", "remote-ca", "--subject", "CN=remote-node",
+               "--dns", "node.acme.test", "--usage", "server", "--days", "30", "--json").json()
+    (tmp_path / "ca.pem").write_text(run("tls", "export", "--tenant", "acme", "--alias", "remote-ca").out)
+    (tmp_path / "node.pem").write_text(run("tls", "export", "--tenant", "acme", "--alias", "remote-node").out)
+    verified = subprocess.run(["openssl", "verify", "-CAfile", str(tmp_path / "ca.pem"), str(tmp_path / "node.pem")], capture_output=True, text=True)
+    assert verified.returncode == 0, verified.stderr
+
+    key, csr = tmp_path / "c.key", tmp_path / "c.csr"
+    subprocess.run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-384", "-nodes", "-keyout", str(key),
+                    "-out", str(csr), "-subj", "/CN=remote-client"], check=True, capture_output=True)
+    signed = run("tls", "sign-csr", "--tenant", "acme", "--issuer", "remote-ca", "--csr", str(csr), "--usage", "client",
+                 "--out", str(tmp_path / "c.pem"), "--json").json()
+    assert (tmp_path / "c.pem").read_text() == signed["chain_pem"]
+
+    rotated = run("tls", "rotate", "--tenant", "acme", "--alias", "remote-node", "--json").json()
+    assert rotated["key_version"] == 2 and rotated["pin"] != node["pin"]
+    revoked = run("tls", "revoke", "--tenant", "acme", "--certificate", str(tmp_path / "c.pem"), "--json").json()
+    assert revoked["serial"] == signed["serial"] and revoked["revoked_at"]
+
+    trust = run("tls", "trust", "add-pin", node["pin"], "--label", "node", "--json").json()
+    assert [p["pin"] for p in trust["pins"]] == [node["pin"]]
+    assert run("tls", "trust", "add-ca", "--tenant", "acme", "--alias", "remote-ca", "--json").json()["authorities"][0]["alias"] == "remote-ca"
+    assert run("tls", "trust", "remove-pin", node["pin"], "--json").json()["pins"] == []
+    bad = run("tls", "trust", "add-pin", "zz", expect=None)
+    assert bad.code != 0 and "pin" in bad.err
+    signer = remote(server, server.token("signer", tenant="acme"))
+    assert len(signer("tls", "list", "--tenant", "acme", "--json").json()["certificates"]) >= 4
+    assert signer("tls", "rotate", "--tenant", "acme", "--alias", "remote-node", expect=None).code != 0
+
+    listed = run("tls", "list", "--tenant", "acme", "--json").json()["certificates"]
+    assert {c["serial"] for c in listed} >= {ca["serial"], node["serial"], rotated["serial"], signed["serial"]}
+    # The same listing on the data directory, with the server stopped.
+    server.stop()
+    local = server.custos.run("tls", "list", "--tenant", "acme", "--json").json()["certificates"]
+    assert [(c["serial"], c["pin"], c.get("revoked_at") is not None) for c in local] == [(c["serial"], c["pin"], c.get("revoked_at") is not None) for c in listed]
