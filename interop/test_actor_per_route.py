@@ -193,6 +193,70 @@ def revocable_token(env: Env, role: str) -> Request:
     return Request({"id": created["token"]["id"]})
 
 
+# -- TLS: each call gets its own CA, key or certificate, made by the admin ------------
+
+TLS = "/v1/tenants/{tenant}/tls"
+
+
+def tls_ca(env: Env, role: str) -> str:
+    alias = env.unique(f"ca-{role}")
+    env.admin_ok("POST", f"{TLS.format(**T)}/authorities", {"alias": alias, "subject": f"CN={alias}"}, 201)
+    return alias
+
+
+def tls_certificate(env: Env, role: str) -> dict:
+    alias = env.unique(f"tls-{role}")
+    return env.admin_ok("POST", f"{TLS.format(**T)}/certificates",
+                        {"alias": alias, "subject": f"CN={alias}", "self_signed": True, "days": 30}, 201)
+
+
+def csr_pem() -> str:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    key = ec.generate_private_key(ec.SECP384R1())
+    request = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "outside")]))
+    return request.sign(key, hashes.SHA384()).public_bytes(serialization.Encoding.PEM).decode()
+
+
+def outside_certificate(env: Env, role: str) -> Request:
+    """A TLS key in the keystore and a certificate for its public key from a CA outside."""
+    import datetime
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    alias = env.unique(f"imported-{role}")
+    env.admin_ok("POST", f"/v1/tenants/{TENANT}/keys", {"alias": alias, "scheme": "ecdsa-p384-sha384", "category": "TLS"}, 201)
+    public = serialization.load_pem_public_key(env.admin_ok("GET", f"/v1/tenants/{TENANT}/keys/{alias}/public?format=pem")["public_key"].encode())
+    ca_key = ec.generate_private_key(ec.SECP384R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    name = lambda cn: x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    ca = (x509.CertificateBuilder().subject_name(name("outside CA")).issuer_name(name("outside CA")).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+          .not_valid_after(now + datetime.timedelta(days=30)).add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA384()))
+    leaf = (x509.CertificateBuilder().subject_name(name(alias)).issuer_name(ca.subject).public_key(public)
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=10)).sign(ca_key, hashes.SHA384()))
+    pem = (leaf.public_bytes(serialization.Encoding.PEM) + ca.public_bytes(serialization.Encoding.PEM)).decode()
+    return Request({**T, "alias": alias}, {"certificate": pem})
+
+
+def trusted_pin(env: Env, role: str) -> Request:
+    import hashlib
+    pin = hashlib.sha256(env.unique(f"pin-{role}").encode()).hexdigest()
+    env.admin_ok("POST", "/v1/tls/trust/pins", {"pin": pin})
+    return Request({}, {"pin": pin})
+
+
+def trusted_ca(env: Env, role: str) -> Request:
+    alias = tls_ca(env, role)
+    env.admin_ok("POST", "/v1/tls/trust/authorities", {"tenant": TENANT, "alias": alias})
+    return Request({}, {"tenant": TENANT, "alias": alias})
+
+
 RECIPES: dict[str, Recipe] = {
     "createTenant": Recipe("POST", "/v1/tenants", lambda env, role: Request({}, {"id": env.unique(f"t-{role}")}), ADMIN),
     "listTenants": Recipe("GET", "/v1/tenants", lambda env, role: Request({}), EVERYONE),
@@ -218,6 +282,23 @@ RECIPES: dict[str, Recipe] = {
                         lambda env, role: Request(T, {"items": [{"alias": "sig", "message": b64(b"m")}]}), USERS),
     "batchVerify": Recipe("POST", "/v1/tenants/{tenant}/verify", lambda env, role: Request(T, {
         "items": [{"alias": "sig", "message": b64(b"m"), "signature": env.signature}]}), EVERYONE),
+    "createCertificateAuthority": Recipe("POST", TLS + "/authorities", lambda env, role: Request(T, {
+        "alias": env.unique(f"newca-{role}"), "subject": "CN=A CA"}), MANAGERS),
+    "issueCertificate": Recipe("POST", TLS + "/certificates", lambda env, role: Request(T, {
+        "alias": env.unique(f"node-{role}"), "subject": "CN=node", "issuer": tls_ca(env, role), "days": 30}), MANAGERS),
+    "listCertificates": Recipe("GET", TLS + "/certificates", lambda env, role: Request(T), EVERYONE),
+    "signCertificateRequest": Recipe("POST", TLS + "/csr", lambda env, role: Request(T, {
+        "issuer": tls_ca(env, role), "csr": csr_pem(), "days": 30}), MANAGERS),
+    "rotateCertificate": Recipe("POST", TLS + "/certificates/{alias}/rotate",
+                                lambda env, role: Request({**T, "alias": tls_certificate(env, role)["alias"]}), MANAGERS),
+    "importCertificate": Recipe("POST", TLS + "/certificates/{alias}/import", outside_certificate, MANAGERS),
+    "revokeCertificate": Recipe("POST", TLS + "/revoke", lambda env, role: Request(T, {"serial": tls_certificate(env, role)["serial"]}), MANAGERS),
+    "tlsTrust": Recipe("GET", "/v1/tls/trust", lambda env, role: Request({}), ADMIN),
+    "trustPin": Recipe("POST", "/v1/tls/trust/pins", lambda env, role: Request({}, {"pin": "ab" * 32, "label": role}), ADMIN),
+    "untrustPin": Recipe("POST", "/v1/tls/trust/pins/remove", trusted_pin, ADMIN),
+    "trustAuthority": Recipe("POST", "/v1/tls/trust/authorities",
+                             lambda env, role: Request({}, {"tenant": TENANT, "alias": tls_ca(env, role)}), ADMIN),
+    "untrustAuthority": Recipe("POST", "/v1/tls/trust/authorities/remove", trusted_ca, ADMIN),
     "createToken": Recipe("POST", "/v1/tokens",
                           lambda env, role: Request({}, {"tenant": TENANT, "role": "auditor", "ttl_seconds": 60}), ADMIN),
     "listTokens": Recipe("GET", "/v1/tokens", lambda env, role: Request({}), ADMIN),
