@@ -495,3 +495,18 @@ def test_a_server_key_in_an_hsm_signs_each_handshake(custos_bin, tmp_path, softh
         assert '{"status":"live"}' in s_client_ca(server, ca, client)
     finally:
         server.stop()
+
+
+def test_a_mismatched_pair_or_an_unusable_key_stops_the_server_at_start(custos, pki):
+    servers = pki["servers"]
+    server = Server(custos, config={"tls": {"certificate": str(servers[0].cert_path), "private_key": str(servers[1].key_path)}})
+    res = custos.run("serve", "--config", str(server.config_path), expect=2)
+    assert "a PEM certificate that does not match its key" in res.err and "PRIVATE" not in res.err
+    # A key the server does not have, and one whose scheme cannot sign TLS 1.3
+    # handshakes (PKCS#1 v1.5 can certify, but TLS 1.3 signs with RSA-PSS only).
+    server = Server(custos, config={"tls": {"key": "acme/web"}})
+    assert "has no key 'web'" in custos.run("serve", "--config", str(server.config_path), expect=2).err
+    custos.run("tls", "issue", "--tenant", "acme", "--alias", "web", "--self-signed", "--subject", "CN=web", "--usage", "server",
+               "--scheme", "rsa-pkcs1-sha256")
+    res = custos.run("serve", "--config", str(server.config_path), expect=2)
+    assert "a rsa-pkcs1-sha256 key cannot sign TLS 1.3 handshakes" in res.err, res.err
