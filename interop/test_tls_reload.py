@@ -402,6 +402,13 @@ def test_keystore_certificate_trust_and_revocation(custos, pki):
         assert status == 200 and spki_pin_hex(certificate) == server_pin
         assert '{"status":"live"}' in s_client_ca(server, ca, pinned)
         refused(server, pki, unpinned, ca=ca)
+        # Days left: the server certificate and every keystore certificate (CA and server).
+        gauges = [line for line in get(server, pki, pinned, "/metrics", ca=ca).text.splitlines()
+                  if line.startswith("custos_tls_certificate_days_left")]
+        assert any('certificate="server"' in line for line in gauges), gauges
+        assert len([line for line in gauges if 'certificate="keystore:acme:' in line]) == 2, gauges
+        ready = get(server, pki, pinned, "/v1/health/ready", ca=ca)
+        assert ready.status_code == 200 and ready.json()["checks"]["tls"] == "ok"
 
         # A client certificate from the keystore CA, once that CA is trusted.
         csr, key = client_csr(d, "ca-client")
