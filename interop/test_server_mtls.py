@@ -106,9 +106,17 @@ def test_pinned_client_certificates(custos, pki):
     def pin(entry):
         return hashlib.sha256(entry[0].public_bytes(serialization.Encoding.DER)).hexdigest()
 
-    server = start(custos, pki, client_pins=",".join([pin(pki["self"]), pin(pki["self_expired"])]))
+    def spki_pin(entry):
+        """RFC 7469: SHA-256 of the SubjectPublicKeyInfo (what a pin means now)."""
+        spki = entry[1].public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        return hashlib.sha256(spki).hexdigest()
+
+    key_pinned = make_cert(pki["dir"], "key-pinned-client")
+    # Whole-certificate pins (the older meaning) and a public-key pin, side by side.
+    server = start(custos, pki, client_pins=",".join([pin(pki["self"]), pin(pki["self_expired"]), spki_pin(key_pinned)]))
     try:
         assert get(server, pki, pki["self"]).status_code == 200
+        assert get(server, pki, key_pinned).status_code == 200
         refused(server, pki, None)
         refused(server, pki, pki["good"])          # a CA-signed certificate that is not pinned
         refused(server, pki, pki["self_expired"])  # pinned but expired

@@ -27,6 +27,9 @@ from server import Server
 
 NOW = datetime.datetime.now(datetime.timezone.utc)
 RELOAD_BOUND = 1.0  # seconds from a file change to the first handshake that shows it
+# The rotation-under-load tests poll every 250 ms: at the default 500 ms, a poll that
+# just missed the change plus a loaded 2-core machine came within 0.1 s of the bound.
+LOAD_INTERVAL_MS = 250
 
 
 class Identity:
@@ -326,7 +329,7 @@ def test_rotation_under_load(custos, pki):
     server certificate and the accepted client pins rotate twice: no request fails,
     and each new certificate is on the next handshakes within RELOAD_BOUND."""
     servers, clients = pki["servers"], pki["pinned"]
-    server, files = start(custos, pki, [clients[0]])
+    server, files = start(custos, pki, [clients[0]], reload_interval_ms=LOAD_INTERVAL_MS)
     delays = []
     try:
         with Load(server, pki["server_ca"].cert_path, clients[0]) as load:
@@ -363,7 +366,7 @@ def spki_pin_hex(certificate: x509.Certificate) -> str:
     return digest.finalize().hex()
 
 
-def keystore_server(custos, directory: Path) -> tuple[Server, Path, str]:
+def keystore_server(custos, directory: Path, **tls) -> tuple[Server, Path, str]:
     """A keystore CA, a server key issued by it, the server on `tls.key`; returns the
     server, the CA's PEM (for clients to verify the server) and the server key's pin."""
     custos.run("tls", "ca", "create", "--tenant", "acme", "--alias", "ca", "--subject", "CN=Acme TLS CA")
@@ -371,7 +374,7 @@ def keystore_server(custos, directory: Path) -> tuple[Server, Path, str]:
                         "--ip", "127.0.0.1", "--usage", "server", "--json").json()
     ca = directory / "keystore-ca.pem"
     ca.write_text(custos.run("tls", "export", "--tenant", "acme", "--alias", "ca").out)
-    server = Server(custos, config={"tls": {"key": "acme/web"}}).start()
+    server = Server(custos, config={"tls": {"key": "acme/web", **tls}}).start()
     assert server.url.startswith("https://")
     return server, ca, issued["pin"]
 
@@ -399,6 +402,13 @@ def test_keystore_certificate_trust_and_revocation(custos, pki):
         assert status == 200 and spki_pin_hex(certificate) == server_pin
         assert '{"status":"live"}' in s_client_ca(server, ca, pinned)
         refused(server, pki, unpinned, ca=ca)
+        # Days left: the server certificate and every keystore certificate (CA and server).
+        gauges = [line for line in get(server, pki, pinned, "/metrics", ca=ca).text.splitlines()
+                  if line.startswith("custos_tls_certificate_days_left")]
+        assert any('certificate="server"' in line for line in gauges), gauges
+        assert len([line for line in gauges if 'certificate="keystore:acme:' in line]) == 2, gauges
+        ready = get(server, pki, pinned, "/v1/health/ready", ca=ca)
+        assert ready.status_code == 200 and ready.json()["checks"]["tls"] == "ok"
 
         # A client certificate from the keystore CA, once that CA is trusted.
         csr, key = client_csr(d, "ca-client")
@@ -437,7 +447,7 @@ def test_keystore_rotation_under_load(custos, pki):
     rotate` (another process on the same data directory) and `custos tls trust`."""
     d = pki["dir"]
     clients = pki["pinned"]
-    server, ca, first_pin = keystore_server(custos, d)
+    server, ca, first_pin = keystore_server(custos, d, reload_interval_ms=LOAD_INTERVAL_MS)
     custos.run("tls", "trust", "add-pin", clients[0].spki_pin)
     wait_until(lambda: not handshake_fails(server, pki, clients[0], ca), RELOAD_BOUND)
     delays, pins = [], [first_pin]
@@ -495,3 +505,18 @@ def test_a_server_key_in_an_hsm_signs_each_handshake(custos_bin, tmp_path, softh
         assert '{"status":"live"}' in s_client_ca(server, ca, client)
     finally:
         server.stop()
+
+
+def test_a_mismatched_pair_or_an_unusable_key_stops_the_server_at_start(custos, pki):
+    servers = pki["servers"]
+    server = Server(custos, config={"tls": {"certificate": str(servers[0].cert_path), "private_key": str(servers[1].key_path)}})
+    res = custos.run("serve", "--config", str(server.config_path), expect=2)
+    assert "a PEM certificate that does not match its key" in res.err and "PRIVATE" not in res.err
+    # A key the server does not have, and one whose scheme cannot sign TLS 1.3
+    # handshakes (PKCS#1 v1.5 can certify, but TLS 1.3 signs with RSA-PSS only).
+    server = Server(custos, config={"tls": {"key": "acme/web"}})
+    assert "has no key 'web'" in custos.run("serve", "--config", str(server.config_path), expect=2).err
+    custos.run("tls", "issue", "--tenant", "acme", "--alias", "web", "--self-signed", "--subject", "CN=web", "--usage", "server",
+               "--scheme", "rsa-pkcs1-sha256")
+    res = custos.run("serve", "--config", str(server.config_path), expect=2)
+    assert "a rsa-pkcs1-sha256 key cannot sign TLS 1.3 handshakes" in res.err, res.err

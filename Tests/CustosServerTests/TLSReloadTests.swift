@@ -103,12 +103,16 @@ struct TLSReloadTests {
         #expect(TLSExpiry.isReady("expires-soon (5 days)") && !TLSExpiry.isReady("expired"))
     }
 
-    /// The keystore's signer as BoringSSL's key: a handshake signed by a CustosCrypto P-384 key.
-    @Test func aKeySignerSignsTheHandshake() async throws {
-        let signer = try SigningPrivateKey(generating: .ecdsaP384SHA384)
+    /// The keystore's signer as BoringSSL's key: a handshake signed by a CustosCrypto key
+    /// of each scheme TLS 1.3 can use (the client checks CertificateVerify against the leaf).
+    @Test(arguments: [(SignatureScheme.ecdsaP384SHA384, SignatureAlgorithm.ecdsaSecp384R1Sha384), (.ecdsaP256SHA256, .ecdsaSecp256R1Sha256),
+                      (.ed25519, .ed25519), (.rsaPSSSHA256, .rsaPssRsaeSha256)])
+    func aKeySignerSignsTheHandshake(scheme: SignatureScheme, algorithm: SignatureAlgorithm) async throws {
+        let signer = try SigningPrivateKey(generating: scheme, rsaKeySize: .bits2048)
         let key = try KeySignerTLSKey(signer)
-        #expect(key.signatureAlgorithms == [.ecdsaSecp384R1Sha384])
+        #expect(key.signatureAlgorithms == [algorithm])
         #expect(throws: TLSMaterialError.self) { try KeySignerTLSKey(SigningPrivateKey(generating: .ecdsaSecp256k1SHA256)) }
+        #expect(throws: TLSMaterialError.self) { try KeySignerTLSKey(SigningPrivateKey(generating: .rsaPKCS1SHA256, rsaKeySize: .bits2048)) }
         let publicKey = try Certificate.PublicKey(derEncoded: try #require(signer.publicKey.derRepresentation))
         let issuer = TestIdentity.make("issuer", ca: true)
         let name = try DistinguishedName { CommonName("keystore-server") }
@@ -156,6 +160,8 @@ final class TLSTestClient {
         var configuration = TLSConfiguration.makeClientConfiguration()
         configuration.minimumTLSVersion = .tlsv13
         configuration.certificateVerification = .none
+        // BoringSSL clients leave Ed25519 out of what they offer unless asked.
+        configuration.verifySignatureAlgorithms = [.ecdsaSecp384R1Sha384, .ecdsaSecp256R1Sha256, .ed25519, .rsaPssRsaeSha256]
         let context = try NIOSSLContext(configuration: configuration)
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connect(host: "127.0.0.1", port: port) { channel in

@@ -62,7 +62,9 @@ struct PEMFileSource: TLSMaterialSource {
     /// decoded from bytes here so the private key never becomes a Swift String.
     static func privateKey(_ path: String) throws -> (NIOSSLPrivateKey, Certificate.PublicKey) {
         do {
-            var der = try PEMBlock.decode(read(path))
+            var file = try read(path)
+            defer { file.withUnsafeMutableBufferPointer { $0.update(repeating: 0) } }
+            var der = try PEMBlock.decode(file)
             defer { der.body.withUnsafeMutableBufferPointer { $0.update(repeating: 0) } }
             let nioKey = try NIOSSLPrivateKey(bytes: der.body, format: .der)
             let key = try Certificate.PrivateKey(pemDocument: PEMDocument(type: der.label, derBytes: der.body))

@@ -5,7 +5,7 @@ import ServiceLifecycle
 
 /// Keeps the server's TLS context current: polls the source's marker every
 /// `tls.reload_interval_ms` and swaps the context when it moves; `reloadNow()` does it
-/// at once (after a rotation through the API). A refused reload (a half-written file,
+/// at once. A refused reload (a half-written file,
 /// a certificate that is not its key's) keeps the material in use, logs an error and
 /// counts `custos_tls_reload_failures_total`. Renews the server certificate when it
 /// enters `tls.renew_before_days` (sources that can).
@@ -24,6 +24,7 @@ actor TLSReloader: Service {
     static let retryAfter: TimeInterval = 30
     private var lastRenewalAttempt: Date?
     private var warnedShortValidity = false
+    private var inFlight: Task<Bool, Never>?
 
     init(source: any TLSMaterialSource, holder: TLSContextHolder, clientAuthRequired: Bool, interval: Duration,
          renewBeforeDays: Int = 0, metrics: TLSMetrics, logger: Logger) {
@@ -43,10 +44,18 @@ actor TLSReloader: Service {
         self.marker = marker
     }
 
-    /// Loads and installs the source's material now. False (and the old material kept)
-    /// when it is refused.
+    /// Loads and installs the source's material now (for a caller that has just made a
+    /// change). False (and the old material kept) when it is refused. Reloads run one
+    /// after the other, so an older material can never be installed over a newer one.
     @discardableResult
     func reloadNow() async -> Bool {
+        let previous = inFlight
+        let reload = Task { _ = await previous?.value; return await self.performReload() }
+        inFlight = reload
+        return await reload.value
+    }
+
+    private func performReload() async -> Bool {
         let marker = try? await source.changeMarker()
         defer { self.marker = marker }
         do {
