@@ -256,6 +256,26 @@ struct TLSCertificateTests {
         #expect(try Self.isSigned(pinned.chainDER[0], by: pinned.chainDER[0]))
     }
 
+    /// A server holds its key's signer across handshakes: disabling or destroying the key
+    /// must stop it at once, not at the server's next restart.
+    @Test func theServersSignerStopsWhenItsKeyIsDisabledOrDestroyed() async throws {
+        let fixture = try await Fixture.make()
+        defer { Task { await fixture.cleanUp() } }
+        let service = fixture.service
+        _ = try await Self.makeCA(service)
+        _ = try await service.issueCertificate(Self.nodeSpec(), by: .local)
+        let signer = try await service.tlsServerMaterial(tenant: Self.tenant, alias: "node").signer
+        let message = Array("CertificateVerify".utf8)
+        let signature = try await signer.sign(message, format: .der)
+        #expect(try signer.publicKey.isValidSignature(signature.bytes, for: message, format: .der))
+        _ = try await service.disable(tenant: Self.tenant, alias: "node", by: .local)
+        await #expect(throws: KeystoreError.keyDisabled(tenant: Self.tenant.rawValue, alias: "node")) { _ = try await signer.sign(message, format: .der) }
+        _ = try await service.enable(tenant: Self.tenant, alias: "node", by: .local)
+        _ = try await signer.sign(message, format: .der)
+        _ = try await service.destroy(tenant: Self.tenant, alias: "node", by: .local)
+        await #expect(throws: KeystoreError.keyDestroyed(tenant: Self.tenant.rawValue, alias: "node")) { _ = try await signer.sign(message, format: .der) }
+    }
+
     @Test func rotationOfAKeyWithoutCertificateIsRefused() async throws {
         let fixture = try await Fixture.make()
         defer { Task { await fixture.cleanUp() } }

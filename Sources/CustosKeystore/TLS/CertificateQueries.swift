@@ -40,7 +40,8 @@ extension KeyService {
             if chain.count > 1, let top = try? CertificateSummary(derEncoded: chain[chain.count - 1]), top.subject == top.issuer {
                 chain.removeLast()
             }
-            return TLSServerMaterial(chainDER: chain, signer: signer, keyVersion: version, notAfter: row.notAfter,
+            return TLSServerMaterial(chainDER: chain, signer: ServingKeySigner(base: signer, keys: self, tenant: tenant, alias: alias),
+                                     keyVersion: version, notAfter: row.notAfter,
                                      pin: try PublicKeyPin(parsing: row.pin))
         }
     }
