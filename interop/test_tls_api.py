@@ -190,5 +190,9 @@ def test_changes_made_through_the_server_apply_to_its_next_handshake(custos, tmp
         assert not handshake_fails(server, None, other, ca)
         assert post("/v1/tls/trust/pins/remove", {"pin": client.spki_pin}, identity=other).status_code == 200
         assert handshake_fails(server, None, client, ca)
+
+        # Disabling the server's own key stops new handshakes at once (fail closed).
+        assert post(f"/v1/tenants/{T}/keys/web/disable", identity=other).status_code == 200
+        assert handshake_fails(server, None, other, ca)
     finally:
         server.stop()
