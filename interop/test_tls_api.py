@@ -196,3 +196,58 @@ def test_changes_made_through_the_server_apply_to_its_next_handshake(custos, tmp
         assert handshake_fails(server, None, other, ca)
     finally:
         server.stop()
+
+
+def test_openssl_s_client_with_a_certificate_custos_issued(custos, tmp_path):
+    """openssl s_client (TLS 1.3, P-384) with a client certificate the keystore CA issued
+    from an openssl CSR: accepted while its CA is trusted, refused once revoked, and a
+    client outside the trust set is refused; no refused handshake reaches a handler."""
+    import subprocess
+
+    from server import Server
+
+    custos.run("tls", "ca", "create", "--tenant", T, "--alias", "ca", "--subject", "CN=Acme TLS CA")
+    custos.run("tls", "issue", "--tenant", T, "--alias", "web", "--issuer", "ca", "--subject", "CN=custos", "--ip", "127.0.0.1", "--usage", "server")
+    ca = tmp_path / "ca.pem"
+    ca.write_text(custos.run("tls", "export", "--tenant", T, "--alias", "ca").out)
+
+    def client(name: str, sign: bool) -> tuple:
+        key, csr, cert = tmp_path / f"{name}.key", tmp_path / f"{name}.csr", tmp_path / f"{name}.crt"
+        subprocess.run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-384", "-nodes", "-keyout", str(key),
+                        "-out", str(csr), "-subj", f"/CN={name}"], check=True, capture_output=True)
+        if sign:
+            custos.run("tls", "sign-csr", "--tenant", T, "--issuer", "ca", "--csr", str(csr), "--usage", "client", "--out", str(cert))
+        else:  # self-signed by openssl: trusted by nobody
+            subprocess.run(["openssl", "req", "-x509", "-key", str(key), "-in", str(csr), "-days", "2", "-out", str(cert)], check=True, capture_output=True)
+        return cert, key
+
+    issued, stranger = client("issued", True), client("stranger", False)
+    custos.run("tls", "trust", "add-ca", "--tenant", T, "--alias", "ca")
+    server = Server(custos, config={"tls": {"key": f"{T}/web", "reload_interval_ms": 100}}).start()
+    port = server.url.rsplit(":", 1)[1]
+
+    def s_client(identity) -> subprocess.CompletedProcess:
+        request = b"GET /v1/health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        return subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-tls1_3", "-quiet", "-verify_return_error",
+                               "-CAfile", str(ca), "-cert", str(identity[0]), "-key", str(identity[1])],
+                              input=request, capture_output=True, timeout=30)
+
+
+    try:
+        accepted = s_client(issued)
+        assert b'{"status":"live"}' in accepted.stdout, accepted.stderr.decode(errors="replace")[-500:]
+        before = len(server.audit_rows())
+        refused = s_client(stranger)
+        assert b'"status"' not in refused.stdout
+        custos.run("tls", "revoke", "--tenant", T, "--certificate", str(issued[0]))
+        import time
+        deadline = time.monotonic() + 5
+        while b'"status"' in s_client(issued).stdout:
+            assert time.monotonic() < deadline, "the revoked certificate is still accepted"
+            time.sleep(0.1)
+        again = s_client(issued)
+        assert b'"status"' not in again.stdout
+        # Only the command line's revocation was recorded: no refused handshake reached the server's handlers.
+        assert [row["actor"] for row in server.audit_rows()[before:]] == ["cli"]
+    finally:
+        server.stop()
