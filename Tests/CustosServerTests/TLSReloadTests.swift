@@ -41,19 +41,7 @@ struct TLSReloadTests {
         let reloader = reloader(holder)
         try await reloader.start()
 
-        let router = Router()
-        router.get("hello") { _, _ in "hi" }
-        let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
-        let app = Application(router: router,
-                              server: HTTPServerBuilder { ReloadableTLSChannel(base: HTTP1Channel(responder: $0), holder: holder) },
-                              configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { portContinuation.yield($0.localAddress?.port ?? 0) },
-                              logger: Logger(label: "test"))
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await app.run() }
-            defer { group.cancelAll() }
-            var iterator = ports.makeAsyncIterator()
-            let port = try #require(await iterator.next())
+        try await withTLSTestServer(holder: holder) { port in
 
             let before = try await TLSTestClient.connect(port: port)
             #expect(try await before.get("/hello").hasSuffix("hi"))
@@ -125,19 +113,7 @@ struct TLSReloadTests {
         try material.checkKeyMatchesCertificate()
         let holder = TLSContextHolder()
         holder.install(.init(context: try TLSReloader.context(material, clientAuthRequired: false), verification: nil, material: material))
-        let router = Router()
-        router.get("hello") { _, _ in "hi" }
-        let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
-        let app = Application(router: router,
-                              server: HTTPServerBuilder { ReloadableTLSChannel(base: HTTP1Channel(responder: $0), holder: holder) },
-                              configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { portContinuation.yield($0.localAddress?.port ?? 0) },
-                              logger: Logger(label: "test"))
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await app.run() }
-            defer { group.cancelAll() }
-            var iterator = ports.makeAsyncIterator()
-            let port = try #require(await iterator.next())
+        try await withTLSTestServer(holder: holder) { port in
             let client = try await TLSTestClient.connect(port: port)
             #expect(try await client.get("/hello").hasSuffix("hi"))
             #expect(try await client.serverSerial() == 3003)
