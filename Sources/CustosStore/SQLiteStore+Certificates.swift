@@ -15,14 +15,7 @@ extension SQLiteStore {
                 case .newKey(let key, let version):
                     try await self.insertKeyRows(key, version)
                 case .newVersion(let version, let updatedAt, let keyMAC):
-                    guard try await self.rows("SELECT id FROM keys WHERE id = \(bind: version.keyID)").count == 1 else {
-                        throw StoreError.keyNotFound(version.keyID)
-                    }
-                    try await self.insertVersion(version)
-                    try await self.execute("""
-                        UPDATE keys SET primary_version = \(bind: version.version), updated_at = \(bind: updatedAt.timeIntervalSince1970),
-                        row_mac = \(bind: Self.blob(keyMAC)) WHERE id = \(bind: version.keyID)
-                        """)
+                    try await self.insertPrimaryVersion(version, updatedAt: updatedAt, keyMAC: keyMAC)
                 }
                 guard try await self.rows("SELECT id FROM certificates WHERE tenant_id = \(bind: certificate.tenantID) AND serial = \(bind: certificate.serial)").isEmpty else {
                     throw StoreError.duplicateName(kind: "certificate serial", name: certificate.serial)

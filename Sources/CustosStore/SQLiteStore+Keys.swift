@@ -34,6 +34,18 @@ extension SQLiteStore {
         try await insertVersion(version)
     }
 
+    /// Inserts a version of an existing key and makes it primary (inside a transaction).
+    func insertPrimaryVersion(_ version: KeyVersionRecord, updatedAt: Date, keyMAC: [UInt8]?) async throws {
+        guard try await rows("SELECT id FROM keys WHERE id = \(bind: version.keyID)").count == 1 else {
+            throw StoreError.keyNotFound(version.keyID)
+        }
+        try await insertVersion(version)
+        try await execute("""
+            UPDATE keys SET primary_version = \(bind: version.version), updated_at = \(bind: updatedAt.timeIntervalSince1970),
+            row_mac = \(bind: Self.blob(keyMAC)) WHERE id = \(bind: version.keyID)
+            """)
+    }
+
     func insertVersion(_ version: KeyVersionRecord) async throws {
         try await execute("""
             INSERT INTO key_versions (key_id, version, public_key, fingerprint, wrapped_material, wrapping_generation, created_at, destroyed_at, row_mac)
@@ -167,14 +179,7 @@ extension SQLiteStore {
         try await exclusive {
             try await transaction {
                 try await self.appendAuditInTransaction(audit)
-                guard try await self.rows("SELECT id FROM keys WHERE id = \(bind: version.keyID)").count == 1 else {
-                    throw StoreError.keyNotFound(version.keyID)
-                }
-                try await self.insertVersion(version)
-                try await self.execute("""
-                    UPDATE keys SET primary_version = \(bind: version.version), updated_at = \(bind: updatedAt.timeIntervalSince1970),
-                    row_mac = \(bind: Self.blob(keyMAC)) WHERE id = \(bind: version.keyID)
-                    """)
+                try await self.insertPrimaryVersion(version, updatedAt: updatedAt, keyMAC: keyMAC)
                 try await self.bumpTLSChanges(ifTLSKey: version.keyID)
             }
         }
