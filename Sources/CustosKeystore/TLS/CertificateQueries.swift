@@ -55,9 +55,7 @@ extension KeyService {
             return try StoredKey(key).alias
         }
         return CertificateInfo(
-            tenant: tenant, alias: try await alias(of: row.keyID), keyVersion: row.keyVersion, serialHex: summary.serialHex,
-            subject: summary.subject, issuer: summary.issuer, notBefore: summary.notBefore, notAfter: summary.notAfter, pin: summary.pin,
-            isCA: summary.isCA, dnsNames: summary.dnsNames, ipAddresses: summary.ipAddresses, usages: summary.usages, revokedAt: row.revokedAt,
+            tenant: tenant, alias: try await alias(of: row.keyID), keyVersion: row.keyVersion, summary: summary, revokedAt: row.revokedAt,
             issuerAlias: try await alias(of: row.issuerKeyID), chainDER: [row.der] + row.chain)
     }
 }

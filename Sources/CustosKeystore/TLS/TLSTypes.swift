@@ -2,30 +2,25 @@ import CustosCrypto
 import CustosPKI
 import Foundation
 
-/// A certificate Custos issued for one of its keys (or signed from a request).
+/// A certificate Custos issued for one of its keys (or signed from a request): the
+/// fields read from the certificate (`summary`, also readable directly: `info.serialHex`)
+/// and where it stands in the keystore.
+@dynamicMemberLookup
 public struct CertificateInfo: Sendable, Equatable {
     public var tenant: TenantID
     /// The key it certifies; nil for a certificate signed from a CSR.
     public var alias: KeyAlias?
     public var keyVersion: Int?
-    /// Upper-case hex, as `openssl x509 -serial` prints it.
-    public var serialHex: String
-    /// RFC 4514 strings.
-    public var subject: String
-    public var issuer: String
-    public var notBefore: Date
-    public var notAfter: Date
-    public var pin: PublicKeyPin
-    public var isCA: Bool
-    public var dnsNames: [String]
-    public var ipAddresses: [String]
-    /// "server", "client", "ca".
-    public var usages: [String]
+    /// Serial (upper-case hex, as `openssl x509 -serial` prints it), subject and issuer
+    /// (RFC 4514), validity, pin, names and usages.
+    public var summary: CertificateSummary
     public var revokedAt: Date?
     /// The CA key that signed it; nil when self-signed.
     public var issuerAlias: KeyAlias?
     /// The certificate first, then those above it up to the root.
     public var chainDER: [[UInt8]]
+
+    public subscript<Value>(dynamicMember field: KeyPath<CertificateSummary, Value>) -> Value { summary[keyPath: field] }
 }
 
 /// What a TLS server presents: its chain and a signer that never exports the key.
