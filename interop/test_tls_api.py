@@ -251,3 +251,29 @@ def test_openssl_s_client_with_a_certificate_custos_issued(custos, tmp_path):
         assert [row["actor"] for row in server.audit_rows()[before:]] == ["cli"]
     finally:
         server.stop()
+
+
+def test_a_handshake_that_never_finishes_is_closed(custos, tmp_path):
+    """A client that opens a connection and sends half a ClientHello (or nothing) holds
+    no place for longer than the header timeout."""
+    import socket
+    import time
+
+    from server import Server
+
+    custos.run("tls", "issue", "--tenant", T, "--alias", "web", "--self-signed", "--subject", "CN=custos", "--ip", "127.0.0.1", "--usage", "server")
+    server = Server(custos, config={"server": {"header_timeout_seconds": 1},
+                                    "tls": {"key": f"{T}/web", "keystore_trust": False, "client_auth": "none"}}).start()
+    host, port = server.url.removeprefix("https://").split(":")
+    try:
+        for opening in (b"", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"):
+            with socket.create_connection((host, int(port)), timeout=10) as raw:
+                raw.sendall(opening)
+                start = time.monotonic()
+                try:
+                    closed = raw.recv(1) == b""
+                except ConnectionResetError:
+                    closed = True
+                assert closed and time.monotonic() - start < 5, f"still open after {time.monotonic() - start:.1f} s"
+    finally:
+        server.stop()
