@@ -141,7 +141,33 @@ env -u CUSTOS_PASSPHRASE CUSTOS_DATA_DIR="$WORK/none" CUSTOS_SERVER="$URL" CUSTO
 kill -TERM "$SERVER_PID"; wait "$SERVER_PID"; SERVER_PID=""
 echo "SIGTERM: the server drained, signed a final audit checkpoint and closed the store"
 
-step "13. The audit log: every operation above, hash-chained; then someone edits a record"
+step "13. TLS from the keystore: a tenant CA issues the server's certificate; its key never leaves the keystore"
+run tls ca create --tenant "$TENANT" --alias tls-ca --subject "CN=Demo Root CA,O=Custos demo" | grep -E '^(\$ custos|serial|subject|not after|pin)'
+run tls issue --tenant "$TENANT" --alias web --issuer tls-ca --subject "CN=custos" --ip 127.0.0.1 --usage server --days 30 \
+  | grep -E '^(\$ custos|key|serial|not after|pin|names)'
+"$BIN" tls export --tenant "$TENANT" --alias tls-ca >"$WORK/ca.pem"
+"$BIN" tls export --tenant "$TENANT" --alias web >"$WORK/web.pem"
+printf '$ openssl verify -CAfile ca.pem web.pem\n'
+openssl verify -CAfile "$WORK/ca.pem" "$WORK/web.pem"
+CUSTOS_SERVER_PORT=0 CUSTOS_LOG_LEVEL=warning CUSTOS_TLS_KEY="$TENANT/web" CUSTOS_TLS_KEYSTORE_TRUST=false CUSTOS_TLS_CLIENT_AUTH=none \
+  "$BIN" serve >"$WORK/tls.out" 2>"$WORK/tls.err" &
+SERVER_PID=$!
+for _ in $(seq 100); do grep -q "listening on" "$WORK/tls.out" 2>/dev/null && break; sleep 0.1; done
+TLS_URL="$(grep -o 'https://[0-9.:]*' "$WORK/tls.out" | head -1)"
+[ -n "$TLS_URL" ] || { cat "$WORK/tls.err" >&2; exit 1; }
+served_serial() {
+  openssl s_client -connect "${TLS_URL#https://}" -tls1_3 -CAfile "$WORK/ca.pem" </dev/null 2>/dev/null | openssl x509 -noout -serial
+}
+echo "custos serve is listening on $TLS_URL (TLS 1.3, certificate and key from the keystore)"
+printf '$ curl --cacert ca.pem %s/v1/health/live\n' "$TLS_URL"
+curl -s --cacert "$WORK/ca.pem" "$TLS_URL/v1/health/live"; echo
+echo "served certificate: $(served_serial)"
+run tls rotate --tenant "$TENANT" --alias web | grep -E '^(\$ custos|key|serial)'
+sleep 1
+echo "served certificate one second later, same process, no restart: $(served_serial)"
+kill -TERM "$SERVER_PID"; wait "$SERVER_PID"; SERVER_PID=""
+
+step "14. The audit log: every operation above, hash-chained; then someone edits a record"
 "$BIN" audit list --limit 1000 | tail -n 4 | cut -c1-150
 run audit verify
 sqlite3 "$CUSTOS_DATA_DIR/custos.sqlite" "UPDATE audit_records SET outcome = 'failure' WHERE sequence = 5"
