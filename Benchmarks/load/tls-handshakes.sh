@@ -28,17 +28,21 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-384 -nodes -days 2 -su
   -addext subjectAltName=IP:127.0.0.1 -keyout "$WORK/pem.key" -out "$WORK/pem.crt" 2>/dev/null
 chmod 600 "$WORK/pem.key"
 
-# serve NAME VAR=VALUE…: a server on a free loopback port; echoes its port.
+# serve NAME VAR=VALUE…: a server on a free loopback port (not in a subshell, so that its
+# PID reaches the cleanup); sets PORT.
 serve() {
   local name="$1"; shift
   env "$@" CUSTOS_SERVER_PORT=0 CUSTOS_LOG_LEVEL=warning $CUSTOS serve >"$WORK/$name.out" 2>"$WORK/$name.err" &
   PIDS+=($!)
   for _ in $(seq 100); do grep -q "listening on" "$WORK/$name.out" 2>/dev/null && break; sleep 0.1; done
-  grep -o 'https://[0-9.:]*' "$WORK/$name.out" | head -1 | sed 's/.*://' | grep . || { cat "$WORK/$name.err" >&2; exit 1; }
+  PORT="$(grep -o 'https://[0-9.:]*' "$WORK/$name.out" | head -1 | sed 's/.*://')"
+  [ -n "$PORT" ] || { cat "$WORK/$name.err" >&2; exit 1; }
 }
-PEM_PORT="$(serve pem CUSTOS_TLS_CERTIFICATE="$WORK/pem.crt" CUSTOS_TLS_PRIVATE_KEY="$WORK/pem.key")"
+serve pem CUSTOS_TLS_CERTIFICATE="$WORK/pem.crt" CUSTOS_TLS_PRIVATE_KEY="$WORK/pem.key"
+PEM_PORT="$PORT"
 # A second process on the same data directory: the keystore's store is shared safely.
-KEY_PORT="$(serve keystore CUSTOS_TLS_KEY=bench/web CUSTOS_TLS_KEYSTORE_TRUST=false CUSTOS_TLS_CLIENT_AUTH=none)"
+serve keystore CUSTOS_TLS_KEY=bench/web CUSTOS_TLS_KEYSTORE_TRUST=false CUSTOS_TLS_CLIENT_AUTH=none
+KEY_PORT="$PORT"
 
 rate() {  # handshakes per second of one s_time run
   openssl s_time -connect "127.0.0.1:$1" -new -tls1_3 -time "$DURATION" 2>/dev/null \
