@@ -93,9 +93,7 @@ extension KeyService {
                                scheme: spec.algorithm.identifier, status: .enabled, primaryVersion: 1,
                                externalID: spec.externalID, labels: spec.labels, protection: protection.description,
                                createdAt: now, updatedAt: now)
-        let version = KeyVersionRecord(keyID: keyID, version: 1, publicKey: material.publicKeyDER,
-                                       fingerprint: material.fingerprint?.description, wrappedMaterial: material.stored,
-                                       wrappingGeneration: material.wrappingGeneration, createdAt: now)
+        let version = KeyVersionRecord(keyID: keyID, version: 1, material: material, createdAt: now)
         return (record, version)
     }
 
@@ -119,9 +117,7 @@ extension KeyService {
             // A new version stays with the key's protection.
             let material = try await protection(for: record.protection).create(algorithm, options: options, context: context)
             let now = clock()
-            let row = try await withMAC(KeyVersionRecord(keyID: record.id, version: next, publicKey: material.publicKeyDER,
-                                                         fingerprint: material.fingerprint?.description, wrappedMaterial: material.stored,
-                                                         wrappingGeneration: material.wrappingGeneration, createdAt: now), tenant: tenant.rawValue)
+            let row = try await withMAC(KeyVersionRecord(keyID: record.id, version: next, material: material, createdAt: now), tenant: tenant.rawValue)
             var updated = record.row
             updated.primaryVersion = next
             try await store.addVersion(row, updatedAt: now, keyMAC: try await rowMAC(updated), audit: [
@@ -187,5 +183,13 @@ extension KeyService {
             logger.info("key destroyed", metadata: ["tenant": "\(tenant)", "alias": "\(alias)"])
             return try await key(tenant: tenant, alias: alias, by: principal)
         }
+    }
+}
+
+extension KeyVersionRecord {
+    /// The row of a newly created version: its public key, fingerprint and wrapped material.
+    init(keyID: String, version: Int, material: ProtectedMaterial, createdAt: Date) {
+        self.init(keyID: keyID, version: version, publicKey: material.publicKeyDER, fingerprint: material.fingerprint?.description,
+                  wrappedMaterial: material.stored, wrappingGeneration: material.wrappingGeneration, createdAt: createdAt)
     }
 }

@@ -152,9 +152,8 @@ extension KeyService {
                                                dnsNames: summary.dnsNames, ipAddresses: summary.ipAddresses, profile: profile, days: days)
             let certificate = try await sign(template, selfKey: signer, issuer: issuer)
             let now = clock()
-            let version = try await withMAC(KeyVersionRecord(keyID: record.id, version: next, publicKey: material.publicKeyDER,
-                                                             fingerprint: material.fingerprint?.description, wrappedMaterial: material.stored,
-                                                             wrappingGeneration: material.wrappingGeneration, createdAt: now), tenant: tenant.rawValue)
+            let version = try await withMAC(KeyVersionRecord(keyID: record.id, version: next, material: material, createdAt: now),
+                                            tenant: tenant.rawValue)
             var updated = record.row
             updated.primaryVersion = next
             let row = try await certificateRow(certificate, tenant: tenant, keyID: record.id, version: next, issuer: issuer)
