@@ -16,6 +16,25 @@ public enum BLS12381 {
     public static let privateKeyByteCount = 32
 
     static let signatureDST: [UInt8] = Array(ciphersuiteID.utf8)
+
+    /// A hash-to-curve domain separation tag (draft-irtf-cfrg-bls-signature §4.2, RFC 9380 §3.1):
+    /// 1 to 255 bytes. Signatures made under one tag never verify under another, so each use of a
+    /// key (a protocol message type) gets its own tag. `.standard` is the POP ciphersuite's own.
+    public struct DomainSeparationTag: Sendable, Hashable {
+        public let bytes: [UInt8]
+
+        public init(_ bytes: [UInt8]) throws(BLS12381Error) {
+            guard (1...255).contains(bytes.count) else { throw .invalidDomainSeparationTag(length: bytes.count) }
+            self.bytes = bytes
+        }
+
+        public init(_ text: String) throws(BLS12381Error) { try self.init(Array(text.utf8)) }
+
+        init(uncheckedBytes: [UInt8]) { bytes = uncheckedBytes }
+
+        /// `BLS_SIG_BLS12381G2_XMD:SHA-256_SSWU_RO_POP_`.
+        public static let standard = DomainSeparationTag(uncheckedBytes: signatureDST)
+    }
     static let popDST: [UInt8] = Array(proofOfPossessionCiphersuiteID.utf8)
 
     /// Secret bytes in a heap buffer that is wiped on release.
@@ -104,6 +123,11 @@ public enum BLS12381 {
             Signature(validatedPoint: signPoint(Array(message), dst: BLS12381.signatureDST))
         }
 
+        /// Sign under another domain separation tag (same ciphersuite otherwise).
+        public func signature<M: DataProtocol>(for message: M, domain: DomainSeparationTag) -> Signature {
+            Signature(validatedPoint: signPoint(Array(message), dst: domain.bytes))
+        }
+
         /// PopProve: a signature over the compressed public key under the PoP DST.
         public func proofOfPossession() -> ProofOfPossession {
             ProofOfPossession(validatedPoint: signPoint(publicKey.compressedRepresentation, dst: BLS12381.popDST))
@@ -162,6 +186,11 @@ public enum BLS12381 {
         /// Verify (CoreVerify with the signature DST).
         public func isValidSignature<M: DataProtocol>(_ signature: Signature, for message: M) -> Bool {
             BLS12381.coreVerify(point, signature.point, Array(message), dst: BLS12381.signatureDST)
+        }
+
+        /// Verify under another domain separation tag.
+        public func isValidSignature<M: DataProtocol>(_ signature: Signature, for message: M, domain: DomainSeparationTag) -> Bool {
+            BLS12381.coreVerify(point, signature.point, Array(message), dst: domain.bytes)
         }
 
         /// PopVerify.
@@ -236,10 +265,11 @@ public enum BLS12381 {
 
     /// FastAggregateVerify: all keys signed the same message. Every key must have had its proof of
     /// possession verified before (see `SignerSet`), otherwise rogue-key attacks apply.
-    public static func fastAggregateVerify<M: DataProtocol>(_ signature: Signature, for message: M, publicKeys: [PublicKey]) -> Bool {
+    public static func fastAggregateVerify<M: DataProtocol>(_ signature: Signature, for message: M, publicKeys: [PublicKey],
+                                                           domain: DomainSeparationTag = .standard) -> Bool {
         guard !publicKeys.isEmpty else { return false }
         let aggregateKey = aggregatePoint(publicKeys).toAffine()
-        return coreVerify(aggregateKey, signature.point, Array(message), dst: signatureDST)
+        return coreVerify(aggregateKey, signature.point, Array(message), dst: domain.bytes)
     }
 
     /// AggregateVerify: key i signed message i. One Miller loop per pair plus one for the signature,

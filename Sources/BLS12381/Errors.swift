@@ -30,4 +30,6 @@ public enum BLS12381Error: Error, Equatable, Sendable {
     case unsupportedVersion(UInt8)
     case signerSetMismatch
     case invalidAggregateSignature
+    /// A domain separation tag must be 1 to 255 bytes.
+    case invalidDomainSeparationTag(length: Int)
 }

@@ -122,7 +122,8 @@ extension BLS12381 {
         /// (two Miller loops, one final exponentiation) plus one point addition per signer.
         /// Throws the first failing condition: set-size mismatch, out-of-range bits, fewer signers
         /// than the threshold, or a bad aggregate signature.
-        public func verify<M: DataProtocol>(message: M, signerSet: SignerSet) throws(BLS12381Error) {
+        public func verify<M: DataProtocol>(message: M, signerSet: SignerSet,
+                                            domain: DomainSeparationTag = .standard) throws(BLS12381Error) {
             guard signerSetSize == signerSet.count, signerBits.count == (signerSet.count + 7) / 8 else { throw .signerSetMismatch }
             try QuorumCertificate.checkPadding(signerBits, size: signerSetSize)
             let signers = signerIndices
@@ -130,13 +131,13 @@ extension BLS12381 {
                 throw .belowThreshold(required: signerSet.threshold, actual: signers.count)
             }
             let keys = signers.map { signerSet.publicKeys[$0] }
-            guard BLS12381.fastAggregateVerify(aggregateSignature, for: message, publicKeys: keys) else {
+            guard BLS12381.fastAggregateVerify(aggregateSignature, for: message, publicKeys: keys, domain: domain) else {
                 throw .invalidAggregateSignature
             }
         }
 
-        public func isValid<M: DataProtocol>(message: M, signerSet: SignerSet) -> Bool {
-            (try? verify(message: message, signerSet: signerSet)) != nil
+        public func isValid<M: DataProtocol>(message: M, signerSet: SignerSet, domain: DomainSeparationTag = .standard) -> Bool {
+            (try? verify(message: message, signerSet: signerSet, domain: domain)) != nil
         }
     }
 
@@ -145,11 +146,13 @@ extension BLS12381 {
     public struct QuorumCertificateBuilder: Sendable {
         public let signerSet: SignerSet
         public let message: [UInt8]
+        public let domain: DomainSeparationTag
         private var shares: [Int: Signature] = [:]
 
-        public init<M: DataProtocol>(signerSet: SignerSet, message: M) {
+        public init<M: DataProtocol>(signerSet: SignerSet, message: M, domain: DomainSeparationTag = .standard) {
             self.signerSet = signerSet
             self.message = Array(message)
+            self.domain = domain
         }
 
         /// Verifies and records the share of member `index`.
@@ -157,7 +160,7 @@ extension BLS12381 {
         public mutating func add(_ share: Signature, fromSignerAt index: Int) throws(BLS12381Error) {
             guard index >= 0, index < signerSet.count else { throw .signerIndexOutOfRange(index: index, signers: signerSet.count) }
             guard shares[index] == nil else { throw .duplicateShare(index: index) }
-            guard signerSet.publicKeys[index].isValidSignature(share, for: message) else { throw .badShare(index: index) }
+            guard signerSet.publicKeys[index].isValidSignature(share, for: message, domain: domain) else { throw .badShare(index: index) }
             shares[index] = share
         }
 
