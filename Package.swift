@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "CustosCrypto", targets: ["CustosCrypto"]),
         .library(name: "CustosStore", targets: ["CustosStore"]),
         .library(name: "CustosPKI", targets: ["CustosPKI"]),
+        .library(name: "CustosCluster", targets: ["CustosCluster"]),
         .library(name: "CustosKeystore", targets: ["CustosKeystore"]),
         .library(name: "CustosAPI", targets: ["CustosAPI"]),
         .library(name: "CustosClient", targets: ["CustosClient"]),
@@ -103,9 +104,21 @@ let package = Package(
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ]
         ),
+        // The replica network's protocol (docs/cluster.md): encodings, records, certificates, the
+        // key log and the replica engine, behind ports for storage, keys, peers and time. Pure: the
+        // keystore and the server plug in the real ones, the simulation tests in-memory ones.
+        .target(
+            name: "CustosCluster",
+            dependencies: [
+                "BLS12381",
+                "CustosCrypto",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         .target(
             name: "CustosKeystore",
             dependencies: [
+                "CustosCluster",
                 "CustosCrypto",
                 "CustosPKI",
                 "CustosJSON",
@@ -135,8 +148,11 @@ let package = Package(
         .target(
             name: "CustosServer",
             dependencies: [
-                "CustosAPI", "CustosCrypto", "CustosJSON", "CustosKeystore", "CustosPKI", "CustosStore",
+                "CustosAPI", "CustosCluster", "CustosCrypto", "CustosJSON", "CustosKeystore", "CustosPKI", "CustosStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -159,6 +175,7 @@ let package = Package(
                 "CustosCrypto",
                 "CustosJSON",
                 "CustosPKI",
+                "CustosCluster",
                 "CustosKeystore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -181,6 +198,7 @@ let package = Package(
             dependencies: ["BLS12381", "CBLS12381Field", .product(name: "BigInt", package: "BigInt")]
         ),
         .testTarget(name: "CustosStoreTests", dependencies: ["CustosStore"]),
+        .testTarget(name: "CustosClusterTests", dependencies: ["CustosCluster", "BLS12381", "CustosCrypto"]),
         .testTarget(name: "CustosPKITests", dependencies: ["CustosPKI", "CustosCrypto"]),
         .testTarget(
             name: "CustosMacrosTests",
@@ -193,7 +211,7 @@ let package = Package(
         .testTarget(
             name: "CustosKeystoreTests",
             dependencies: [
-                "CustosKeystore", "CustosStore", "CustosCrypto", "CustosPKI",
+                "CustosKeystore", "CustosStore", "CustosCrypto", "CustosPKI", "CustosCluster", "BLS12381",
                 .product(name: "SQLiteKit", package: "sqlite-kit"),
                 .product(name: "X509", package: "swift-certificates"),
             ]
@@ -201,7 +219,7 @@ let package = Package(
         .testTarget(
             name: "CustosServerTests",
             dependencies: [
-                "CustosServer", "CustosAPI", "CustosStore", "CustosPKI", "CustosCrypto", "CustosKeystore",
+                "CustosServer", "CustosAPI", "CustosStore", "CustosPKI", "CustosCrypto", "CustosKeystore", "CustosCluster",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Crypto", package: "swift-crypto"),
