@@ -175,13 +175,14 @@ public enum CBOR {
                 for _ in 0..<count { items.append(try item(depth: depth + 1)) }
                 return .array(items)
             case 7:
-                guard info != 31 else { throw .indefiniteLength }
-                if info == 22 { return .null }
-                if info == 24 {
-                    // simple value in the following byte: never null, so never allowed
-                    _ = try byte()
+                switch info {
+                case 22: return .null
+                case 0..<24: throw .unsupportedSimpleValue(info)
+                case 24: throw .unsupportedSimpleValue(try byte())
+                case 25...27: throw .unsupportedType(majorType: 7)  // floats
+                case 31: throw .indefiniteLength  // the "break" that ends an indefinite item
+                default: throw .reservedAdditionalInformation
                 }
-                throw info < 24 || info == 24 ? .unsupportedSimpleValue(info == 24 ? bytes[position - 1] : info) : .unsupportedType(majorType: 7)
             default:
                 throw .unsupportedType(majorType: major)
             }
