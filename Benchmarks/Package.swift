@@ -40,6 +40,16 @@ let package = Package(
             dependencies: [.product(name: "BLS12381", package: "Custos")],
             path: "Sources/BLSBench"
         ),
+        // The replica network's certificates, compared with blst (scripts/cluster_vs_blst.py).
+        .executableTarget(
+            name: "ClusterBench",
+            dependencies: [
+                .product(name: "BLS12381", package: "Custos"),
+                .product(name: "CustosCluster", package: "Custos"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            path: "Sources/ClusterBench"
+        ),
         .executableTarget(
             name: "CryptoBenchmarks",
             dependencies: [
