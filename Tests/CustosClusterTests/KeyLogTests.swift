@@ -69,6 +69,17 @@ import Testing
         // Signed by the wrong key: the bootstrap key instead of epoch 1's, or another replica's.
         try expectVoid(3, try await certified(fixture, Self.name(1, 2), by: approvers, authority: fixture.keys(1, epoch: 0)), .badRecordSignature)
         try expectVoid(3, try await certified(fixture, Self.name(2, 1), by: approvers, authority: fixture.keys(3, epoch: 0)), .badRecordSignature)
+        // Another replica's TLS pin (a pin proves no possession): replica 2 claiming replica 3's.
+        let keys2 = fixture.keys(2, epoch: 1)
+        let base = keys2.candidate
+        let foreignPin = CandidateKeys(consensusPublicKey: base.consensusPublicKey, proofOfPossession: base.proofOfPossession,
+                                       mainPublicKey: base.mainPublicKey, tlsPin: fixture.keys(3, epoch: 0).tlsPin,
+                                       signConsensus: base.signConsensus, signMain: base.signMain)
+        let copied = try await KeyExchangeRecord.build(cluster: fixture.cluster, name: Self.name(2, 1), keys: foreignPin) { fixture.keys(2, epoch: 0).signMain($0) }
+        try expectVoid(3, (copied.bytes, try fixture.certificate(of: copied, by: approvers).bytes), .foreignTLSPin)
+        #expect(throws: ClusterError.duplicateReplicaField(field: "TLS pin", first: ReplicaID(3), second: ReplicaID(2))) {
+            try log.checkProposal(Proposal(record: copied, previous: nil))
+        }
         // A replica outside the cluster, a generation never started.
         try expectVoid(3, try await certified(fixture, Self.name(5, 1), by: approvers), .replicaOutOfRange)
         try expectVoid(3, try await certified(fixture, Self.name(2, 1, g: 1), by: approvers, authority: fixture.keys(2, epoch: 0)), .unknownGeneration)
