@@ -127,3 +127,16 @@ import Testing
         }
     }
 }
+
+@Suite struct CBOREqualityTests {
+    /// "K" and U+212A KELVIN SIGN are equal Swift strings with different encodings.
+    @Test func equalityIsByteExact() {
+        #expect("K" == "\u{212A}")
+        #expect(CBORValue.text("K") != CBORValue.text("\u{212A}"))
+        #expect(CBORValue.text("K").encoded != CBORValue.text("\u{212A}").encoded)
+        let a = LogEntry(sequence: 1, record: [], certificate: [], status: .void, reason: "K")
+        let b = LogEntry(sequence: 1, record: [], certificate: [], status: .void, reason: "\u{212A}")
+        #expect(a != b)
+        #expect(CBORValue.array([.text("é")]) == CBORValue.array([.text("é")]))
+    }
+}

@@ -163,8 +163,14 @@ import Testing
         #expect(throws: ClusterError.badAggregateSignature) {
             try ClusterCertificate(bytes: certificateBytes(aggregate: [UInt8](repeating: 0xff, count: 96), bits: cert.signerBits, keys: keys), replicaCount: n)
         }
-        // The same certificate decoded for another N.
-        #expect(throws: (any Error).self) { try ClusterCertificate(bytes: cert.bytes, replicaCount: n + 8) }
+        // The same certificate decoded for another N, or verified for a smaller one.
+        #expect(throws: ClusterError.signerBitsLength(expected: (n + 15) / 8, actual: (n + 7) / 8)) { try ClusterCertificate(bytes: cert.bytes, replicaCount: n + 8) }
+        if n == 4 {  // 2 replicas take one byte too; signer 2 is padding for them
+            #expect(throws: ClusterError.signerPaddingBit(bit: 2)) {
+            try cert.verify(message: Approval.message(cluster: fixture.cluster, record: record), domain: SignatureTag.keyLogApprovalDST,
+                            replicaCount: 2, quorum: 1) { _ in nil }
+            }
+        }
     }
 
     @Test func consensusMessagesSeparateEveryField() throws {
