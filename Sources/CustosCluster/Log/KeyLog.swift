@@ -99,7 +99,7 @@ public struct KeyLog: Sendable {
         let implied = entry.sequence == 0 ? 0 : (entry.sequence - 1) / interval * interval
         if implied > checkpointNotice, implied >= lastSequence { checkpointNotice = implied }
         let decision = try evaluate(sequence: entry.sequence, record: entry.record, certificate: entry.certificate)
-        guard decision.entry == entry else { throw ClusterError.logEntryMismatch(index: length) }
+        guard decision.bytes == entry.encoded else { throw ClusterError.logEntryMismatch(index: length) }
         return apply(decision)
     }
 
