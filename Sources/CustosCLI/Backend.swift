@@ -99,7 +99,7 @@ struct LocalBackend: CustosBackend {
         try await service.mac(tenant: try TenantID(validating: tenant), alias: try KeyAlias(validating: alias), message: message, by: principal)
     }
     func createToken(_ request: CreateTokenRequest) async throws -> (token: TokenResponse, bearer: SecretBytes) {
-        guard let role = Role(rawValue: request.role) else { throw CLIError("--role must be admin, operator, signer or auditor") }
+        guard let role = Role(rawValue: request.role) else { throw CLIError("--role must be admin, operator, signer, auditor or node") }
         let created = try await tokenService.create(tenant: try request.tenant.map { try TenantID(validating: $0) }, role: role, lifetime: TimeInterval(request.ttlSeconds),
                                                     description: request.description, by: principal)
         return (TokenResponse(created.info), created.bearer)

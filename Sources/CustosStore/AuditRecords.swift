@@ -54,6 +54,14 @@ public enum AuditOperation: String, Sendable, CaseIterable {
     case tlsRevoke = "tls.revoke"
     case tlsImport = "tls.import"
     case tlsList = "tls.list"
+    /// The node's calls on the replica network (docs/cluster.md), audited as the calling token.
+    case clusterStatus = "cluster.status"
+    case clusterSchedule = "cluster.schedule"
+    case clusterCheckpoint = "cluster.checkpoint"
+    case clusterShare = "cluster.share"
+    case clusterCombine = "cluster.combine"
+    case clusterVerify = "cluster.verify"
+    case clusterLog = "cluster.log"
 }
 
 public enum AuditOutcome: String, Sendable, CaseIterable {
