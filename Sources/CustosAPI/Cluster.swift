@@ -171,18 +171,14 @@ public struct ClusterVerifyResponse: Codable, Sendable, Equatable {
     public var signers: [Int]
 }
 
-/// Everything needed to check a replica's key log offline from genesis: the signed
-/// configuration, every entry and the stable-checkpoint certificates.
+/// Everything needed to check a replica's key log offline from genesis: the LogExport of
+/// docs/cluster.md ([SignedConfiguration, [LogEntry, …], [CheckpointCertificate, …]]).
 @PublicMemberwiseInit
 public struct ClusterLogExport: Codable, Sendable, Equatable {
     public static let formatName = "custos-cluster-log-v1"
     public var format: String
-    /// SignedConfiguration bytes, base64.
-    public var configuration: String
-    /// LogEntry bytes, base64, in order from index 0.
-    public var entries: [String]
-    /// CheckpointCertificate bytes, base64, ascending boundary.
-    public var checkpoints: [String]
+    /// LogExport CBOR bytes, base64.
+    public var log: String
 }
 
 /// What `log verify` found: the entries replayed from genesis and the checkpoints whose

@@ -174,11 +174,13 @@ public struct CustosServer: Sendable {
             let rootMonitor = keys.monitorRoot(every: configuration.rootCheckInterval)
             defer { rootMonitor.cancel() }
             let denialRecords = DenialAuditService(audit: keys.audit, denials: denials, interval: configuration.denialAuditInterval, logger: logger)
+            let replica = ClusterService(keys: keys, options: configuration.cluster, handle: cluster, logger: logger)
             let group = ServiceGroup(configuration: .init(
                 // Shut down in reverse: the server drains first (deadlines still
                 // enforced), then the counted refusals are written, then the last checkpoint.
                 services: [.init(service: checkpoints), .init(service: denialRecords), .init(service: deadlines)]
-                    + (tls.map { [ServiceGroupConfiguration.ServiceConfiguration(service: $0.reloader)] } ?? []) + [.init(service: app)],
+                    + (tls.map { [ServiceGroupConfiguration.ServiceConfiguration(service: $0.reloader)] } ?? [])
+                    + [.init(service: replica), .init(service: app)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
             try await group.run()

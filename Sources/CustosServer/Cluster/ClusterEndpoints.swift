@@ -4,15 +4,6 @@ import CustosKeystore
 import Foundation
 import Synchronization
 
-/// A consensus message a share is asked for (docs/cluster.md, "Consensus signing").
-struct ConsensusMessage: Sendable, Equatable {
-    let view: UInt64
-    let sequence: UInt64
-    let phase: ConsensusPhase
-    /// 32 bytes.
-    let digest: [UInt8]
-}
-
 /// What the node's routes ask of this replica, in the API's terms. `ReplicaEndpoints` answers
 /// from the `ReplicaNode` engine; the routes know nothing else of it.
 protocol ClusterEndpoints: Sendable {

@@ -171,7 +171,7 @@ struct ClusterRoutes {
 
     static func message(view: UInt64, sequence: UInt64, phase: String, digest: String) throws -> ConsensusMessage {
         guard sequence >= 1 else { throw ClusterRouteError.invalid("sequence must be at least 1") }
-        return ConsensusMessage(view: view, sequence: sequence, phase: try Self.phase(phase), digest: try Self.digest(digest, "digest"))
+        return try ConsensusMessage(view: view, sequence: sequence, phase: try Self.phase(phase), digest: try Self.digest(digest, "digest"))
     }
 
     static func keyName(_ name: ClusterKeyName) throws -> KeyName {
