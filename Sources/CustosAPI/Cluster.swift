@@ -192,6 +192,9 @@ public struct ClusterLogVerifyResponse: Codable, Sendable, Equatable {
     public var head: String
     public var checkpointsVerified: Int
     public var latestStableBoundary: UInt64?
+    /// Entries covered by the latest verified stable checkpoint; later ones are recomputed
+    /// but not yet vouched for by Q replicas.
+    public var verifiedEntries: UInt64
     /// Why the log does not verify; absent when it does.
     public var problem: String? = nil
 }

@@ -17,8 +17,11 @@ struct ReplicaEndpoints: ClusterEndpoints {
     func phase() async -> String { await node.status().phase.rawValue }
 
     func status() async throws -> ClusterStatusResponse {
-        let status = await node.status(), configuration = node.configuration
-        return ClusterStatusResponse(
+        Self.statusResponse(await node.status(), configuration: node.configuration)
+    }
+
+    static func statusResponse(_ status: ReplicaStatus, configuration: ClusterConfiguration) -> ClusterStatusResponse {
+        ClusterStatusResponse(
             clusterID: Hex.encode(configuration.clusterID), replica: status.replica.index, n: configuration.n, f: configuration.f,
             quorum: configuration.quorum, checkpointInterval: configuration.checkpointInterval, phase: status.phase.rawValue,
             replicas: status.replicas.map { ClusterReplicaKeys(replica: $0.replica.index, newestCertified: Self.name($0.newestCertified), active: Self.name($0.active)) },
@@ -70,9 +73,12 @@ struct ReplicaEndpoints: ClusterEndpoints {
     }
 
     func log(after: UInt64, limit: Int) async throws -> ClusterLogResponse {
-        let stored = try await node.logEntries(after: after, limit: limit + 1)
-        let page = stored.prefix(limit)
-        let entries = try page.map { entry -> ClusterLogEntry in
+        try Self.logPage(try await node.logEntries(after: after, limit: limit + 1), after: after, limit: limit)
+    }
+
+    /// `stored` holds up to limit + 1 entries: one more says there is a next page.
+    static func logPage(_ stored: [StoredLogEntry], after: UInt64, limit: Int) throws -> ClusterLogResponse {
+        let entries = try stored.prefix(limit).map { entry -> ClusterLogEntry in
             let decoded = try LogEntry(bytes: entry.bytes)
             let name = try? KeyExchangeRecord(bytes: decoded.record).name
             return ClusterLogEntry(index: entry.index, sequence: entry.sequence, name: name.map(Self.name),
@@ -83,12 +89,16 @@ struct ReplicaEndpoints: ClusterEndpoints {
     }
 
     func export() async throws -> ClusterLogExport {
-        var entries: [LogEntry] = []
+        var entries: [StoredLogEntry] = []
         while true {
             let page = try await node.logEntries(after: UInt64(entries.count), limit: 500)
-            entries += try page.map { try LogEntry(bytes: $0.bytes) }
+            entries += page
             if page.count < 500 { break }
         }
+        return try await Self.export(configuration: node.configuration, entries: entries, vault: vault)
+    }
+
+    static func export(configuration: ClusterConfiguration, entries: [StoredLogEntry], vault: any ReplicaVault) async throws -> ClusterLogExport {
         var checkpoints: [CheckpointCertificate] = []
         var after: UInt64 = 0
         while true {
@@ -97,7 +107,7 @@ struct ReplicaEndpoints: ClusterEndpoints {
             guard page.count == 500, let last = page.last else { break }
             after = last.boundary
         }
-        let export = LogExport(configuration: node.configuration, entries: entries, checkpoints: checkpoints)
+        let export = LogExport(configuration: configuration, entries: try entries.map { try LogEntry(bytes: $0.bytes) }, checkpoints: checkpoints)
         return ClusterLogExport(format: ClusterLogExport.formatName, log: Base64Text.encode(export.encoded))
     }
 }
