@@ -104,15 +104,14 @@ actor ClusterService: Service {
             do { try await node.catchUp() } catch { ok = false; logger.debug("catch-up failed", metadata: ["error": "\(error)"]) }
             status = await node.status()
         }
-        // Propose (or re-send the stored candidate) until certified; the node schedules it.
-        if status.phase != .recovering {
-            do {
-                let progress = try await node.advanceKeyExchange()
-                if case .collecting = progress { ok = false }
-            } catch {
-                ok = false
-                logger.debug("key exchange round failed", metadata: ["error": "\(error)"])
-            }
+        // Propose (or re-send the stored candidate) until certified; the ledger schedules it.
+        // Key exchange needs no restore floor: that gates consensus shares only.
+        do {
+            let progress = try await node.advanceKeyExchange()
+            if case .collecting = progress { ok = false }
+        } catch {
+            ok = false
+            logger.debug("key exchange round failed", metadata: ["error": "\(error)"])
         }
         for (boundary, attempts) in pendingBoundaries.sorted(by: { $0.key < $1.key }) {
             do {
