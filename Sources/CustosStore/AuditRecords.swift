@@ -68,6 +68,12 @@ public enum AuditOperation: String, Sendable, CaseIterable {
     case clusterKeysDestroyed = "cluster.keys-destroyed"
     /// Any other decision of the replica engine; its name is in the record's details.
     case clusterEvent = "cluster.event"
+    /// The node's calls on the replica network, audited as the calling token (schedule, share
+    /// and checkpoint notices share the names above).
+    case clusterStatus = "cluster.status"
+    case clusterCombine = "cluster.combine"
+    case clusterVerify = "cluster.verify"
+    case clusterLog = "cluster.log"
 }
 
 public enum AuditOutcome: String, Sendable, CaseIterable {

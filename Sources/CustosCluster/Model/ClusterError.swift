@@ -54,6 +54,19 @@ public enum ClusterError: Error, Equatable, Sendable, CustomStringConvertible {
     case logHeadMismatch(boundary: UInt64)
     case logTruncated(boundary: UInt64)
 
+    // Engine
+    case notStarted
+    case recovering
+    case approverMismatch(sender: ReplicaID, named: ReplicaID)
+    case approvalConflict(KeyName)
+    case shareConflict(ConsensusSlot)
+    case belowFloor(sequence: UInt64, floor: UInt64)
+    case viewLeft(view: UInt64, viewFloor: UInt64)
+    case checkpointConflict(boundary: UInt64)
+    case checkpointNotSigned(boundary: UInt64)
+    case keyUnavailable(KeyName)
+    case logIndexOutOfOrder(expected: UInt64, actual: UInt64)
+
     case notImplemented(String)
 
     public var description: String {
@@ -99,6 +112,17 @@ public enum ClusterError: Error, Equatable, Sendable, CustomStringConvertible {
         case .logEntryMismatch(let i): "key-log entry \(i) differs from the one computed from genesis"
         case .logHeadMismatch(let b): "the key-log head at boundary \(b) does not match the stable checkpoint"
         case .logTruncated(let b): "the key log ends before boundary \(b) of a stable checkpoint"
+        case .notStarted: "the replica engine has not started"
+        case .recovering: "recovering: fewer than a quorum of replicas have answered since start, so no share is signed"
+        case .approverMismatch(let sender, let named): "\(sender) sent a message naming \(named)"
+        case .approvalConflict(let k): "record \(k): a different record for this key name was already approved"
+        case .shareConflict(let slot): "\(slot): a share over another digest was already signed"
+        case .belowFloor(let s, let floor): "sequence \(s) is at or below the floor \(floor) (pruned, or signed before a restart)"
+        case .viewLeft(let v, let floor): "view \(v) is below view \(floor), already left by a view-change share"
+        case .checkpointConflict(let b): "checkpoint \(b): another ledger digest was already signed"
+        case .checkpointNotSigned(let b): "checkpoint \(b) has not been signed by this replica"
+        case .keyUnavailable(let k): "the private keys of \(k) are not held (never created here, or destroyed)"
+        case .logIndexOutOfOrder(let e, let a): "key-log entry \(a) is not the next one (\(e))"
         case .notImplemented(let what): "\(what) is not implemented"
         }
     }

@@ -57,6 +57,8 @@ public protocol ReplicaVault: Sendable {
     /// Appends the next key-log entry (index = number of entries before it). Refuses an index
     /// that is not the next one.
     func appendLogEntry(_ entry: StoredLogEntry) async throws
+    /// The entries after the first `index` ones (those with index ≥ `index`), at most `limit`:
+    /// `index` is how many entries the caller already holds, so 0 reads from the start.
     func logEntries(after index: UInt64, limit: Int) async throws -> [StoredLogEntry]
 
     /// The certificate this replica assembled for one of its own candidates.

@@ -1,0 +1,167 @@
+import BLS12381
+import Foundation
+
+/// One replica's engine (docs/cluster.md): proposes and approves key-exchange records, keeps
+/// the key log from the ledger's schedule and checkpoint notices, signs checkpoints and
+/// consensus shares, and catches up from peers. Everything that must survive a crash goes
+/// through the `ReplicaVault` before the signature depending on it leaves; the rest is rebuilt
+/// by `start()`.
+public actor ReplicaNode {
+    public nonisolated let configuration: ClusterConfiguration
+    public nonisolated let replica: ReplicaID
+    let vault: any ReplicaVault
+    let clock: any ClusterClock
+    let audit: any ClusterAuditSink
+    let peers: PeerFanOut
+
+    /// The key log as replayed from the vault and extended by notices and catch-up.
+    var log: KeyLog
+    var started = false
+    /// Sequences at or below it are refused; nil while recovering (fewer than Q answers).
+    var restoreFloor: UInt64?
+    var latestStableBoundary: UInt64?
+    /// The highest ledger sequence handed in by a notice.
+    var latestSequence: UInt64 = 0
+    /// This replica's checkpoint signatures, by boundary (answers to peer request 4).
+    var ownCheckpoints: [UInt64: CheckpointSignature] = [:]
+    var checkpointMismatches = 0
+    /// Mutations of the log and of the stable checkpoint run one at a time across awaits.
+    let gate = SerialGate()
+
+    /// How long one peer call may take, and how many run at once.
+    public static let defaultPeerTimeout: Duration = .seconds(5)
+    public static let defaultPeerConcurrency = 16
+    /// Bounds of one catch-up pass.
+    static let catchUpPageSize: UInt64 = 64
+    static let catchUpMaximumPages = 64
+
+    public init(configuration: ClusterConfiguration, replica: ReplicaID, vault: any ReplicaVault, transport: any PeerTransport,
+                clock: any ClusterClock, audit: any ClusterAuditSink,
+                peerTimeout: Duration = ReplicaNode.defaultPeerTimeout, peerConcurrency: Int = ReplicaNode.defaultPeerConcurrency) {
+        self.configuration = configuration
+        self.replica = replica
+        self.vault = vault
+        self.clock = clock
+        self.audit = audit
+        peers = PeerFanOut(transport: transport, clock: clock, timeout: peerTimeout, maximumConcurrent: peerConcurrency)
+        log = KeyLog(configuration: configuration)
+    }
+
+    nonisolated var cluster: [UInt8] { configuration.clusterID }
+    nonisolated var interval: UInt64 { configuration.checkpointInterval }
+    nonisolated var quorum: Int { configuration.quorum }
+    nonisolated var otherReplicas: [ReplicaID] {
+        (0..<configuration.n).map { ReplicaID($0) }.filter { $0 != replica }
+    }
+
+    // MARK: Start
+
+    /// Replays the key log from the vault, then asks peers for what this replica lacks and for
+    /// their stable checkpoints to set the restore floor. Peers that cannot be reached leave
+    /// the replica `recovering`; `catchUp()` tries again.
+    public func start() async throws {
+        guard replica.index < configuration.n else { throw ClusterError.replicaOutOfRange(UInt64(replica.rawValue)) }
+        try await gate.exclusively {
+            var stored: [StoredLogEntry] = []
+            while true {
+                let page = try await vault.logEntries(after: UInt64(stored.count), limit: 256)
+                stored += page
+                if page.count < 256 { break }
+            }
+            var replayed = try KeyLog(configuration: configuration, replaying: stored)
+            latestSequence = replayed.lastSequence
+            if let stable = try await vault.latestStableCheckpoint() {
+                // A stable checkpoint says the ledger passed its boundary; the log must reproduce it.
+                let certificate = try CheckpointCertificate(bytes: stable.certificate)
+                if stable.boundary >= replayed.lastSequence { try replayed.checkpoint(boundary: stable.boundary) }
+                try replayed.verify(certificate)
+                latestStableBoundary = stable.boundary
+                latestSequence = max(latestSequence, stable.boundary)
+            }
+            log = replayed
+            started = true
+        }
+        try await catchUp()
+    }
+
+    func requireStarted() throws {
+        guard started else { throw ClusterError.notStarted }
+    }
+
+    // MARK: Status
+
+    public func status() async -> ReplicaStatus {
+        let current = currentSequence
+        let keyset = try? log.keyset(at: current)
+        var operational = 0
+        let keys: [ReplicaKeyStatus] = configuration.replicas.map { descriptor in
+            let newest = log.newestKeys(of: descriptor.id)?.name ?? .bootstrap(descriptor.id)
+            let active = keyset?(descriptor.id)?.name ?? .bootstrap(descriptor.id)
+            if active.epoch >= 1 || active.generation >= 1 { operational += 1 }
+            return ReplicaKeyStatus(replica: descriptor.id, newestCertified: newest, active: active)
+        }
+        let phase: ReplicaPhase = restoreFloor == nil ? .recovering : operational >= quorum ? .operational : .bootstrapping
+        let pending = try? await pendingCandidateName()
+        return ReplicaStatus(replica: replica, phase: phase, replicas: keys, logLength: log.length, logHead: log.head,
+                             latestSequence: latestSequence, latestCheckpoint: log.checkpointNotice,
+                             latestStableBoundary: latestStableBoundary, restoreFloor: restoreFloor,
+                             pendingCandidate: pending ?? nil, checkpointMismatches: checkpointMismatches)
+    }
+
+    /// The sequence whose keyset is this replica's present: the one after the latest it knows
+    /// (a key active from A + W + 1 is current as soon as the checkpoint at A + W is in).
+    var currentSequence: UInt64 { max(latestSequence, log.checkpointNotice, log.lastSequence) + 1 }
+
+    /// This replica's key in keyset(t) for its present.
+    func currentOwnKey() throws -> KeyName {
+        let keyset: Keyset
+        do { keyset = try log.keyset(at: currentSequence) } catch { keyset = try log.keyset(at: log.checkpointNotice) }
+        guard let own = keyset(replica) else { throw ClusterError.replicaOutOfRange(UInt64(replica.rawValue)) }
+        return own.name
+    }
+
+    // MARK: Audit
+
+    func report(_ operation: String, _ outcome: String, subject: String, detail: String) async {
+        await audit.record(ClusterAuditEvent(operation: operation, outcome: outcome, subject: subject, detail: detail))
+    }
+
+    /// Audits a refusal and returns the error to throw.
+    func refuse(_ operation: String, subject: String, _ error: any Error) async -> any Error {
+        let mapped = ReplicaNode.clusterError(error)
+        await report(operation, "refused", subject: subject, detail: String(describing: mapped))
+        return mapped
+    }
+
+    /// Vault errors become `ClusterError`s that name the key, never its material.
+    static func clusterError(_ error: any Error) -> any Error {
+        switch error {
+        case let e as ClusterVaultError:
+            switch e {
+            case .keyUnavailable(let name): return ClusterError.keyUnavailable(name)
+            case .logIndexOutOfOrder(let expected, let actual): return ClusterError.logIndexOutOfOrder(expected: expected, actual: actual)
+            }
+        default: return error
+        }
+    }
+}
+
+/// Runs actor-isolated critical sections one at a time even when they await: the actor alone
+/// lets a second call in at every suspension point.
+final class SerialGate: @unchecked Sendable {
+    // Only touched from the owning actor's executor.
+    private var busy = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    func exclusively<T>(isolation: isolated (any Actor)? = #isolation, _ body: () async throws -> T) async throws -> T {
+        while busy {
+            await withCheckedContinuation { waiters.append($0) }
+        }
+        busy = true
+        defer {
+            busy = false
+            if !waiters.isEmpty { waiters.removeFirst().resume() }
+        }
+        return try await body()
+    }
+}

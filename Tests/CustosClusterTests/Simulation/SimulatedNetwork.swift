@@ -1,0 +1,112 @@
+import CustosCluster
+import Synchronization
+
+/// An in-process network between replicas with scripted faults. Every replica that is up has a
+/// handler (its `ReplicaNode.handlePeer`); a crashed replica has none and its peers get an
+/// immediate connection error, as from a closed port on loopback.
+final class SimulatedNetwork: Sendable {
+    typealias Handler = @Sendable ([UInt8], ReplicaID) async throws -> [UInt8]
+
+    /// What happens to one request on one link.
+    enum LinkAction: Sendable {
+        case deliver
+        /// Lost: the sender sees a connection error at once.
+        case drop
+        /// Never answered: the sender waits until its own timeout cancels the call.
+        case hang
+        /// Delivered after `duration` of virtual time.
+        case delay(Duration)
+    }
+
+    enum Failure: Error, Equatable {
+        case unreachable(ReplicaID)
+        case dropped
+    }
+
+    private struct State {
+        var handlers: [ReplicaID: Handler] = [:]
+        var partition: [ReplicaID: Int] = [:]
+        var linkRule: (@Sendable (ReplicaID, ReplicaID, [UInt8]) -> LinkAction)?
+        var requestRewriter: (@Sendable (ReplicaID, ReplicaID, [UInt8]) -> [UInt8])?
+        var responseRewriter: (@Sendable (ReplicaID, ReplicaID, [UInt8]) -> [UInt8])?
+        var delivered = 0
+        var hanging = 0
+    }
+
+    private let state = Mutex(State())
+    let clock: ManualClock
+
+    init(clock: ManualClock) { self.clock = clock }
+
+    func attach(_ replica: ReplicaID, handler: @escaping Handler) {
+        state.withLock { $0.handlers[replica] = handler }
+    }
+
+    /// The replica crashed: nobody reaches it until it is attached again.
+    func detach(_ replica: ReplicaID) {
+        _ = state.withLock { $0.handlers.removeValue(forKey: replica) }
+    }
+
+    /// Splits the replicas into groups that reach only their own group; `nil` heals.
+    func partition(_ groups: [[ReplicaID]]?) {
+        state.withLock { s in
+            s.partition = [:]
+            for (i, group) in (groups ?? []).enumerated() { for r in group { s.partition[r] = i } }
+        }
+    }
+
+    func setLinkRule(_ rule: (@Sendable (ReplicaID, ReplicaID, [UInt8]) -> LinkAction)?) {
+        state.withLock { $0.linkRule = rule }
+    }
+
+    /// A byzantine man in the middle (or a byzantine sender): rewrites requests from → to.
+    func setRequestRewriter(_ rewrite: (@Sendable (ReplicaID, ReplicaID, [UInt8]) -> [UInt8])?) {
+        state.withLock { $0.requestRewriter = rewrite }
+    }
+
+    /// A byzantine responder: rewrites the response of `to` to `from`.
+    func setResponseRewriter(_ rewrite: (@Sendable (ReplicaID, ReplicaID, [UInt8]) -> [UInt8])?) {
+        state.withLock { $0.responseRewriter = rewrite }
+    }
+
+    var deliveredCount: Int { state.withLock { $0.delivered } }
+    var hangingCount: Int { state.withLock { $0.hanging } }
+
+    func transport(for replica: ReplicaID) -> Transport { Transport(network: self, from: replica) }
+
+    struct Transport: PeerTransport {
+        let network: SimulatedNetwork
+        let from: ReplicaID
+        func send(_ request: [UInt8], to peer: ReplicaID) async throws -> [UInt8] {
+            try await network.deliver(request, from: from, to: peer)
+        }
+    }
+
+    private func deliver(_ request: [UInt8], from: ReplicaID, to: ReplicaID) async throws -> [UInt8] {
+        let (action, rewrite) = state.withLock { s in
+            (s.linkRule?(from, to, request) ?? .deliver, s.requestRewriter)
+        }
+        switch action {
+        case .deliver: break
+        case .drop: throw Failure.dropped
+        case .hang:
+            state.withLock { $0.hanging += 1 }
+            defer { state.withLock { $0.hanging -= 1 } }
+            // A day of virtual time: only the caller's timeout (cancellation) ends it in practice.
+            try await clock.sleep(for: .seconds(86_400))
+            throw Failure.dropped
+        case .delay(let duration):
+            try await clock.sleep(for: duration)
+        }
+        let handler: Handler = try state.withLock { s in
+            guard s.handlers[from] != nil, let handler = s.handlers[to], s.partition[from] == s.partition[to] else {
+                throw Failure.unreachable(to)
+            }
+            s.delivered += 1
+            return handler
+        }
+        let response = try await handler(rewrite?(from, to, request) ?? request, from)
+        let rewriteResponse = state.withLock { $0.responseRewriter }
+        return rewriteResponse?(from, to, response) ?? response
+    }
+}
