@@ -7,8 +7,8 @@ import Foundation
 /// through a server (`--server`), and the offline check of an exported key log.
 struct ClusterCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "cluster", abstract: "The replica network: status, the key log, its export and offline verification.",
-        subcommands: [Status.self, Log.self])
+        commandName: "cluster", abstract: "The replica network: enrolment, genesis and join; status, the key log, its export and offline verification.",
+        subcommands: [Enrol.self, Genesis.self, Join.self, Status.self, Log.self])
 
     struct Status: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "This replica's phase, keys per replica, key log and stable checkpoint.")
