@@ -156,7 +156,7 @@ def test_four_replicas_from_bundles_to_operational_with_one_killed_mid_key_excha
         if not all(statuses):
             return False
         return all(s["phase"] == "operational" and all(k["active"]["epoch"] == 1 for k in s["replicas"])
-                   and s["latest_stable_boundary"] is not None for s in statuses)
+                   and s.get("latest_stable_boundary") is not None for s in statuses)
 
     wait_for("every replica operational with epoch-1 keys active", operational_everywhere, tick=sequencer.tick)
 
