@@ -78,6 +78,29 @@ enum ClusterRouteError: Error, Equatable, AuditCodedError, CustomStringConvertib
     }
 }
 
+extension ClusterRouteError {
+    /// The engine's refusal under a stable code naming the rule (docs/cluster.md); the detail
+    /// is the engine's description, which names the subject and never a secret.
+    static func engine(_ error: ClusterError) -> ClusterRouteError {
+        let code = switch error {
+        case .shareConflict: "share-conflict"
+        case .belowFloor: "below-floor"
+        case .viewLeft: "view-left"
+        case .recovering, .notStarted: "recovering"
+        case .keysetUndecided: "keyset-undecided"
+        case .checkpointConflict: "checkpoint-conflict"
+        case .checkpointNotOnBoundary, .checkpointOutOfOrder, .scheduleOutOfOrder: "notice-out-of-order"
+        case .keyUnavailable: "key-unavailable"
+        case .encoding, .malformed, .oversized, .unsupportedVersion: "malformed"
+        case .belowQuorum, .signerBitsLength, .signerPaddingBit, .signerKeyCountMismatch, .unknownSignerKey, .signerKeyNotActive,
+             .badAggregateSignature, .badShare, .duplicateApproval:
+            "bad-certificate"
+        default: "cluster-refused"
+        }
+        return .refused(code: code, detail: error.description)
+    }
+}
+
 extension Problem: AuditCodedError {
     public var auditCode: String { code }
 }

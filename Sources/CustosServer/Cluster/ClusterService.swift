@@ -4,6 +4,7 @@ import CustosKeystore
 import CustosPKI
 import Foundation
 import Logging
+import Metrics
 import ServiceLifecycle
 
 /// Runs this data directory's replica when it has joined a cluster: builds the `ReplicaNode`
@@ -27,6 +28,10 @@ actor ClusterService: Service {
     private var pins: [KeyName: PublicKeyPin] = [:]
     private var pinsLogLength: UInt64 = 0
     private var identity: KeyName?
+    /// Peers' checkpoint signatures over another ledger digest than this replica's: a sign of
+    /// non-determinism in the ledger (docs/cluster.md, "Signed checkpoints").
+    private let mismatches = Metrics.Counter(label: "custos_cluster_checkpoint_mismatches_total")
+    private var mismatchesCounted = 0
 
     init(keys: KeyService, options: ServerConfiguration.Cluster, handle: ClusterHandle, logger: Logger) {
         self.keys = keys
@@ -133,6 +138,10 @@ actor ClusterService: Service {
     /// Peer pins from the log and this replica's TLS identity from its current key.
     private func refresh(node: ReplicaNode, vault: KeystoreReplicaVault, tls: PeerTLS, directory: PeerDirectory) async {
         let status = await node.status()
+        if status.checkpointMismatches > mismatchesCounted {
+            mismatches.increment(by: Int64(status.checkpointMismatches - mismatchesCounted))
+            mismatchesCounted = status.checkpointMismatches
+        }
         if status.logLength > pinsLogLength, let entries = try? await node.logEntries(after: pinsLogLength, limit: Int(status.logLength - pinsLogLength)) {
             for stored in entries {
                 if let entry = try? LogEntry(bytes: stored.bytes), entry.status == .accepted, let record = try? KeyExchangeRecord(bytes: entry.record) {

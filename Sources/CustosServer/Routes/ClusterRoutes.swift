@@ -96,7 +96,7 @@ struct ClusterRoutes {
                                    _ body: (any ClusterEndpoints) async throws -> T) async throws -> T {
         try await mapped {
             try await keys.auditedCluster(operation, .readCluster, by: try context.requirePrincipal(), recordSuccess: false) {
-                (try await body(try cluster.require()), details: [:])
+                (try await Self.engineErrors { try await body(try cluster.require()) }, details: [:])
             }
         }
     }
@@ -105,7 +105,7 @@ struct ClusterRoutes {
                                       _ body: (any ClusterEndpoints) async throws -> (T, [String: String])) async throws -> T {
         try await mapped {
             try await keys.auditedCluster(operation, .operateCluster, by: try context.requirePrincipal()) {
-                let (result, details) = try await body(try cluster.require())
+                let (result, details) = try await Self.engineErrors { try await body(try cluster.require()) }
                 return (result, details: details)
             }
         }
@@ -116,9 +116,18 @@ struct ClusterRoutes {
                                     _ body: (any ClusterEndpoints) async throws -> (T, [String: String])) async throws -> T {
         try await mapped {
             try await keys.auditedCluster(.clusterVerify, .readCluster, by: try context.requirePrincipal()) {
-                let (result, details) = try await body(try cluster.require())
+                let (result, details) = try await Self.engineErrors { try await body(try cluster.require()) }
                 return (result, details: details)
             }
+        }
+    }
+
+    /// The engine's refusals as route errors, inside the audited call, so the record names their code.
+    private static func engineErrors<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as ClusterError {
+            throw ClusterRouteError.engine(error)
         }
     }
 
@@ -128,6 +137,8 @@ struct ClusterRoutes {
             return try await body()
         } catch let error as ClusterRouteError {
             throw error.problem
+        } catch let error as ClusterError {
+            throw ClusterRouteError.engine(error).problem
         } catch let error as Problem {
             throw error
         } catch let error as KeystoreError {
