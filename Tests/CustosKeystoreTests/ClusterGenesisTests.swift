@@ -166,6 +166,22 @@ struct ClusterGenesisTests {
         }
     }
 
+    @Test func aP384OperatorKeySignsAConfigurationThatJoins() async throws {
+        let operatorDirectory = try await Fixture.make(tenant: nil)
+        let replica = try await Fixture.make(tenant: nil)
+        defer { Task { await operatorDirectory.cleanUp(); await replica.cleanUp() } }
+        let out = operatorDirectory.directory + "/out"
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: false)
+        let enrolment = try await replica.service.clusterEnrol(by: .local)
+        let result = try await operatorDirectory.service.clusterGenesis(
+            replicas: [GenesisReplica(address: "[::1]:9443", enrolmentKey: enrolment)], checkpointInterval: 2, outputDirectory: out,
+            passphrase: nil, operatorScheme: .ecdsaP384SHA384, by: .local)
+        #expect(result.configuration.operatorKey.scheme == .ecdsaP384SHA384)
+        #expect(result.configuration.operatorSignature.count == 96)
+        let joined = try await replica.service.clusterJoin(bundle: try Self.bundle(result, 0), passphrase: nil, by: .local)
+        #expect(joined.replica == ReplicaID(0) && joined.configuration.n == 1)
+    }
+
     @Test func genesisRefusesBadArgumentsBeforeWritingAnything() async throws {
         let fixture = try await Fixture.make(tenant: nil)
         defer { Task { await fixture.cleanUp() } }
