@@ -11,6 +11,12 @@ public enum HPKESealing {
         guard case .x25519(let key) = recipient.backing else {
             throw CustosCryptoError.keyDoesNotMatchScheme(expected: KeyAgreementAlgorithm.x25519.rawValue, found: recipient.algorithm.rawValue)
         }
+        // A low-order point makes every X25519 output zero, so the sealed key would be known to
+        // anyone (RFC 7748 §6.1, RFC 9180 §7.1.4); swift-crypto's sender does not refuse it.
+        let probe = try? Curve25519.KeyAgreement.PrivateKey().sharedSecretFromKeyAgreement(with: key)
+        guard let probe, probe.withUnsafeBytes({ $0.contains { $0 != 0 } }) else {
+            throw CustosCryptoError.invalidPublicKey("the X25519 public key has low order: nothing sealed to it would be secret")
+        }
         do {
             var sender = try HPKE.Sender(recipientKey: key, ciphersuite: ciphersuite, info: Data(info))
             let ciphertext = try plaintext.withUnsafeBytes { try sender.seal($0, authenticating: associatedData) }
