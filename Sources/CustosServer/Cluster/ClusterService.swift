@@ -118,6 +118,9 @@ actor ClusterService: Service {
             ok = false
             logger.debug("key exchange round failed", metadata: ["error": "\(error)"])
         }
+        // A checkpoint notice may have made this replica's new TLS key active: present it before
+        // collecting (which may destroy the old one).
+        await refresh(node: node, vault: vault, tls: tls, directory: directory)
         for (boundary, attempts) in pendingBoundaries.sorted(by: { $0.key < $1.key }) {
             do {
                 if try await node.collectCheckpoint(boundary: boundary) != nil || attempts + 1 >= Self.checkpointAttempts {
