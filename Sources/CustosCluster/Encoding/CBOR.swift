@@ -9,6 +9,20 @@ public indirect enum CBORValue: Equatable, Sendable {
     case array([CBORValue])
     case null
 
+    /// Byte-exact: Swift's `String ==` treats canonically equivalent texts as equal (U+212A
+    /// KELVIN SIGN == "K"), which encode differently; two values are equal only when their
+    /// encodings are.
+    public static func == (a: CBORValue, b: CBORValue) -> Bool {
+        switch (a, b) {
+        case (.unsigned(let x), .unsigned(let y)): x == y
+        case (.bytes(let x), .bytes(let y)): x == y
+        case (.text(let x), .text(let y)): x.utf8.elementsEqual(y.utf8)
+        case (.array(let x), .array(let y)): x == y
+        case (.null, .null): true
+        default: false
+        }
+    }
+
     /// Deterministic encoding.
     public var encoded: [UInt8] {
         var out: [UInt8] = []

@@ -24,6 +24,9 @@ public struct LogEntry: Equatable, Sendable {
         self.reason = reason
     }
 
+    /// Byte-exact, as the chain head is (not Swift's canonical-equivalence `String ==`).
+    public static func == (a: LogEntry, b: LogEntry) -> Bool { a.cbor == b.cbor }
+
     var cbor: CBORValue {
         .array([.unsigned(sequence), .bytes(record), .bytes(certificate), .unsigned(status.rawValue), .text(reason)])
     }

@@ -87,7 +87,8 @@ public struct ClusterCertificate: Equatable, Sendable {
     public func verify(message: [UInt8], domain: BLS12381.DomainSeparationTag, replicaCount n: Int, quorum: Int,
                        resolver: (KeyName) throws -> BLS12381.PublicKey?) throws {
         guard signerBits.count == (n + 7) / 8 else { throw ClusterError.signerBitsLength(expected: (n + 7) / 8, actual: signerBits.count) }
-        guard signerKeys.allSatisfy({ $0.replica.index < n }) else { throw ClusterError.signerPaddingBit(bit: signerKeys.last!.replica.index) }
+        // Decoded for another N with as many bytes: a bit at or past this N is padding here.
+        if let outside = signerKeys.first(where: { $0.replica.index >= n }) { throw ClusterError.signerPaddingBit(bit: outside.replica.index) }
         guard signerKeys.count >= quorum else { throw ClusterError.belowQuorum(required: quorum, actual: signerKeys.count) }
         var keys: [BLS12381.PublicKey] = []
         keys.reserveCapacity(signerKeys.count)
