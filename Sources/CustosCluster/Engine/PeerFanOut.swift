@@ -1,3 +1,5 @@
+import Foundation
+
 /// Calls to peers, bounded in concurrency and each in time (through the injected clock, so the
 /// simulation's timeouts are deterministic). A peer that fails or times out yields an error in
 /// its slot; nothing here retries.
@@ -11,16 +13,23 @@ struct PeerFanOut: Sendable {
 
     /// Sends `request` to one peer; throws `TimedOut` when `timeout` passes first.
     func send(_ request: [UInt8], to peer: ReplicaID) async throws -> [UInt8] {
-        try await withThrowingTaskGroup(of: [UInt8]?.self) { group in
+        // The deadline is fixed before either child runs, so a late start does not extend it.
+        let deadline = clock.now().addingTimeInterval(Self.seconds(timeout))
+        return try await withThrowingTaskGroup(of: [UInt8]?.self) { group in
             group.addTask { try await transport.send(request, to: peer) }
             group.addTask {
-                try await clock.sleep(for: timeout)
+                let remaining = deadline.timeIntervalSince(clock.now())
+                if remaining > 0 { try await clock.sleep(for: .nanoseconds(Int64(remaining * 1e9))) }
                 return nil
             }
             defer { group.cancelAll() }
             guard let first = try await group.next(), let response = first else { throw TimedOut() }
             return response
         }
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
     /// Sends to every peer in `peers`, at most `maximumConcurrent` at once, and hands each

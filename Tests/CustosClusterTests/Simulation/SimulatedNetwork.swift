@@ -1,3 +1,4 @@
+import Foundation
 import CustosCluster
 import Synchronization
 
@@ -29,8 +30,17 @@ final class SimulatedNetwork: Sendable {
         var linkRule: (@Sendable (ReplicaID, ReplicaID, [UInt8]) -> LinkAction)?
         var requestRewriter: (@Sendable (ReplicaID, ReplicaID, [UInt8]) -> [UInt8])?
         var responseRewriter: (@Sendable (ReplicaID, ReplicaID, [UInt8]) -> [UInt8])?
+        var counters = Counters()
+        var waiters: [(predicate: @Sendable (Counters) -> Bool, continuation: CheckedContinuation<Void, Never>)] = []
+    }
+
+    struct Counters: Sendable {
+        /// Requests handed to a replica's handler.
         var delivered = 0
-        var hanging = 0
+        /// Responses returned to their senders.
+        var answered = 0
+        /// Requests waiting on the clock (hanging or delayed).
+        var parked = 0
     }
 
     private let state = Mutex(State())
@@ -69,8 +79,31 @@ final class SimulatedNetwork: Sendable {
         state.withLock { $0.responseRewriter = rewrite }
     }
 
-    var deliveredCount: Int { state.withLock { $0.delivered } }
-    var hangingCount: Int { state.withLock { $0.hanging } }
+    var counters: Counters { state.withLock { $0.counters } }
+
+    /// Returns once the counters satisfy `predicate`, so a test advances the clock only when
+    /// the requests it means to time out or delay are parked: deterministic, without real sleeps.
+    func waitUntil(_ predicate: @escaping @Sendable (Counters) -> Bool) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let ready = state.withLock { s -> Bool in
+                if predicate(s.counters) { return true }
+                s.waiters.append((predicate, continuation))
+                return false
+            }
+            if ready { continuation.resume() }
+        }
+    }
+
+    private func count(_ change: (inout Counters) -> Void) {
+        let ready = state.withLock { s -> [CheckedContinuation<Void, Never>] in
+            change(&s.counters)
+            let counters = s.counters
+            let ready = s.waiters.filter { $0.predicate(counters) }.map(\.continuation)
+            s.waiters.removeAll { $0.predicate(counters) }
+            return ready
+        }
+        for continuation in ready { continuation.resume() }
+    }
 
     func transport(for replica: ReplicaID) -> Transport { Transport(network: self, from: replica) }
 
@@ -90,23 +123,29 @@ final class SimulatedNetwork: Sendable {
         case .deliver: break
         case .drop: throw Failure.dropped
         case .hang:
-            state.withLock { $0.hanging += 1 }
-            defer { state.withLock { $0.hanging -= 1 } }
+            count { $0.parked += 1 }
+            defer { count { $0.parked -= 1 } }
             // A day of virtual time: only the caller's timeout (cancellation) ends it in practice.
             try await clock.sleep(for: .seconds(86_400))
             throw Failure.dropped
         case .delay(let duration):
-            try await clock.sleep(for: duration)
+            // Fixed before parking, so a clock advanced as soon as it is parked is not missed.
+            let deadline = clock.now().addingTimeInterval(Double(duration.components.seconds))
+            count { $0.parked += 1 }
+            defer { count { $0.parked -= 1 } }
+            let remaining = deadline.timeIntervalSince(clock.now())
+            if remaining > 0 { try await clock.sleep(for: .nanoseconds(Int64(remaining * 1e9))) }
         }
         let handler: Handler = try state.withLock { s in
             guard s.handlers[from] != nil, let handler = s.handlers[to], s.partition[from] == s.partition[to] else {
                 throw Failure.unreachable(to)
             }
-            s.delivered += 1
+            s.counters.delivered += 1
             return handler
         }
         let response = try await handler(rewrite?(from, to, request) ?? request, from)
         let rewriteResponse = state.withLock { $0.responseRewriter }
+        defer { count { $0.answered += 1 } }
         return rewriteResponse?(from, to, response) ?? response
     }
 }
