@@ -108,24 +108,33 @@ extension SQLiteStore {
                                      viewChangePhase: UInt8, audit: ClusterDecisionAudit) async throws -> ClusterDecisionOutcome {
         let (view, sequence) = (try Self.integer(view, "view"), try Self.integer(sequence, "sequence"))
         return try await decide(audit) {
-            let floors = try await self.floorsRow()
-            let effective = max(floor, floors.lowWatermark)
+            // The floors and the slot in one statement: this is the hot path.
+            guard let row = try await self.rows("""
+                SELECT f.low_watermark, f.view_floor, f.highest_signed, s.digest FROM cluster_floors f
+                LEFT JOIN cluster_shares s ON s.view = \(bind: view) AND s.sequence = \(bind: sequence) AND s.phase = \(bind: Int(phase))
+                WHERE f.id = 1
+                """).first else { throw StoreError.database("the consensus floors row is missing") }
+            let lowWatermark = UInt64(try row.decode(column: "low_watermark", as: Int64.self))
+            let viewFloor = UInt64(try row.decode(column: "view_floor", as: Int64.self))
+            let effective = max(floor, lowWatermark)
             if UInt64(sequence) <= effective { return .belowFloor(floor: effective) }
-            if UInt64(view) < floors.viewFloor { return .viewLeft(viewFloor: floors.viewFloor) }
-            let found = try await self.rows("""
-                SELECT digest FROM cluster_shares WHERE view = \(bind: view) AND sequence = \(bind: sequence) AND phase = \(bind: Int(phase))
-                """)
-            if let existing = try found.first.map({ Array(try $0.decode(column: "digest", as: Data.self)) }) {
+            if UInt64(view) < viewFloor { return .viewLeft(viewFloor: viewFloor) }
+            if let existing = try row.decode(column: "digest", as: Data?.self).map({ Array($0) }) {
                 return existing == digest ? .alreadyRecorded : .conflicts(existingDigest: existing)
             }
             try await self.execute("""
                 INSERT INTO cluster_shares (view, sequence, phase, digest) VALUES (\(bind: view), \(bind: sequence), \(bind: Int(phase)), \(bind: Data(digest)))
                 """)
-            let viewFloor = phase == viewChangePhase ? max(Int64(floors.viewFloor), view) : Int64(floors.viewFloor)
-            try await self.execute("""
-                UPDATE cluster_floors SET view_floor = \(bind: viewFloor),
-                highest_signed = MAX(COALESCE(highest_signed, 0), \(bind: sequence)) WHERE id = 1
-                """)
+            // The floors row changes only for a higher sequence or a view change (the other
+            // phases of a sequence skip the statement).
+            let highestSigned = try row.decode(column: "highest_signed", as: Int64?.self)
+            let newViewFloor = phase == viewChangePhase ? max(Int64(viewFloor), view) : Int64(viewFloor)
+            if newViewFloor != Int64(viewFloor) || highestSigned.map({ sequence > $0 }) ?? true {
+                try await self.execute("""
+                    UPDATE cluster_floors SET view_floor = \(bind: newViewFloor),
+                    highest_signed = MAX(COALESCE(highest_signed, 0), \(bind: sequence)) WHERE id = 1
+                    """)
+            }
             return .recorded
         }
     }

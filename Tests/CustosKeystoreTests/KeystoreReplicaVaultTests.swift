@@ -81,6 +81,19 @@ struct KeystoreReplicaVaultTests {
         }
     }
 
+    @Test func concurrentCreatesOfOneNameStoreOneCandidate() async throws {
+        try await Self.withVault { fixture, vault async throws in
+            let records = try await withThrowingTaskGroup(of: [UInt8].self) { group in
+                for _ in 0..<4 { group.addTask { try await Self.create(vault) } }
+                return try await group.reduce(into: [[UInt8]]()) { $0.append($1) }
+            }
+            #expect(Set(records).count == 1)
+            #expect(try await vault.candidate(Self.name) == records[0])
+            #expect(try await fixture.service.listKeys(tenant: ClusterKeys.tenant, by: .local).keys.count == 3)
+            #expect(try await Self.auditCount(fixture, "cluster.propose") == 1)
+        }
+    }
+
     struct BuildFailed: Error {}
 
     @Test func aFailedBuildStoresNothing() async throws {

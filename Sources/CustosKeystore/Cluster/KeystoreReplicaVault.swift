@@ -29,7 +29,14 @@ public final class KeystoreReplicaVault: ReplicaVault {
         let candidate = try CandidateKeys(keys: (consensus, main, tls))
         let record = try await build(candidate)
         return try await mappingErrors {
-            let rows = try await keys.clusterKeyRows(name, keys: generated)
+            let rows: [(KeyRecord, KeyVersionRecord)]
+            do {
+                rows = try await keys.clusterKeyRows(name, keys: generated)
+            } catch KeystoreError.store(.duplicateAlias) {
+                // A concurrent call for the same name stored its candidate first: its bytes win.
+                guard let stored = try await store.clusterKeySet(ClusterKeys.ref(name))?.record else { throw ClusterVaultError.keyUnavailable(name) }
+                return stored
+            }
             let keySet = ClusterKeySetRecord(name: ClusterKeys.ref(name), record: record, consensusKeyID: rows[0].0.id,
                                              mainKeyID: rows[1].0.id, tlsKeyID: rows[2].0.id, createdAt: keys.clock())
             let audit = keys.clusterKeyEvents(rows, operation: .generate, name: name)
