@@ -31,6 +31,9 @@ import Testing
         #expect(log.activationBoundary(ofEntry: 0) == 8)
         #expect(KeyLog.activationBoundary(sequence: 4, interval: 4) == 8)
         #expect(KeyLog.activationBoundary(sequence: 5, interval: 4) == 12)
+        #expect(KeyLog.activationBoundary(sequence: .max - 1, interval: 4) == .max)
+        #expect(KeyLog.activationBoundary(sequence: .max, interval: 1) == .max)
+        #expect(log.decidingBoundary(of: .max) == (UInt64.max / 4 + 1 - 2) * 4)
         #expect(log.key(Self.name(0, 1))?.mainKey == fixture.keys(0, epoch: 1).mainPublicKey)
 
         // Scheduled is not active: the bootstrap key stays through the activation boundary.
@@ -69,6 +72,17 @@ import Testing
         // Signed by the wrong key: the bootstrap key instead of epoch 1's, or another replica's.
         try expectVoid(3, try await certified(fixture, Self.name(1, 2), by: approvers, authority: fixture.keys(1, epoch: 0)), .badRecordSignature)
         try expectVoid(3, try await certified(fixture, Self.name(2, 1), by: approvers, authority: fixture.keys(3, epoch: 0)), .badRecordSignature)
+        // Another replica's TLS pin (a pin proves no possession): replica 2 claiming replica 3's.
+        let keys2 = fixture.keys(2, epoch: 1)
+        let base = keys2.candidate
+        let foreignPin = CandidateKeys(consensusPublicKey: base.consensusPublicKey, proofOfPossession: base.proofOfPossession,
+                                       mainPublicKey: base.mainPublicKey, tlsPin: fixture.keys(3, epoch: 0).tlsPin,
+                                       signConsensus: base.signConsensus, signMain: base.signMain)
+        let copied = try await KeyExchangeRecord.build(cluster: fixture.cluster, name: Self.name(2, 1), keys: foreignPin) { fixture.keys(2, epoch: 0).signMain($0) }
+        try expectVoid(3, (copied.bytes, try fixture.certificate(of: copied, by: approvers).bytes), .foreignTLSPin)
+        #expect(throws: ClusterError.duplicateReplicaField(field: "TLS pin", first: ReplicaID(3), second: ReplicaID(2))) {
+            try log.checkProposal(Proposal(record: copied, previous: nil))
+        }
         // A replica outside the cluster, a generation never started.
         try expectVoid(3, try await certified(fixture, Self.name(5, 1), by: approvers), .replicaOutOfRange)
         try expectVoid(3, try await certified(fixture, Self.name(2, 1, g: 1), by: approvers, authority: fixture.keys(2, epoch: 0)), .unknownGeneration)

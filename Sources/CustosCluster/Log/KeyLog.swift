@@ -47,13 +47,19 @@ public struct KeyLog: Sendable {
     private var history: [[(sequence: UInt64, keys: ReplicaKeys)]]
     private var known: [KeyName: ReplicaKeys] = [:]
     private var acceptedDigests: Set<[UInt8]> = []
+    /// Which replica each TLS pin of the log belongs to. A pin is a hash, not a key: nothing
+    /// in a record proves possession of the TLS key, so a pin already another replica's is refused.
+    private var pinOwners: [[UInt8]: ReplicaID] = [:]
 
     public init(configuration: ClusterConfiguration) {
         self.configuration = configuration
         history = configuration.replicas.map { r in
             [(UInt64(0), ReplicaKeys(name: .bootstrap(r.id), consensusKey: r.consensusKey, mainKey: r.mainKey, tlsPin: r.tlsPin))]
         }
-        for h in history { known[h[0].keys.name] = h[0].keys }
+        for h in history {
+            known[h[0].keys.name] = h[0].keys
+            pinOwners[h[0].keys.tlsPin] = h[0].keys.name.replica
+        }
     }
 
     /// Rebuilds from stored entries, recomputing each and refusing one that differs (bytes or head).
@@ -141,6 +147,7 @@ public struct KeyLog: Sendable {
             history[keys.name.replica.index].append((decision.entry.sequence, keys))
             known[keys.name] = keys
             acceptedDigests.insert(digest)
+            pinOwners[keys.tlsPin] = keys.name.replica
         }
         return stored
     }
@@ -154,6 +161,7 @@ public struct KeyLog: Sendable {
         case epochTaken = "epoch-taken"
         case epochGap = "epoch-gap"
         case badRecordSignature = "bad-record-signature"
+        case foreignTLSPin = "foreign-tls-pin"
         case malformedCertificate = "malformed-certificate"
         case certificateInvalid = "certificate-invalid"
     }
@@ -166,6 +174,7 @@ public struct KeyLog: Sendable {
         if name.epoch <= current.name.epoch { throw acceptedDigests.contains(record.digest) ? .replay : .epochTaken }
         guard name.epoch == current.name.epoch + 1 else { throw .epochGap }
         guard (try? record.verify(cluster: configuration.clusterID, authorityKey: current.mainKey)) != nil else { throw .badRecordSignature }
+        guard pinOwners[record.tlsPin].map({ $0 == name.replica }) ?? true else { throw .foreignTLSPin }
         guard let cert = try? ClusterCertificate(bytes: certificate, replicaCount: configuration.n) else { throw .malformedCertificate }
         do {
             try verifyCertificate(cert, message: Approval.message(cluster: configuration.clusterID, record: record),
@@ -210,8 +219,11 @@ public struct KeyLog: Sendable {
     public func status(ofEntry index: UInt64) -> LogEntry.Status? { index < length ? statuses[Int(index)] : nil }
 
     /// A + W with A = W·⌈s/W⌉: the key scheduled at s is active from the sequence after it.
+    /// Saturates at UInt64.max (a key scheduled that late never activates) rather than trap.
     public static func activationBoundary(sequence s: UInt64, interval w: UInt64) -> UInt64 {
-        (s / w + (s % w == 0 ? 0 : 1)) * w + w
+        let (rounds, late) = (s / w + (s % w == 0 ? 0 : 1)).addingReportingOverflow(1)
+        let (boundary, overflow) = rounds.multipliedReportingOverflow(by: w)
+        return late || overflow ? .max : boundary
     }
 
     /// The activation boundary of an accepted entry; nil for a void or absent one.
@@ -308,5 +320,15 @@ public struct KeyLog: Sendable {
             throw ClusterError.unexpectedEpoch(name, expected: current.name.epoch + 1)
         }
         try record.verify(cluster: configuration.clusterID, authorityKey: authority)
+        try checkPinOwner(record)
+    }
+
+    /// Refuses a record whose TLS pin is another replica's (in the configuration or an accepted
+    /// record): peers identify callers by pin, so a copied pin would make another replica's
+    /// calls look like this one's.
+    public func checkPinOwner(_ record: KeyExchangeRecord) throws {
+        if let owner = pinOwners[record.tlsPin], owner != record.name.replica {
+            throw ClusterError.duplicateReplicaField(field: "TLS pin", first: owner, second: record.name.replica)
+        }
     }
 }
