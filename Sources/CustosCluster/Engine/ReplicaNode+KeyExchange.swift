@@ -48,7 +48,7 @@ extension ReplicaNode {
             // This replica refusing its own record (e.g. its key is gone) is reported, not fatal to the round.
         }
         let request = PeerRequest.approve(proposal).encoded
-        let keyset = try log.keyset(at: currentSequence)
+        let keyset = try presentKeyset()
         var refusals: [String] = []
         await peers.broadcast({ _ in request }, to: otherReplicas) { peer, result in
             switch result {
@@ -89,7 +89,7 @@ extension ReplicaNode {
     /// signers rotated before it was scheduled is void and the record is certified again.
     func certificateIsCurrent(_ bytes: [UInt8], message: [UInt8]) -> Bool {
         guard let certificate = try? ClusterCertificate(bytes: bytes, replicaCount: configuration.n),
-              let keyset = try? log.keyset(at: currentSequence) else { return false }
+              let keyset = try? presentKeyset() else { return false }
         return (try? certificate.verify(message: message, domain: SignatureTag.keyLogApprovalDST, replicaCount: configuration.n,
                                         quorum: quorum, resolver: { name in keyset(name.replica)?.name == name ? log.key(name)?.consensusKey : nil })) != nil
     }

@@ -91,8 +91,7 @@ public actor ReplicaNode {
     // MARK: Status
 
     public func status() async -> ReplicaStatus {
-        let current = currentSequence
-        let keyset = try? log.keyset(at: current)
+        let keyset = try? presentKeyset()
         var operational = 0
         let keys: [ReplicaKeyStatus] = configuration.replicas.map { descriptor in
             let newest = log.newestKeys(of: descriptor.id)?.name ?? .bootstrap(descriptor.id)
@@ -112,11 +111,15 @@ public actor ReplicaNode {
     /// (a key active from A + W + 1 is current as soon as the checkpoint at A + W is in).
     var currentSequence: UInt64 { max(latestSequence, log.checkpointNotice, log.lastSequence) + 1 }
 
+    /// keyset(t) for this replica's present; when a schedule notice ran ahead of the next
+    /// checkpoint notice, the keyset at the latest checkpoint (always decided).
+    func presentKeyset() throws -> Keyset {
+        do { return try log.keyset(at: currentSequence) } catch { return try log.keyset(at: log.checkpointNotice) }
+    }
+
     /// This replica's key in keyset(t) for its present.
     func currentOwnKey() throws -> KeyName {
-        let keyset: Keyset
-        do { keyset = try log.keyset(at: currentSequence) } catch { keyset = try log.keyset(at: log.checkpointNotice) }
-        guard let own = keyset(replica) else { throw ClusterError.replicaOutOfRange(UInt64(replica.rawValue)) }
+        guard let own = try presentKeyset()(replica) else { throw ClusterError.replicaOutOfRange(UInt64(replica.rawValue)) }
         return own.name
     }
 
