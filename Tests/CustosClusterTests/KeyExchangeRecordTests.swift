@@ -123,6 +123,11 @@ import Testing
         #expect(try Proposal(bytes: initial.encoded) == initial)
         // Epoch 2 without its previous record, and a previous record that is not e − 1.
         #expect(throws: ClusterError.previousRecordMismatch(name.next)) { try Proposal(bytes: Proposal(record: second, previous: nil).encoded) }
+        // A previous record at the last epoch there is: refused, not an overflow.
+        let last = try await fixture.record(KeyName(replica: ReplicaID(1), generation: 0, epoch: .max))
+        #expect(throws: ClusterError.previousRecordMismatch(name)) {
+            try Proposal(bytes: Proposal(record: first, previous: .init(record: last, certificate: certificate.bytes)).encoded)
+        }
         #expect(throws: ClusterError.previousRecordMismatch(name)) {
             try Proposal(bytes: Proposal(record: first, previous: .init(record: second, certificate: certificate.bytes)).encoded)
         }

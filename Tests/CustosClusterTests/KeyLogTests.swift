@@ -31,6 +31,9 @@ import Testing
         #expect(log.activationBoundary(ofEntry: 0) == 8)
         #expect(KeyLog.activationBoundary(sequence: 4, interval: 4) == 8)
         #expect(KeyLog.activationBoundary(sequence: 5, interval: 4) == 12)
+        #expect(KeyLog.activationBoundary(sequence: .max - 1, interval: 4) == .max)
+        #expect(KeyLog.activationBoundary(sequence: .max, interval: 1) == .max)
+        #expect(log.decidingBoundary(of: .max) == (UInt64.max / 4 + 1 - 2) * 4)
         #expect(log.key(Self.name(0, 1))?.mainKey == fixture.keys(0, epoch: 1).mainPublicKey)
 
         // Scheduled is not active: the bootstrap key stays through the activation boundary.

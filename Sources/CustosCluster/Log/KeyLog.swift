@@ -219,8 +219,11 @@ public struct KeyLog: Sendable {
     public func status(ofEntry index: UInt64) -> LogEntry.Status? { index < length ? statuses[Int(index)] : nil }
 
     /// A + W with A = W·⌈s/W⌉: the key scheduled at s is active from the sequence after it.
+    /// Saturates at UInt64.max (a key scheduled that late never activates) rather than trap.
     public static func activationBoundary(sequence s: UInt64, interval w: UInt64) -> UInt64 {
-        (s / w + (s % w == 0 ? 0 : 1)) * w + w
+        let (rounds, late) = (s / w + (s % w == 0 ? 0 : 1)).addingReportingOverflow(1)
+        let (boundary, overflow) = rounds.multipliedReportingOverflow(by: w)
+        return late || overflow ? .max : boundary
     }
 
     /// The activation boundary of an accepted entry; nil for a void or absent one.

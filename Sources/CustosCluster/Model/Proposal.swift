@@ -41,7 +41,9 @@ public struct Proposal: Equatable, Sendable {
         } else {
             let p = try f[1].array("proposal previous", count: 2)
             let previousRecord = try KeyExchangeRecord(bytes: try p[0].bytes("previous record", maximum: KeyExchangeRecord.maximumByteCount))
-            guard previousRecord.name.next == record.name else { throw ClusterError.previousRecordMismatch(record.name) }
+            // Compared without `KeyName.next`, which would trap on a peer's epoch UInt64.max.
+            let expected = KeyName(replica: record.name.replica, generation: record.name.generation, epoch: record.name.epoch - 1)
+            guard previousRecord.name == expected else { throw ClusterError.previousRecordMismatch(record.name) }
             previous = Previous(record: previousRecord, certificate: try p[1].bytes("previous certificate", maximum: ClusterCertificate.maximumByteCount))
         }
         if previous == nil, record.name.epoch != 1 { throw ClusterError.previousRecordMismatch(record.name) }
