@@ -19,14 +19,18 @@ extension ReplicaNode {
             }
             let event = ClusterAuditEvent(operation: "cluster.consensus-share", outcome: "ok", subject: "\(slot)",
                                           detail: "digest \(Hex.encode(digest.prefix(8))), key \(signer)")
+            // The BLS signature is computed while the decision is made durable; it is
+            // released only after the decision, and dropped when the decision refuses.
+            let vault = self.vault
+            let signed = message.message(cluster: cluster)
+            async let signature = vault.signConsensus(signer, signed, domain: SignatureTag.consensusShareDST)
             switch try await vault.decideConsensusShare(slot, digest: digest, floor: floor, audit: event) {
             case .recorded, .alreadyRecorded: break
             case .conflicts: throw ClusterError.shareConflict(slot)
             case .belowFloor(let floor): throw ClusterError.belowFloor(sequence: sequence, floor: floor)
             case .viewLeft(let viewFloor): throw ClusterError.viewLeft(view: view, viewFloor: viewFloor)
             }
-            let share = try await vault.signConsensus(signer, message.message(cluster: cluster), domain: SignatureTag.consensusShareDST)
-            return ConsensusShare(signer: signer, share: share.compressedRepresentation)
+            return ConsensusShare(signer: signer, share: try await signature.compressedRepresentation)
         } catch {
             throw await refuse("cluster.consensus-share", subject: "\(slot)", error)
         }

@@ -106,12 +106,36 @@ extension ReplicaNode {
         return nil
     }
 
-    /// Own records certified and not yet scheduled: what the node submits to its ledger.
+    /// Own records certified and not yet scheduled: what the node submits to its ledger. A
+    /// certificate whose signers' keys are no longer current is left out (the key log would void
+    /// it); the next `advanceKeyExchange` certifies the same record again.
     public func certifiedAwaitingSchedule() async throws -> [CertifiedRecord] {
         try requireStarted()
         guard let target = try await proposalTarget(), let bytes = try await vault.candidate(target),
               let certificate = try await vault.certificate(target) else { return [] }
+        let message = Approval.message(cluster: cluster, record: try KeyExchangeRecord(bytes: bytes))
+        guard certificateIsCurrent(certificate, message: message) else { return [] }
         return [CertifiedRecord(name: target, record: bytes, certificate: certificate)]
+    }
+
+    /// Starts a rotation: the candidate for the epoch after this replica's newest key, which
+    /// must already be active (one rotation at a time). `advanceKeyExchange` then certifies it.
+    @discardableResult
+    public func requestRotation() async throws -> KeyName {
+        try requireStarted()
+        guard let newest = log.newestKeys(of: replica)?.name else { throw ClusterError.replicaOutOfRange(UInt64(replica.rawValue)) }
+        guard newest.epoch >= 1 || newest.generation >= 1 else { throw ClusterError.rotationPending(newest.next) }
+        guard try currentOwnKey() == newest else { throw ClusterError.rotationPending(newest) }
+        let target = newest.next
+        let cluster = self.cluster
+        let vault = self.vault
+        _ = try await vault.createCandidate(target) { keys in
+            try await KeyExchangeRecord.build(cluster: cluster, name: target, keys: keys) { message in
+                try await vault.signMain(newest, message)
+            }.bytes
+        }
+        await report("cluster.rotate", "ok", subject: "\(target)", detail: "candidate created")
+        return target
     }
 
     // MARK: Approver

@@ -81,7 +81,10 @@ extension ReplicaNode {
                     try scratch.append(verifying: entry)
                     pending.removeFirst()
                 }
-                if certificate.boundary > scratch.checkpointNotice { try scratch.checkpoint(boundary: certificate.boundary) }
+                // Entries past B already imply its notice; otherwise the certificate says the ledger passed B.
+                if certificate.boundary > scratch.checkpointNotice, certificate.boundary >= scratch.lastSequence {
+                    try scratch.checkpoint(boundary: certificate.boundary)
+                }
                 guard case .matchesLog = try scratch.verify(certificate) else { throw ClusterError.logTruncated(boundary: certificate.boundary) }
                 for stored in scratch.entries[Int(log.length)...] { try await vault.appendLogEntry(stored) }
                 let added = scratch.length - log.length

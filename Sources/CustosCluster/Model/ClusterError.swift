@@ -64,6 +64,7 @@ public enum ClusterError: Error, Equatable, Sendable, CustomStringConvertible {
     case viewLeft(view: UInt64, viewFloor: UInt64)
     case checkpointConflict(boundary: UInt64)
     case checkpointNotSigned(boundary: UInt64)
+    case rotationPending(KeyName)
     case keyUnavailable(KeyName)
     case logIndexOutOfOrder(expected: UInt64, actual: UInt64)
 
@@ -121,6 +122,7 @@ public enum ClusterError: Error, Equatable, Sendable, CustomStringConvertible {
         case .viewLeft(let v, let floor): "view \(v) is below view \(floor), already left by a view-change share"
         case .checkpointConflict(let b): "checkpoint \(b): another ledger digest was already signed"
         case .checkpointNotSigned(let b): "checkpoint \(b) has not been signed by this replica"
+        case .rotationPending(let k): "\(k) is not yet certified, scheduled and active: one rotation at a time"
         case .keyUnavailable(let k): "the private keys of \(k) are not held (never created here, or destroyed)"
         case .logIndexOutOfOrder(let e, let a): "key-log entry \(a) is not the next one (\(e))"
         case .notImplemented(let what): "\(what) is not implemented"

@@ -28,8 +28,8 @@ final class StubSequencer: @unchecked Sendable {
     func scheduleCertified() async throws -> Int {
         var count = 0
         for node in cluster.live {
-            for certified in try await node.certifiedAwaitingSchedule() where !submitted.contains(certified.record) {
-                submitted.insert(certified.record)
+            for certified in try await node.certifiedAwaitingSchedule() where !submitted.contains(certified.record + certified.certificate) {
+                submitted.insert(certified.record + certified.certificate)
                 try await schedule(record: certified.record, certificate: certified.certificate)
                 count += 1
             }
