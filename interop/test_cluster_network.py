@@ -230,8 +230,19 @@ def test_four_replicas_from_bundles_to_operational_with_one_killed_mid_key_excha
     approval = signed_message(KEY_LOG_APPROVAL_TAG, cluster_id, [r, g, e, hashlib.sha256(record).digest()])
     assert verify_with_blst([bootstrap[(i, 0, 0)] for i in signers], approval, aggregate, KEY_LOG_APPROVAL_DST)
 
+    # The command line through a server: its status and its exported log, verified from genesis.
+    env = dict(nodes[1].runner.env, CUSTOS_TOKEN=nodes[1].admin_token)
+    remote = nodes[1].runner.run("cluster", "status", "--server", nodes[1].server.url, "--json", env=env).json()
+    assert remote["phase"] == "operational" and remote["log_head"] == statuses[0]["log_head"] and remote["replica"] == 1
+    remote_log = nodes[1].runner.run("cluster", "log", "verify", "--server", nodes[1].server.url, "--json", env=env).json()
+    assert remote_log["valid"] and remote_log["head"] == statuses[0]["log_head"], remote_log
+
     for node in nodes:
         assert node.server.stop() == 0, node.server.log_path.read_text()[-3000:]
+    # Locally, without peers: the same log, and no restore floor known.
+    local = nodes[0].runner.run("cluster", "status", "--json").json()
+    assert local["log_head"] == statuses[0]["log_head"] and local["log_length"] == 4 and local["phase"] == "recovering"
+    assert all(keys["active"]["epoch"] == 1 for keys in local["replicas"]), local
 
     # After activation: the keystore says destroyed, and no file holds the bootstrap keys' bytes.
     for node in nodes:

@@ -1,4 +1,4 @@
-"""The replica-network demo (scripts/cluster-demo.sh): four replicas from bundles to operational.
+"""The replica-network demo (scripts/cluster-demo.sh): four replicas (CLUSTER_N) from bundles to operational.
 
 Every process it starts is stopped by its PID at the end; everything is on 127.0.0.1; every
 wait is bounded. The sequencer is the interop suite's stub (interop/cluster_sequencer.py).
@@ -23,7 +23,8 @@ from cluster_sequencer import Replica, Sequencer  # noqa: E402
 
 import requests  # noqa: E402
 
-N, W = 4, 4
+# CLUSTER_N replicas (default 4; f = ⌊(N−1)/3⌋), checkpoint interval W.
+N, W = int(os.environ.get("CLUSTER_N", "4")), 4
 BIN = sys.argv[1]
 WORK = Path(tempfile.mkdtemp(prefix="custos-cluster-demo."))
 PROCESSES: list[subprocess.Popen] = []
@@ -70,13 +71,13 @@ def serve(data: Path) -> str:
 
 
 def main() -> None:
-    step("1. An operator and four replica data directories")
+    step(f"1. An operator and {N} replica data directories")
     operator = WORK / "operator"
     replicas = [WORK / f"replica-{i}" for i in range(N)]
     for data in [operator, *replicas]:
         data.mkdir()
         custos(data, "init", "--scrypt-log-n", "12", show=data == operator)
-    print("(and the same for replica-0 … replica-3)")
+    print(f"(and the same for replica-0 … replica-{N - 1})")
 
     step("2. Each replica enrols: an X25519 key its bundle will be sealed to")
     enrolment = [custos(data, "cluster", "enrol").strip() for data in replicas]
@@ -89,13 +90,14 @@ def main() -> None:
         args += ["--replica", f"{i}=127.0.0.1:{free_port()},enrolment={enrolment[i]}"]
     print(custos(operator, *args).strip())
 
-    step("4. Each replica joins with its bundle; a token for its ledger node")
+    step(f"4. Each of the {N} replicas joins with its bundle; a token for its ledger node")
     tokens = []
     for i, data in enumerate(replicas):
         print(custos(data, "cluster", "join", "--bundle", bundles / f"replica-{i}.bundle.json").strip())
         tokens.append(json.loads(custos(data, "token", "create", "--role", "node", "--ttl", "1h", "--json", show=False))["bearer"])
 
-    step("5. Four `custos serve`: the API on a free port, the peer listener (mutual TLS, pinned) on the configured one")
+    step(f"5. {N} × `custos serve`: the API on a free port, the peer listener (mutual TLS, pinned) on the configured one")
+    started = time.monotonic()
     urls = [serve(data) for data in replicas]
     for i, url in enumerate(urls):
         print(f"replica {i}: API {url}")
@@ -129,7 +131,9 @@ def main() -> None:
     else:
         raise SystemExit("the network did not become operational within 180 s")
 
-    step("7. Operational: every replica's epoch-1 keys active, the same key log everywhere")
+    elapsed = time.monotonic() - started
+    step(f"7. Operational: every replica's epoch-1 keys active, the same key log everywhere "
+         f"({elapsed:.2f} s from starting the servers, ledger at {sequencer.sequence})")
     heads = {s["log_head"] for s in statuses()}
     print(f"key-log heads: {heads}")
     assert len(heads) == 1

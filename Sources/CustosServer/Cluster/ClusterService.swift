@@ -70,11 +70,7 @@ actor ClusterService: Service {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await listener.application().run() }
             // The engine answers peers as soon as it has started; until then `handlePeer` refuses.
-            do {
-                try await node.start()
-            } catch {
-                logger.error("replica start incomplete; retried in rounds", metadata: ["error": "\(error)"])
-            }
+            await start(node)
             await refresh(node: node, vault: vault, tls: tls, directory: directory)
             handle.set(ReplicaEndpoints(node: node, vault: vault, checkpointSigned: { continuation.yield($0) }))
             logger.info("replica running", metadata: ["replica": "\(replica.rawValue)", "peer_listen": "\(listen.host):\(listen.port)"])
@@ -101,8 +97,39 @@ actor ClusterService: Service {
         }
     }
 
+    private var started = false
+
+    /// Replays the log from the vault and asks the peers for the restore floor; a failure (the
+    /// vault unreadable for a moment) is tried again at the next round.
+    private func start(_ node: ReplicaNode) async {
+        do {
+            try await node.start()
+            started = true
+        } catch {
+            // The log may be loaded and only the first catch-up have failed: then it has started
+            // (any answer but notStarted from a call that requires it says so).
+            do {
+                _ = try await node.certifiedAwaitingSchedule()
+                started = true
+            } catch ClusterError.notStarted {
+                started = false
+            } catch {
+                started = true
+            }
+            if started {
+                logger.warning("replica started; its first catch-up failed and is tried again in rounds", metadata: ["error": "\(error)"])
+            } else {
+                logger.error("replica start failed; tried again next round", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
     /// True when nothing failed.
     private func round(node: ReplicaNode, vault: KeystoreReplicaVault, tls: PeerTLS, directory: PeerDirectory) async -> Bool {
+        if !started {
+            await start(node)
+            guard started else { return false }
+        }
         var ok = true
         var status = await node.status()
         if status.phase == .recovering || status.restoreFloor == nil {
@@ -118,6 +145,9 @@ actor ClusterService: Service {
             ok = false
             logger.debug("key exchange round failed", metadata: ["error": "\(error)"])
         }
+        // A checkpoint notice may have made this replica's new TLS key active: present it before
+        // collecting (which may destroy the old one).
+        await refresh(node: node, vault: vault, tls: tls, directory: directory)
         for (boundary, attempts) in pendingBoundaries.sorted(by: { $0.key < $1.key }) {
             do {
                 if try await node.collectCheckpoint(boundary: boundary) != nil || attempts + 1 >= Self.checkpointAttempts {
