@@ -99,3 +99,80 @@ import Testing
         #expect(log.newestCertifiedEpoch(replica: ReplicaID(1), generation: 0) ?? 0 <= 1)
     }
 }
+
+/// Every integer of a message, nested documents included, set to the edges of its range:
+/// decoding and then processing (approval checks, certificate and checkpoint verification,
+/// the key log) refuse or accept, and never trap on an overflow.
+@Suite struct ExtremeIntegerTests {
+    static let extremes: [UInt64] = [0, 1, 255, 256, 1 << 32, .max - 1, .max]
+
+    /// The value with one unsigned leaf replaced, for every leaf and every extreme; byte strings
+    /// that are themselves CBOR documents are descended into.
+    static func variants(_ value: CBORValue) -> [CBORValue] {
+        switch value {
+        case .unsigned(let n): return extremes.filter { $0 != n }.map { .unsigned($0) }
+        case .bytes(let b):
+            guard b.count > 2, let inner = try? CBOR.decode(b), case .array = inner else { return [] }
+            return variants(inner).map { .bytes($0.encoded) }
+        case .array(let items):
+            var out: [CBORValue] = []
+            for (i, item) in items.enumerated() {
+                for v in variants(item) {
+                    var copy = items
+                    copy[i] = v
+                    out.append(.array(copy))
+                }
+            }
+            return out
+        case .text, .null: return []
+        }
+    }
+
+    @Test func extremeIntegersAreRefusedOrProcessedWithoutTrapping() async throws {
+        let c = try await CertifiedLog.make()
+        let fixture = c.fixture
+        let log = c.log
+        let first = try KeyExchangeRecord(bytes: LogEntry(bytes: log.entries[3].bytes).record)  // (0, 0, 2)
+        let next = try await fixture.record(KeyLogTests.name(0, 3))
+        let proposal = PeerRequest.approve(Proposal(record: next, previous: .init(record: first, certificate: try LogEntry(bytes: log.entries[3].bytes).certificate)))
+        var processed = 0
+        for variant in Self.variants(try CBOR.decode(proposal.encoded)) {
+            guard case .approve(let p)? = try? PeerRequest(bytes: variant.encoded) else { continue }
+            processed += 1
+            _ = try? log.checkProposal(p)
+        }
+        let entry = try LogEntry(bytes: log.entries[3].bytes)
+        for variant in Self.variants(try CBOR.decode(entry.certificate)) {
+            if let cert = try? ClusterCertificate(bytes: variant.encoded, replicaCount: 4) {
+                processed += 1
+                _ = try? log.verifyCertificate(cert, message: Approval.message(cluster: fixture.cluster, record: first), domain: SignatureTag.keyLogApprovalDST, at: 10)
+            }
+        }
+        for variant in Self.variants(try CBOR.decode(c.checkpoints[2].encoded)) {
+            if let cert = try? CheckpointCertificate(bytes: variant.encoded) {
+                processed += 1
+                _ = try? log.verify(cert)
+            }
+        }
+        for variant in Self.variants(try CBOR.decode(entry.encoded)) {
+            guard let changed = try? LogEntry(bytes: variant.encoded) else { continue }
+            processed += 1
+            var copy = KeyLog(configuration: fixture.configuration)
+            for stored in log.entries.prefix(3) { try copy.append(verifying: LogEntry(bytes: stored.bytes)) }
+            if let appended = try? copy.append(verifying: changed) {
+                // What is appended is what the log computed, and it equals the claim. A claim at
+                // another sequence can be consistent (the same notice, later): only a stable
+                // checkpoint's head tells which sequence the ledger used.
+                #expect(appended.bytes == changed.encoded)
+                if changed.sequence == entry.sequence { #expect(changed.encoded == entry.encoded, "an entry changed at its own sequence was reproduced") }
+            }
+            var schedule = copy
+            if let stored = try? schedule.schedule(sequence: changed.sequence, record: changed.record, certificate: changed.certificate),
+               try LogEntry(bytes: stored.bytes).status == .accepted {
+                #expect(changed.record == entry.record, "a changed record was accepted")
+                _ = schedule.activationBoundary(ofEntry: stored.index)
+            }
+        }
+        #expect(processed > 50)
+    }
+}

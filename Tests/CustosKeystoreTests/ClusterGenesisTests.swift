@@ -117,6 +117,8 @@ struct ClusterGenesisTests {
         try await Self.withNetwork { _, replicas, result in
             // Replica 1's bundle on replica 0's directory: sealed to another enrolment key.
             try await Self.expectRefused(replicas[0], bundle: try Self.bundle(result, 1), passphrase: nil, "another data directory's enrolment key")
+            // An enrolment-sealed bundle on a directory that never enrolled.
+            try await Self.expectRefused(replicas[2], bundle: try Self.bundle(result, 0), passphrase: nil, "run `custos cluster enrol` here first")
             // Replica 3's passphrase bundle relabelled as replica 2's: the associated data differs.
             let relabelled = String(decoding: try Self.bundle(result, 3), as: UTF8.self).replacingOccurrences(of: "\"replica\" : 3", with: "\"replica\" : 2")
             #expect(relabelled.contains("\"replica\" : 2"))
@@ -166,6 +168,44 @@ struct ClusterGenesisTests {
         }
     }
 
+    @Test func aP384OperatorKeySignsAConfigurationThatJoins() async throws {
+        let operatorDirectory = try await Fixture.make(tenant: nil)
+        let replica = try await Fixture.make(tenant: nil)
+        defer { Task { await operatorDirectory.cleanUp(); await replica.cleanUp() } }
+        let out = operatorDirectory.directory + "/out"
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: false)
+        let enrolment = try await replica.service.clusterEnrol(by: .local)
+        let result = try await operatorDirectory.service.clusterGenesis(
+            replicas: [GenesisReplica(address: "[::1]:9443", enrolmentKey: enrolment)], checkpointInterval: 2, outputDirectory: out,
+            passphrase: nil, operatorScheme: .ecdsaP384SHA384, by: .local)
+        #expect(result.configuration.operatorKey.scheme == .ecdsaP384SHA384)
+        #expect(result.configuration.operatorSignature.count == 96)
+        let joined = try await replica.service.clusterJoin(bundle: try Self.bundle(result, 0), passphrase: nil, by: .local)
+        #expect(joined.replica == ReplicaID(0) && joined.configuration.n == 1)
+    }
+
+    @Test func aBundleThatCannotBeSealedLeavesNoBundlesAndNoKeys() async throws {
+        let fixture = try await Fixture.make(tenant: nil)
+        defer { Task { await fixture.cleanUp() } }
+        let out = fixture.directory + "/out"
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: false)
+        // The all-zero X25519 point has low order: key agreement with it fails, after replica 0's bundle is written.
+        let lowOrder = try KeyAgreementPublicKey(rawRepresentation: [UInt8](repeating: 0, count: 32), algorithm: .x25519)
+        let good = KeyAgreementPublicKey(generatingPublicOf: .x25519)
+        let error = await #expect(throws: KeystoreError.self) {
+            _ = try await fixture.service.clusterGenesis(
+                replicas: [GenesisReplica(address: "127.0.0.1:9000", enrolmentKey: good), GenesisReplica(address: "127.0.0.1:9001", enrolmentKey: lowOrder)],
+                checkpointInterval: 4, outputDirectory: out, passphrase: nil, by: .local)
+        }
+        #expect(error?.description.contains("replica 1's bundle cannot be sealed") == true, "\(String(describing: error))")
+        #expect(error?.description.contains("low order") == true)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: out).isEmpty)
+        let keys = try await fixture.service.store.listKeys(tenantID: "cluster", filter: KeyFilter(), page: PageRequest()).keys
+        let genesisKeys = keys.filter { $0.alias.hasPrefix("genesis/") }
+        #expect(genesisKeys.count == 6)
+        #expect(genesisKeys.allSatisfy { $0.status == .destroyed })
+    }
+
     @Test func genesisRefusesBadArgumentsBeforeWritingAnything() async throws {
         let fixture = try await Fixture.make(tenant: nil)
         defer { Task { await fixture.cleanUp() } }
@@ -186,5 +226,11 @@ struct ClusterGenesisTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: out).isEmpty)
         let keys = try await fixture.service.store.listKeys(tenantID: "cluster", filter: KeyFilter(), page: PageRequest()).keys
         #expect(!keys.contains { $0.alias.hasPrefix("genesis/") })
+    }
+}
+
+extension KeyAgreementPublicKey {
+    init(generatingPublicOf algorithm: KeyAgreementAlgorithm) {
+        self = KeyAgreementPrivateKey(generating: algorithm).publicKey
     }
 }

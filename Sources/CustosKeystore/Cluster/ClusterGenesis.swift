@@ -88,13 +88,29 @@ extension KeyService {
                       details: ["alias": key.alias, "scheme": key.scheme, "fingerprint": version.fingerprint ?? ""])
             })
 
-            for (index, (keySet, recipient)) in zip(keySets, recipients).enumerated() {
-                let bundle = try ClusterBundle.seal(keySet, configuration: configuration, replica: ReplicaID(index), to: recipient)
-                try AtomicFile.write(bundle.encoded, to: paths[index])
-            }
-
             var stored: [StoredKey] = []
             for (key, _) in rows { stored.append(try StoredKey(key)) }
+            var written: [String] = []
+            do {
+                for (index, (keySet, recipient)) in zip(keySets, recipients).enumerated() {
+                    let bundle: ClusterBundle
+                    do {
+                        bundle = try ClusterBundle.seal(keySet, configuration: configuration, replica: ReplicaID(index), to: recipient)
+                    } catch let error as CustosCryptoError {
+                        throw KeystoreError.invalidArgument("replica \(index)'s bundle cannot be sealed: \(error)")
+                    }
+                    try AtomicFile.write(bundle.encoded, to: paths[index])
+                    written.append(paths[index])
+                }
+            } catch {
+                // No half-written genesis: the bundles written go, and so do the keys.
+                for path in written { try? AtomicFile.remove(path) }
+                try? await shred(stored) { _ in
+                    [event(.clusterGenesis, by: principal, tenant: ClusterKeys.tenant, outcome: .failure,
+                           details: ["cluster_id": Hex.encode(clusterID), "error": "bundles not written; bootstrap keys destroyed"])]
+                }
+                throw error
+            }
             try await shred(stored) { plan in
                 [event(.clusterGenesis, by: principal, tenant: ClusterKeys.tenant, details: [
                     "cluster_id": Hex.encode(clusterID), "genesis_hash": Hex.encode(configuration.genesisHash),

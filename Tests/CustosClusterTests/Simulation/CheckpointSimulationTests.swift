@@ -1,7 +1,8 @@
+import Synchronization
 import CustosCluster
 import Testing
 
-/// Signed checkpoints: mismatching ledger digests reported, one digest per boundary, and
+/// Signed checkpoints and consensus shares: mismatching ledger digests reported, one digest per boundary, and
 /// notices out of ledger order refused with nothing stored.
 @Suite("Simulation: checkpoints and notices")
 struct CheckpointSimulationTests {
@@ -68,5 +69,39 @@ struct CheckpointSimulationTests {
         #expect(!summary.accepted && summary.reason == "malformed-record" && summary.name == nil)
         #expect(try await node.schedule(sequence: w + 1, record: [1], certificate: [2]) == summary, "the same notice again")
         #expect(try await cluster.vaults[0].logEntries(after: 0, limit: 10).count == 1)
+    }
+
+    @Test("a consensus share is released only after its watermark decision returns, and not at all when it refuses")
+    func shareWaitsForDecision() async throws {
+        let cluster = try await SimulatedCluster(n: 4, seed: 2100)
+        try await cluster.bootAll()
+        let sequencer = StubSequencer(cluster: cluster)
+        try await sequencer.runToOperational()
+        cluster.crash(2)
+        let gate = GatedDecisionVault.Gate()
+        let node = try await cluster.boot(2, vault: GatedDecisionVault(inner: cluster.vaults[2], gate: gate))
+        // Restarted: its floor is 3W + 2W; the checkpoint at 4W decides keyset(5W + 1).
+        await sequencer.replay(to: 2)
+        try await sequencer.checkpoint()
+        let sequence = 5 * cluster.interval + 1
+        let digest = [UInt8](repeating: 5, count: 32)
+        let released = Mutex(false)
+        let request = Task {
+            let share = try await node.consensusShare(view: 0, sequence: sequence, phase: .commit, digest: digest)
+            released.withLock { $0 = true }
+            return share
+        }
+        await gate.waitUntilPending()
+        #expect(released.withLock { $0 } == false, "no share while the decision is pending")
+        #expect(await cluster.vaults[2].signedShares.isEmpty)
+        gate.open()
+        let share = try await request.value
+        #expect(await cluster.vaults[2].signedShares[ConsensusSlot(view: 0, sequence: sequence, phase: .commit)] == digest)
+        let key = try #require(await cluster.node(0).status().replicas[2].active)
+        #expect(key == share.signer)
+
+        await #expect(throws: ClusterError.shareConflict(ConsensusSlot(view: 0, sequence: sequence, phase: .commit))) {
+            try await node.consensusShare(view: 0, sequence: sequence, phase: .commit, digest: [UInt8](repeating: 6, count: 32))
+        }
     }
 }

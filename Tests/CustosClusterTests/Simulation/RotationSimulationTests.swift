@@ -94,3 +94,43 @@ struct RotationSimulationTests {
         #expect(await cluster.vaults[3].auditEvents.contains { $0.operation == "cluster.approve" && $0.subject == "\(Self.name(0, 3))" })
     }
 }
+
+extension RotationSimulationTests {
+    @Test("approvals under a key no longer active, naming another approver, or over another record are not counted and are audited")
+    func badApprovalsNotCounted() async throws {
+        let cluster = try await SimulatedCluster(n: 4, seed: 2000)
+        try await cluster.bootAll()
+        let sequencer = StubSequencer(cluster: cluster)
+        try await sequencer.runToOperational()
+        let node0 = cluster.node(0)
+        let target = try await node0.requestRotation()
+        let record = try KeyExchangeRecord(bytes: try #require(await cluster.vaults[0].candidate(target)))
+        let clusterID = cluster.configuration.clusterID
+        let message = Approval.message(cluster: clusterID, record: record)
+        let bootstrap2 = cluster.bootstrapConsensus[2], bootstrap3 = cluster.bootstrapConsensus[3]
+        let otherRecord = Approval.message(cluster: clusterID, record: target, digest: [UInt8](repeating: 0, count: 32))
+        let otherShare = try await cluster.vaults[1].signConsensus(Self.name(1, 1), otherRecord, domain: SignatureTag.keyLogApprovalDST)
+        // Replica 3 answers with its destroyed bootstrap key's share (a copy kept by the test);
+        // replica 2 answers as if it were replica 1; replica 1's answer is over another record.
+        cluster.network.setResponseRewriter { from, to, bytes in
+            guard from == ReplicaID(0) else { return bytes }
+            switch to.index {
+            case 3: return Approval(approverKey: .bootstrap(ReplicaID(3)), share: bootstrap3.signature(for: message, domain: SignatureTag.keyLogApprovalDST)).encoded
+            case 2: return Approval(approverKey: Self.name(1, 1), share: bootstrap2.signature(for: message, domain: SignatureTag.keyLogApprovalDST)).encoded
+            case 1: return Approval(approverKey: Self.name(1, 1), share: otherShare).encoded
+            default: return bytes
+            }
+        }
+        #expect(try await node0.advanceKeyExchange() == .collecting(name: target, approvals: 1, quorum: 3))
+        let refused = await cluster.audits[0].events("cluster.approval-received", outcome: "refused").map(\.detail)
+        #expect(refused.sorted() == [
+            "replica 1: \(ClusterError.badShare(ReplicaID(1)))",
+            "replica 2: \(ClusterError.approverMismatch(sender: ReplicaID(2), named: ReplicaID(1)))",
+            "replica 3: \(ClusterError.signerKeyNotActive(.bootstrap(ReplicaID(3))))",
+        ])
+        #expect(try await cluster.vaults[0].certificate(target) == nil)
+
+        cluster.network.setResponseRewriter(nil)
+        #expect(try await node0.advanceKeyExchange() == .certified(name: target))
+    }
+}

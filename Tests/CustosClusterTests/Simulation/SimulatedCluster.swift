@@ -64,8 +64,8 @@ final class SimulatedCluster: @unchecked Sendable {
     /// Starts replica r on its vault (a fresh engine: nothing but the vault survives) and joins it
     /// to the network. `start` may leave it recovering when too few peers answer.
     @discardableResult
-    func boot(_ r: Int) async throws -> ReplicaNode {
-        let node = ReplicaNode(configuration: configuration, replica: ReplicaID(r), vault: vaults[r],
+    func boot(_ r: Int, vault: (any ReplicaVault)? = nil) async throws -> ReplicaNode {
+        let node = ReplicaNode(configuration: configuration, replica: ReplicaID(r), vault: vault ?? vaults[r],
                                transport: network.transport(for: ReplicaID(r)), clock: clock, audit: audits[r], peerTimeout: peerTimeout)
         nodes[r] = node
         network.attach(ReplicaID(r)) { request, from in try await node.handlePeer(request, from: from) }
