@@ -198,7 +198,14 @@ def test_genesis_then_each_replica_joins_with_its_bundle(network):
 
     for index, replica in enumerate(replicas):
         extra = [] if index < 2 else ["--bundle-passphrase-file", passphrase_file]
-        joined = replica.run("cluster", "join", "--bundle", out / f"replica-{index}.bundle.json", *extra, "--json").json()
+        bundle = out / f"replica-{index}.bundle.json"
+        if index == 0:
+            # Pinned to another genesis hash (a bundle someone else sealed to this public enrolment
+            # key would have one): refused, nothing imported.
+            other = ("0" if genesis["genesis_hash"][0] != "0" else "1") + genesis["genesis_hash"][1:]
+            assert "comes from another genesis" in refused(replica, "--bundle", bundle, "--genesis-hash", other)
+            assert "64 hex digits" in refused(replica, "--bundle", bundle, "--genesis-hash", "00ff")
+        joined = replica.run("cluster", "join", "--bundle", bundle, "--genesis-hash", genesis["genesis_hash"], *extra, "--json").json()
         assert joined == {"cluster_id": genesis["cluster_id"], "genesis_hash": genesis["genesis_hash"], "replica": index, "replicas": 4}
         states = cluster_key_states(replica)
         assert all(states[f"replica-{index}/g0/e0/{kind}"] == "enabled" for kind in ("consensus", "main", "tls"))

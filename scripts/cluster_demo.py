@@ -88,12 +88,15 @@ def main() -> None:
     args = ["cluster", "genesis", "--checkpoint-interval", W, "--out", bundles]
     for i in range(N):
         args += ["--replica", f"{i}=127.0.0.1:{free_port()},enrolment={enrolment[i]}"]
-    print(custos(operator, *args).strip())
+    announced = custos(operator, *args).strip()
+    print(announced)
+    genesis_hash = re.search(r"genesis hash ([0-9a-f]{64})", announced).group(1)
 
-    step(f"4. Each of the {N} replicas joins with its bundle; a token for its ledger node")
+    step(f"4. Each of the {N} replicas joins with its bundle, pinned to the genesis hash the operator announced; a token for its ledger node")
     tokens = []
     for i, data in enumerate(replicas):
-        print(custos(data, "cluster", "join", "--bundle", bundles / f"replica-{i}.bundle.json").strip())
+        print(custos(data, "cluster", "join", "--bundle", bundles / f"replica-{i}.bundle.json",
+                     "--genesis-hash", genesis_hash).strip())
         tokens.append(json.loads(custos(data, "token", "create", "--role", "node", "--ttl", "1h", "--json", show=False))["bearer"])
 
     step(f"5. {N} × `custos serve`: the API on a free port, the peer listener (mutual TLS, pinned) on the configured one")

@@ -108,13 +108,19 @@ extension ClusterCommand {
         @OptionGroup var global: GlobalOptions
         @Option(name: .long, help: "The bundle file `custos cluster genesis` wrote for this replica.") var bundle: String
         @Option(name: .long, help: "The passphrase of a passphrase-sealed bundle (else $CUSTOS_BUNDLE_PASSPHRASE).") var bundlePassphraseFile: String?
+        @Option(name: .long, help: "The genesis hash `custos cluster genesis` printed, given by the operator out of band: a bundle from any other genesis is refused.")
+        var genesisHash: String?
 
         func run() async throws {
+            let expected: [UInt8]? = try genesisHash.map { text in
+                guard let bytes = Hex.decode(text), bytes.count == 32 else { throw CLIError("--genesis-hash must be 64 hex digits") }
+                return bytes
+            }
             try await withKeystore(global) { service in
                 guard let data = FileManager.default.contents(atPath: bundle) else { throw CLIError("cannot read bundle file \(bundle)") }
                 guard data.count <= ClusterBundle.maximumByteCount else { throw CLIError("the bundle file is over \(ClusterBundle.maximumByteCount) bytes") }
                 let passphrase = try Secret.readOptional(file: bundlePassphraseFile, environment: "CUSTOS_BUNDLE_PASSPHRASE", what: "bundle passphrase")
-                let result = try await service.clusterJoin(bundle: Array(data), passphrase: passphrase, by: .local)
+                let result = try await service.clusterJoin(bundle: Array(data), passphrase: passphrase, expectedGenesisHash: expected, by: .local)
                 let configuration = result.configuration
                 global.output.emit([
                     "cluster_id": Hex.encode(configuration.clusterID), "genesis_hash": Hex.encode(configuration.genesisHash),

@@ -99,10 +99,11 @@ struct ClusterGenesisTests {
 
     /// Every refused join leaves the data directory as it was (the snapshot covers keys,
     /// versions and wrapping keys) and no membership.
-    static func expectRefused(_ replica: Fixture, bundle: [UInt8], passphrase: SecretBytes?, _ reason: String) async throws {
+    static func expectRefused(_ replica: Fixture, bundle: [UInt8], passphrase: SecretBytes?, expectedGenesisHash: [UInt8]? = nil,
+                              _ reason: String) async throws {
         let before = try await replica.snapshot()
         do {
-            _ = try await replica.service.clusterJoin(bundle: bundle, passphrase: passphrase, by: .local)
+            _ = try await replica.service.clusterJoin(bundle: bundle, passphrase: passphrase, expectedGenesisHash: expectedGenesisHash, by: .local)
             Issue.record("a join was accepted: \(reason)")
         } catch let error as KeystoreError {
             #expect(error.description.contains(reason), "\(error.description)")
@@ -154,6 +155,18 @@ struct ClusterGenesisTests {
             try await Self.expectRefused(replicas[3], bundle: try Self.bundle(result, 3), passphrase: SecretBytes(utf8: "not the passphrase"),
                                          "the passphrase is wrong")
             try await Self.expectRefused(replicas[3], bundle: try Self.bundle(result, 3), passphrase: nil, "sealed under a passphrase")
+        }
+    }
+
+    @Test func aBundleFromAnotherGenesisIsRefusedWhenTheGenesisHashIsPinned() async throws {
+        try await Self.withNetwork { _, replicas, result in
+            var other = result.configuration.genesisHash
+            other[0] ^= 0x01
+            try await Self.expectRefused(replicas[3], bundle: try Self.bundle(result, 3), passphrase: Self.passphrase, expectedGenesisHash: other,
+                                         "comes from another genesis")
+            let joined = try await replicas[3].service.clusterJoin(bundle: try Self.bundle(result, 3), passphrase: Self.passphrase,
+                                                                   expectedGenesisHash: result.configuration.genesisHash, by: .local)
+            #expect(joined.configuration.genesisHash == result.configuration.genesisHash)
         }
     }
 

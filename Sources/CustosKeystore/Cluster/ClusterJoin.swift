@@ -34,10 +34,18 @@ extension KeyService {
     /// rules), opens the sealed keys (for this replica and cluster only), checks that they are
     /// the configuration's bootstrap keys of the replica, and imports them wrapped, with the
     /// membership, in one transaction. A refused bundle changes nothing.
-    public func clusterJoin(bundle bytes: [UInt8], passphrase: SecretBytes?, by principal: Principal) async throws -> JoinResult {
+    /// `expectedGenesisHash`, given out of band by the operator (genesis prints it), pins the
+    /// cluster: a bundle signed by anyone else's operator key — sealed to this directory's public
+    /// enrolment key, which anyone can do — is refused instead of joined.
+    public func clusterJoin(bundle bytes: [UInt8], passphrase: SecretBytes?, expectedGenesisHash: [UInt8]? = nil,
+                            by principal: Principal) async throws -> JoinResult {
         try await audited(.clusterJoin, by: principal, tenant: ClusterKeys.tenant) {
             try principal.authorize(.manageTenants, tenant: nil)
             let bundle = try ClusterBundle(parsing: bytes)
+            if let expectedGenesisHash, expectedGenesisHash != bundle.configuration.genesisHash {
+                throw KeystoreError.invalidArgument(
+                    "the bundle's genesis hash \(Hex.encode(bundle.configuration.genesisHash)) is not the expected \(Hex.encode(expectedGenesisHash)): it comes from another genesis")
+            }
             if let member = try await store.clusterMembership() {
                 throw KeystoreError.invalidArgument("this data directory has already joined cluster \(Hex.encode(member.clusterID)) as replica \(member.replica)")
             }
