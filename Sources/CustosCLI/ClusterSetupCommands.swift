@@ -112,11 +112,11 @@ extension ClusterCommand {
         var genesisHash: String?
 
         func run() async throws {
-            let expected: [UInt8]? = try genesisHash.map { text in
-                guard let bytes = Hex.decode(text), bytes.count == 32 else { throw CLIError("--genesis-hash must be 64 hex digits") }
-                return bytes
-            }
             try await withKeystore(global) { service in
+                let expected: [UInt8]? = try genesisHash.map { text in
+                    guard let bytes = Hex.decode(text), bytes.count == 32 else { throw CLIError("--genesis-hash must be 64 hex digits") }
+                    return bytes
+                }
                 guard let data = FileManager.default.contents(atPath: bundle) else { throw CLIError("cannot read bundle file \(bundle)") }
                 guard data.count <= ClusterBundle.maximumByteCount else { throw CLIError("the bundle file is over \(ClusterBundle.maximumByteCount) bytes") }
                 let passphrase = try Secret.readOptional(file: bundlePassphraseFile, environment: "CUSTOS_BUNDLE_PASSPHRASE", what: "bundle passphrase")
