@@ -1,5 +1,6 @@
 # Custos — build, test and demo entry points.
 #   make demo   the main job: a tour of Custos on a temporary data directory
+#   make cluster-demo   a four-replica network from bundles to operational, its key log verified
 #   make test   the whole suite: Swift tests, the valgrind constant-time check, then the interop
 #               suite (installs what it needs)
 SHELL := /bin/bash
@@ -11,7 +12,7 @@ PYTEST = $(VENV)/bin/pytest
 SWIFT_TEST_FLAGS ?=
 PYTEST_FLAGS ?=
 
-.PHONY: all deps build test swift-test ct-valgrind interop demo bench clean-venv
+.PHONY: all deps build test swift-test ct-valgrind interop demo cluster-demo bench clean-venv
 
 all: build
 
@@ -42,6 +43,11 @@ interop: deps
 demo: deps
 	$(SWIFT) build --product custos
 	scripts/demo.sh
+
+# Four replicas on loopback from bundles to operational, the key log verified (scripts/cluster-demo.sh).
+cluster-demo: deps
+	$(SWIFT) build --product custos
+	scripts/cluster-demo.sh
 
 # Optional, not part of `make test` (release build, minutes).
 bench:

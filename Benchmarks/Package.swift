@@ -7,6 +7,7 @@ import PackageDescription
 //   swift package benchmark --target CryptoBenchmarks
 //   swift run -c release PairedRatios             (raw vs Custos interleaved, paired ratios)
 //   swift run -c release ColdStart                (cold start on a 100,000-key store)
+//   swift run -c release ClusterShareBench        (a consensus share vs raw BLS sign vs durable append)
 //   load/run.sh                                   (HTTP server under wrk vs raw one-core signing)
 // See ../BENCHMARKS.md.
 let package = Package(
@@ -63,6 +64,20 @@ let package = Package(
             ],
             path: "Benchmarks/KeystoreBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        // A consensus share through the keystore vault against a raw BLS sign and the
+        // durable-append floor, interleaved in one run (plain executable, ContinuousClock).
+        .executableTarget(
+            name: "ClusterShareBench",
+            dependencies: [
+                .product(name: "BLS12381", package: "Custos"),
+                .product(name: "CustosCluster", package: "Custos"),
+                .product(name: "CustosCrypto", package: "Custos"),
+                .product(name: "CustosStore", package: "Custos"),
+                .product(name: "CustosKeystore", package: "Custos"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/ClusterShareBench"
         ),
         // Not a Benchmark-harness target: a plain executable timed with ContinuousClock.
         .executableTarget(

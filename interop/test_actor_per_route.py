@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from custos_cli import REPO, SCRYPT_LOG_N, TENANT, Custos
 from server import Server, b64
 
-ROLES = ("admin", "operator", "signer", "auditor")
+ROLES = ("admin", "operator", "signer", "auditor", "node")
 OTHER_TENANT = "globex"
 FOREIGN = "globex-signer"  # the tenant-bound signer token of OTHER_TENANT
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
@@ -162,15 +162,22 @@ class Recipe:
     build: Callable[[Env, str], Request]  # (env, role) -> the request; may set things up as admin
     allowed: frozenset  # node-wide roles that may do it
     refused_status: int = 403
+    # What an allowed role gets: the cluster routes answer 409 not-in-cluster on a server
+    # whose data directory joined no replica network (test_cluster_network.py runs one that did).
+    allowed_statuses: tuple = (200, 201)
 
 
 K = "/v1/tenants/{tenant}/keys"
 T = {"tenant": TENANT}
-EVERYONE = frozenset(ROLES)
+EVERYONE = frozenset({"admin", "operator", "signer", "auditor"})  # node reads no key
 MANAGERS = frozenset({"admin", "operator"})
 USERS = frozenset({"admin", "signer"})
 READERS_OF_AUDIT = frozenset({"admin", "auditor"})
 ADMIN = frozenset({"admin"})
+NODE = frozenset({"node"})
+CLUSTER_READERS = frozenset({"node", "admin", "auditor"})
+NOT_IN_CLUSTER = (409,)
+CONSENSUS_MESSAGE = {"view": 0, "sequence": 1, "phase": "prepare", "digest": "cd" * 32}
 
 
 def on_key(alias: str, body=None) -> Callable[[Env, str], Request]:
@@ -306,6 +313,23 @@ RECIPES: dict[str, Recipe] = {
     "revokeToken": Recipe("POST", "/v1/tokens/{id}/revoke", revocable_token, ADMIN, refused_status=404),
     "listAudit": Recipe("GET", "/v1/audit", lambda env, role: Request({}), READERS_OF_AUDIT),
     "verifyAudit": Recipe("POST", "/v1/audit/verify", lambda env, role: Request({}), READERS_OF_AUDIT),
+    "clusterStatus": Recipe("GET", "/v1/cluster/status", lambda env, role: Request({}), CLUSTER_READERS, allowed_statuses=NOT_IN_CLUSTER),
+    "clusterCertified": Recipe("GET", "/v1/cluster/certified", lambda env, role: Request({}), CLUSTER_READERS,
+                               allowed_statuses=NOT_IN_CLUSTER),
+    "clusterSchedule": Recipe("POST", "/v1/cluster/schedule",
+                              lambda env, role: Request({}, {"sequence": 1, "record": "AA==", "certificate": "AA=="}), NODE,
+                              allowed_statuses=NOT_IN_CLUSTER),
+    "clusterCheckpoint": Recipe("POST", "/v1/cluster/checkpoints",
+                                lambda env, role: Request({}, {"boundary": 4, "ledger_digest": "ab" * 32}), NODE, allowed_statuses=NOT_IN_CLUSTER),
+    "clusterStableCheckpoint": Recipe("GET", "/v1/cluster/checkpoints/{boundary}", lambda env, role: Request({"boundary": 4}), CLUSTER_READERS,
+                                      allowed_statuses=NOT_IN_CLUSTER),
+    "clusterShare": Recipe("POST", "/v1/cluster/shares", lambda env, role: Request({}, CONSENSUS_MESSAGE), NODE, allowed_statuses=NOT_IN_CLUSTER),
+    "clusterCombine": Recipe("POST", "/v1/cluster/shares/combine", lambda env, role: Request({}, {**CONSENSUS_MESSAGE, "shares": []}), NODE,
+                             allowed_statuses=NOT_IN_CLUSTER),
+    "clusterVerify": Recipe("POST", "/v1/cluster/shares/verify", lambda env, role: Request({}, {**CONSENSUS_MESSAGE, "certificate": "AA=="}),
+                            CLUSTER_READERS, allowed_statuses=NOT_IN_CLUSTER),
+    "clusterLog": Recipe("GET", "/v1/cluster/log", lambda env, role: Request({}), CLUSTER_READERS, allowed_statuses=NOT_IN_CLUSTER),
+    "clusterLogExport": Recipe("GET", "/v1/cluster/log/export", lambda env, role: Request({}), CLUSTER_READERS, allowed_statuses=NOT_IN_CLUSTER),
 }
 
 # POST routes that only check something: they need not leave a record (but any record
@@ -366,7 +390,7 @@ def test_every_documented_operation_has_a_recipe():
 def test_each_record_names_the_calling_token(env, operation_id, method, path, role):
     response, records, problems = run(env, operation_id, method, path, role)
     recipe = RECIPES[operation_id]
-    expected = (200, 201) if role in recipe.allowed else (recipe.refused_status,)
+    expected = recipe.allowed_statuses if role in recipe.allowed else (recipe.refused_status,)
     if response.status_code not in expected:
         problems.append(f"status {response.status_code}, expected one of {expected}: {response.text[:300]}")
     if must_audit(operation_id, method) and not any(

@@ -85,11 +85,24 @@ public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
     public static let listAudit = Endpoint(.get, "audit")
     public static let verifyAudit = Endpoint(.post, "audit/verify")
 
+    public static let clusterStatus = Endpoint(.get, "cluster/status")
+    public static let clusterCertified = Endpoint(.get, "cluster/certified")
+    public static let clusterSchedule = Endpoint(.post, "cluster/schedule")
+    public static let clusterCheckpoint = Endpoint(.post, "cluster/checkpoints")
+    public static let clusterStableCheckpoint = Endpoint(.get, "cluster/checkpoints/:boundary")
+    public static let clusterShare = Endpoint(.post, "cluster/shares")
+    public static let clusterCombine = Endpoint(.post, "cluster/shares/combine")
+    public static let clusterVerify = Endpoint(.post, "cluster/shares/verify")
+    public static let clusterLog = Endpoint(.get, "cluster/log")
+    public static let clusterLogExport = Endpoint(.get, "cluster/log/export")
+
     /// Every endpoint under `/v1` (the Prometheus `/metrics` route is not part of it).
     public static let all: [Endpoint] = [
         healthLive, healthReady, createTenant, listTenants, generateKey, listKeys, importKey, getKey, publicKey,
         proofOfPossession, rotateKey, disableKey, enableKey, destroyKey, sign, verify, encrypt, decrypt, hmac,
         signBatch, verifyBatch, createCertificateAuthority, issueCertificate, listCertificates, signCertificateRequest,
         rotateCertificate, importCertificate, revokeCertificate, tlsTrust, trustPin, untrustPin, trustAuthority, untrustAuthority, createToken, listTokens, revokeToken, listAudit, verifyAudit,
+        clusterStatus, clusterCertified, clusterSchedule, clusterCheckpoint, clusterStableCheckpoint, clusterShare, clusterCombine,
+        clusterVerify, clusterLog, clusterLogExport,
     ]
 }

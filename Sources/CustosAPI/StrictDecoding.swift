@@ -16,6 +16,9 @@ public enum Base64Text {
         for (a, b) in zip(canonical, text.utf8) { difference |= a ^ b }
         return difference == 0 ? Array(data) : nil
     }
+
+    /// The canonical spelling `decode` accepts.
+    public static func encode(_ bytes: [UInt8]) -> String { Data(bytes).base64EncodedString() }
 }
 
 public enum JSONDuplicateKeys {

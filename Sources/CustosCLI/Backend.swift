@@ -43,6 +43,9 @@ protocol CustosBackend: Sendable {
     func untrustPin(_ pin: String) async throws -> TLSTrustResponse
     func trustAuthority(_ request: TrustAuthorityRequest) async throws -> TLSTrustResponse
     func untrustAuthority(_ request: TrustAuthorityRequest) async throws -> TLSTrustResponse
+    func clusterStatus() async throws -> ClusterStatusResponse
+    func clusterLog(after: UInt64, limit: Int) async throws -> ClusterLogResponse
+    func clusterLogExport() async throws -> ClusterLogExport
     func close() async throws
 }
 
@@ -52,6 +55,16 @@ struct LocalBackend: CustosBackend {
     /// Whoever runs `custos` on the data directory holds its root of trust already.
     let principal = Principal.local
     var tokenService: TokenService { TokenService(store: service.store, audit: service.audit) }
+
+    private func cluster() async throws -> LocalCluster {
+        guard let cluster = try await LocalCluster.open(service) else {
+            throw CLIError("this data directory has not joined a replica network (custos cluster join)")
+        }
+        return cluster
+    }
+    func clusterStatus() async throws -> ClusterStatusResponse { try await cluster().status() }
+    func clusterLog(after: UInt64, limit: Int) async throws -> ClusterLogResponse { try await cluster().log(after: after, limit: limit) }
+    func clusterLogExport() async throws -> ClusterLogExport { try await cluster().export() }
 
     func createTenant(_ id: String) async throws -> TenantResponse { TenantResponse(try await service.createTenant(try TenantID(validating: id), by: principal)) }
     func tenants() async throws -> [TenantResponse] { try await service.tenants(by: principal).map(TenantResponse.init) }
@@ -99,7 +112,7 @@ struct LocalBackend: CustosBackend {
         try await service.mac(tenant: try TenantID(validating: tenant), alias: try KeyAlias(validating: alias), message: message, by: principal)
     }
     func createToken(_ request: CreateTokenRequest) async throws -> (token: TokenResponse, bearer: SecretBytes) {
-        guard let role = Role(rawValue: request.role) else { throw CLIError("--role must be admin, operator, signer or auditor") }
+        guard let role = Role(rawValue: request.role) else { throw CLIError("--role must be admin, operator, signer, auditor or node") }
         let created = try await tokenService.create(tenant: try request.tenant.map { try TenantID(validating: $0) }, role: role, lifetime: TimeInterval(request.ttlSeconds),
                                                     description: request.description, by: principal)
         return (TokenResponse(created.info), created.bearer)
@@ -125,6 +138,10 @@ struct LocalBackend: CustosBackend {
 /// that is not base64 is an error naming its field.
 struct RemoteBackend: CustosBackend {
     let client: CustosClient
+
+    func clusterStatus() async throws -> ClusterStatusResponse { try await client.clusterStatus() }
+    func clusterLog(after: UInt64, limit: Int) async throws -> ClusterLogResponse { try await client.clusterLog(after: after, limit: limit) }
+    func clusterLogExport() async throws -> ClusterLogExport { try await client.clusterLogExport() }
 
     func createTenant(_ id: String) async throws -> TenantResponse { try await client.createTenant(id) }
     func tenants() async throws -> [TenantResponse] { try await client.tenants() }

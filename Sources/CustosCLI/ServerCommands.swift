@@ -61,13 +61,13 @@ struct TokenCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a token; its secret is printed once and stored only as a hash.")
         @OptionGroup var global: GlobalOptions
         @Option(help: "Tenant the token is bound to (omit for a node-wide token).") var tenant: String?
-        @Option(help: "admin, operator, signer or auditor.") var role: String
+        @Option(help: "admin, operator, signer, auditor or node.") var role: String
         @Option(help: "Lifetime: seconds, or a number with s, m, h or d (at most 366d).") var ttl: String = "30d"
         @Option(help: "A note shown in listings (at most 200 bytes, no control characters).") var description: String?
 
         func run() async throws {
-            guard ["admin", "operator", "signer", "auditor"].contains(role) else {
-                Output.error(CLIError("--role must be admin, operator, signer or auditor")); throw ExitCode(2)
+            guard ["admin", "operator", "signer", "auditor", "node"].contains(role) else {
+                Output.error(CLIError("--role must be admin, operator, signer, auditor or node")); throw ExitCode(2)
             }
             try await withBackend(global) { backend in
                 let lifetime = try Duration.parseLifetime(ttl)

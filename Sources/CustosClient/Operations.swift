@@ -144,3 +144,18 @@ extension CustosClient {
         try await call(.untrustAuthority, body: request)
     }
 }
+
+/// The replica network.
+extension CustosClient {
+    public func clusterStatus() async throws -> ClusterStatusResponse {
+        try await call(.clusterStatus)
+    }
+
+    public func clusterLog(after: UInt64, limit: Int) async throws -> ClusterLogResponse {
+        try await call(.clusterLog, query: ["after": String(after), "limit": String(limit)])
+    }
+
+    public func clusterLogExport() async throws -> ClusterLogExport {
+        try await call(.clusterLogExport)
+    }
+}

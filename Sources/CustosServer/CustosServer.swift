@@ -28,6 +28,8 @@ public struct CustosServer: Sendable {
     let logger: Logger
     /// Present with TLS: the current context, and the service that keeps it current.
     let tls: (holder: TLSContextHolder, reloader: TLSReloader, metrics: TLSMetrics)?
+    /// The replica network member this server runs, once the cluster service has started it.
+    let cluster = ClusterHandle()
 
     /// Metrics go to Prometheus; bootstrapping is once per process.
     public static func bootstrapMetrics() -> PrometheusCollectorRegistry {
@@ -85,10 +87,10 @@ public struct CustosServer: Sendable {
         // Health answers without a token.
         let health = router.group("v1")
         health.on(.healthLive) { _, _ in try JSONIO.response(HealthResponse(status: "live")) }
-        let readiness = Readiness(keys: keys, tls: tls?.holder, expiryWarningDays: configuration.tls?.expiryWarningDays ?? 0)
+        let readiness = Readiness(keys: keys, tls: tls?.holder, expiryWarningDays: configuration.tls?.expiryWarningDays ?? 0, cluster: cluster)
         health.on(.healthReady) { _, _ in
             let checks = await readiness.check()
-            let ready = checks.values.allSatisfy(TLSExpiry.isReady)
+            let ready = checks.allSatisfy { name, value in name == "cluster" ? Readiness.clusterIsReady(value) : TLSExpiry.isReady(value) }
             return try JSONIO.response(HealthResponse(status: ready ? "ready" : "not-ready", checks: checks),
                                        status: ready ? .ok : .serviceUnavailable)
         }
@@ -114,6 +116,7 @@ public struct CustosServer: Sendable {
         // The server's own rotations and trust changes reach its listener at once.
         let reloader = tls?.reloader
         TLSRoutes(keys: keys, io: io, afterChange: { _ = await reloader?.reloadNow() }).register(on: api)
+        ClusterRoutes(keys: keys, io: io, cluster: cluster).register(on: api)
         return router
     }
 
@@ -171,11 +174,13 @@ public struct CustosServer: Sendable {
             let rootMonitor = keys.monitorRoot(every: configuration.rootCheckInterval)
             defer { rootMonitor.cancel() }
             let denialRecords = DenialAuditService(audit: keys.audit, denials: denials, interval: configuration.denialAuditInterval, logger: logger)
+            let replica = ClusterService(keys: keys, options: configuration.cluster, handle: cluster, logger: logger)
             let group = ServiceGroup(configuration: .init(
                 // Shut down in reverse: the server drains first (deadlines still
                 // enforced), then the counted refusals are written, then the last checkpoint.
                 services: [.init(service: checkpoints), .init(service: denialRecords), .init(service: deadlines)]
-                    + (tls.map { [ServiceGroupConfiguration.ServiceConfiguration(service: $0.reloader)] } ?? []) + [.init(service: app)],
+                    + (tls.map { [ServiceGroupConfiguration.ServiceConfiguration(service: $0.reloader)] } ?? [])
+                    + [.init(service: replica), .init(service: app)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
             try await group.run()
@@ -252,13 +257,19 @@ actor Readiness {
     let keys: KeyService
     let tls: TLSContextHolder?
     let expiryWarningDays: Int
+    let cluster: ClusterHandle?
     private var last: (at: ContinuousClock.Instant, checks: [String: String])?
 
-    init(keys: KeyService, tls: TLSContextHolder? = nil, expiryWarningDays: Int = 14) {
+    init(keys: KeyService, tls: TLSContextHolder? = nil, expiryWarningDays: Int = 14, cluster: ClusterHandle? = nil) {
         self.keys = keys
         self.tls = tls
         self.expiryWarningDays = expiryWarningDays
+        self.cluster = cluster
     }
+
+    /// A replica still recovering signs nothing: not ready. One bootstrapping is ready for its
+    /// node (which drives the key exchange through it) and says so.
+    static func clusterIsReady(_ value: String) -> Bool { value == "operational" || value == "bootstrapping" }
 
     func check() async -> [String: String] {
         if let last, ContinuousClock.now - last.at < .seconds(1) { return last.checks }
@@ -275,6 +286,9 @@ actor Readiness {
         checks["root"] = root.isReady ? "ok" : "failing: \(root.summary)"
         if let active = tls?.current {
             checks["tls"] = TLSExpiry.status(notAfter: active.material.leaf.notValidAfter, warningDays: expiryWarningDays)
+        }
+        if let replica = cluster?.current {
+            checks["cluster"] = await replica.phase()
         }
         last = (ContinuousClock.now, checks)
         return checks

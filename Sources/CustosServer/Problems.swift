@@ -56,6 +56,7 @@ extension Problem {
         case 404: "Not Found"
         case 405: "Method Not Allowed"
         case 409: "Conflict"
+        case 422: "Unprocessable Content"
         case 413: "Content Too Large"
         case 500: "Internal Server Error"
         case 503: "Service Unavailable"

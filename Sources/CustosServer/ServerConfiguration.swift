@@ -48,6 +48,20 @@ public struct ServerConfiguration: Sendable, Equatable {
     /// Refused authentications are audited once per client address and reason, then
     /// as one record with a count per interval.
     public var denialAuditInterval: Duration = .seconds(60)
+    /// The replica network (a data directory that joined one): its peer listener and rounds.
+    public var cluster = Cluster()
+
+    public struct Cluster: Sendable, Equatable {
+        /// Where the mutual-TLS peer listener binds, host:port; nil: this replica's address in
+        /// the cluster configuration.
+        public var peerListen: String?
+        /// One peer call at most (connect, handshake, request, response).
+        public var peerTimeout: Duration = .seconds(5)
+        /// The pause between two rounds of the cluster service (doubled after a failed round, up to 5 s).
+        public var roundInterval: Duration = .milliseconds(500)
+
+        public init() {}
+    }
 
     public struct TLS: Sendable, Equatable {
         /// PEM files of the server's chain and key (reloaded when they change)...
@@ -159,6 +173,15 @@ public struct ServerConfiguration: Sendable, Equatable {
         }
         if let count = try integer("server.auth_failures_per_minute", 0...1_000_000) { config.authFailuresPerMinute = count }
         if let seconds = try integer("audit.denial_interval_seconds", 1...86_400) { config.denialAuditInterval = .seconds(seconds) }
+
+        if let listen = text("cluster.peer_listen"), !listen.isEmpty {
+            guard listen.contains(":"), let port = Int(listen.split(separator: ":").last ?? ""), (0...65535).contains(port) else {
+                throw Invalid(description: "cluster.peer_listen must be host:port, got '\(TerminalText.escaped(String(listen.prefix(80))))'")
+            }
+            config.cluster.peerListen = listen
+        }
+        if let millis = try integer("cluster.peer_timeout_ms", 100...600_000) { config.cluster.peerTimeout = .milliseconds(millis) }
+        if let millis = try integer("cluster.round_interval_ms", 10...600_000) { config.cluster.roundInterval = .milliseconds(millis) }
 
         config.tls = try loadTLS(text: text, integer: integer, boolean: boolean, pinList: reader.stringArray(forKey: "tls.client_pins"))
         return config

@@ -54,6 +54,26 @@ public enum AuditOperation: String, Sendable, CaseIterable {
     case tlsRevoke = "tls.revoke"
     case tlsImport = "tls.import"
     case tlsList = "tls.list"
+    // The replica network (docs/cluster.md).
+    case clusterEnrol = "cluster.enrol"
+    case clusterGenesis = "cluster.genesis"
+    case clusterJoin = "cluster.join"
+    case clusterPropose = "cluster.propose"
+    case clusterApprove = "cluster.approve"
+    case clusterCertify = "cluster.certify"
+    case clusterSchedule = "cluster.schedule"
+    case clusterShare = "cluster.share"
+    case clusterCheckpoint = "cluster.checkpoint"
+    case clusterCheckpointMismatch = "cluster.checkpoint-mismatch"
+    case clusterKeysDestroyed = "cluster.keys-destroyed"
+    /// Any other decision of the replica engine; its name is in the record's details.
+    case clusterEvent = "cluster.event"
+    /// The node's calls on the replica network, audited as the calling token (schedule, share
+    /// and checkpoint notices share the names above).
+    case clusterStatus = "cluster.status"
+    case clusterCombine = "cluster.combine"
+    case clusterVerify = "cluster.verify"
+    case clusterLog = "cluster.log"
 }
 
 public enum AuditOutcome: String, Sendable, CaseIterable {

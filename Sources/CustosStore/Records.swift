@@ -137,24 +137,34 @@ public struct KeyPage: Sendable, Equatable {
 /// Destroying a key so that no older copy of the database can bring it back: the key's
 /// versions lose their material, the tenant gets a new wrapping-key generation, every
 /// surviving version is re-wrapped under it, and the retired generations are deleted.
-public struct KeyShredding: Sendable {
+/// One key a destroy erases: its id and the MACs of its rows once destroyed.
+public struct ShreddedKey: Sendable {
     public var keyID: String
-    public var tenantID: String
-    /// The destroyed key row and version rows, with their new MACs.
     public var keyMAC: [UInt8]
     public var versionMACs: [Int: [UInt8]]
+
+    public init(keyID: String, keyMAC: [UInt8], versionMACs: [Int: [UInt8]]) {
+        self.keyID = keyID
+        self.keyMAC = keyMAC
+        self.versionMACs = versionMACs
+    }
+}
+
+/// Every row one destroy writes: the destroyed keys (one, or the keys of a set destroyed
+/// together), one new wrapping generation, the surviving keys re-wrapped under it.
+public struct KeyShredding: Sendable {
+    public var destroyed: [ShreddedKey]
+    public var tenantID: String
     public var newWrappingKey: WrappingKeyRecord
     /// Surviving versions with their new material, generation and MAC.
     public var rewrapped: [KeyVersionRecord]
     /// Generations deleted; no surviving material may still need one of them.
     public var retiredGenerations: [Int]
 
-    public init(keyID: String, tenantID: String, keyMAC: [UInt8], versionMACs: [Int: [UInt8]], newWrappingKey: WrappingKeyRecord,
+    public init(destroyed: [ShreddedKey], tenantID: String, newWrappingKey: WrappingKeyRecord,
                 rewrapped: [KeyVersionRecord], retiredGenerations: [Int]) {
-        self.keyID = keyID
+        self.destroyed = destroyed
         self.tenantID = tenantID
-        self.keyMAC = keyMAC
-        self.versionMACs = versionMACs
         self.newWrappingKey = newWrappingKey
         self.rewrapped = rewrapped
         self.retiredGenerations = retiredGenerations

@@ -63,19 +63,21 @@ extension SQLiteStore {
         try await exclusive {
             try await transaction {
                 try await self.appendAuditInTransaction(audit)
-                guard try await self.rows("SELECT id FROM keys WHERE id = \(bind: plan.keyID)").count == 1 else {
-                    throw StoreError.keyNotFound(plan.keyID)
-                }
                 let time = date.timeIntervalSince1970
                 try await self.insertWrappingKey(plan.newWrappingKey)
-                for (version, mac) in plan.versionMACs {
-                    try await self.execute("""
-                        UPDATE key_versions SET wrapped_material = NULL, destroyed_at = \(bind: time), row_mac = \(bind: Data(mac))
-                        WHERE key_id = \(bind: plan.keyID) AND version = \(bind: version)
-                        """)
+                for key in plan.destroyed {
+                    guard try await self.rows("SELECT id FROM keys WHERE id = \(bind: key.keyID)").count == 1 else {
+                        throw StoreError.keyNotFound(key.keyID)
+                    }
+                    for (version, mac) in key.versionMACs {
+                        try await self.execute("""
+                            UPDATE key_versions SET wrapped_material = NULL, destroyed_at = \(bind: time), row_mac = \(bind: Data(mac))
+                            WHERE key_id = \(bind: key.keyID) AND version = \(bind: version)
+                            """)
+                    }
+                    try await self.execute("UPDATE keys SET status = 'destroyed', updated_at = \(bind: time), row_mac = \(bind: Data(key.keyMAC)) WHERE id = \(bind: key.keyID)")
+                    try await self.bumpTLSChanges(ifTLSKey: key.keyID)
                 }
-                try await self.execute("UPDATE keys SET status = 'destroyed', updated_at = \(bind: time), row_mac = \(bind: Data(plan.keyMAC)) WHERE id = \(bind: plan.keyID)")
-                try await self.bumpTLSChanges(ifTLSKey: plan.keyID)
                 for row in plan.rewrapped {
                     try await self.execute("""
                         UPDATE key_versions SET wrapped_material = \(bind: Self.blob(row.wrappedMaterial)), wrapping_generation = \(bind: row.wrappingGeneration),

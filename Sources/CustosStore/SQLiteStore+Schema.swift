@@ -160,6 +160,74 @@ extension SQLiteStore {
             "CREATE TABLE tls_changes (id INTEGER PRIMARY KEY CHECK (id = 1), counter INTEGER NOT NULL)",
             "INSERT INTO tls_changes (id, counter) VALUES (1, 0)",
         ]),
+        // The replica network: this directory's membership, its key sets (candidates with
+        // their exact record bytes), the durable decisions made before a signature leaves
+        // (approvals, consensus-share watermark and its floors, checkpoint digests), the key
+        // log, own certificates and stable checkpoints.
+        (6, [
+            """
+            CREATE TABLE cluster_membership (
+                id INTEGER PRIMARY KEY CHECK (id = 1),
+                cluster_id BLOB NOT NULL,
+                replica INTEGER NOT NULL,
+                configuration BLOB NOT NULL,
+                joined_at REAL NOT NULL)
+            """,
+            """
+            CREATE TABLE cluster_key_sets (
+                replica INTEGER NOT NULL,
+                generation INTEGER NOT NULL,
+                epoch INTEGER NOT NULL,
+                record BLOB,
+                consensus_key_id TEXT NOT NULL REFERENCES keys(id),
+                main_key_id TEXT NOT NULL REFERENCES keys(id),
+                tls_key_id TEXT NOT NULL REFERENCES keys(id),
+                created_at REAL NOT NULL,
+                PRIMARY KEY (replica, generation, epoch))
+            """,
+            """
+            CREATE TABLE cluster_approvals (
+                replica INTEGER NOT NULL,
+                generation INTEGER NOT NULL,
+                epoch INTEGER NOT NULL,
+                digest BLOB NOT NULL,
+                PRIMARY KEY (replica, generation, epoch))
+            """,
+            """
+            CREATE TABLE cluster_shares (
+                view INTEGER NOT NULL,
+                sequence INTEGER NOT NULL,
+                phase INTEGER NOT NULL,
+                digest BLOB NOT NULL,
+                PRIMARY KEY (view, sequence, phase))
+            """,
+            "CREATE INDEX cluster_shares_sequence ON cluster_shares(sequence)",
+            """
+            CREATE TABLE cluster_floors (
+                id INTEGER PRIMARY KEY CHECK (id = 1),
+                low_watermark INTEGER NOT NULL,
+                view_floor INTEGER NOT NULL,
+                highest_signed INTEGER)
+            """,
+            "INSERT INTO cluster_floors (id, low_watermark, view_floor, highest_signed) VALUES (1, 0, 0, NULL)",
+            "CREATE TABLE cluster_checkpoint_decisions (boundary INTEGER PRIMARY KEY, digest BLOB NOT NULL)",
+            """
+            CREATE TABLE cluster_log (
+                idx INTEGER PRIMARY KEY,
+                sequence INTEGER NOT NULL,
+                entry BLOB NOT NULL,
+                head BLOB NOT NULL)
+            """,
+            """
+            CREATE TABLE cluster_certificates (
+                replica INTEGER NOT NULL,
+                generation INTEGER NOT NULL,
+                epoch INTEGER NOT NULL,
+                certificate BLOB NOT NULL,
+                PRIMARY KEY (replica, generation, epoch))
+            """,
+            "CREATE TABLE cluster_stable_checkpoints (boundary INTEGER PRIMARY KEY, certificate BLOB NOT NULL)",
+        ]),
     ]
 
     public static var schemaVersion: Int { migrations.last!.version }

@@ -3,7 +3,7 @@ import Foundation
 /// Everything Custos persists, behind one protocol so SQLite (one node) and
 /// PostgreSQL (a pool of workers) are interchangeable. Each method that changes more
 /// than one row does so in a single transaction: it happens entirely or not at all.
-public protocol Store: AuditScanning {
+public protocol Store: AuditScanning, ClusterStore {
     func close() async throws
 
     func metadata(_ name: String) async throws -> [UInt8]?

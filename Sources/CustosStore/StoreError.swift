@@ -10,6 +10,11 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     case auditNotAttached
     case duplicateName(kind: String, name: String)
     case database(String)
+    /// A value the store keeps as a SQLite integer is above 2^63 − 1.
+    case outOfRange(String)
+    case clusterLogOutOfOrder(expected: UInt64, actual: UInt64)
+    /// This data directory already belongs to a cluster (as another replica, or another cluster).
+    case clusterAlreadyJoined
 
     public var description: String {
         switch self {
@@ -24,6 +29,9 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
         case .auditNotAttached: "the audit log is not open: no sensitive change is written without its audit record"
         case .duplicateName(let kind, let name): "\(kind) '\(name)' already exists"
         case .database(let reason): "database error: \(reason)"
+        case .outOfRange(let what): "\(what) is above 2^63 − 1, more than the store keeps"
+        case .clusterLogOutOfOrder(let expected, let actual): "key-log entry \(actual) is not the next one (expected \(expected))"
+        case .clusterAlreadyJoined: "this data directory has already joined a cluster"
         }
     }
 }

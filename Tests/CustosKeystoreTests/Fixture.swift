@@ -56,7 +56,9 @@ final class Fixture: @unchecked Sendable {
         try await Raw.withDatabase(databasePath) { database in
             var out = ""
             for table in ["metadata", "tenants", "wrapping_keys", "keys", "key_versions", "schema_migrations", "api_tokens", "audit_checkpoints",
-                          "certificates", "tls_trust", "tls_changes"] {
+                          "certificates", "tls_trust", "tls_changes", "cluster_membership", "cluster_key_sets", "cluster_approvals",
+                          "cluster_shares", "cluster_floors", "cluster_checkpoint_decisions", "cluster_log", "cluster_certificates",
+                          "cluster_stable_checkpoints"] {
                 let rows = try await database.raw("SELECT * FROM \(unsafeRaw: table) ORDER BY 1, 2").all()
                 out += "== \(table)\n"
                 for row in rows {

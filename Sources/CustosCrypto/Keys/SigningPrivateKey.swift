@@ -183,6 +183,30 @@ public struct SigningPrivateKey: Sendable {
         return key.proofOfPossession().compressedRepresentation
     }
 
+    /// A BLS signature under a protocol's own hash-to-curve domain separation tag (the
+    /// replica network signs each message type under its own).
+    public func blsSignature(for message: [UInt8], domain: BLS12381.DomainSeparationTag) throws -> BLS12381.Signature {
+        guard case .bls12381(let key) = backing else {
+            throw CustosCryptoError.operationFailed("domain-separated BLS signatures need a bls12381-pop key, not \(scheme)")
+        }
+        return key.signature(for: message, domain: domain)
+    }
+
+    /// The domain-separated BLS signer of a bls12381-pop key (nil for other schemes), for
+    /// callers that hold the key only through a closure.
+    public var blsDomainSigner: (@Sendable ([UInt8], BLS12381.DomainSeparationTag) -> BLS12381.Signature)? {
+        guard case .bls12381(let key) = backing else { return nil }
+        return { message, domain in key.signature(for: message, domain: domain) }
+    }
+
+    /// The proof of possession as the BLS module's type.
+    public func blsProofOfPossession() throws -> BLS12381.ProofOfPossession {
+        guard case .bls12381(let key) = backing else {
+            throw CustosCryptoError.operationFailed("proofs of possession exist for bls12381-pop keys only, not \(scheme)")
+        }
+        return key.proofOfPossession()
+    }
+
     /// The modulus size of an RSA key; nil for other schemes.
     public var rsaKeySize: RSAKeySize? {
         guard case .rsa(let key) = backing else { return nil }

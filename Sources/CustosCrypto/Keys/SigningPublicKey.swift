@@ -262,7 +262,7 @@ public struct SigningPublicKey: Sendable, Hashable {
         return key.isValidProofOfPossession(try BLSSupport.proof(Array(proof)))
     }
 
-    var blsPublicKey: BLS12381.PublicKey? {
+    public var blsPublicKey: BLS12381.PublicKey? {
         if case .bls12381(let key) = backing { return key }
         return nil
     }

@@ -11,14 +11,19 @@ public enum Role: String, Sendable, Codable, CaseIterable {
     case signer
     /// Reads and verifies the audit log.
     case auditor
+    /// The ledger node beside a replica: hands in schedule and checkpoint notices and asks for
+    /// consensus shares (docs/cluster.md). Nothing else: it reads no key and no audit record.
+    case node
 
     public func allows(_ permission: Permission) -> Bool {
         switch permission {
-        case .readKeys, .verify: true
+        case .readKeys, .verify: self != .node
         case .manageKeys: self == .admin || self == .operator
         case .useKeys: self == .admin || self == .signer
         case .readAudit: self == .admin || self == .auditor
         case .manageTokens, .manageTenants, .manageProtection, .manageTLSTrust: self == .admin
+        case .operateCluster: self == .node
+        case .readCluster: self == .node || self == .admin || self == .auditor
         }
     }
 }
@@ -35,6 +40,10 @@ public enum Permission: String, Sendable {
     case readAudit = "read the audit log"
     /// Change the server-wide TLS client trust set (pins, trusted CAs).
     case manageTLSTrust = "change the TLS client trust set"
+    /// Hand in the ledger's schedule and checkpoint notices, ask for consensus shares.
+    case operateCluster = "operate the replica"
+    /// Read the replica's status, key log and stable checkpoints.
+    case readCluster = "read the replica's state"
 }
 
 /// The authenticated caller of an operation, named in every audit record it causes.

@@ -113,7 +113,7 @@ public struct PassphraseRoot: RootOfTrust {
         try rootKey.open(wrapped, associatedData: context)
     }
 
-    private static func deriveSealingKey(passphrase: SecretBytes, salt: [UInt8], cost: Cost) throws -> AEADKey {
+    static func deriveSealingKey(passphrase: SecretBytes, salt: [UInt8], cost: Cost) throws -> AEADKey {
         do {
             let key = try passphrase.withUnsafeBytes { bytes in
                 try KDF.Scrypt.deriveKey(from: bytes, salt: salt, outputByteCount: 32, rounds: 1 << cost.logN, blockSize: cost.r, parallelism: cost.p)

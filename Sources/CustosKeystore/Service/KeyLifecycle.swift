@@ -163,23 +163,10 @@ extension KeyService {
             try principal.authorize(.manageKeys, tenant: tenant)
             let record = try await checkedRecord(tenant: tenant, alias: alias)
             guard record.status != .destroyed else { throw KeystoreError.keyDestroyed(tenant: tenant.rawValue, alias: alias.rawValue) }
-            let now = clock()
-            let plan = try await shreddingPlan(record, at: now)
-            if case let ultimate as UltimateProtection = try await protection(for: record.protection) {
-                // The token objects go first: a failure leaves the record intact.
-                for version in try await store.versions(keyID: record.id) {
-                    if let stored = version.wrappedMaterial { try ultimate.destroy(label: String(decoding: stored, as: UTF8.self)) }
-                }
+            try await shred([record]) { plan in
+                [event(.destroy, by: principal, tenant: tenant, keyID: record.id,
+                       details: ["alias": alias.rawValue, "wrapping_generation": String(plan.newWrappingKey.generation)])]
             }
-            try await store.shredKey(plan, at: now, audit: [
-                event(.destroy, by: principal, tenant: tenant, keyID: record.id,
-                      details: ["alias": alias.rawValue, "wrapping_generation": String(plan.newWrappingKey.generation)]),
-            ])
-            keyring.forget(tenant: tenant.rawValue, generations: plan.retiredGenerations)
-            try await shredLedger?.raise(tenant: tenant.rawValue, to: plan.newWrappingKey.generation, keyring: keyring)
-            cache.evict(keyID: record.id)
-            records.evict(tenant: tenant, alias: alias)
-            records.evict(tenant: tenant, alias: alias)
             logger.info("key destroyed", metadata: ["tenant": "\(tenant)", "alias": "\(alias)"])
             return try await key(tenant: tenant, alias: alias, by: principal)
         }

@@ -118,6 +118,7 @@ public final class KeyService: Sendable {
     static func auditCode(of error: any Error) -> String {
         switch error {
         case let error as KeystoreError: error.code
+        case let error as any AuditCodedError: error.auditCode
         default: "internal-error"
         }
     }

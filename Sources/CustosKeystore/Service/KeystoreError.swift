@@ -131,6 +131,9 @@ extension KeystoreError {
             case .schemaTooNew: "schema-too-new"
             case .auditNotAttached: "audit-unavailable"
             case .database: "store-error"
+            case .outOfRange: "out-of-range"
+            case .clusterLogOutOfOrder: "log-out-of-order"
+            case .clusterAlreadyJoined: "cluster-already-joined"
             }
         }
     }

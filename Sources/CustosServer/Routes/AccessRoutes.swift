@@ -15,7 +15,7 @@ struct AccessRoutes {
         router.on(.createToken) { request, context in
             let principal = try context.requirePrincipal()
             let body = try await io.decode(CreateTokenRequest.self, from: request)
-            guard let role = Role(rawValue: body.role) else { throw Problem.invalid("role must be admin, operator, signer or auditor") }
+            guard let role = Role(rawValue: body.role) else { throw Problem.invalid("role must be admin, operator, signer, auditor or node") }
             let tenant = try body.tenant.map { try TenantID(validating: $0) }
             let created = try await audited(principal, .tokenCreate, tenant: tenant) {
                 try await tokens.create(tenant: tenant, role: role, lifetime: TimeInterval(body.ttlSeconds),

@@ -1,0 +1,113 @@
+import CustosAPI
+import CustosCluster
+import CustosCrypto
+import Foundation
+
+/// The routes' port answered by the replica engine: `ReplicaNode` in, API bodies out.
+struct ReplicaEndpoints: ClusterEndpoints {
+    let node: ReplicaNode
+    let vault: any ReplicaVault
+    /// Told of every checkpoint notice signed, so the service collects the peers' signatures.
+    let checkpointSigned: @Sendable (UInt64) -> Void
+
+    static func name(_ name: KeyName) -> ClusterKeyName {
+        ClusterKeyName(replica: name.replica.index, generation: name.generation, epoch: name.epoch)
+    }
+
+    func phase() async -> String { await node.status().phase.rawValue }
+
+    func status() async throws -> ClusterStatusResponse {
+        Self.statusResponse(await node.status(), configuration: node.configuration)
+    }
+
+    static func statusResponse(_ status: ReplicaStatus, configuration: ClusterConfiguration) -> ClusterStatusResponse {
+        ClusterStatusResponse(
+            clusterID: Hex.encode(configuration.clusterID), replica: status.replica.index, n: configuration.n, f: configuration.f,
+            quorum: configuration.quorum, checkpointInterval: configuration.checkpointInterval, phase: status.phase.rawValue,
+            replicas: status.replicas.map { ClusterReplicaKeys(replica: $0.replica.index, newestCertified: Self.name($0.newestCertified), active: Self.name($0.active)) },
+            logLength: status.logLength, logHead: Hex.encode(status.logHead), latestSequence: status.latestSequence,
+            latestCheckpoint: status.latestCheckpoint, latestStableBoundary: status.latestStableBoundary, restoreFloor: status.restoreFloor,
+            pendingCandidate: status.pendingCandidate.map(Self.name), checkpointMismatches: status.checkpointMismatches)
+    }
+
+    func certified() async throws -> ClusterCertifiedResponse {
+        ClusterCertifiedResponse(records: try await node.certifiedAwaitingSchedule().map {
+            ClusterCertifiedRecord(name: Self.name($0.name), record: Base64Text.encode($0.record), certificate: Base64Text.encode($0.certificate))
+        })
+    }
+
+    func schedule(sequence: UInt64, record: [UInt8], certificate: [UInt8]) async throws -> ClusterLogEntry {
+        let summary = try await node.schedule(sequence: sequence, record: record, certificate: certificate)
+        return ClusterLogEntry(index: summary.index, sequence: summary.sequence, name: summary.name.map(Self.name),
+                               status: summary.accepted ? "accepted" : "void", reason: summary.reason, head: Hex.encode(summary.head))
+    }
+
+    func checkpoint(boundary: UInt64, ledgerDigest: [UInt8]) async throws -> ClusterCheckpointSignature {
+        let signed = try await node.checkpoint(boundary: boundary, ledgerDigest: ledgerDigest)
+        checkpointSigned(boundary)
+        return ClusterCheckpointSignature(boundary: signed.statement.boundary, ledgerDigest: Hex.encode(signed.statement.ledgerDigest),
+                                          logLength: signed.statement.logLength, logHead: Hex.encode(signed.statement.logHead),
+                                          signer: Self.name(signed.signer), signature: Base64Text.encode(signed.signature))
+    }
+
+    func stableCheckpoint(boundary: UInt64) async throws -> ClusterStableCheckpoint? {
+        guard boundary >= 1 else { return nil }
+        guard let stored = try await vault.stableCheckpoints(after: boundary - 1, limit: 1).first, stored.boundary == boundary else { return nil }
+        return ClusterStableCheckpoint(boundary: boundary, certificate: Base64Text.encode(stored.certificate))
+    }
+
+    func share(_ message: ConsensusMessage) async throws -> ClusterShare {
+        let share = try await node.consensusShare(view: message.view, sequence: message.sequence, phase: message.phase, digest: message.digest)
+        return ClusterShare(signer: Self.name(share.signer), share: Base64Text.encode(share.share))
+    }
+
+    func combine(_ message: ConsensusMessage, shares: [(signer: KeyName, share: [UInt8])]) async throws -> [UInt8] {
+        try await node.combineConsensus(view: message.view, sequence: message.sequence, phase: message.phase, digest: message.digest,
+                                        shares: shares.map { ConsensusShare(signer: $0.signer, share: $0.share) })
+    }
+
+    func verify(_ message: ConsensusMessage, certificate: [UInt8]) async throws -> [ReplicaID] {
+        try await node.verifyConsensusCertificate(view: message.view, sequence: message.sequence, phase: message.phase, digest: message.digest,
+                                                  certificate: certificate)
+        return try ClusterCertificate(bytes: certificate, replicaCount: node.configuration.n).signers
+    }
+
+    func log(after: UInt64, limit: Int) async throws -> ClusterLogResponse {
+        try Self.logPage(try await node.logEntries(after: after, limit: limit + 1), after: after, limit: limit)
+    }
+
+    /// `stored` holds up to limit + 1 entries: one more says there is a next page.
+    static func logPage(_ stored: [StoredLogEntry], after: UInt64, limit: Int) throws -> ClusterLogResponse {
+        let entries = try stored.prefix(limit).map { entry -> ClusterLogEntry in
+            let decoded = try LogEntry(bytes: entry.bytes)
+            let name = try? KeyExchangeRecord(bytes: decoded.record).name
+            return ClusterLogEntry(index: entry.index, sequence: entry.sequence, name: name.map(Self.name),
+                                   status: decoded.status == .accepted ? "accepted" : "void", reason: decoded.reason,
+                                   head: Hex.encode(entry.head), entry: Base64Text.encode(entry.bytes))
+        }
+        return ClusterLogResponse(entries: entries, next: stored.count > limit ? after + UInt64(limit) : nil)
+    }
+
+    func export() async throws -> ClusterLogExport {
+        var entries: [StoredLogEntry] = []
+        while true {
+            let page = try await node.logEntries(after: UInt64(entries.count), limit: 500)
+            entries += page
+            if page.count < 500 { break }
+        }
+        return try await Self.export(configuration: node.configuration, entries: entries, vault: vault)
+    }
+
+    static func export(configuration: ClusterConfiguration, entries: [StoredLogEntry], vault: any ReplicaVault) async throws -> ClusterLogExport {
+        var checkpoints: [CheckpointCertificate] = []
+        var after: UInt64 = 0
+        while true {
+            let page = try await vault.stableCheckpoints(after: after, limit: 500)
+            checkpoints += try page.map { try CheckpointCertificate(bytes: $0.certificate) }
+            guard page.count == 500, let last = page.last else { break }
+            after = last.boundary
+        }
+        let export = LogExport(configuration: configuration, entries: try entries.map { try LogEntry(bytes: $0.bytes) }, checkpoints: checkpoints)
+        return ClusterLogExport(format: ClusterLogExport.formatName, log: Base64Text.encode(export.encoded))
+    }
+}

@@ -1,0 +1,102 @@
+"""A stub sequencer standing in for the ledger's ordering (test code, not product).
+
+It does what a ledger node does for its Custos (docs/cluster.md, "Scheduling"): it polls
+`GET /v1/cluster/certified` of every replica, gives each new certified record the next
+sequence number, and hands every replica the same schedule notices in the same order, with a
+checkpoint notice at every boundary B (a multiple of W) whose ledger digest is the hash of the
+ledger up to B. Each `tick` also advances the ledger by one empty slot, so that boundaries
+come and keys activate. A replica that cannot be reached keeps its notices queued, in order,
+and gets them when it answers again (as a ledger node replays its committed log).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass, field
+
+import requests
+
+
+@dataclass
+class Replica:
+    url: str
+    token: str
+    # Notices not yet handed in, oldest first: ("schedule", body) or ("checkpoint", body).
+    queue: list = field(default_factory=list)
+
+    def call(self, method: str, path: str, body=None, timeout: float = 10) -> requests.Response:
+        return requests.request(method, self.url + path, json=body, timeout=timeout,
+                                headers={"Authorization": f"Bearer {self.token}"})
+
+
+class Sequencer:
+    def __init__(self, replicas: list[Replica], interval: int):
+        self.replicas = replicas
+        self.interval = interval
+        self.sequence = 0
+        self.ledger = hashlib.sha256(b"stub ledger")
+        self.scheduled: dict[bytes, int] = {}  # record bytes -> sequence
+        self.checkpoints: dict[int, str] = {}  # boundary -> ledger digest (hex)
+        self.refusals: list[str] = []
+
+    def _append(self, item: bytes) -> int:
+        self.sequence += 1
+        self.ledger.update(self.sequence.to_bytes(8, "big") + hashlib.sha256(item).digest())
+        return self.sequence
+
+    def poll_certified(self) -> list[dict]:
+        """New certified records, from every replica that answers, each once."""
+        found = []
+        for replica in self.replicas:
+            try:
+                response = replica.call("GET", "/v1/cluster/certified", timeout=5)
+            except requests.RequestException:
+                continue
+            if response.status_code != 200:
+                continue
+            for record in response.json()["records"]:
+                raw = base64.b64decode(record["record"])
+                if raw not in self.scheduled and all(raw != base64.b64decode(f["record"]) for f in found):
+                    found.append(record)
+        return found
+
+    def tick(self) -> None:
+        """One step of the ledger: schedules what is newly certified (or one empty slot),
+        hands a checkpoint notice at each boundary passed, and delivers the queues."""
+        new = self.poll_certified()
+        if new:
+            for record in new:
+                raw = base64.b64decode(record["record"])
+                s = self._append(raw)
+                self.scheduled[raw] = s
+                notice = {"sequence": s, "record": record["record"], "certificate": record["certificate"]}
+                for replica in self.replicas:
+                    replica.queue.append(("schedule", notice))
+                self._boundary_notice()
+        else:
+            self._append(b"")
+            self._boundary_notice()
+        self.deliver()
+
+    def _boundary_notice(self) -> None:
+        if self.sequence % self.interval == 0:
+            digest = self.ledger.copy().hexdigest()
+            self.checkpoints[self.sequence] = digest
+            for replica in self.replicas:
+                replica.queue.append(("checkpoint", {"boundary": self.sequence, "ledger_digest": digest}))
+
+    def deliver(self) -> None:
+        for index, replica in enumerate(self.replicas):
+            while replica.queue:
+                kind, body = replica.queue[0]
+                path = "/v1/cluster/schedule" if kind == "schedule" else "/v1/cluster/checkpoints"
+                try:
+                    response = replica.call("POST", path, body)
+                except requests.RequestException:
+                    break  # down: the notices wait, in order
+                if response.status_code >= 500 or response.status_code == 409:
+                    break  # not started yet: try again at the next tick
+                if response.status_code != 200:
+                    self.refusals.append(f"replica {index} {kind} {body}: {response.status_code} {response.text[:300]}")
+                replica.queue.pop(0)
