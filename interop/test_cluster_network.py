@@ -68,6 +68,7 @@ class Node:
         self.node_token = ""
         self.admin_token = ""
         self.secrets: list[bytes] = []
+        self.peer_port = 0
 
     def status(self) -> dict | None:
         try:
@@ -95,7 +96,8 @@ def network(custos_bin: Path, tmp_path: Path):
     args = ["cluster", "genesis", "--checkpoint-interval", str(W), "--out", out, "--bundle-passphrase-file", passphrase_file,
             "--bundle-scrypt-log-n", "10", "--json"]
     for index in range(N):
-        args += ["--replica", f"{index}=127.0.0.1:{free_port()}"]
+        nodes[index].peer_port = free_port()
+        args += ["--replica", f"{index}=127.0.0.1:{nodes[index].peer_port}"]
     genesis = operator.run(*args).json()
     for node in nodes:
         bundle = read_bundle(out / f"replica-{node.index}.bundle.json")
@@ -124,6 +126,10 @@ def test_four_replicas_from_bundles_to_operational_with_one_killed_mid_key_excha
     late.server.start()
     pending = wait_for("replica 3's stored candidate", lambda: (s := late.status()) and s.get("pending_candidate"))
     assert pending == {"replica": 3, "generation": 0, "epoch": 1}
+    # Its peer listener answers a replica's pinned key (replica 0's bootstrap TLS key, opened
+    # from its bundle here) and nobody else.
+    assert not peer_request_refused(late.peer_port, certificate_for(nodes[0].secrets[2], out, "replica-0"))
+    assert peer_request_refused(late.peer_port, stranger_certificate(out))
     proposed = audit(late, "cluster.propose")
     assert len(proposed) == 1, proposed
     proposed_digest = proposed[0]["details"]["record_sha256"]
@@ -230,6 +236,11 @@ def test_four_replicas_from_bundles_to_operational_with_one_killed_mid_key_excha
     approval = signed_message(KEY_LOG_APPROVAL_TAG, cluster_id, [r, g, e, hashlib.sha256(record).digest()])
     assert verify_with_blst([bootstrap[(i, 0, 0)] for i in signers], approval, aggregate, KEY_LOG_APPROVAL_DST)
 
+    # The peer listener speaks only to a replica's pinned key: a stranger's certificate, and no
+    # certificate at all, get no answer to a peer request.
+    for client_certificate in (stranger_certificate(out), None):
+        assert peer_request_refused(nodes[0].peer_port, client_certificate)
+
     # The command line through a server: its status and its exported log, verified from genesis.
     env = dict(nodes[1].runner.env, CUSTOS_TOKEN=nodes[1].admin_token)
     remote = nodes[1].runner.run("cluster", "status", "--server", nodes[1].server.url, "--json", env=env).json()
@@ -265,4 +276,53 @@ def test_four_replicas_from_bundles_to_operational_with_one_killed_mid_key_excha
     export.write_bytes(bytes(raw))
     broken = nodes[3].runner.run("cluster", "log", "verify", export, "--json", expect=1)
     assert broken.code == 1 and not broken.json()["valid"], broken.out
+
+
+def stranger_certificate(directory: Path) -> tuple[Path, Path]:
+    """A self-signed P-384 certificate no replica lists."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+    return certificate_for(ec.generate_private_key(ec.SECP384R1()), directory, "stranger")
+
+
+def certificate_for(key, directory: Path, label: str) -> tuple[Path, Path]:
+    """A self-signed certificate for a P-384 key (or its 48-byte secret scalar), as files."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    if isinstance(key, bytes):
+        key = ec.derive_private_key(int.from_bytes(key, "big"), ec.SECP384R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, label)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+                   .not_valid_after(now + datetime.timedelta(days=30)).sign(key, hashes.SHA384()))
+    cert_path, key_path = directory / f"{label}.crt", directory / f"{label}.key"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def peer_request_refused(port: int, client_certificate: tuple[Path, Path] | None) -> bool:
+    """True when a peer request [5] (status) over TLS 1.3 gets no HTTP answer."""
+    import ssl
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    if client_certificate:
+        context.load_cert_chain(*map(str, client_certificate))
+    body = bytes([0x81, 0x05])
+    request = (f"POST /v1/cluster/peer HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/cbor\r\n"
+               f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+            with context.wrap_socket(raw) as tls:
+                tls.sendall(request)
+                answer = tls.recv(4096)
+    except (ssl.SSLError, ConnectionError, OSError):
+        return True
+    return not answer.startswith(b"HTTP/1.1")
 
