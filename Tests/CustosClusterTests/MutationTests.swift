@@ -5,20 +5,8 @@ import Testing
 /// accepts re-encodes to exactly the bytes it was given (so nothing but the canonical form of
 /// a message is ever accepted, signed or chained).
 @Suite struct MutationTests {
-    struct SplitMix64 {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-    }
-
     /// Flips, replaces, inserts or deletes a few bytes.
-    static func mutate(_ input: [UInt8], _ rng: inout SplitMix64) -> [UInt8] {
+    static func mutate(_ input: [UInt8], _ rng: inout SeededRandom) -> [UInt8] {
         var bytes = input
         for _ in 0...rng.below(3) {
             switch rng.below(5) {
@@ -57,7 +45,7 @@ import Testing
             ("configuration", fixture.configuration.signedBytes, { try ClusterConfiguration(signedBytes: $0).signedBytes }),
             ("log export", c.export.encoded, { try LogExport(bytes: $0).encoded }),
         ]
-        var rng = SplitMix64(state: 0x1405)
+        var rng = SeededRandom(seed: 0x1405)
         var refused = 0, accepted = 0
         for (what, valid, decode) in decoders {
             #expect(try decode(valid) == valid, "\(what): the valid message")
@@ -81,7 +69,7 @@ import Testing
         let fixture = try await ClusterFixture(n: 4)
         let record = try await fixture.record(KeyLogTests.name(1, 1))
         let certificate = try fixture.certificate(of: record, by: fixture.bootstrap(0..<3)).bytes
-        var rng = SplitMix64(state: 77)
+        var rng = SeededRandom(seed: 77)
         var log = KeyLog(configuration: fixture.configuration)
         for i in 0..<300 {
             let mutateRecord = rng.below(2) == 0

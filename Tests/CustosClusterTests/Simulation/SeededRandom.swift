@@ -16,6 +16,9 @@ struct SeededRandom: Sendable {
         return z ^ (z >> 31)
     }
 
+    /// Uniform enough below `n` for choosing mutations.
+    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+
     mutating func bytes(_ count: Int) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(count + 8)
