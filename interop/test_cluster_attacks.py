@@ -34,6 +34,7 @@ from cryptography.x509.oid import NameOID
 from cluster_certificates import cbor_decode
 from cluster_sequencer import Sequencer
 from custos_cli import SCRYPT_LOG_N, Custos, edit_database
+from server import Server
 from test_cluster_genesis import check_keys_match_configuration, cluster_key_states, configuration_of, open_passphrase_bundle, read_bundle
 from test_cluster_network import Node, free_port, wait_for
 
@@ -429,3 +430,163 @@ def test_node_routes_refuse_other_tokens_and_hostile_json(network: Network):
         sequencer.tick()
     assert sequencer.refusals == [], sequencer.refusals
     assert network.alive()
+
+
+def closed_by_server(connection: socket.socket, started: float, deadline: float) -> float | None:
+    """Seconds from `started` until the server closed `connection`, or None if still open at the deadline."""
+    connection.settimeout(1)
+    while time.time() - started < deadline:
+        try:
+            if connection.recv(4096) == b"":
+                return time.time() - started
+        except socket.timeout:
+            continue
+        except (ConnectionError, ssl.SSLError, OSError):
+            return time.time() - started
+    return None
+
+
+def test_stalled_peer_connections_are_closed(network: Network):
+    """A connection that never finishes its handshake, or its request head, is closed by the
+    replica; otherwise a stranger holds the connection slots that its peers need."""
+    port = network.peer_ports[2]
+    opened = time.time()
+    silent = socket.create_connection(("127.0.0.1", port), timeout=10)  # TCP only, no ClientHello
+    half = tls_context(network.identities[1]).wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10))
+    half.sendall(b"POST /v1/cluster/peer HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+    try:
+        half_closed = closed_by_server(half, opened, 30)
+        silent_closed = closed_by_server(silent, opened, 30)
+    finally:
+        half.close()
+        silent.close()
+    print(f"stalled request head closed after {half_closed} s, silent TCP connection after {silent_closed} s")
+    assert half_closed is not None, "a request head that never ends keeps its connection"
+    assert silent_closed is not None, "a TCP connection that never starts TLS keeps its connection"
+    assert network.alive()
+
+
+# -- operator mistakes ----------------------------------------------------------------------------
+
+def one_replica_cluster(custos_bin: Path, tmp_path: Path, name: str, replica_dirs: int = 1):
+    """An operator, `replica_dirs` initialised data directories and a one-replica genesis in `name`."""
+    operator = Custos(custos_bin, tmp_path / f"{name}-operator")
+    operator.run("init", "--scrypt-log-n", SCRYPT_LOG_N)
+    replicas = []
+    for index in range(replica_dirs):
+        runner = Custos(custos_bin, tmp_path / f"{name}-replica-{index}")
+        runner.run("init", "--scrypt-log-n", SCRYPT_LOG_N)
+        replicas.append(runner)
+    out = tmp_path / f"{name}-bundles"
+    out.mkdir()
+    passphrase_file = operator.file(BUNDLE_PASSPHRASE + "\n", ".pass")
+    port = free_port()
+    operator.run("cluster", "genesis", "--checkpoint-interval", str(W), "--out", out, "--bundle-passphrase-file", passphrase_file,
+                 "--bundle-scrypt-log-n", "10", "--replica", f"0=127.0.0.1:{port}")
+    return operator, replicas, out / "replica-0.bundle.json", passphrase_file, port
+
+
+def key_states(replica: Custos) -> dict[str, str]:
+    """The cluster tenant's keys and their states; {} before any join made the tenant."""
+    listing = replica.run("key", "list", "--tenant", "cluster", "--json", expect=None)
+    if listing.code != 0:
+        assert "does not exist" in listing.err, listing.err
+        return {}
+    return cluster_key_states(replica)
+
+
+def join_refused(replica: Custos, bundle: Path, passphrase_file: Path) -> str:
+    """A join that must fail cleanly and change nothing in the keystore."""
+    before = key_states(replica)
+    membership_before = replica.run("cluster", "status", "--json", expect=None)
+    error = replica.fails("cluster", "join", "--bundle", bundle, "--bundle-passphrase-file", passphrase_file)
+    assert not CONTROL.search(error.rstrip("\n")), error
+    assert key_states(replica) == before, "a refused join changed the keystore"
+    membership_after = replica.run("cluster", "status", "--json", expect=None)
+    assert (membership_after.code, membership_after.out) == (membership_before.code, membership_before.out)
+    return error
+
+
+def test_operator_mistakes_are_refused_and_change_nothing(custos_bin: Path, tmp_path: Path):
+    operator, (replica, spare), bundle, passphrase_file, port = one_replica_cluster(custos_bin, tmp_path, "a", replica_dirs=2)
+
+    # Genesis into an output directory that already holds a file: refused, the file untouched.
+    crowded = tmp_path / "crowded"
+    crowded.mkdir()
+    (crowded / "replica-0.bundle.json").write_text("an operator's earlier bundle")
+    error = operator.fails("cluster", "genesis", "--checkpoint-interval", str(W), "--out", crowded, "--bundle-passphrase-file",
+                           passphrase_file, "--bundle-scrypt-log-n", "10", "--replica", f"0=127.0.0.1:{free_port()}")
+    assert "exist" in error or "empty" in error, error
+    assert [p.name for p in crowded.iterdir()] == ["replica-0.bundle.json"]
+    assert (crowded / "replica-0.bundle.json").read_text() == "an operator's earlier bundle"
+
+    # A bundle with trailing garbage, or one changed byte anywhere in the file: refused, nothing imported.
+    raw = bundle.read_bytes()
+    garbage = spare.file(raw + b"\n}garbage\x1b[2J", ".json")
+    join_refused(spare, garbage, passphrase_file)
+    for position in (len(raw) // 3, len(raw) // 2, len(raw) - 40):
+        changed = bytearray(raw)
+        changed[position] = ord("A") if changed[position] != ord("A") else ord("B")
+        join_refused(spare, spare.file(bytes(changed), ".json"), passphrase_file)
+    # The passphrase with a trailing newline (as editors save it) opens it; a trailing space does not.
+    spaced = spare.file(BUNDLE_PASSPHRASE + " ", ".pass")
+    assert "passphrase is wrong" in join_refused(spare, bundle, spaced)
+    crlf = spare.file(BUNDLE_PASSPHRASE + "\r\n", ".pass")
+    crlf_join = spare.run("cluster", "join", "--bundle", bundle, "--bundle-passphrase-file", crlf, expect=None)
+    print(f"bundle passphrase file ending in CR LF: join exit {crlf_join.code}")
+
+    # Join, then the same bundle again, then another cluster's bundle: refused, membership unchanged.
+    replica.run("cluster", "join", "--bundle", bundle, "--bundle-passphrase-file", passphrase_file)
+    joined = replica.run("cluster", "status", "--json").json()
+    assert "already" in join_refused(replica, bundle, passphrase_file)
+    _, _, other_bundle, other_passphrase, _ = one_replica_cluster(custos_bin, tmp_path, "b")
+    assert "already" in join_refused(replica, other_bundle, other_passphrase)
+    assert replica.run("cluster", "status", "--json").json()["cluster_id"] == joined["cluster_id"]
+
+    # serve with its peer port taken by another process: it stops at start, naming the address,
+    # instead of serving a replica that its peers cannot reach.
+    server = Node(replica, 0).server
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        process = subprocess.Popen([str(replica.binary), "serve", "--config", str(server.config_path)], env=server.env,
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            code = process.wait(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=30)
+        err = process.stderr.read().decode()
+        assert code != 0, err[-1500:]
+        assert f"cannot listen for peers on 127.0.0.1:{port}" in err, err[-1500:]
+    # A malformed peer_listen: refused at start, escaped.
+    bad = Server(replica, config={"cluster": {"peer_listen": "nonsense\u001b[2J"}})
+    with pytest.raises(AssertionError) as failed:
+        bad.start(timeout=30)
+        bad.stop(signal.SIGKILL)
+    assert "peer_listen" in str(failed.value) and "\x1b" not in bad.log_path.read_text()
+    # With the port free again (and the configuration rewritten), the same directory serves.
+    server = Node(replica, 0).server
+    server.start()
+    assert server.call("GET", "/v1/cluster/status", server.token("admin")).status_code == 200
+    assert server.stop() == 0
+
+
+def test_join_killed_midway_leaves_a_directory_that_joins_or_says_it_has(custos_bin: Path, tmp_path: Path):
+    _operator, replicas, bundle, passphrase_file, _port = one_replica_cluster(custos_bin, tmp_path, "k", replica_dirs=3)
+    outcomes = []
+    for replica, delay in zip(replicas, (0.05, 0.2, 0.5)):
+        process = subprocess.Popen([str(replica.binary), "cluster", "join", "--bundle", str(bundle), "--bundle-passphrase-file",
+                                    str(passphrase_file)], env=replica.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+        again = replica.run("cluster", "join", "--bundle", bundle, "--bundle-passphrase-file", passphrase_file, expect=None)
+        assert again.code == 0 or "already" in again.err, again.err
+        outcomes.append(again.code)
+        # Either way: joined, with exactly the three bootstrap keys of replica 0, and a status that reads.
+        states = cluster_key_states(replica)
+        assert sorted(a for a in states if a.startswith("replica-")) == [f"replica-0/g0/e0/{k}" for k in ("consensus", "main", "tls")], states
+        assert replica.run("cluster", "status", "--json").json()["replica"] == 0
+    print(f"join killed after 0.05/0.2/0.5 s, then joined again: exits {outcomes}")

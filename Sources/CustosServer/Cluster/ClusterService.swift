@@ -6,6 +6,7 @@ import Foundation
 import Logging
 import Metrics
 import ServiceLifecycle
+import CustosJSON
 
 /// Runs this data directory's replica when it has joined a cluster: builds the `ReplicaNode`
 /// over the keystore vault, the pinned peer client and the system clock, starts it, serves the
@@ -67,13 +68,34 @@ actor ClusterService: Service {
 
         let (boundaries, continuation) = AsyncStream.makeStream(of: UInt64.self)
         signals = continuation
+        let address = "\(listen.host):\(listen.port)"
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await listener.application().run() }
+            // The listener is bound before anything else runs: a peer port that is taken or
+            // not bindable stops the server at start, naming the address, rather than leaving
+            // a replica that its peers cannot reach while the error waits unobserved.
+            let (bound, boundContinuation) = AsyncThrowingStream.makeStream(of: Void.self)
+            group.addTask {
+                do {
+                    try await listener.application(onRunning: { _ in boundContinuation.yield() }).run()
+                    boundContinuation.finish()
+                } catch {
+                    boundContinuation.finish(throwing: error)
+                    throw error
+                }
+            }
+            do {
+                var iterator = bound.makeAsyncIterator()
+                guard try await iterator.next() != nil else { throw PeerListenFailure(address: address, reason: "it stopped before listening") }
+            } catch let failure as PeerListenFailure {
+                throw failure
+            } catch {
+                throw PeerListenFailure(address: address, reason: "\(error)")
+            }
             // The engine answers peers as soon as it has started; until then `handlePeer` refuses.
             await start(node)
             await refresh(node: node, vault: vault, tls: tls, directory: directory)
             handle.set(ReplicaEndpoints(node: node, vault: vault, checkpointSigned: { continuation.yield($0) }))
-            logger.info("replica running", metadata: ["replica": "\(replica.rawValue)", "peer_listen": "\(listen.host):\(listen.port)"])
+            logger.info("replica running", metadata: ["replica": "\(replica.rawValue)", "peer_listen": "\(address)"])
             group.addTask { await self.collectSignals(boundaries) }
             try? await cancelWhenGracefulShutdown {
                 await self.rounds(node: node, vault: vault, tls: tls, directory: directory)
@@ -210,4 +232,11 @@ actor ClusterService: Service {
             return
         }
     }
+}
+
+/// The peer listener could not be bound (the address is taken, or not this host's).
+struct PeerListenFailure: Error, CustomStringConvertible {
+    let address: String
+    let reason: String
+    var description: String { "cannot listen for peers on \(address) (cluster.peer_listen): \(TerminalText.escaped(reason))" }
 }
