@@ -590,3 +590,106 @@ def test_join_killed_midway_leaves_a_directory_that_joins_or_says_it_has(custos_
         assert sorted(a for a in states if a.startswith("replica-")) == [f"replica-0/g0/e0/{k}" for k in ("consensus", "main", "tls")], states
         assert replica.run("cluster", "status", "--json").json()["replica"] == 0
     print(f"join killed after 0.05/0.2/0.5 s, then joined again: exits {outcomes}")
+
+
+# -- a tamperer with the replica's database ----------------------------------------------------------
+
+def database_files(runner: Custos) -> list[Path]:
+    return [runner.data_dir / name for name in ("custos.sqlite", "custos.sqlite-wal", "custos.sqlite-shm")]
+
+
+def test_tampered_cluster_rows_stop_the_replica_or_are_refused(network: Network):
+    """Decided behaviour: a replica whose stored log, membership or row types were edited does
+    not start (its server stays up for the keystore, status says recovering, every cluster
+    operation is refused, the log names the cause); lost decision rows (share watermarks,
+    checkpoint decisions) are covered after a restart by the restore floor and the low
+    watermark, so the replica never signs a second value for what it signed before."""
+    network.ensure_operational()
+    sequencer = network.sequencer
+    victim = network.nodes[3]
+    # A slot every replica signs now, so that replica 3 holds a watermark row for it.
+    t = sequencer.sequence + 1
+    signed = {"view": 0, "sequence": t, "phase": "prepare", "digest": hashlib.sha256(b"signed before tampering").hexdigest()}
+    for node in network.nodes:
+        r = node.server.call("POST", "/v1/cluster/shares", node.node_token, signed)
+        assert r.status_code == 200, r.text[:300]
+    decided = max(sequencer.checkpoints)
+
+    assert victim.server.stop() == 0
+    # Its own peer address, named: with a membership row edited to another replica's, the
+    # listener would otherwise try that replica's address (taken here, on one host, so serve
+    # would stop at start) and the keys check below would not be reached.
+    config = json.loads(victim.server.config_path.read_text())
+    config.setdefault("cluster", {})["peer_listen"] = f"127.0.0.1:{network.peer_ports[3]}"
+    victim.server.config_path.write_text(json.dumps(config))
+    backup = network.workdir / "replica-3-backup"
+    backup.mkdir()
+    for path in database_files(victim.runner):
+        if path.exists():
+            shutil.copy(path, backup / path.name)
+
+    def restore():
+        for path in database_files(victim.runner):
+            path.unlink(missing_ok=True)
+            if (backup / path.name).exists():
+                shutil.copy(backup / path.name, path)
+
+    def start_tampered(*statements: str) -> str:
+        restore()
+        edit_database(victim.runner, *statements)
+        victim.server.start()
+        def attempted() -> str:
+            text = victim.server.log_path.read_text(errors="replace")
+            return text if ("replica start failed" in text or "replica running" in text) else ""
+        return wait_for("replica 3's start attempt in its log", attempted, deadline=60)
+
+    def refused_everything(log: str, cause: str) -> None:
+        assert cause in log, log[-2000:]
+        assert not CONTROL.search(log.replace("\n", "")), "control characters in the server log"
+        status = victim.status()
+        assert status["phase"] == "recovering" and status["log_length"] == 0, status
+        r = victim.server.call("POST", "/v1/cluster/shares", victim.node_token, {**signed, "sequence": t + 1})
+        assert r.status_code in (409, 422) and r.json()["code"] == "recovering", r.text[:300]
+        problem_text(r)
+        assert victim.server.proc.poll() is None
+        victim.server.stop()
+
+    # One byte of a stored log entry changed (still a blob): the replay from genesis refuses it.
+    log = start_tampered("UPDATE cluster_log SET entry = CAST(substr(entry, 1, 40) || X'00' || substr(entry, 42) AS BLOB) "
+                         "WHERE idx = (SELECT min(idx) FROM cluster_log)")
+    refused_everything(log, "differs from the one computed from genesis")
+    # The head column of the last entry zeroed: the same.
+    log = start_tampered("UPDATE cluster_log SET head = zeroblob(32) WHERE idx = (SELECT max(idx) FROM cluster_log)")
+    refused_everything(log, "differs from the one computed from genesis")
+    # The last entry deleted: the log no longer reproduces its stable checkpoint.
+    log = start_tampered("DELETE FROM cluster_log WHERE idx = (SELECT max(idx) FROM cluster_log)")
+    refused_everything(log, "does not match the stable checkpoint")
+    # An entry stored as text instead of a blob: named by the problem, never by its bytes.
+    log = start_tampered("UPDATE cluster_log SET entry = 'x' || CAST(entry AS TEXT) WHERE idx = (SELECT min(idx) FROM cluster_log)")
+    refused_everything(log, "does not have the expected type")
+    # The membership row names another replica: this directory holds none of its keys.
+    log = start_tampered("UPDATE cluster_membership SET replica = 2")
+    refused_everything(log, "holds none of the keys of replica 2")
+
+    # The share watermark rows deleted: after the restart the restore floor refuses the slot,
+    # for the digest it signed and for another one.
+    start_tampered("DELETE FROM cluster_shares")
+    wait_for("replica 3 past recovering", lambda: (s := victim.status()) and s["phase"] != "recovering", tick=sequencer.tick)
+    for digest in (signed["digest"], hashlib.sha256(b"equivocation").hexdigest()):
+        r = victim.server.call("POST", "/v1/cluster/shares", victim.node_token, {**signed, "digest": digest})
+        assert r.status_code == 422 and r.json()["code"] == "below-floor", r.text[:300]
+    # The checkpoint decisions deleted: a decided boundary with another digest is still refused.
+    r = victim.server.call("POST", "/v1/cluster/checkpoints", victim.node_token, {"boundary": decided, "ledger_digest": "22" * 32})
+    assert r.status_code in (409, 422), r.text[:300]
+    problem_text(r)
+    victim.server.stop()
+
+    # The honest copy back: replica 3 starts, catches up and signs again beside its peers.
+    restore()
+    victim.server.start()
+    sequencer.replicas[3].url = victim.server.url
+    network.ensure_operational()
+    fresh = {**signed, "sequence": sequencer.sequence + 2 * W + 1, "digest": hashlib.sha256(b"after").hexdigest()}
+    wait_for("replica 3 signing again", lambda: victim.server.call("POST", "/v1/cluster/shares", victim.node_token, fresh).status_code == 200,
+             tick=sequencer.tick, deadline=60)
+    assert network.alive()
