@@ -328,6 +328,40 @@ def test_peer_port_refuses_strangers_and_hostile_bodies_and_keeps_serving(networ
     assert status == 200
 
 
+def closed_by_server(connection: socket.socket, started: float, deadline: float) -> float | None:
+    """Seconds from `started` until the server closed `connection`, or None if still open at the deadline."""
+    connection.settimeout(1)
+    while time.time() - started < deadline:
+        try:
+            if connection.recv(4096) == b"":
+                return time.time() - started
+        except socket.timeout:
+            continue
+        except (ConnectionError, ssl.SSLError, OSError):
+            return time.time() - started
+    return None
+
+
+def test_stalled_peer_connections_are_closed(network: Network):
+    """A connection that never finishes its handshake, or its request head, is closed by the
+    replica; otherwise a stranger holds the connection slots that its peers need."""
+    port = network.peer_ports[2]
+    opened = time.time()
+    silent = socket.create_connection(("127.0.0.1", port), timeout=10)  # TCP only, no ClientHello
+    half = tls_context(network.identities[1]).wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10))
+    half.sendall(b"POST /v1/cluster/peer HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+    try:
+        half_closed = closed_by_server(half, opened, 30)
+        silent_closed = closed_by_server(silent, opened, 30)
+    finally:
+        half.close()
+        silent.close()
+    print(f"stalled request head closed after {half_closed} s, silent TCP connection after {silent_closed} s")
+    assert half_closed is not None and half_closed > 5, "a request head that never ends keeps its connection (or the handshake failed)"
+    assert silent_closed is not None, "a TCP connection that never starts TLS keeps its connection"
+    assert network.alive()
+
+
 def test_network_becomes_operational_after_the_attacks_and_retired_pins_are_refused(network: Network):
     network.ensure_operational()
     assert network.sequencer.refusals == [], network.sequencer.refusals
@@ -429,40 +463,6 @@ def test_node_routes_refuse_other_tokens_and_hostile_json(network: Network):
     for _ in range(W + 1):
         sequencer.tick()
     assert sequencer.refusals == [], sequencer.refusals
-    assert network.alive()
-
-
-def closed_by_server(connection: socket.socket, started: float, deadline: float) -> float | None:
-    """Seconds from `started` until the server closed `connection`, or None if still open at the deadline."""
-    connection.settimeout(1)
-    while time.time() - started < deadline:
-        try:
-            if connection.recv(4096) == b"":
-                return time.time() - started
-        except socket.timeout:
-            continue
-        except (ConnectionError, ssl.SSLError, OSError):
-            return time.time() - started
-    return None
-
-
-def test_stalled_peer_connections_are_closed(network: Network):
-    """A connection that never finishes its handshake, or its request head, is closed by the
-    replica; otherwise a stranger holds the connection slots that its peers need."""
-    port = network.peer_ports[2]
-    opened = time.time()
-    silent = socket.create_connection(("127.0.0.1", port), timeout=10)  # TCP only, no ClientHello
-    half = tls_context(network.identities[1]).wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10))
-    half.sendall(b"POST /v1/cluster/peer HTTP/1.1\r\nHost: 127.0.0.1\r\n")
-    try:
-        half_closed = closed_by_server(half, opened, 30)
-        silent_closed = closed_by_server(silent, opened, 30)
-    finally:
-        half.close()
-        silent.close()
-    print(f"stalled request head closed after {half_closed} s, silent TCP connection after {silent_closed} s")
-    assert half_closed is not None, "a request head that never ends keeps its connection"
-    assert silent_closed is not None, "a TCP connection that never starts TLS keeps its connection"
     assert network.alive()
 
 
