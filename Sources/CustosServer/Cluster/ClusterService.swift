@@ -94,7 +94,8 @@ actor ClusterService: Service {
             // The engine answers peers as soon as it has started; until then `handlePeer` refuses.
             await start(node)
             await refresh(node: node, vault: vault, tls: tls, directory: directory)
-            handle.set(ReplicaEndpoints(node: node, vault: vault, checkpointSigned: { continuation.yield($0) }))
+            handle.set(ReplicaEndpoints(node: node, vault: vault, checkpointSigned: { continuation.yield($0) },
+                                        startFailure: { [weak self] in await self?.startError }))
             logger.info("replica running", metadata: ["replica": "\(replica.rawValue)", "peer_listen": "\(address)"])
             group.addTask { await self.collectSignals(boundaries) }
             try? await cancelWhenGracefulShutdown {
@@ -120,6 +121,8 @@ actor ClusterService: Service {
     }
 
     private var started = false
+    /// The refusal of the last start attempt, shown in the status until the replica starts.
+    private var startError: String?
 
     /// Replays the log from the vault and asks the peers for the restore floor; a failure (the
     /// vault unreadable for a moment) is tried again at the next round.
@@ -127,6 +130,7 @@ actor ClusterService: Service {
         do {
             try await node.start()
             started = true
+            startError = nil
         } catch {
             // The log may be loaded and only the first catch-up have failed: then it has started
             // (any answer but notStarted from a call that requires it says so).
@@ -138,6 +142,7 @@ actor ClusterService: Service {
             } catch {
                 started = true
             }
+            startError = started ? nil : TerminalText.escaped(String(describing: error))
             if started {
                 logger.warning("replica started; its first catch-up failed and is tried again in rounds", metadata: ["error": "\(error)"])
             } else {
@@ -204,7 +209,13 @@ actor ClusterService: Service {
         }
         directory.update(peers(configuration: node.configuration, status: status))
         if let own = status.replicas.first(where: { $0.replica == node.replica }) {
-            try? await installIdentity(tls: tls, vault: vault, candidates: [own.active, own.newestCertified], replica: node.replica)
+            // A recovering replica is behind its peers: they may have activated its newest
+            // certified key and retired the one it still computes as active (its stable
+            // checkpoint lags), and would refuse its handshakes until it caught up — which it
+            // cannot do without them. The newest certified key is listed by every peer whose
+            // log holds its schedule entry.
+            let candidates = status.phase == .recovering ? [own.newestCertified, own.active] : [own.active, own.newestCertified]
+            try? await installIdentity(tls: tls, vault: vault, candidates: candidates, replica: node.replica)
         }
     }
 
