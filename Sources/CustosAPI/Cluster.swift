@@ -45,6 +45,8 @@ public struct ClusterStatusResponse: Codable, Sendable, Equatable {
     public var restoreFloor: UInt64?
     public var pendingCandidate: ClusterKeyName?
     public var checkpointMismatches: Int
+    /// Why the replica did not start (its stored state refused), tried again each round; absent once started.
+    public var startError: String? = nil
 }
 
 /// An own certified record waiting for the ledger to schedule it.

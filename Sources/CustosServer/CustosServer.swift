@@ -203,7 +203,7 @@ struct CheckpointService: Service {
     func run() async throws {
         if interval > .zero {
             // Sleeping ends early, without error, when graceful shutdown begins.
-            while !Task.isShuttingDownGracefully {
+            while !Task.isShuttingDownGracefully && !Task.isCancelled {
                 try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
                 await checkpoint()
             }
@@ -232,7 +232,7 @@ struct DenialAuditService: Service {
     let logger: Logger
 
     func run() async throws {
-        while !Task.isShuttingDownGracefully {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
             await flush()
         }

@@ -113,12 +113,32 @@ public actor SQLiteStore: Store {
         defer {
             if waiters.isEmpty { locked = false } else { waiters.removeFirst().resume() }
         }
-        return try await body()
+        do {
+            return try await body()
+        } catch let error as DecodingError {
+            throw Self.mapError(error)
+        }
     }
 
     static func mapError(_ error: any Error) -> any Error {
         if error is StoreError { return error }
+        if let error = error as? DecodingError { return StoreError.database(rowTypeMismatch(error)) }
         return StoreError.database(String(describing: error))
+    }
+
+    /// A row whose column holds another type than the schema's (edited behind the store's back):
+    /// named by its column, never by the stored value, which may be binary or a secret.
+    static func rowTypeMismatch(_ error: DecodingError) -> String {
+        let path: [any CodingKey]
+        switch error {
+        case .typeMismatch(_, let context), .valueNotFound(_, let context), .keyNotFound(_, let context), .dataCorrupted(let context):
+            path = context.codingPath
+        @unknown default:
+            path = []
+        }
+        let column = path.map(\.stringValue).joined(separator: ".").unicodeScalars
+            .filter { $0.isASCII && ($0.properties.isAlphabetic || $0.properties.numericType != nil || $0 == "_" || $0 == ".") }
+        return "a stored row does not have the expected type" + (column.isEmpty ? "" : " in column '\(String(String.UnicodeScalarView(column)))'")
     }
 
     static func blob(_ bytes: [UInt8]?) -> Data? { bytes.map { Data($0) } }

@@ -78,10 +78,22 @@ public actor ReplicaNode {
                 latestStableBoundary = stable.boundary
                 latestSequence = max(latestSequence, stable.boundary)
             }
+            try await requireOwnKeys(in: replayed)
             log = replayed
             started = true
         }
         try await catchUp()
+    }
+
+    /// A directory whose membership row names another replica (edited, or copied from another
+    /// directory) would sign nothing of its own but answer peers under a borrowed identity: it
+    /// must hold the private keys of this replica's bootstrap, active or newest certified name.
+    private func requireOwnKeys(in replayed: KeyLog) async throws {
+        var names: [KeyName] = [.bootstrap(replica)]
+        if let newest = replayed.newestKeys(of: replica)?.name { names.append(newest) }
+        if let active = (try? replayed.keyset(at: max(latestSequence, replayed.lastSequence)))?(replica)?.name { names.append(active) }
+        for name in names where try await vault.holdsKeys(name) { return }
+        throw ClusterError.ownKeysMissing(replica)
     }
 
     func requireStarted() throws {

@@ -66,6 +66,8 @@ public enum ClusterError: Error, Equatable, Sendable, CustomStringConvertible {
     case checkpointNotSigned(boundary: UInt64)
     case rotationPending(KeyName)
     case keyUnavailable(KeyName)
+    /// The data directory's membership names a replica whose keys it does not hold.
+    case ownKeysMissing(ReplicaID)
     case logIndexOutOfOrder(expected: UInt64, actual: UInt64)
 
     case notImplemented(String)
@@ -124,6 +126,7 @@ public enum ClusterError: Error, Equatable, Sendable, CustomStringConvertible {
         case .checkpointNotSigned(let b): "checkpoint \(b) has not been signed by this replica"
         case .rotationPending(let k): "\(k) is not yet certified, scheduled and active: one rotation at a time"
         case .keyUnavailable(let k): "the private keys of \(k) are not held (never created here, or destroyed)"
+        case .ownKeysMissing(let r): "this data directory holds none of the keys of \(r) (bootstrap, active or newest certified): its cluster membership does not match its keystore"
         case .logIndexOutOfOrder(let e, let a): "key-log entry \(a) is not the next one (\(e))"
         case .notImplemented(let what): "\(what) is not implemented"
         }

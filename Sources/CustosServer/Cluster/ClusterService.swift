@@ -6,6 +6,7 @@ import Foundation
 import Logging
 import Metrics
 import ServiceLifecycle
+import CustosJSON
 
 /// Runs this data directory's replica when it has joined a cluster: builds the `ReplicaNode`
 /// over the keystore vault, the pinned peer client and the system clock, starts it, serves the
@@ -67,13 +68,35 @@ actor ClusterService: Service {
 
         let (boundaries, continuation) = AsyncStream.makeStream(of: UInt64.self)
         signals = continuation
+        let address = "\(listen.host):\(listen.port)"
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await listener.application().run() }
+            // The listener is bound before anything else runs: a peer port that is taken or
+            // not bindable stops the server at start, naming the address, rather than leaving
+            // a replica that its peers cannot reach while the error waits unobserved.
+            let (bound, boundContinuation) = AsyncThrowingStream.makeStream(of: Void.self)
+            group.addTask {
+                do {
+                    try await listener.application(onRunning: { _ in boundContinuation.yield() }).run()
+                    boundContinuation.finish()
+                } catch {
+                    boundContinuation.finish(throwing: error)
+                    throw error
+                }
+            }
+            do {
+                var iterator = bound.makeAsyncIterator()
+                guard try await iterator.next() != nil else { throw PeerListenFailure(address: address, reason: "it stopped before listening") }
+            } catch let failure as PeerListenFailure {
+                throw failure
+            } catch {
+                throw PeerListenFailure(address: address, reason: "\(error)")
+            }
             // The engine answers peers as soon as it has started; until then `handlePeer` refuses.
             await start(node)
             await refresh(node: node, vault: vault, tls: tls, directory: directory)
-            handle.set(ReplicaEndpoints(node: node, vault: vault, checkpointSigned: { continuation.yield($0) }))
-            logger.info("replica running", metadata: ["replica": "\(replica.rawValue)", "peer_listen": "\(listen.host):\(listen.port)"])
+            handle.set(ReplicaEndpoints(node: node, vault: vault, checkpointSigned: { continuation.yield($0) },
+                                        startFailure: { [weak self] in await self?.startError }))
+            logger.info("replica running", metadata: ["replica": "\(replica.rawValue)", "peer_listen": "\(address)"])
             group.addTask { await self.collectSignals(boundaries) }
             try? await cancelWhenGracefulShutdown {
                 await self.rounds(node: node, vault: vault, tls: tls, directory: directory)
@@ -98,6 +121,8 @@ actor ClusterService: Service {
     }
 
     private var started = false
+    /// The refusal of the last start attempt, shown in the status until the replica starts.
+    private var startError: String?
 
     /// Replays the log from the vault and asks the peers for the restore floor; a failure (the
     /// vault unreadable for a moment) is tried again at the next round.
@@ -105,6 +130,7 @@ actor ClusterService: Service {
         do {
             try await node.start()
             started = true
+            startError = nil
         } catch {
             // The log may be loaded and only the first catch-up have failed: then it has started
             // (any answer but notStarted from a call that requires it says so).
@@ -116,6 +142,7 @@ actor ClusterService: Service {
             } catch {
                 started = true
             }
+            startError = started ? nil : TerminalText.escaped(String(describing: error))
             if started {
                 logger.warning("replica started; its first catch-up failed and is tried again in rounds", metadata: ["error": "\(error)"])
             } else {
@@ -182,7 +209,13 @@ actor ClusterService: Service {
         }
         directory.update(peers(configuration: node.configuration, status: status))
         if let own = status.replicas.first(where: { $0.replica == node.replica }) {
-            try? await installIdentity(tls: tls, vault: vault, candidates: [own.active, own.newestCertified], replica: node.replica)
+            // A recovering replica is behind its peers: they may have activated its newest
+            // certified key and retired the one it still computes as active (its stable
+            // checkpoint lags), and would refuse its handshakes until it caught up — which it
+            // cannot do without them. The newest certified key is listed by every peer whose
+            // log holds its schedule entry.
+            let candidates = status.phase == .recovering ? [own.newestCertified, own.active] : [own.active, own.newestCertified]
+            try? await installIdentity(tls: tls, vault: vault, candidates: candidates, replica: node.replica)
         }
     }
 
@@ -210,4 +243,11 @@ actor ClusterService: Service {
             return
         }
     }
+}
+
+/// The peer listener could not be bound (the address is taken, or not this host's).
+struct PeerListenFailure: Error, CustomStringConvertible {
+    let address: String
+    let reason: String
+    var description: String { "cannot listen for peers on \(address) (cluster.peer_listen): \(TerminalText.escaped(reason))" }
 }

@@ -9,6 +9,8 @@ struct ReplicaEndpoints: ClusterEndpoints {
     let vault: any ReplicaVault
     /// Told of every checkpoint notice signed, so the service collects the peers' signatures.
     let checkpointSigned: @Sendable (UInt64) -> Void
+    /// Why the replica has not started, if it has not (named by the cluster service).
+    var startFailure: @Sendable () async -> String? = { nil }
 
     static func name(_ name: KeyName) -> ClusterKeyName {
         ClusterKeyName(replica: name.replica.index, generation: name.generation, epoch: name.epoch)
@@ -17,7 +19,9 @@ struct ReplicaEndpoints: ClusterEndpoints {
     func phase() async -> String { await node.status().phase.rawValue }
 
     func status() async throws -> ClusterStatusResponse {
-        Self.statusResponse(await node.status(), configuration: node.configuration)
+        var response = Self.statusResponse(await node.status(), configuration: node.configuration)
+        response.startError = await startFailure()
+        return response
     }
 
     static func statusResponse(_ status: ReplicaStatus, configuration: ClusterConfiguration) -> ClusterStatusResponse {
