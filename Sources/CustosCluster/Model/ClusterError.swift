@@ -70,8 +70,6 @@ public enum ClusterError: Error, Equatable, Sendable, CustomStringConvertible {
     case ownKeysMissing(ReplicaID)
     case logIndexOutOfOrder(expected: UInt64, actual: UInt64)
 
-    case notImplemented(String)
-
     public var description: String {
         switch self {
         case .encoding(let what, let e): "\(what): \(e)"
@@ -128,7 +126,6 @@ public enum ClusterError: Error, Equatable, Sendable, CustomStringConvertible {
         case .keyUnavailable(let k): "the private keys of \(k) are not held (never created here, or destroyed)"
         case .ownKeysMissing(let r): "this data directory holds none of the keys of \(r) (bootstrap, active or newest certified): its cluster membership does not match its keystore"
         case .logIndexOutOfOrder(let e, let a): "key-log entry \(a) is not the next one (\(e))"
-        case .notImplemented(let what): "\(what) is not implemented"
         }
     }
 }
