@@ -218,6 +218,11 @@ public struct PendingOrders: Equatable, Sendable {
     /// The union of the kinds ordered (raw: replica or client kinds by the node).
     public let kinds: UInt64
 
+    public init(commands: [UInt64], kinds: UInt64) {
+        self.commands = commands
+        self.kinds = kinds
+    }
+
     public var highestCommand: UInt64 { commands.last ?? 0 }
     public var replicaKinds: ReplicaKeyKinds { ReplicaKeyKinds(rawValue: kinds) }
     public var clientKinds: ClientKeyKinds { ClientKeyKinds(rawValue: kinds) }
@@ -235,4 +240,15 @@ public struct CommandProgress: Equatable, Sendable {
     /// Targets with no active answering record, not replaced and not removed.
     public let targetsRemaining: [NodeRef]
     public let complete: Bool
+
+    public init(number: UInt64, sequence: UInt64, digest: [UInt8], action: OperatorCommand.Action, targets: [NodeRef],
+                targetsRemaining: [NodeRef], complete: Bool) {
+        self.number = number
+        self.sequence = sequence
+        self.digest = digest
+        self.action = action
+        self.targets = targets
+        self.targetsRemaining = targetsRemaining
+        self.complete = complete
+    }
 }
