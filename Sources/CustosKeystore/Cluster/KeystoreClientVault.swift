@@ -133,22 +133,10 @@ public final class KeystoreClientVault: ClientVault {
 
     // MARK: Key log and stable checkpoints
 
-    public func appendLogEntry(_ entry: StoredLogEntry) async throws {
-        do {
-            try await store.appendClusterLogEntry(ClusterLogRow(index: entry.index, sequence: entry.sequence, entry: entry.bytes, head: entry.head))
-        } catch StoreError.clusterLogOutOfOrder(let expected, let actual) {
-            throw ClusterVaultError.logIndexOutOfOrder(expected: expected, actual: actual)
-        } catch {
-            throw try await mappingErrors { throw error }
-        }
-    }
+    public func appendLogEntry(_ entry: StoredLogEntry) async throws { try await store.appendLogEntry(entry) }
 
     public func logEntries(after index: UInt64, limit: Int) async throws -> [StoredLogEntry] {
-        try await mappingErrors {
-            try await store.clusterLogEntries(after: index, limit: limit).map {
-                StoredLogEntry(index: $0.index, sequence: $0.sequence, bytes: $0.entry, head: $0.head)
-            }
-        }
+        try await store.logEntries(after: index, limit: limit)
     }
 
     public func saveStableCheckpoint(boundary: UInt64, certificate: [UInt8]) async throws {

@@ -171,22 +171,10 @@ public final class KeystoreReplicaVault: ReplicaVault {
 
     // MARK: Key log and certificates
 
-    public func appendLogEntry(_ entry: StoredLogEntry) async throws {
-        do {
-            try await store.appendClusterLogEntry(ClusterLogRow(index: entry.index, sequence: entry.sequence, entry: entry.bytes, head: entry.head))
-        } catch StoreError.clusterLogOutOfOrder(let expected, let actual) {
-            throw ClusterVaultError.logIndexOutOfOrder(expected: expected, actual: actual)
-        } catch {
-            throw try await mappingErrors { throw error }
-        }
-    }
+    public func appendLogEntry(_ entry: StoredLogEntry) async throws { try await store.appendLogEntry(entry) }
 
     public func logEntries(after index: UInt64, limit: Int) async throws -> [StoredLogEntry] {
-        try await mappingErrors {
-            try await store.clusterLogEntries(after: index, limit: limit).map {
-                StoredLogEntry(index: $0.index, sequence: $0.sequence, bytes: $0.entry, head: $0.head)
-            }
-        }
+        try await store.logEntries(after: index, limit: limit)
     }
 
     public func saveCertificate(_ name: KeyName, certificate: [UInt8]) async throws {
@@ -323,6 +311,28 @@ extension KeyService {
         rows.map { key, version in
             clusterKeyEvent(operation, name: name, keyID: key.id, alias: key.alias,
                             details: ["scheme": key.scheme, "fingerprint": version.fingerprint ?? ""])
+        }
+    }
+}
+
+/// The key log as a replica's or a client's vault keeps it (the same rows: a data directory is
+/// one or the other).
+extension Store {
+    func appendLogEntry(_ entry: StoredLogEntry) async throws {
+        do {
+            try await appendClusterLogEntry(ClusterLogRow(index: entry.index, sequence: entry.sequence, entry: entry.bytes, head: entry.head))
+        } catch StoreError.clusterLogOutOfOrder(let expected, let actual) {
+            throw ClusterVaultError.logIndexOutOfOrder(expected: expected, actual: actual)
+        } catch {
+            throw try await mappingErrors { throw error }
+        }
+    }
+
+    func logEntries(after index: UInt64, limit: Int) async throws -> [StoredLogEntry] {
+        try await mappingErrors {
+            try await clusterLogEntries(after: index, limit: limit).map {
+                StoredLogEntry(index: $0.index, sequence: $0.sequence, bytes: $0.entry, head: $0.head)
+            }
         }
     }
 }
