@@ -82,3 +82,51 @@ extension MutationTests {
         }
     }
 }
+
+extension ExtremeIntegerTests {
+    /// Every integer of a command entry and a client record entry (number, expiry, targets,
+    /// kinds, ids, epochs, the entry's sequence and kind) at the edges of its range: the key
+    /// log refuses or voids, never traps, and accepts only the original item.
+    @Test func extremeIntegersInCommandsAndClientRecordsNeverTrap() async throws {
+        var h = try await LogHarness()
+        let f = h.fixture
+        try await h.addClient(1, number: 1)
+        let base = h.log
+        let command = try await f.command(2, .rotateClientKeys(targets: [ClientID(1)], kinds: .signing))
+        let record = try await f.clientRecord(ClientKeyRecordTests.one, command: 2)
+        var processed = 0
+        for (kind, item) in [(ScheduledKind.command, command.bytes), (.clientRecord, record.bytes)] {
+            var log = base
+            let t = h.s + 1
+            let entry = try LogEntry(bytes: log.schedule(sequence: t, kind: kind, item: item,
+                                                         certificate: try f.certificate(message: kind == .command
+                                                             ? OperatorCommand.approvalMessage(cluster: f.cluster, command: command)
+                                                             : ClientKeyRecord.approvalMessage(cluster: f.cluster, record: record),
+                                                             domain: kind == .command ? SignatureTag.commandApprovalDST : SignatureTag.clientKeyApprovalDST,
+                                                             by: f.bootstrap(0..<3)).bytes).bytes)
+            if kind == .command { #expect(entry.status == .accepted) }
+            for variant in Self.variants(try CBOR.decode(entry.encoded)) {
+                guard let changed = try? LogEntry(bytes: variant.encoded) else { continue }
+                processed += 1
+                var copy = base
+                if let stored = try? copy.schedule(sequence: changed.sequence, kind: changed.kind, item: changed.item, certificate: changed.certificate),
+                   try LogEntry(bytes: stored.bytes).status == .accepted {
+                    #expect(changed.item == entry.item && changed.kind == entry.kind, "a changed \(kind) was accepted")
+                    _ = copy.commands
+                    _ = copy.pendingOrders(of: .client(ClientID(1)))
+                }
+                _ = try? copy.clientKeyset(at: changed.sequence)
+            }
+            if let c = try? OperatorCommand(bytes: item) {
+                for variant in Self.variants(try CBOR.decode(c.bytes)) {
+                    guard let v = try? OperatorCommand(bytes: variant.encoded) else { continue }
+                    processed += 1
+                    _ = try? base.checkCommand(v)
+                    _ = try? v.checkExpiry(now: .max)
+                    _ = try? v.checkExpiry(now: 0)
+                }
+            }
+        }
+        #expect(processed > 40)
+    }
+}
