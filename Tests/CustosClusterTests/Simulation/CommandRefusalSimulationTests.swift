@@ -129,6 +129,29 @@ struct CommandRefusalSimulationTests {
         #expect(await split.commandState(2) == .executed)
     }
 
+    @Test("relayed commands and approval decisions survive a crash: the relay resumes, a second command under the number stays refused")
+    func durableAcrossCrash() async throws {
+        let (cluster, sequencer) = try await SimulatedCluster.operational(n: 4, seed: 4_250)
+        cluster.crash(2)
+        cluster.crash(3)
+        let command = try await cluster.command(6, Self.rotateOne)
+        #expect(try await cluster.node(0).submitCommand(command.bytes) == .relaying(approvals: 2, quorum: 3))
+        // The relay and its approver crash and restart on their vaults; the others return.
+        cluster.crash(0)
+        cluster.crash(1)
+        for r in 0..<4 { try await cluster.boot(r) }
+        for r in 0..<4 { await sequencer.replay(to: r) }
+        #expect(try await cluster.vaults[0].relayed().map(\.digest) == [command.digest])
+        await cluster.node(0).relayRound()
+        #expect(await cluster.commandState(6) == .certified)
+        // Replica 1 decided for command 6 before its crash: another command 6 is refused there.
+        let other = try await cluster.command(6, .rotateReplicaKeys(targets: [ReplicaID(2)], kinds: .all))
+        await #expect(throws: ClusterError.commandContested(6)) {
+            try await cluster.node(1).handlePeer(PeerRequest.approveCommand(other.bytes).encoded, from: ReplicaID(3))
+        }
+        #expect(await cluster.audits[1].events("cluster.command-contested").count == 1)
+    }
+
     @Test("a command scheduled twice is void the second time (command-replay); a lower number afterwards is refused")
     func executedTwice() async throws {
         let (cluster, sequencer) = try await SimulatedCluster.operational(n: 4, seed: 4_300)
