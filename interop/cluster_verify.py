@@ -342,8 +342,8 @@ def replica_record_signatures_valid(cluster: bytes, record: ReplicaRecord, autho
 
 def decode_client_key_set(value) -> tuple[str, bytes, bytes, bytes]:
     scheme, key, pin, api_pin = _array(value, "client key set", 4)
-    _text(scheme, "signing scheme")
-    _bytes(key, "signing key")
+    _text(scheme, "signing scheme", 32)
+    _bytes(key, "signing key", maximum=65)
     if not client_signing_key_valid(scheme, key):
         raise VerificationError("client signing key")
     return scheme, key, _bytes(pin, "TLS pin", 32), _bytes(api_pin, "API TLS pin", 32)
@@ -369,7 +369,7 @@ def decode_client_descriptor(value) -> ClientDescriptor:
     if k >= 1 << 32:
         raise VerificationError("client id beyond 32 bits")
     scheme, key, pin, api_pin = decode_client_key_set(key_set)
-    return ClientDescriptor(ClientKeySet(k, 0, scheme, key, pin, api_pin), _bytes(binding, "binding signature"), value)
+    return ClientDescriptor(ClientKeySet(k, 0, scheme, key, pin, api_pin), _bytes(binding, "binding signature", 64), value)
 
 
 def client_descriptor_valid(cluster: bytes, descriptor: ClientDescriptor) -> bool:
@@ -393,13 +393,13 @@ def decode_client_record(raw: bytes) -> ClientRecord:
     ClientRecordBody = [k, e ≥ 1, ClientKeySet, binding signature, command]."""
     body_bytes, authority = _array(canonical(raw, RECORD_LIMIT), "client record", 2)
     _bytes(body_bytes, "client record body")
-    _bytes(authority, "client authority signature")
+    _bytes(authority, "client authority signature", 64)
     k, e, key_set, binding, command = _array(canonical(body_bytes, RECORD_LIMIT), "client record body", 5)
     k, e = _uint(k, "client id"), _uint(e, "client epoch")
     if k >= 1 << 32 or e < 1:
         raise VerificationError("client key name out of range")
     scheme, key, pin, api_pin = decode_client_key_set(key_set)
-    return ClientRecord(ClientKeySet(k, e, scheme, key, pin, api_pin), _bytes(binding, "binding signature"),
+    return ClientRecord(ClientKeySet(k, e, scheme, key, pin, api_pin), _bytes(binding, "binding signature", 64),
                         _uint(command, "command"), body_bytes, authority, raw)
 
 
@@ -433,14 +433,17 @@ def decode_replica_descriptor(value) -> ReplicaDescriptor:
     """Replica = [r, address, bootstrap main, consensus, pop, TLS pin], as in ConfigurationBody."""
     r, address, main, consensus, pop, pin = _array(value, "replica", 6)
     r = _uint(r, "replica id")
-    if r >= 256:
-        raise VerificationError("replica id beyond 256")
+    if r > 0xFFFF:
+        raise VerificationError("replica id beyond 16 bits")
     address = _text(address, "address", 255)
-    pop = _bytes(pop, "proof of possession", 96)
+    main = _bytes(main, "main key", 32)
     consensus = _bytes(consensus, "consensus key", 48)
     if not valid_consensus_key(consensus):
         raise VerificationError("consensus key fails KeyValidate")
-    return ReplicaDescriptor(r, address, _bytes(main, "main key", 32), consensus, pop, _bytes(pin, "TLS pin", 32))
+    pop = _bytes(pop, "proof of possession", 96)
+    if not valid_g2(pop):
+        raise VerificationError("proof of possession is not a G2 point")
+    return ReplicaDescriptor(r, address, main, consensus, pop, _bytes(pin, "TLS pin", 32))
 
 
 @dataclass
@@ -483,7 +486,7 @@ def decode_command(raw: bytes) -> Command:
     CommandBody = [1, cluster id, c ≥ 1, expires at, action]."""
     body_bytes, signature = _array(canonical(raw, COMMAND_LIMIT), "signed command", 2)
     _bytes(body_bytes, "command body")
-    _bytes(signature, "operator signature")
+    _bytes(signature, "operator signature", maximum=96)
     version, cluster, number, expires_at, action = _array(canonical(body_bytes, COMMAND_LIMIT), "command body", 5)
     if _uint(version, "version") != 1:
         raise VerificationError("command version")
@@ -499,8 +502,8 @@ def decode_command(raw: bytes) -> Command:
     if code in (0, 1):
         _, targets, kinds = _array(action, "rotate action", 3)
         command.targets = _targets(targets)
-        if command.targets is not None and code == 0 and command.targets[-1] >= 256:
-            raise VerificationError("replica target beyond 256")
+        if command.targets is not None and code == 0 and command.targets[-1] > 0xFFFF:
+            raise VerificationError("replica target beyond 16 bits")
         if command.targets is not None and code == 1 and command.targets[-1] >= 1 << 32:
             raise VerificationError("client target beyond 32 bits")
         if not kinds_valid(kinds, REPLICA_KINDS if code == 0 else CLIENT_KINDS):
@@ -520,12 +523,12 @@ def decode_command(raw: bytes) -> Command:
     elif code == 5:
         _, key, proof = _array(action, "rotate-operator-key action", 3)
         scheme, public_key = _array(key, "operator key", 2)
-        _text(scheme, "operator key scheme")
-        _bytes(public_key, "operator key")
+        _text(scheme, "operator key scheme", 32)
+        _bytes(public_key, "operator key", maximum=97)
         if not operator_key_valid(scheme, public_key):
             raise VerificationError("operator key")
         command.operator_key = (scheme, public_key)
-        command.proof = _bytes(proof, "proof")
+        command.proof = _bytes(proof, "proof", maximum=96)
     else:
         raise VerificationError(f"unknown action {code}")
     return command
