@@ -193,13 +193,18 @@ struct CertifiedLog {
         let fixture = try await ClusterFixture(n: 4)
         let record = try await fixture.record(KeyLogTests.name(0, 1))
         let requests: [PeerRequest] = [.approve(Proposal(record: record, previous: nil)), .logEntries(after: 3, limit: 100),
-                                       .stableCheckpoints(after: 8, limit: 10), .checkpointSignature(boundary: 12), .status]
+                                       .stableCheckpoints(after: 8, limit: 10), .checkpointSignature(boundary: 12), .status,
+                                       .approveCommand([1, 2, 3]), .approveClientRecord([4]), .submitClientRecord([]),
+                                       .watchLog(after: 7, limit: 64, waitMilliseconds: 25000)]
         for r in requests {
             #expect(try PeerRequest(bytes: r.encoded) == r)
         }
         #expect(Hex.encode(PeerRequest.status.encoded) == "8105")
         #expect(Hex.encode(PeerRequest.logEntries(after: 3, limit: 100).encoded) == "8302031864")
-        #expect(throws: ClusterError.malformed("unknown peer request kind 6")) { try PeerRequest(bytes: hex("8106")) }
+        #expect(throws: ClusterError.malformed("unknown peer request kind 10")) { try PeerRequest(bytes: hex("810a")) }
+        #expect(Hex.encode(PeerRequest.watchLog(after: 1, limit: 2, waitMilliseconds: 3).encoded) == "8409010203")
+        #expect(throws: ClusterError.malformed("watch-log wait must be at most 25000 ms, is 25001")) { try PeerRequest(bytes: hex("840900001961a9")) }
+        #expect(throws: ClusterError.malformed("peer request 6 must have 2 fields, has 1")) { try PeerRequest(bytes: hex("8106")) }
         #expect(throws: ClusterError.malformed("peer request is empty")) { try PeerRequest(bytes: hex("80")) }
         #expect(throws: ClusterError.malformed("peer request 5 must have 1 fields, has 2")) { try PeerRequest(bytes: hex("820500")) }
         #expect(throws: ClusterError.malformed("peer request 2 must have 3 fields, has 2")) { try PeerRequest(bytes: hex("820203")) }

@@ -191,7 +191,7 @@ import Testing
         #expect(throws: (any Error).self) { try ConsensusMessage(view: 1, sequence: 2, phase: .commit, digest: [1]) }
         // Every BLS use has its own DST; the other uses have none.
         let dsts = SignatureTag.allCases.compactMap(\.dst)
-        #expect(Set(dsts).count == 4)
+        #expect(Set(dsts).count == 5)
         #expect(SignatureTag.keyLogApproval.dst?.bytes == Array("CUSTOS-CLUSTER-V1-KEY-LOG-APPROVAL_BLS_SIG_BLS12381G2_XMD:SHA-256_SSWU_RO_POP_".utf8))
     }
 }

@@ -135,7 +135,7 @@ import Testing
         var log = KeyLog(configuration: fixture.configuration)
         let notice = try await certified(fixture, Self.name(0, 1), by: fixture.bootstrap(0..<3))
         #expect(throws: ClusterError.scheduleOutOfOrder(sequence: 0, after: 0)) { try log.schedule(sequence: 0, record: notice.record, certificate: notice.certificate) }
-        #expect(throws: ClusterError.oversized(what: "scheduled record", limit: 1024, actual: 1025)) {
+        #expect(throws: ClusterError.oversized(what: "scheduled replica-record", limit: 1024, actual: 1025)) {
             try log.schedule(sequence: 1, record: [UInt8](repeating: 0, count: 1025), certificate: notice.certificate)
         }
         #expect(throws: ClusterError.oversized(what: "scheduled certificate", limit: 8192, actual: 8193)) {

@@ -29,6 +29,8 @@ extension ReplicaNode {
         case .status:
             let floors = try await vault.consensusFloors()
             return PeerStatus(latestStableBoundary: latestStableBoundary ?? 0, highestSignedSequence: floors.highestSigned).encoded
+        case .approveCommand, .approveClientRecord, .submitClientRecord, .watchLog:
+            throw await refuse("cluster.peer", subject: "request from \(peer)", ClusterError.unsupported("operator commands and client records"))
         }
     }
 

@@ -155,6 +155,8 @@ public actor ReplicaNode {
             switch e {
             case .keyUnavailable(let name): return ClusterError.keyUnavailable(name)
             case .logIndexOutOfOrder(let expected, let actual): return ClusterError.logIndexOutOfOrder(expected: expected, actual: actual)
+            case .clientKeyUnavailable(let name): return ClusterError.clientKeyUnavailable(name)
+            case .unsupported(let what): return ClusterError.unsupported(what)
             }
         default: return error
         }

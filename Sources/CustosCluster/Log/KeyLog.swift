@@ -27,8 +27,14 @@ public struct Keyset: Equatable, Sendable {
 public struct LogDecision: Sendable {
     public let entry: LogEntry
     public let bytes: [UInt8]
-    /// The record's keys when accepted.
+    /// The replica record's keys when an accepted replica record.
     public let accepted: ReplicaKeys?
+    /// The client record's keys when an accepted client record.
+    public let acceptedClient: ClientKeys?
+    /// The command when an accepted command.
+    public let acceptedCommand: OperatorCommand?
+    /// The command an accepted record answers (0: none).
+    let answers: UInt64
     let digest: [UInt8]?
 }
 
@@ -44,21 +50,38 @@ public struct KeyLog: Sendable {
     public private(set) var checkpointNotice: UInt64 = 0
     /// Per replica, the accepted keys in schedule order with the sequence that scheduled them
     /// (bootstrap keys at 0).
-    private var history: [[(sequence: UInt64, keys: ReplicaKeys)]]
+    private(set) var history: [[(sequence: UInt64, keys: ReplicaKeys)]]
     private var known: [KeyName: ReplicaKeys] = [:]
-    private var acceptedDigests: Set<[UInt8]> = []
-    /// Which replica each TLS pin of the log belongs to. A pin is a hash, not a key: nothing
-    /// in a record proves possession of the TLS key, so a pin already another replica's is refused.
-    private var pinOwners: [[UInt8]: ReplicaID] = [:]
+    var acceptedDigests: Set<[UInt8]> = []
+    /// Which node each pin of the log (replica TLS pins, client TLS and API TLS pins) belongs
+    /// to. A pin is a hash, not a key: nothing in a record proves possession of the TLS key, so
+    /// a pin already another node's is refused. Pins are never freed.
+    var pinOwners: [[UInt8]: NodeRef] = [:]
+    /// Each replica's current address (the configuration's, or its newest replacement's).
+    public private(set) var addresses: [String]
+    /// The operator key for the next entry: the configuration's, or the newest accepted
+    /// rotate-operator-key's.
+    public internal(set) var operatorKey: OperatorKey
+    /// The highest accepted command number (0: none).
+    public internal(set) var highestCommand: UInt64 = 0
+    /// Every client ever added, by id.
+    var clientStates: [ClientID: ClientState] = [:]
+    /// Unsatisfied rotation orders per node, ascending by command number.
+    var orders: [NodeRef: [RotationOrder]] = [:]
+    /// Accepted commands, ascending by number, and what each target did about them.
+    var executed: [ExecutedCommand] = []
+    var executedIndex: [UInt64: Int] = [:]
 
     public init(configuration: ClusterConfiguration) {
         self.configuration = configuration
+        operatorKey = configuration.operatorKey
+        addresses = configuration.replicas.map(\.address)
         history = configuration.replicas.map { r in
             [(UInt64(0), ReplicaKeys(name: .bootstrap(r.id), consensusKey: r.consensusKey, mainKey: r.mainKey, tlsPin: r.tlsPin))]
         }
         for h in history {
             known[h[0].keys.name] = h[0].keys
-            pinOwners[h[0].keys.tlsPin] = h[0].keys.name.replica
+            pinOwners[h[0].keys.tlsPin] = .replica(h[0].keys.name.replica)
         }
     }
 
@@ -93,8 +116,14 @@ public struct KeyLog: Sendable {
     /// Throws (and appends nothing) for a notice out of ledger order, oversized bytes, or a
     /// sequence whose keyset is not decided yet.
     @discardableResult
+    public mutating func schedule(sequence: UInt64, kind: ScheduledKind, item: [UInt8], certificate: [UInt8]) throws -> StoredLogEntry {
+        apply(try evaluate(sequence: sequence, kind: kind, item: item, certificate: certificate))
+    }
+
+    /// A replica-record schedule notice.
+    @discardableResult
     public mutating func schedule(sequence: UInt64, record: [UInt8], certificate: [UInt8]) throws -> StoredLogEntry {
-        apply(try evaluate(sequence: sequence, record: record, certificate: certificate))
+        try schedule(sequence: sequence, kind: .replicaRecord, item: record, certificate: certificate)
     }
 
     /// An entry fetched from a peer or read back: processed as a schedule notice (the
@@ -104,36 +133,58 @@ public struct KeyLog: Sendable {
     public mutating func append(verifying entry: LogEntry) throws -> StoredLogEntry {
         let implied = entry.sequence == 0 ? 0 : (entry.sequence - 1) / interval * interval
         if implied > checkpointNotice, implied >= lastSequence { checkpointNotice = implied }
-        let decision = try evaluate(sequence: entry.sequence, record: entry.record, certificate: entry.certificate)
+        let decision = try evaluate(sequence: entry.sequence, kind: entry.kind, item: entry.item, certificate: entry.certificate)
         guard decision.bytes == entry.encoded else { throw ClusterError.logEntryMismatch(index: length) }
         return apply(decision)
     }
 
-    /// Decides a schedule notice without changing the log.
+    /// Decides a replica-record schedule notice without changing the log.
     public func evaluate(sequence s: UInt64, record: [UInt8], certificate: [UInt8]) throws -> LogDecision {
+        try evaluate(sequence: s, kind: .replicaRecord, item: record, certificate: certificate)
+    }
+
+    /// Decides a schedule notice without changing the log.
+    public func evaluate(sequence s: UInt64, kind: ScheduledKind, item: [UInt8], certificate: [UInt8]) throws -> LogDecision {
         guard s >= 1, s >= lastSequence, s > checkpointNotice else {
             throw ClusterError.scheduleOutOfOrder(sequence: s, after: max(lastSequence, checkpointNotice))
         }
-        guard record.count <= KeyExchangeRecord.maximumByteCount else {
-            throw ClusterError.oversized(what: "scheduled record", limit: KeyExchangeRecord.maximumByteCount, actual: record.count)
+        guard item.count <= kind.maximumItemByteCount else {
+            throw ClusterError.oversized(what: "scheduled \(kind.name)", limit: kind.maximumItemByteCount, actual: item.count)
         }
         guard certificate.count <= ClusterCertificate.maximumByteCount else {
             throw ClusterError.oversized(what: "scheduled certificate", limit: ClusterCertificate.maximumByteCount, actual: certificate.count)
         }
         let keyset = try self.keyset(at: s)
         var accepted: ReplicaKeys?
+        var acceptedClient: ClientKeys?
+        var acceptedCommand: OperatorCommand?
+        var answers: UInt64 = 0
         var digest: [UInt8]?
         let reason: String
         do throws(VoidReason) {
-            let r = try check(record: record, certificate: certificate, keyset: keyset)
-            accepted = ReplicaKeys(name: r.name, consensusKey: r.consensusKey, mainKey: r.mainKey, tlsPin: r.tlsPin)
-            digest = r.digest
+            switch kind {
+            case .replicaRecord:
+                let r = try check(record: item, certificate: certificate, keyset: keyset)
+                accepted = ReplicaKeys(name: r.name, consensusKey: r.consensusKey, mainKey: r.mainKey, tlsPin: r.tlsPin)
+                answers = r.command
+                digest = r.digest
+            case .clientRecord:
+                let r = try check(clientRecord: item, certificate: certificate, keyset: keyset)
+                acceptedClient = r.keys
+                answers = r.command
+                digest = r.digest
+            case .command:
+                let c = try check(command: item, certificate: certificate, keyset: keyset)
+                acceptedCommand = c
+                digest = c.digest
+            }
             reason = ""
         } catch {
             reason = error.rawValue
         }
-        let entry = LogEntry(sequence: s, record: record, certificate: certificate, status: accepted == nil ? .void : .accepted, reason: reason)
-        return LogDecision(entry: entry, bytes: entry.encoded, accepted: accepted, digest: digest)
+        let entry = LogEntry(sequence: s, kind: kind, item: item, certificate: certificate, status: digest == nil ? .void : .accepted, reason: reason)
+        return LogDecision(entry: entry, bytes: entry.encoded, accepted: accepted, acceptedClient: acceptedClient,
+                           acceptedCommand: acceptedCommand, answers: answers, digest: digest)
     }
 
     private mutating func apply(_ decision: LogDecision) -> StoredLogEntry {
@@ -143,27 +194,65 @@ public struct KeyLog: Sendable {
         let stored = StoredLogEntry(index: length, sequence: decision.entry.sequence, bytes: decision.bytes, head: Array(hasher.finalize()))
         entries.append(stored)
         statuses.append(decision.entry.status)
-        if let keys = decision.accepted, let digest = decision.digest {
-            history[keys.name.replica.index].append((decision.entry.sequence, keys))
-            known[keys.name] = keys
-            acceptedDigests.insert(digest)
-            pinOwners[keys.tlsPin] = keys.name.replica
+        let s = decision.entry.sequence
+        if let digest = decision.digest { acceptedDigests.insert(digest) }
+        if let keys = decision.accepted {
+            addReplicaKeys(keys, at: s)
+            satisfyOrders(of: .replica(keys.name.replica), through: decision.answers, at: s)
         }
+        if let keys = decision.acceptedClient {
+            addClientKeys(keys, at: s)
+            satisfyOrders(of: .client(keys.name.client), through: decision.answers, at: s)
+        }
+        if let command = decision.acceptedCommand { execute(command, at: s) }
         return stored
     }
 
-    /// The void reasons, in the order they are checked; the code is what the entry records.
+    mutating func addReplicaKeys(_ keys: ReplicaKeys, at s: UInt64) {
+        history[keys.name.replica.index].append((s, keys))
+        known[keys.name] = keys
+        pinOwners[keys.tlsPin] = .replica(keys.name.replica)
+    }
+
+    mutating func setAddress(_ address: String, of replica: ReplicaID) { addresses[replica.index] = address }
+
+    /// The void reasons. Each kind of entry checks its own subset, in the order of
+    /// `replicaRecordOrder`, `clientRecordOrder` and `commandOrder`; the code is what the entry records.
     public enum VoidReason: String, Error, CaseIterable, Sendable {
         case malformedRecord = "malformed-record"
         case replicaOutOfRange = "replica-out-of-range"
         case unknownGeneration = "unknown-generation"
+        case unknownClient = "unknown-client"
+        case clientRemoved = "client-removed"
         case replay = "replay"
         case epochTaken = "epoch-taken"
         case epochGap = "epoch-gap"
         case badRecordSignature = "bad-record-signature"
+        case unknownCommand = "unknown-command"
+        case kindsNotRenewed = "kinds-not-renewed"
         case foreignTLSPin = "foreign-tls-pin"
+        case malformedCommand = "malformed-command"
+        case wrongCluster = "wrong-cluster"
+        case badOperatorSignature = "bad-operator-signature"
+        case commandReplay = "command-replay"
+        case unknownTarget = "unknown-target"
+        case clientIDTaken = "client-id-taken"
+        case invalidCommand = "invalid-command"
         case malformedCertificate = "malformed-certificate"
         case certificateInvalid = "certificate-invalid"
+
+        public static let replicaRecordOrder: [VoidReason] = [
+            .malformedRecord, .replicaOutOfRange, .unknownGeneration, .replay, .epochTaken, .epochGap, .badRecordSignature,
+            .unknownCommand, .kindsNotRenewed, .foreignTLSPin, .malformedCertificate, .certificateInvalid,
+        ]
+        public static let clientRecordOrder: [VoidReason] = [
+            .malformedRecord, .unknownClient, .clientRemoved, .replay, .epochTaken, .epochGap, .badRecordSignature,
+            .unknownCommand, .kindsNotRenewed, .foreignTLSPin, .malformedCertificate, .certificateInvalid,
+        ]
+        public static let commandOrder: [VoidReason] = [
+            .malformedCommand, .wrongCluster, .badOperatorSignature, .commandReplay, .unknownTarget, .clientIDTaken,
+            .invalidCommand, .malformedCertificate, .certificateInvalid,
+        ]
     }
 
     private func check(record bytes: [UInt8], certificate: [UInt8], keyset: Keyset) throws(VoidReason) -> KeyExchangeRecord {
@@ -174,7 +263,8 @@ public struct KeyLog: Sendable {
         if name.epoch <= current.name.epoch { throw acceptedDigests.contains(record.digest) ? .replay : .epochTaken }
         guard name.epoch == current.name.epoch + 1 else { throw .epochGap }
         guard (try? record.verify(cluster: configuration.clusterID, authorityKey: current.mainKey)) != nil else { throw .badRecordSignature }
-        guard pinOwners[record.tlsPin].map({ $0 == name.replica }) ?? true else { throw .foreignTLSPin }
+        try checkOrders(answeredBy: .replica(name.replica), command: record.command, renewed: renewedKinds(record, previous: current))
+        guard pinOwners[record.tlsPin].map({ $0 == .replica(name.replica) }) ?? true else { throw .foreignTLSPin }
         guard let cert = try? ClusterCertificate(bytes: certificate, replicaCount: configuration.n) else { throw .malformedCertificate }
         do {
             try verifyCertificate(cert, message: Approval.message(cluster: configuration.clusterID, record: record),
@@ -183,6 +273,15 @@ public struct KeyLog: Sendable {
             throw .certificateInvalid
         }
         return record
+    }
+
+    /// The kinds whose public key differs from the previous key set's.
+    func renewedKinds(_ record: KeyExchangeRecord, previous: ReplicaKeys) -> UInt64 {
+        var kinds = ReplicaKeyKinds()
+        if record.consensusKey != previous.consensusKey { kinds.insert(.consensus) }
+        if record.mainKey != previous.mainKey { kinds.insert(.main) }
+        if record.tlsPin != previous.tlsPin { kinds.insert(.tls) }
+        return kinds.rawValue
     }
 
     // MARK: Keys
@@ -309,7 +408,9 @@ public struct KeyLog: Sendable {
             throw ClusterError.unknownGeneration(name)
         }
         var authority = current.mainKey
+        var carried = false
         if name.epoch == current.name.epoch + 2, let previous = proposal.previous {
+            carried = true
             // This replica has not scheduled the previous record yet: the proposal carries it.
             try previous.record.verify(cluster: configuration.clusterID, authorityKey: current.mainKey)
             let cert = try ClusterCertificate(bytes: previous.certificate, replicaCount: configuration.n)
@@ -320,6 +421,14 @@ public struct KeyLog: Sendable {
             throw ClusterError.unexpectedEpoch(name, expected: current.name.epoch + 1)
         }
         try record.verify(cluster: configuration.clusterID, authorityKey: authority)
+        // With the previous record carried, this log has not seen it satisfy its orders: the
+        // kinds are checked by the log when the record is scheduled.
+        let renewed = carried ? ReplicaKeyKinds.all.rawValue : renewedKinds(record, previous: current)
+        do throws(VoidReason) {
+            try checkOrders(answeredBy: .replica(name.replica), command: record.command, renewed: renewed)
+        } catch {
+            throw orderError(error, command: record.command, node: .replica(name.replica))
+        }
         try checkPinOwner(record)
     }
 
@@ -327,8 +436,16 @@ public struct KeyLog: Sendable {
     /// record): peers identify callers by pin, so a copied pin would make another replica's
     /// calls look like this one's.
     public func checkPinOwner(_ record: KeyExchangeRecord) throws {
-        if let owner = pinOwners[record.tlsPin], owner != record.name.replica {
+        switch pinOwners[record.tlsPin] {
+        case .replica(let owner) where owner != record.name.replica:
             throw ClusterError.duplicateReplicaField(field: "TLS pin", first: owner, second: record.name.replica)
+        case .client(let owner):
+            throw ClusterError.pinTaken(owner: .client(owner), claimant: .replica(record.name.replica))
+        default:
+            break
         }
     }
+
+    /// The node a pin of the log belongs to.
+    public func pinOwner(_ pin: [UInt8]) -> NodeRef? { pinOwners[pin] }
 }

@@ -70,6 +70,30 @@ public enum ClusterError: Error, Equatable, Sendable, CustomStringConvertible {
     case ownKeysMissing(ReplicaID)
     case logIndexOutOfOrder(expected: UInt64, actual: UInt64)
 
+    // Operator commands and client nodes
+    case clientOutOfRange(UInt64)
+    case unknownClient(ClientID)
+    case clientRemoved(ClientID)
+    case clientIDTaken(ClientID)
+    case badCommandSignature
+    case commandReplay(number: UInt64, highest: UInt64)
+    case commandContested(UInt64)
+    case commandExpired(number: UInt64, expiresAt: UInt64, now: UInt64)
+    case commandExpiryTooFar(number: UInt64, expiresAt: UInt64, now: UInt64)
+    case unknownTarget(String)
+    case invalidCommand(String)
+    case clientMismatch(sender: ClientID, named: ClientID)
+    case notAReplica
+    case unknownCommand(UInt64)
+    case kindsNotRenewed(String)
+    case unexpectedClientEpoch(ClientKeyName, expected: UInt64)
+    case badClientRecordSignature(ClientKeyName)
+    case clientApprovalConflict(ClientKeyName)
+    case pinTaken(owner: NodeRef, claimant: NodeRef)
+    case clientKeyUnavailable(ClientKeyName)
+    /// This node (or its vault) does not implement the operation.
+    case unsupported(String)
+
     public var description: String {
         switch self {
         case .encoding(let what, let e): "\(what): \(e)"
@@ -126,6 +150,27 @@ public enum ClusterError: Error, Equatable, Sendable, CustomStringConvertible {
         case .keyUnavailable(let k): "the private keys of \(k) are not held (never created here, or destroyed)"
         case .ownKeysMissing(let r): "this data directory holds none of the keys of \(r) (bootstrap, active or newest certified): its cluster membership does not match its keystore"
         case .logIndexOutOfOrder(let e, let a): "key-log entry \(a) is not the next one (\(e))"
+        case .clientOutOfRange(let k): "client id \(k) is beyond 32 bits"
+        case .unknownClient(let k): "\(k) was never added"
+        case .clientRemoved(let k): "\(k) was removed"
+        case .clientIDTaken(let k): "\(k) is already used (client ids are never reused)"
+        case .badCommandSignature: "the command is not signed by the operator key"
+        case .commandReplay(let c, let highest): "command number \(c) is not above the highest accepted command \(highest)"
+        case .commandContested(let c): "command number \(c) is contested: another command with that number was approved"
+        case .commandExpired(let c, let at, let now): "command \(c) expired at \(at) (now \(now), \(OperatorCommand.clockSkew) s skew allowed)"
+        case .commandExpiryTooFar(let c, let at, let now): "command \(c) expires at \(at), more than \(OperatorCommand.maximumValidity / 86400) days after now (\(now))"
+        case .unknownTarget(let what): "unknown target: \(what)"
+        case .invalidCommand(let why): "invalid command: \(why)"
+        case .clientMismatch(let sender, let named): "\(sender) sent a record naming \(named)"
+        case .notAReplica: "only replicas may make this request"
+        case .unknownCommand(let c): "command \(c) is not an accepted rotation naming this node"
+        case .kindsNotRenewed(let what): "the rotation order requires new keys: \(what) unchanged"
+        case .unexpectedClientEpoch(let k, let e): "client record \(k): expected epoch \(e)"
+        case .badClientRecordSignature(let k): "client record \(k): binding or authority signature does not verify"
+        case .clientApprovalConflict(let k): "client record \(k): a different record for this key name was already approved"
+        case .pinTaken(let owner, let claimant): "\(claimant) names a TLS pin that is \(owner)'s"
+        case .clientKeyUnavailable(let k): "the private keys of \(k) are not held (never created here, or destroyed)"
+        case .unsupported(let what): "not supported here: \(what)"
         }
     }
 }

@@ -5,7 +5,17 @@ public enum PeerRequest: Equatable, Sendable {
     case stableCheckpoints(after: UInt64, limit: UInt64)
     case checkpointSignature(boundary: UInt64)
     case status
+    /// The SignedCommand bytes a relaying replica asks approval for.
+    case approveCommand([UInt8])
+    /// The ClientRecord bytes a relaying replica asks approval for.
+    case approveClientRecord([UInt8])
+    /// A client submits its own ClientRecord bytes.
+    case submitClientRecord([UInt8])
+    /// Log entries with index ≥ `after`, waiting up to `waitMilliseconds` for the first.
+    case watchLog(after: UInt64, limit: UInt64, waitMilliseconds: UInt64)
 
+    /// The longest a watch-log request may wait.
+    public static let maximumWaitMilliseconds: UInt64 = 25000
     public static let maximumByteCount = Proposal.maximumByteCount + 16
 
     public var encoded: [UInt8] {
@@ -15,6 +25,10 @@ public enum PeerRequest: Equatable, Sendable {
         case .stableCheckpoints(let after, let limit): CBORValue.array([.unsigned(3), .unsigned(after), .unsigned(limit)]).encoded
         case .checkpointSignature(let b): CBORValue.array([.unsigned(4), .unsigned(b)]).encoded
         case .status: CBORValue.array([.unsigned(5)]).encoded
+        case .approveCommand(let b): CBORValue.array([.unsigned(6), .bytes(b)]).encoded
+        case .approveClientRecord(let b): CBORValue.array([.unsigned(7), .bytes(b)]).encoded
+        case .submitClientRecord(let b): CBORValue.array([.unsigned(8), .bytes(b)]).encoded
+        case .watchLog(let after, let limit, let wait): CBORValue.array([.unsigned(9), .unsigned(after), .unsigned(limit), .unsigned(wait)]).encoded
         }
     }
 
@@ -40,9 +54,65 @@ public enum PeerRequest: Equatable, Sendable {
         case 5:
             try fields(1)
             self = .status
+        case 6:
+            try fields(2)
+            self = .approveCommand(try f[1].bytes("command", maximum: OperatorCommand.maximumByteCount))
+        case 7:
+            try fields(2)
+            self = .approveClientRecord(try f[1].bytes("client record", maximum: ClientKeyRecord.maximumByteCount))
+        case 8:
+            try fields(2)
+            self = .submitClientRecord(try f[1].bytes("client record", maximum: ClientKeyRecord.maximumByteCount))
+        case 9:
+            try fields(4)
+            let wait = try f[3].unsigned("wait milliseconds")
+            guard wait <= Self.maximumWaitMilliseconds else {
+                throw ClusterError.malformed("watch-log wait must be at most \(Self.maximumWaitMilliseconds) ms, is \(wait)")
+            }
+            self = .watchLog(after: try f[1].unsigned("after index"), limit: try f[2].unsigned("limit"), waitMilliseconds: wait)
         default:
             throw ClusterError.malformed("unknown peer request kind \(kind)")
         }
+    }
+}
+
+extension PeerRequest {
+    /// Whether a client node may make this request (the others are refused `notAReplica`).
+    public var isOpenToClients: Bool {
+        switch self {
+        case .logEntries, .stableCheckpoints, .status, .submitClientRecord, .watchLog: true
+        case .approve, .checkpointSignature, .approveCommand, .approveClientRecord: false
+        }
+    }
+}
+
+/// The answer to `PeerRequest.submitClientRecord`: [state, approvals, quorum].
+public struct ClientSubmissionState: Equatable, Sendable {
+    public enum State: UInt64, Sendable {
+        case pending = 0
+        case certified = 1
+        case inLog = 2
+    }
+
+    public let state: State
+    public let approvals: UInt64
+    public let quorum: UInt64
+
+    public init(state: State, approvals: UInt64, quorum: UInt64) {
+        self.state = state
+        self.approvals = approvals
+        self.quorum = quorum
+    }
+
+    public var encoded: [UInt8] { CBORValue.array([.unsigned(state.rawValue), .unsigned(approvals), .unsigned(quorum)]).encoded }
+
+    public init(bytes: [UInt8]) throws {
+        let f = try CBORValue.decode(bytes, what: "client submission state", limit: 64).array("client submission state", count: 3)
+        let code = try f[0].unsigned("submission state")
+        guard let state = State(rawValue: code) else { throw ClusterError.malformed("submission state must be 0, 1 or 2, is \(code)") }
+        self.state = state
+        approvals = try f[1].unsigned("approvals")
+        quorum = try f[2].unsigned("quorum")
     }
 }
 

@@ -11,6 +11,11 @@ public enum SignatureTag: String, CaseIterable, Sendable {
     case commandApproval = "custos/cluster/v1/command-approval"
     case consensusShare = "custos/cluster/v1/consensus-share"
     case checkpoint = "custos/cluster/v1/checkpoint"
+    case command = "custos/cluster/v1/command"
+    case operatorKeyBinding = "custos/cluster/v1/operator-key-binding"
+    case clientKeyBinding = "custos/cluster/v1/client-key-binding"
+    case clientRecordAuthority = "custos/cluster/v1/client-record-authority"
+    case clientKeyApproval = "custos/cluster/v1/client-key-approval"
 
     public var text: String { rawValue }
 
@@ -21,7 +26,8 @@ public enum SignatureTag: String, CaseIterable, Sendable {
         case .keyLogApproval: SignatureTag.keyLogApprovalDST
         case .commandApproval: SignatureTag.commandApprovalDST
         case .consensusShare: SignatureTag.consensusShareDST
-        case .configuration, .recordAuthority, .checkpoint: nil
+        case .clientKeyApproval: SignatureTag.clientKeyApprovalDST
+        case .configuration, .recordAuthority, .checkpoint, .command, .operatorKeyBinding, .clientKeyBinding, .clientRecordAuthority: nil
         }
     }
 
@@ -39,4 +45,5 @@ public enum SignatureTag: String, CaseIterable, Sendable {
     public static let keyLogApprovalDST = blsTag("CUSTOS-CLUSTER-V1-KEY-LOG-APPROVAL")
     public static let commandApprovalDST = blsTag("CUSTOS-CLUSTER-V1-COMMAND-APPROVAL")
     public static let consensusShareDST = blsTag("CUSTOS-CLUSTER-V1-CONSENSUS-SHARE")
+    public static let clientKeyApprovalDST = blsTag("CUSTOS-CLUSTER-V1-CLIENT-KEY-APPROVAL")
 }

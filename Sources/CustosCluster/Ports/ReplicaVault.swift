@@ -15,6 +15,12 @@ public protocol ReplicaVault: Sendable {
     /// exists, returns its stored bytes without calling `build` (a restart re-sends the same record).
     func createCandidate(_ name: KeyName, build: @Sendable (CandidateKeys) async throws -> [UInt8]) async throws -> [UInt8]
 
+    /// As `createCandidate(_:build:)`, renewing only the kinds in `renewing`: the other kinds'
+    /// private keys of `previous` are carried over (re-wrapped under `name`, public keys
+    /// unchanged). `renewing: .all, carryingFrom: nil` is `createCandidate(_:build:)`.
+    func createCandidate(_ name: KeyName, renewing: ReplicaKeyKinds, carryingFrom previous: KeyName?,
+                         build: @Sendable (CandidateKeys) async throws -> [UInt8]) async throws -> [UInt8]
+
     /// The stored record bytes of the candidate for `name`, if one was created.
     func candidate(_ name: KeyName) async throws -> [UInt8]?
 
@@ -49,6 +55,14 @@ public protocol ReplicaVault: Sendable {
     /// another: then returns the one it signed.
     func decideCheckpoint(boundary: UInt64, digest: [UInt8], audit: ClusterAuditEvent) async throws -> Decision
 
+    /// Records that this replica approves command `number` with `digest`, unless it has already
+    /// approved another command with that number: then returns the digest it approved.
+    func decideCommandApproval(_ number: UInt64, digest: [UInt8], audit: ClusterAuditEvent) async throws -> Decision
+
+    /// Records that this replica approves the client record with `digest` for `name` (one
+    /// record per client key name).
+    func decideClientApproval(_ name: ClientKeyName, digest: [UInt8], audit: ClusterAuditEvent) async throws -> Decision
+
     /// Deletes watermark rows with sequence ≤ `sequence` and remembers it as the low watermark.
     func pruneConsensusShares(through sequence: UInt64) async throws
 
@@ -65,6 +79,15 @@ public protocol ReplicaVault: Sendable {
     func saveCertificate(_ name: KeyName, certificate: [UInt8]) async throws
     func certificate(_ name: KeyName) async throws -> [UInt8]?
 
+    // MARK: Relayed items (commands and client records this replica gathers approvals for)
+
+    /// Stores an item to relay; storing the same item again (same digest) changes nothing.
+    func saveRelayed(kind: ScheduledKind, item: [UInt8]) async throws
+    /// Stores the certificate assembled for the relayed item with `digest`.
+    func saveRelayedCertificate(kind: ScheduledKind, digest: [UInt8], certificate: [UInt8]) async throws
+    func relayed() async throws -> [RelayedItem]
+    func dropRelayed(digest: [UInt8]) async throws
+
     /// Stable-checkpoint certificates, by boundary.
     func saveStableCheckpoint(boundary: UInt64, certificate: [UInt8]) async throws
     func stableCheckpoints(after boundary: UInt64, limit: Int) async throws -> [(boundary: UInt64, certificate: [UInt8])]
@@ -72,6 +95,52 @@ public protocol ReplicaVault: Sendable {
 
     /// The floors of the share watermark as stored: low watermark (pruned through) and view floor.
     func consensusFloors() async throws -> (lowWatermark: UInt64, viewFloor: UInt64, highestSigned: UInt64?)
+}
+
+// Defaults so that vaults written before operator commands still build; each vault replaces
+// them. A default that cannot do the work refuses with `unsupported` rather than pretend.
+extension ReplicaVault {
+    public func createCandidate(_ name: KeyName, renewing: ReplicaKeyKinds, carryingFrom previous: KeyName?,
+                                build: @Sendable (CandidateKeys) async throws -> [UInt8]) async throws -> [UInt8] {
+        guard renewing == .all, previous == nil else { throw ClusterVaultError.unsupported("carrying keys over to a new key name") }
+        return try await createCandidate(name, build: build)
+    }
+
+    public func decideCommandApproval(_ number: UInt64, digest: [UInt8], audit: ClusterAuditEvent) async throws -> Decision {
+        throw ClusterVaultError.unsupported("command approvals")
+    }
+
+    public func decideClientApproval(_ name: ClientKeyName, digest: [UInt8], audit: ClusterAuditEvent) async throws -> Decision {
+        throw ClusterVaultError.unsupported("client record approvals")
+    }
+
+    public func saveRelayed(kind: ScheduledKind, item: [UInt8]) async throws { throw ClusterVaultError.unsupported("relayed items") }
+    public func saveRelayedCertificate(kind: ScheduledKind, digest: [UInt8], certificate: [UInt8]) async throws {
+        throw ClusterVaultError.unsupported("relayed items")
+    }
+    public func relayed() async throws -> [RelayedItem] { throw ClusterVaultError.unsupported("relayed items") }
+    public func dropRelayed(digest: [UInt8]) async throws { throw ClusterVaultError.unsupported("relayed items") }
+}
+
+/// A command or client record a replica relays: received from the operator or a client,
+/// stored until it is in the key log.
+public struct RelayedItem: Equatable, Sendable {
+    public let kind: ScheduledKind
+    public let item: [UInt8]
+    /// SHA-256 of `item`.
+    public let digest: [UInt8]
+    /// The quorum certificate, once assembled.
+    public let certificate: [UInt8]?
+    /// Unix seconds, when the vault records it.
+    public let receivedAt: UInt64?
+
+    public init(kind: ScheduledKind, item: [UInt8], digest: [UInt8], certificate: [UInt8]?, receivedAt: UInt64?) {
+        self.kind = kind
+        self.item = item
+        self.digest = digest
+        self.certificate = certificate
+        self.receivedAt = receivedAt
+    }
 }
 
 /// The keys of a fresh candidate, usable only inside `ReplicaVault.createCandidate`'s `build`.
@@ -132,5 +201,8 @@ public struct StoredLogEntry: Equatable, Sendable {
 
 public enum ClusterVaultError: Error, Equatable, Sendable {
     case keyUnavailable(KeyName)
+    case clientKeyUnavailable(ClientKeyName)
+    /// The vault does not implement this operation.
+    case unsupported(String)
     case logIndexOutOfOrder(expected: UInt64, actual: UInt64)
 }

@@ -164,7 +164,7 @@ extension ByzantineSimulationTests {
             (proposal + [0], .encoding(what: "peer request", .trailingBytes(count: 1))),
             ([UInt8](repeating: 0x40, count: PeerRequest.maximumByteCount + 1),
              .oversized(what: "peer request", limit: PeerRequest.maximumByteCount, actual: PeerRequest.maximumByteCount + 1)),
-            (CBORValue.array([.unsigned(9)]).encoded, .malformed("unknown peer request kind 9")),
+            (CBORValue.array([.unsigned(10)]).encoded, .malformed("unknown peer request kind 10")),
             (CBORValue.array([.unsigned(5), .unsigned(1)]).encoded, .malformed("peer request 5 must have 1 fields, has 2")),
             (CBORValue.unsigned(5).encoded, .malformed("peer request must be an array")),
         ]
