@@ -212,7 +212,8 @@ def test_four_replicas_from_bundles_to_operational_with_one_killed_mid_key_excha
     log = nodes[3].server.call("GET", "/v1/cluster/log", nodes[3].admin_token).json()["entries"]
     consensus_keys = {}
     for entry in log:
-        sequence, record, record_certificate, status, _reason = cbor_decode(base64.b64decode(entry["entry"]))
+        sequence, kind, record, record_certificate, status, _reason = cbor_decode(base64.b64decode(entry["entry"]))
+        assert kind == 0  # replica records only: no command was issued
         assert status == 0
         name, key = record_keys(record)
         consensus_keys[name] = key
@@ -228,7 +229,7 @@ def test_four_replicas_from_bundles_to_operational_with_one_killed_mid_key_excha
     assert not verify_with_blst([consensus_keys[(r, 0, 1)] for r in (1, 2, 3)], signed, aggregate, CONSENSUS_SHARE_DST)
 
     # A key-exchange certificate from the log: approvals by the bootstrap keys (keyset at s).
-    sequence, record, record_certificate, _, _ = cbor_decode(base64.b64decode(log[0]["entry"]))
+    sequence, _, record, record_certificate, _, _ = cbor_decode(base64.b64decode(log[0]["entry"]))
     signed_configuration, _ = configuration_of(read_bundle(out / "replica-0.bundle.json"))
     bootstrap = configuration_keys(signed_configuration)
     aggregate, signers, signer_keys = decode_certificate(record_certificate, N)
