@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import datetime
 import hashlib
+import http.client
 import json
 import signal
 import socket
@@ -361,44 +362,40 @@ def descriptor_file(path: Path, cluster: bytes, client: int, secret: "forge.Clie
     return path
 
 
-def self_signed(key, directory: Path, label: str) -> tuple[Path, Path]:
-    """A self-signed certificate for a P-384 key, as PEM files (peers know keys by pin only)."""
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, label)])
+# -- the peer port, reached the way a replica, a client (or anyone else) would ------------
+
+def certificate_files(directory: Path, name: str, key) -> tuple[Path, Path]:
+    """A self-signed client certificate for a P-384 `key` (or its 48-byte secret scalar): only its
+    key's pin matters to the listener."""
+    if isinstance(key, bytes):
+        key = ec.derive_private_key(int.from_bytes(key, "big"), ec.SECP384R1())
     now = datetime.datetime.now(datetime.timezone.utc)
-    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-                   .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
-                   .not_valid_after(now + datetime.timedelta(days=30)).sign(key, hashes.SHA384()))
-    cert_path, key_path = directory / f"{label}.crt", directory / f"{label}.key"
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    certificate = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
+                   .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA384()))
+    cert_path, key_path = directory / f"{name}.crt", directory / f"{name}.key"
     cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                            serialization.NoEncryption()))
     return cert_path, key_path
 
 
-def peer_call(port: int, client_certificate: tuple[Path, Path] | None, body: bytes, timeout: float = 30) -> tuple[int, bytes] | None:
-    """POST /v1/cluster/peer over TLS 1.3 with a client certificate: (HTTP status, body), or
-    None when the handshake or the connection is refused."""
+def tls_context(identity: tuple[Path, Path] | None) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE  # the test trusts its own loopback replica
     context.minimum_version = ssl.TLSVersion.TLSv1_3
-    if client_certificate:
-        context.load_cert_chain(*map(str, client_certificate))
-    request = (f"POST /v1/cluster/peer HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/cbor\r\n"
-               f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # the replica's certificate is self-signed; its pin is not what is tested here
+    if identity:
+        context.load_cert_chain(*map(str, identity))
+    return context
+
+
+def peer_post(port: int, body: bytes, identity: tuple[Path, Path] | None, timeout: float = 10) -> tuple[int, bytes]:
+    connection = http.client.HTTPSConnection("127.0.0.1", port, context=tls_context(identity), timeout=timeout)
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as raw:
-            with context.wrap_socket(raw) as tls:
-                tls.sendall(request)
-                answer = b""
-                while len(answer) < 8 << 20:
-                    chunk = tls.recv(65536)
-                    if not chunk:
-                        break
-                    answer += chunk
-    except (ssl.SSLError, ConnectionError, OSError):
-        return None
-    if not answer.startswith(b"HTTP/1.1 "):
-        return None
-    head, _, rest = answer.partition(b"\r\n\r\n")
-    return int(head[9:12]), rest
+        connection.request("POST", "/v1/cluster/peer", body=body, headers={"Content-Type": "application/cbor"})
+        response = connection.getresponse()
+        return response.status, response.read(8 * 1024 * 1024)
+    finally:
+        connection.close()

@@ -24,7 +24,7 @@ import requests
 
 import cluster_forge as forge
 import cluster_verify as v
-from cluster_nodes import Network, OperatorKeySigner, descriptor_file, peer_call, self_signed, wait_for
+from cluster_nodes import Network, OperatorKeySigner, certificate_files, descriptor_file, peer_post, wait_for
 
 N = 4
 W = 4
@@ -48,7 +48,7 @@ def net(custos_bin, tmp_path_factory):
         path = descriptor_file(network.root / "hostile.json", network.cluster_id, HOSTILE, network.hostile)
         number = network.command("add-client", "--descriptor", path).json()["number"]
         network.wait_command(number)
-        network.hostile_certificate = self_signed(network.hostile.tls, network.root, "hostile-client")
+        network.hostile_certificate = certificate_files(network.root, "hostile-client", network.hostile.tls)
         yield network
     finally:
         network.stop()
@@ -195,21 +195,21 @@ def test_a_hostile_client_cannot_publish_keys_for_another_or_speak_for_a_replica
     port = net.replicas[0].peer_port
     certificate = net.hostile_certificate
     # It may read the log (request 9) like any client.
-    answer = peer_call(port, certificate, v.encode([9, 0, 10, 0]))
-    assert answer and answer[0] == 200 and isinstance(v.canonical(answer[1]), list), answer
+    answer = peer_post(port, v.encode([9, 0, 10, 0]), certificate)
+    assert answer[0] == 200 and isinstance(v.canonical(answer[1]), list), answer
     before = snapshot(net)
     # A record for client 0 (which the network registered), signed by the hostile client's keys.
     record = forge.client_record(net.cluster_id, 0, 1, forge.ClientSecret("stolen"), net.hostile)
-    answer = peer_call(port, certificate, v.encode([8, record]))
-    assert answer and answer[0] == 422 and b"client" in answer[1], answer
+    answer = peer_post(port, v.encode([8, record]), certificate)
+    assert answer[0] == 422 and b"client" in answer[1], answer
     # Replica-only requests: approve a record, a command, a client record; a checkpoint signature.
     for request in ([1, [record, None]], [6, crafted(net, 99, forge.rotate_replica_keys(None, 1))], [7, record], [4, W]):
-        answer = peer_call(port, certificate, v.encode(request))
-        assert answer and answer[0] == 422 and b"replica" in answer[1].lower(), (request[0], answer)
+        answer = peer_post(port, v.encode(request), certificate)
+        assert answer[0] == 422 and b"replica" in answer[1].lower(), (request[0], answer)
     # Malformed, truncated, oversized and deeply nested bodies.
     for body in (b"\xff", v.encode([8])[:-1] + b"\x18", v.encode([8, b"\x00" * 70000]), b"\x81" * 40 + b"\x00"):
-        answer = peer_call(port, certificate, body)
-        assert answer is None or answer[0] in (413, 422), answer
+        answer = peer_post(port, body, certificate)
+        assert answer[0] in (413, 422), answer
     assert snapshot(net) == before
     refusals = [r for r in cluster_audit(net.replicas[0], "cluster.peer") if r["outcome"] == "failure"]
     assert refusals, "no refused peer request audited"
