@@ -338,6 +338,63 @@ class ShareLoad:
             time.sleep(self.pause)
 
 
+class LogWatcher:
+    """A node informed: follows `GET /v1/cluster/log` as server-sent events on its own thread,
+    parsed here from the SSE grammar (fields `id`, `event`, `data`; comments; blank line ends
+    an event), and keeps each entry with the time it arrived. Ends when stopped or when the
+    server ends the stream."""
+
+    def __init__(self, node: Process, after: int = 0):
+        self.node = node
+        self.after = after
+        self.events: list[tuple[float, dict]] = []   # (arrival time, entry JSON)
+        self.ids: list[int] = []
+        self.comments = 0
+        self.error: str | None = None
+        self.response: requests.Response | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> "LogWatcher":
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self.response is not None:
+            self.response.close()
+        self.thread.join(timeout=10)
+
+    def arrival(self, index: int) -> float | None:
+        return next((t for t, e in self.events if e["index"] == index), None)
+
+    def _run(self) -> None:
+        try:
+            self.response = requests.get(self.node.server.url + "/v1/cluster/log", params={"after": self.after}, stream=True,
+                                         headers={"Authorization": f"Bearer {self.node.admin_token}", "Accept": "text/event-stream"},
+                                         timeout=(10, 60))
+            if self.response.status_code != 200 or not self.response.headers["content-type"].startswith("text/event-stream"):
+                self.error = f"{self.response.status_code} {self.response.text[:200]}"
+                return
+            fields: dict[str, str] = {}
+            for raw in self.response.iter_lines(chunk_size=1, decode_unicode=False):
+                line = raw.decode()
+                if line == "":
+                    if fields.get("event") == "entry":
+                        entry = json.loads(fields["data"])
+                        assert int(fields["id"]) == entry["index"], fields
+                        self.ids.append(entry["index"])
+                        self.events.append((time.time(), entry))
+                    fields = {}
+                elif line.startswith(":"):
+                    self.comments += 1
+                else:
+                    name, _, value = line.partition(":")
+                    value = value[1:] if value.startswith(" ") else value
+                    fields[name] = fields[name] + "\n" + value if name == "data" and name in fields else value
+        except (requests.RequestException, AttributeError, ValueError) as error:
+            if self.error is None and not isinstance(error, AttributeError):
+                self.error = type(error).__name__
+
+
 class OperatorKeySigner:
     """The operator's real key (`cluster-operator` in the operator's data directory) signing
     whatever a test crafts, through `custos sign`: a hostile operator, or one making mistakes

@@ -46,6 +46,8 @@ class Sequencer:
         self.refusals: list[str] = []
         # (replica index, checkpoint signature JSON, time it came back) for every notice answered.
         self.signatures: list[tuple[int, dict, float]] = []
+        # (replica index, sequence) -> when the schedule notice that replica accepted was sent.
+        self.delivered: dict[tuple[int, int], float] = {}
         # Held while a tick runs, so that a load thread can read `sequence` between ticks.
         self.lock = threading.Lock()
 
@@ -117,6 +119,7 @@ class Sequencer:
             while replica.queue:
                 kind, body = replica.queue[0]
                 path = "/v1/cluster/schedule" if kind == "schedule" else "/v1/cluster/checkpoints"
+                sent = time.time()
                 try:
                     response = replica.call("POST", path, body)
                 except requests.RequestException:
@@ -127,4 +130,6 @@ class Sequencer:
                     self.refusals.append(f"replica {index} {kind} {body}: {response.status_code} {response.text[:300]}")
                 elif kind == "checkpoint":
                     self.signatures.append((index, response.json(), time.time()))
+                else:
+                    self.delivered[(index, body["sequence"])] = sent
                 replica.queue.pop(0)

@@ -24,7 +24,7 @@ import time
 import pytest
 
 import cluster_verify as v
-from cluster_nodes import DEADLINE, Network, ShareLoad, wait_for
+from cluster_nodes import DEADLINE, LogWatcher, Network, ShareLoad, wait_for
 
 N = 4
 W = 4
@@ -78,6 +78,9 @@ def test_rotate_all_replica_and_client_keys_under_load_with_a_replica_killed_mid
         assert answer.status_code == 200 and answer.json()["epoch"] == 0, answer.text[:300]
 
     load = ShareLoad(net).start()
+    # A node informed: replica 1's log as server-sent events, from the entry after the present.
+    watcher = LogWatcher(net.replicas[1], after=net.replicas[1].status()["log_length"]).start()
+    watched_from = time.time()
     try:
         replicas_command = net.command("rotate-replica-keys", "--replicas", "all").json()
         clients_command = net.command("rotate-client-keys", "--clients", "all").json()
@@ -119,6 +122,7 @@ def test_rotate_all_replica_and_client_keys_under_load_with_a_replica_killed_mid
         wait_for("load past the hand-over", lambda: net.sequencer.sequence >= end_sequence, tick=net.tick)
     finally:
         load.stop()
+        watcher.stop()
 
     assert load.failures == [], load.failures[:20]
     assert len(load.shares) >= 50, f"only {len(load.shares)} shares under load"
@@ -133,6 +137,17 @@ def test_rotate_all_replica_and_client_keys_under_load_with_a_replica_killed_mid
     assert log.command_progress(rotate_replicas)["complete"] and log.command_progress(rotate_clients)["complete"]
     assert all(log.newest(r).epoch == 2 for r in range(N))
     assert sorted(log.registered_clients()) == [0, 1] and all(log.newest_client(k).epoch == 1 for k in (0, 1))
+
+    # Informed within a second: every entry scheduled while it watched reached the watcher, in
+    # order, less than a second after the ledger handed replica 1 its schedule notice; the
+    # stream stayed quiet in between (a keep-alive comment every 15 s, not a busy loop).
+    assert watcher.error is None, watcher.error
+    first = watcher.after
+    assert watcher.ids == list(range(first, first + len(watcher.ids))) and len(watcher.ids) >= 6, watcher.ids
+    for arrived, entry in watcher.events:
+        sent = net.sequencer.delivered[(1, entry["sequence"])]
+        assert arrived - sent < 1.0, (entry, arrived - sent)
+    assert watcher.comments <= (time.time() - watched_from) / 15 + 2, f"{watcher.comments} keep-alive comments"
 
     # Every share under the key keyset(t) names, verified in blst; none asked of a destroyed key.
     destroyed = {}
