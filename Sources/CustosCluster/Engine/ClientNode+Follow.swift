@@ -5,7 +5,7 @@ extension ClientNode {
     /// 9, answered as soon as one exists or after `wait`), verifies each, then fetches and
     /// verifies its stable checkpoints (request 3), then acts on pending orders (`advance`). A
     /// replica that fails, times out or serves an entry this client does not recompute is left
-    /// for the next one (audited `cluster.follow`); nothing it served past that point is kept.
+    /// for the next one (audited `cluster.follow`); nothing of that answer is kept.
     @discardableResult
     public func follow(wait: Duration) async throws -> ClientProgress {
         try requireStarted()

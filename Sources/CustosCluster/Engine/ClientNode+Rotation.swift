@@ -52,7 +52,7 @@ extension ClientNode {
                 }
                 if lastReported?.name != record.name || lastReported?.state != answer {
                     lastReported = (record.name, answer)
-                    await report("cluster.client-record", "ok", subject: "\(record.name)", detail: "submitted to \(peer): \(answer)")
+                    await report("cluster.client-record", "ok", subject: "\(record.name)", detail: "submitted to \(peer): \(answer.state), \(answer.approvals) of \(answer.quorum) approvals")
                 }
                 return .submitted(name: record.name, relay: peer, state: answer)
             } catch {
