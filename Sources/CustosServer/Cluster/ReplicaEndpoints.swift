@@ -18,10 +18,10 @@ struct ReplicaEndpoints: ClusterEndpoints {
 
     func phase() async -> String { await node.status().phase.rawValue }
 
-    func status() async throws -> ClusterStatusResponse {
+    func status() async throws -> ClusterNodeStatus {
         var response = Self.statusResponse(await node.status(), configuration: node.configuration)
         response.startError = await startFailure()
-        return response
+        return .replica(response)
     }
 
     static func statusResponse(_ status: ReplicaStatus, configuration: ClusterConfiguration) -> ClusterStatusResponse {
@@ -40,8 +40,9 @@ struct ReplicaEndpoints: ClusterEndpoints {
         })
     }
 
-    func schedule(sequence: UInt64, record: [UInt8], certificate: [UInt8]) async throws -> ClusterLogEntry {
-        let summary = try await node.schedule(sequence: sequence, record: record, certificate: certificate)
+    func schedule(sequence: UInt64, kind: String, item: [UInt8], certificate: [UInt8]) async throws -> ClusterLogEntry {
+        guard kind == "replica-record" else { throw ClusterRouteError.invalid("kind \(kind) is not scheduled by this replica yet") }
+        let summary = try await node.schedule(sequence: sequence, record: item, certificate: certificate)
         return ClusterLogEntry(index: summary.index, sequence: summary.sequence, name: summary.name.map(Self.name),
                                status: summary.accepted ? "accepted" : "void", reason: summary.reason, head: Hex.encode(summary.head))
     }
@@ -76,7 +77,7 @@ struct ReplicaEndpoints: ClusterEndpoints {
         return try ClusterCertificate(bytes: certificate, replicaCount: node.configuration.n).signers
     }
 
-    func log(after: UInt64, limit: Int) async throws -> ClusterLogResponse {
+    func log(after: UInt64, limit: Int, wait: Duration?) async throws -> ClusterLogResponse {
         try Self.logPage(try await node.logEntries(after: after, limit: limit + 1), after: after, limit: limit)
     }
 
