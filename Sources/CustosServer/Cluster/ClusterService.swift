@@ -26,8 +26,7 @@ actor ClusterService: Service {
     private var pendingBoundaries: [UInt64: Int] = [:]
     private var signals: AsyncStream<UInt64>.Continuation?
     /// Pins of every key name the log has accepted, with the configuration's bootstrap pins.
-    private var pins: [KeyName: PublicKeyPin] = [:]
-    private var pinsLogLength: UInt64 = 0
+    private var pins: PeerPinTable?
     private var identity: KeyName?
     /// Peers' checkpoint signatures over another ledger digest than this replica's: a sign of
     /// non-determinism in the ledger (docs/cluster.md, "Signed checkpoints").
@@ -52,18 +51,19 @@ actor ClusterService: Service {
         let replica = ReplicaID(membership.replica)
         let directory = PeerDirectory()
         let tls = PeerTLS(directory: directory)
-        for descriptor in configuration.replicas {
-            pins[.bootstrap(descriptor.id)] = PublicKeyPin(digest: descriptor.tlsPin)
-        }
+        pins = PeerPinTable(configuration: configuration)
         var client = PinnedPeerClient(tls: tls)
         client.timeout = options.peerTimeout
         let node = ReplicaNode(configuration: configuration, replica: replica, vault: vault, transport: client, clock: SystemClusterClock(),
                                audit: KeystoreClusterAuditSink(keys: keys), peerTimeout: options.peerTimeout)
-        directory.update(peers(configuration: configuration, status: nil))
+        directory.update(pins?.replicaPeers([:]) ?? [:])
         try await installIdentity(tls: tls, vault: vault, candidates: [.bootstrap(replica)], replica: replica)
         let listen = try PeerAddress(parsing: options.peerListen ?? configuration.replicas[replica.index].address)
         let listener = PeerListener(host: listen.host, port: listen.port, tls: tls, handler: { request, from in
-            try await node.handlePeer(request, from: from)
+            switch from {
+            case .replica(let replica): try await node.handlePeer(request, from: replica)
+            case .client: throw ClusterError.notAReplica
+            }
         }, logger: logger)
 
         let (boundaries, continuation) = AsyncStream.makeStream(of: UInt64.self)
@@ -199,15 +199,15 @@ actor ClusterService: Service {
             mismatches.increment(by: Int64(status.checkpointMismatches - mismatchesCounted))
             mismatchesCounted = status.checkpointMismatches
         }
-        if status.logLength > pinsLogLength, let entries = try? await node.logEntries(after: pinsLogLength, limit: Int(status.logLength - pinsLogLength)) {
-            for stored in entries {
-                if let entry = try? LogEntry(bytes: stored.bytes), entry.status == .accepted, let record = try? KeyExchangeRecord(bytes: entry.record) {
-                    pins[record.name] = PublicKeyPin(digest: record.tlsPin)
-                }
-            }
-            pinsLogLength += UInt64(entries.count)
+        if var table = pins, status.logLength > table.length,
+           let entries = try? await node.logEntries(after: table.length, limit: Int(status.logLength - table.length)) {
+            table.read(entries)
+            pins = table
         }
-        directory.update(peers(configuration: node.configuration, status: status))
+        if let table = pins {
+            // Old and new keys are both listed from scheduling to activation.
+            directory.update(table.replicaPeers(Dictionary(uniqueKeysWithValues: status.replicas.map { ($0.replica, [$0.active, $0.newestCertified]) })))
+        }
         if let own = status.replicas.first(where: { $0.replica == node.replica }) {
             // A recovering replica is behind its peers: they may have activated its newest
             // certified key and retired the one it still computes as active (its stable
@@ -217,18 +217,6 @@ actor ClusterService: Service {
             let candidates = status.phase == .recovering ? [own.newestCertified, own.active] : [own.active, own.newestCertified]
             try? await installIdentity(tls: tls, vault: vault, candidates: candidates, replica: node.replica)
         }
-    }
-
-    /// Each replica's address and the pins of its active and newest certified keys (both, from
-    /// scheduling to activation).
-    private func peers(configuration: ClusterConfiguration, status: ReplicaStatus?) -> [ReplicaID: PeerDirectory.Peer] {
-        var peers: [ReplicaID: PeerDirectory.Peer] = [:]
-        for descriptor in configuration.replicas {
-            let keys = status?.replicas.first { $0.replica == descriptor.id }
-            let names = keys.map { [$0.active, $0.newestCertified] } ?? [.bootstrap(descriptor.id)]
-            peers[descriptor.id] = .init(address: descriptor.address, pins: Set(names.compactMap { pins[$0] }))
-        }
-        return peers
     }
 
     /// Presents the first of `candidates` whose TLS key this replica holds; unchanged when it

@@ -84,13 +84,7 @@ struct ReplicaEndpoints: ClusterEndpoints {
 
     /// `stored` holds up to limit + 1 entries: one more says there is a next page.
     static func logPage(_ stored: [StoredLogEntry], after: UInt64, limit: Int) throws -> ClusterLogResponse {
-        let entries = try stored.prefix(limit).map { entry -> ClusterLogEntry in
-            let decoded = try LogEntry(bytes: entry.bytes)
-            let name = try? KeyExchangeRecord(bytes: decoded.record).name
-            return ClusterLogEntry(index: entry.index, sequence: entry.sequence, name: name.map(Self.name),
-                                   status: decoded.status == .accepted ? "accepted" : "void", reason: decoded.reason,
-                                   head: Hex.encode(entry.head), entry: Base64Text.encode(entry.bytes))
-        }
+        let entries = try stored.prefix(limit).map(ClusterLogViews.entry)
         return ClusterLogResponse(entries: entries, next: stored.count > limit ? after + UInt64(limit) : nil)
     }
 
