@@ -66,8 +66,7 @@ public enum AuditOperation: String, Sendable, CaseIterable {
     case clusterCheckpoint = "cluster.checkpoint"
     case clusterCheckpointMismatch = "cluster.checkpoint-mismatch"
     case clusterKeysDestroyed = "cluster.keys-destroyed"
-    // Operator commands and client nodes.
-    case clusterCommand = "cluster.command"
+    // Operator commands and client nodes (cluster.command, below, is also the engine's record of a command received).
     case clusterCommandApprove = "cluster.command-approve"
     case clusterCommandContested = "cluster.command-contested"
     case clusterCommandCertify = "cluster.command-certify"
