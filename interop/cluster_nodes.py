@@ -307,8 +307,8 @@ class ShareLoad:
         end = time.time() + 10 * DEADLINE
         while not self.stopping.is_set() and time.time() < end:
             rounds += 1
-            sequence = self.network.sequencer.sequence + 1
             phase = PHASES[rounds % len(PHASES)]
+            asked = []
             for node in self.network.replicas:
                 with self.lock:
                     if node.index in self.excluded:
@@ -316,26 +316,36 @@ class ShareLoad:
                 if not node.running:
                     continue
                 status = node.status()
-                if not status or status["phase"] != "operational" or status.get("restore_floor") is None \
-                        or sequence <= status["restore_floor"]:
+                if not status or status["phase"] != "operational" or status.get("restore_floor") is None:
                     self.skipped += 1
                     continue
-                body = {"view": 0, "sequence": sequence, "phase": phase, "digest": self.digest(sequence, phase)}
-                sent = time.time()
-                try:
-                    r = node.server.call("POST", "/v1/cluster/shares", node.node_token, body)
-                except requests.RequestException as error:
-                    with self.lock:
-                        if node.index not in self.excluded:
-                            self.failures.append(f"replica {node.index} t={sequence}: {type(error).__name__}")
-                    continue
-                if r.status_code == 200:
-                    self.shares.append({"replica": node.index, **body, **r.json(), "sent": sent})
-                else:
-                    with self.lock:
-                        if node.index not in self.excluded:
-                            self.failures.append(f"replica {node.index} t={sequence}: {r.status_code} {r.text[:200]}")
+                asked.append((node, status["restore_floor"]))
+            # Between two ledger steps, as a ledger asks for the slot it is about to commit: a
+            # share for a sequence the ledger has passed would rightly be refused (pruned).
+            with self.network.sequencer.lock:
+                sequence = self.network.sequencer.sequence + 1
+                for node, floor in asked:
+                    if sequence <= floor:
+                        self.skipped += 1
+                        continue
+                    self._ask(node, sequence, phase)
             time.sleep(self.pause)
+
+    def _ask(self, node: "ReplicaNode", sequence: int, phase: str) -> None:
+        body = {"view": 0, "sequence": sequence, "phase": phase, "digest": self.digest(sequence, phase)}
+        sent = time.time()
+        try:
+            r = node.server.call("POST", "/v1/cluster/shares", node.node_token, body)
+        except requests.RequestException as error:
+            failure = f"replica {node.index} t={sequence}: {type(error).__name__}"
+        else:
+            if r.status_code == 200:
+                self.shares.append({"replica": node.index, **body, **r.json(), "sent": sent})
+                return
+            failure = f"replica {node.index} t={sequence}: {r.status_code} {r.text[:200]}"
+        with self.lock:
+            if node.index not in self.excluded:
+                self.failures.append(failure)
 
 
 class LogWatcher:
