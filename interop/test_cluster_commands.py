@@ -147,10 +147,14 @@ def test_a_replayed_number_is_refused(net):
     path, _ = net.command_file("rotate-replica-keys", "--replicas", "0", "--kinds", "tls", "--number", c)
     assert net.submit(path).json()["number"] == c
     net.wait_command(c, states=("executed", "complete"))
-    refused(net, base64.b64decode(json.loads(path.read_text())["command"]), str(c))
-    # Another command under the executed number, validly signed: refused all the same.
-    refused(net, crafted(net, c, forge.rotate_replica_keys([3], 4)), str(c))
     net.wait_command(c)
+    # The same file again is answered with where the command stands, and changes nothing.
+    before = snapshot(net)
+    again = net.submit(path).json()
+    assert again["number"] == c and again["state"] == "complete", again
+    assert snapshot(net) == before
+    # Another command under the executed number, validly signed: refused, naming the number.
+    refused(net, crafted(net, c, forge.rotate_replica_keys([3], 4)), str(c))
 
 
 def test_two_commands_under_one_number_certify_at_most_one_and_the_number_is_reported_contested(net):
