@@ -90,7 +90,7 @@ struct CommandRefusalSimulationTests {
         #expect(try await cluster.vaults[1].relayed().isEmpty, "replica 1 relays neither")
 
         // A split: the first reaches two replicas only, the second the other two; neither is certified.
-        let (split, _) = try await SimulatedCluster.operational(n: 4, seed: 4_201)
+        let (split, splitSequencer) = try await SimulatedCluster.operational(n: 4, seed: 4_201)
         split.network.setLinkRule { from, to, _ in from == ReplicaID(0) && to.index >= 2 ? .drop : .deliver }
         let a = try await split.command(1, Self.rotateOne)
         let b = try await split.command(1, .rotateReplicaKeys(targets: [ReplicaID(3)], kinds: .all))
@@ -102,7 +102,6 @@ struct CommandRefusalSimulationTests {
         for r in 0..<4 { #expect(try await split.node(r).certifiedAwaitingSchedule().isEmpty) }
         // Reissued under number 2: certified and executed; the contested ones are then dropped.
         #expect(try await split.submit(2, Self.rotateOne) == .certified)
-        let splitSequencer = StubSequencer(cluster: split)
         #expect(try await splitSequencer.scheduleCertified() == 1)
         for r in [0, 3] {
             await split.node(r).relayRound()
