@@ -13,6 +13,7 @@ final class ScriptedReplicas: PeerTransport, Sendable {
         var checkpoints: [CheckpointCertificate] = []
         var submitted: [[UInt8]] = []
         var forging: Set<ReplicaID> = []
+        var shifting: Set<ReplicaID> = []
         var down: Set<ReplicaID> = []
     }
 
@@ -27,6 +28,8 @@ final class ScriptedReplicas: PeerTransport, Sendable {
     }
 
     func forge(_ replica: ReplicaID) { _ = state.withLock { $0.forging.insert(replica) } }
+    /// The replica serves its last entry one sequence later (the same keys verify it there).
+    func shift(_ replica: ReplicaID) { _ = state.withLock { $0.shifting.insert(replica) } }
     func down(_ replica: ReplicaID) { _ = state.withLock { $0.down.insert(replica) } }
     var submitted: [[UInt8]] { state.withLock { $0.submitted } }
 
@@ -42,6 +45,10 @@ final class ScriptedReplicas: PeerTransport, Sendable {
                     // The outcome of the last entry turned around.
                     entries[entries.count - 1] = LogEntry(sequence: last.sequence, kind: last.kind, item: last.item, certificate: last.certificate,
                                                           status: last.status == .accepted ? .void : .accepted, reason: "")
+                }
+                if s.shifting.contains(peer), let last = entries.last {
+                    entries[entries.count - 1] = LogEntry(sequence: last.sequence + 1, kind: last.kind, item: last.item,
+                                                          certificate: last.certificate, status: last.status, reason: last.reason)
                 }
                 return LogEntry.encodeList(entries)
             case .stableCheckpoints(let after, let limit):
@@ -213,5 +220,32 @@ struct ClientNodeTests {
         let refused = await audit.events("cluster.follow", outcome: "refused")
         #expect(refused.map(\.subject) == ["from replica 1", "from replica 2"])
         #expect(refused[0].detail == ClusterError.logEntryMismatch(index: 0).description)
+    }
+
+    @Test("a real entry served at another sequence is found out by the next stable checkpoint: the unfixed tail is dropped and fetched again elsewhere")
+    func rollsBackAFalseTail() async throws {
+        let fixture = try await ClusterFixture(n: 4)
+        var ledger = ScriptedLedger(fixture: fixture)
+        let vault = InMemoryClientVault(seed: 79)
+        let audit = RecordingAuditSink()
+        try ledger.schedule(try await fixture.command(1, .addClient(try await vault.initialDescriptor(cluster: fixture.cluster, client: Self.client))))
+        ledger.replicas.shift(ReplicaID(1))
+        let client = node(fixture, ledger, vault: vault, audit: audit)
+        try await client.start()
+        try await client.follow(wait: .zero)
+        #expect(await client.status().logLength == 1)
+        #expect(await client.status().logHead != ledger.log.head, "accepted entry by entry: only a stable checkpoint tells")
+
+        try ledger.checkpoint()
+        try await client.follow(wait: .zero)
+        var status = await client.status()
+        #expect(status.logLength == 0 && status.stableLength == 0, "the tail dropped")
+        #expect(try await vault.logEntries(after: 0, limit: 10).isEmpty, "nothing of it stored")
+        #expect(status.followedReplica == ReplicaID(2))
+        #expect(await audit.events("cluster.follow", outcome: "refused").map(\.detail) == [ClusterError.logHeadMismatch(boundary: 4).description])
+
+        try await client.follow(wait: .zero)
+        status = await client.status()
+        #expect(status.logHead == ledger.log.head && status.stableLength == 1 && status.latestStableBoundary == 4)
     }
 }
