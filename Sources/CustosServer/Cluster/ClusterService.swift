@@ -32,6 +32,10 @@ actor ClusterService: Service {
     /// non-determinism in the ledger (docs/cluster.md, "Signed checkpoints").
     private let mismatches = Metrics.Counter(label: "custos_cluster_checkpoint_mismatches_total")
     private var mismatchesCounted = 0
+    /// Key records accepted in the log (replicas' and clients'), and operator commands by state.
+    private let rotations = Metrics.Counter(label: "custos_cluster_rotations_total")
+    private var rotationsCounted = 0
+    private var commandStates: Set<String> = []
 
     init(keys: KeyService, options: ServerConfiguration.Cluster, handle: ClusterHandle, logger: Logger) {
         self.keys = keys
@@ -59,11 +63,9 @@ actor ClusterService: Service {
         directory.update(pins?.replicaPeers([:]) ?? [:])
         try await installIdentity(tls: tls, vault: vault, candidates: [.bootstrap(replica)], replica: replica)
         let listen = try PeerAddress(parsing: options.peerListen ?? configuration.replicas[replica.index].address)
+        // The engine refuses a client the requests that are the replicas' alone.
         let listener = PeerListener(host: listen.host, port: listen.port, tls: tls, handler: { request, from in
-            switch from {
-            case .replica(let replica): try await node.handlePeer(request, from: replica)
-            case .client: throw ClusterError.notAReplica
-            }
+            try await node.handlePeer(request, from: from)
         }, logger: logger)
 
         let (boundaries, continuation) = AsyncStream.makeStream(of: UInt64.self)
@@ -203,10 +205,17 @@ actor ClusterService: Service {
            let entries = try? await node.logEntries(after: table.length, limit: Int(status.logLength - table.length)) {
             table.read(entries)
             pins = table
+            if table.rotations > rotationsCounted {
+                rotations.increment(by: Int64(table.rotations - rotationsCounted))
+                rotationsCounted = table.rotations
+            }
         }
+        recordCommandStates(status.commands)
         if let table = pins {
-            // Old and new keys are both listed from scheduling to activation.
+            // Old and new keys are both listed from scheduling to activation; removed clients not at all.
             directory.update(table.replicaPeers(Dictionary(uniqueKeysWithValues: status.replicas.map { ($0.replica, [$0.active, $0.newestCertified]) })))
+            let clients = status.clients.filter { !$0.removed }.map { ($0.client, [$0.active, $0.newest].compactMap { $0 }) }
+            directory.update(clients: table.clientPeers(Dictionary(uniqueKeysWithValues: clients)))
         }
         if let own = status.replicas.first(where: { $0.replica == node.replica }) {
             // A recovering replica is behind its peers: they may have activated its newest
@@ -216,6 +225,17 @@ actor ClusterService: Service {
             // log holds its schedule entry.
             let candidates = status.phase == .recovering ? [own.newestCertified, own.active] : [own.active, own.newestCertified]
             try? await installIdentity(tls: tls, vault: vault, candidates: candidates, replica: node.replica)
+        }
+    }
+
+    /// `custos_cluster_commands{state}`: commands this replica knows in each state (a state no
+    /// command is in any more reads 0).
+    private func recordCommandStates(_ commands: [CommandStatus]) {
+        var counts: [String: Int] = [:]
+        for command in commands { counts[command.state.name, default: 0] += 1 }
+        commandStates.formUnion(counts.keys)
+        for state in commandStates {
+            Metrics.Gauge(label: "custos_cluster_commands", dimensions: [("state", state)]).record(counts[state] ?? 0)
         }
     }
 

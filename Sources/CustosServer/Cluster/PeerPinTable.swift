@@ -16,6 +16,8 @@ struct PeerPinTable: Sendable {
     private var generations: [ReplicaID: UInt64] = [:]
     /// Entries read so far.
     private(set) var length: UInt64 = 0
+    /// Accepted records that renewed a node's keys (epoch ≥ 1), replicas' and clients'.
+    private(set) var rotations = 0
 
     init(configuration: ClusterConfiguration) {
         for descriptor in configuration.replicas {
@@ -31,9 +33,15 @@ struct PeerPinTable: Sendable {
             guard let entry = try? LogEntry(bytes: stored.bytes), entry.status == .accepted else { continue }
             switch entry.kind {
             case .replicaRecord:
-                if let record = try? KeyExchangeRecord(bytes: entry.item) { replicaPins[record.name] = PublicKeyPin(digest: record.tlsPin) }
+                if let record = try? KeyExchangeRecord(bytes: entry.item) {
+                    replicaPins[record.name] = PublicKeyPin(digest: record.tlsPin)
+                    if record.name.epoch >= 1 { rotations += 1 }
+                }
             case .clientRecord:
-                if let record = try? ClientKeyRecord(bytes: entry.item) { add(record.name, record.keySet) }
+                if let record = try? ClientKeyRecord(bytes: entry.item) {
+                    add(record.name, record.keySet)
+                    rotations += 1
+                }
             case .command:
                 guard let command = try? OperatorCommand(bytes: entry.item) else { continue }
                 switch command.action {
