@@ -87,6 +87,8 @@ public enum AuditOperation: String, Sendable, CaseIterable {
     case clusterCombine = "cluster.combine"
     case clusterVerify = "cluster.verify"
     case clusterLog = "cluster.log"
+    /// An operator command handed to this replica (`POST /v1/cluster/commands`).
+    case clusterCommand = "cluster.command"
     /// A message signed with a client node's signing key (`POST /v1/cluster/client/sign`).
     case clusterClientSign = "cluster.client-sign"
 }
