@@ -7,7 +7,9 @@ extension ReplicaNode {
     // MARK: Receiving
 
     /// A command from the operator (`POST /v1/cluster/commands`): checked as an approver would,
-    /// stored for relaying, then one relay round. A refusal is audited, returned, and stores nothing.
+    /// stored for relaying, then one relay round. A refusal is thrown and stores nothing. The
+    /// caller audits the submission (`cluster.command`, with the principal that made it: the
+    /// HTTP route); what follows (approvals, certificate, contest, execution) the engine audits.
     public func submitCommand(_ bytes: [UInt8]) async throws -> CommandState {
         try requireStarted()
         let command: OperatorCommand
@@ -22,11 +24,9 @@ extension ReplicaNode {
             }
             try checkCommandAsApprover(command)
         } catch {
-            throw await refuse("cluster.command", subject: "command submitted", error)
+            throw ReplicaNode.clusterError(error)
         }
         try await vault.saveRelayed(kind: .command, item: bytes)
-        await report("cluster.command", "ok", subject: "command \(command.number)",
-                     detail: "\(command.action.name), digest \(Hex.encode(command.digest.prefix(8))), relaying")
         await relayRound()
         return await commandStatus(digest: command.digest)?.state ?? .relaying(approvals: 0, quorum: quorum)
     }

@@ -1,6 +1,9 @@
 /// Peer requests answered (docs/cluster.md, "Peer requests"), catch-up from peers, and the
 /// restore floor (docs/cluster.md, "Catch-up", "Restore floor").
 extension ReplicaNode {
+    /// Peer requests only a replica may make: approvals (1, 6, 7) and checkpoint signatures (4).
+    static let replicaOnlyKinds: Set<UInt64> = [1, 4, 6, 7]
+
     /// Most entries or certificates one peer answer carries.
     static let peerPageLimit: UInt64 = 64
 
@@ -23,6 +26,10 @@ extension ReplicaNode {
             case .client(let client):
                 guard log.isKnownClient(client) else { throw ClusterError.unknownClient(client) }
                 guard !log.isRemoved(client) else { throw ClusterError.clientRemoved(client) }
+                // The kind alone decides a client's replica-only request, whatever its body holds.
+                let kind = try CBORValue.decode(request, what: "peer request", limit: PeerRequest.maximumByteCount)
+                    .array("peer request").first?.unsigned("peer request kind")
+                if let kind, Self.replicaOnlyKinds.contains(kind) { throw ClusterError.notAReplica }
             }
             decoded = try PeerRequest(bytes: request)
             switch (caller, decoded) {

@@ -60,7 +60,7 @@ struct MembershipCommandSimulationTests {
         let binding = OperatorCommand.operatorKeyBindingMessage(cluster: cluster.configuration.clusterID, number: 1, key: nextKey)
         let badProof = try random.ed25519Key().signature(for: binding).bytes
         await #expect(throws: ClusterError.self) { try await cluster.submit(1, .rotateOperatorKey(nextKey, proof: badProof)) }
-        #expect(await cluster.audits[0].events("cluster.command", outcome: "refused").count == 1)
+        #expect(try await cluster.vaults[0].relayed().isEmpty)
 
         #expect(try await cluster.submit(1, .rotateOperatorKey(nextKey, proof: try next.signature(for: binding).bytes)) == .certified)
         try await sequencer.scheduleCertified()
@@ -101,9 +101,14 @@ struct MembershipCommandSimulationTests {
             try await cluster.node(1).handlePeer(PeerRequest.submitClientRecord(record.bytes).encoded, from: .client(k2))
         }
         #expect(try await cluster.vaults[1].relayed().isEmpty)
-        // A client may not ask for approvals or checkpoint signatures.
+        // A client may not ask for approvals or checkpoint signatures, whatever the body.
         await #expect(throws: ClusterError.notAReplica) {
             try await cluster.node(1).handlePeer(PeerRequest.checkpointSignature(boundary: 16).encoded, from: .client(k1))
+        }
+        for kind: UInt64 in [1, 6, 7] {
+            await #expect(throws: ClusterError.notAReplica) {
+                try await cluster.node(1).handlePeer(CBORValue.array([.unsigned(kind), .bytes([1, 2, 3])]).encoded, from: .client(k1))
+            }
         }
 
         let answer = try await cluster.node(1).handlePeer(PeerRequest.submitClientRecord(record.bytes).encoded, from: .client(k1))
