@@ -1,11 +1,18 @@
-/// The private keys and the durable state of one client node, as `ReplicaVault` is a replica's.
-/// Every method is atomic and durable when it returns.
+/// The private keys and the durable state of one client node, as `ReplicaVault` is a replica's:
+/// the engine (`ClientNode`) keeps nothing that must survive a crash outside it. Every method
+/// is atomic and durable when it returns.
+///
+/// A client key name (k, e) has three private keys: the signing key (Ed25519 or ECDSA P-256),
+/// the TLS key it authenticates to the replicas with and the API TLS key of its own HTTPS API
+/// (both ECDSA P-384, known by their RFC 7469 pins).
 public protocol ClientVault: Sendable {
     /// Generates fresh keys for the kinds in `renewing` (signing key of the client's scheme,
     /// P-384 TLS and API TLS keys), carries the others over from `carryingFrom` (re-wrapped under
     /// `name`, public keys unchanged), lets `build` turn the public parts into the record bytes,
-    /// and stores keys and bytes in one transaction. When a candidate for `name` exists, returns
-    /// its stored bytes without calling `build`.
+    /// and stores keys and bytes in one transaction. A renewed signing key keeps the scheme of
+    /// `carryingFrom`'s. When a candidate for `name` exists, returns its stored bytes without
+    /// calling `build` (a restart re-sends the same record). Throws
+    /// `ClusterVaultError.clientKeyUnavailable` when a kind to carry is not held.
     func createCandidate(_ name: ClientKeyName, renewing: ClientKeyKinds, carryingFrom previous: ClientKeyName?,
                          build: @Sendable (ClientCandidateKeys) async throws -> [UInt8]) async throws -> [UInt8]
 
@@ -18,10 +25,12 @@ public protocol ClientVault: Sendable {
 
     func holdsKeys(_ name: ClientKeyName) async throws -> Bool
 
-    /// Crypto-shreds the private keys of `name` (all three kinds) and records why. Idempotent.
+    /// Crypto-shreds the private keys of `name` (all three kinds; a key carried over to a later
+    /// name stays under that name) and records why. Idempotent.
     func destroyKeys(_ name: ClientKeyName, reason: String) async throws
 
-    /// The client's verified copy of the key log.
+    /// The client's verified copy of the key log, up to its latest stable checkpoint: appends
+    /// the next entry (index = number of entries before it), refusing any other index.
     func appendLogEntry(_ entry: StoredLogEntry) async throws
     func logEntries(after index: UInt64, limit: Int) async throws -> [StoredLogEntry]
 

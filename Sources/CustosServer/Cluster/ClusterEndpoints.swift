@@ -131,6 +131,23 @@ extension ClusterRouteError {
         case .belowQuorum, .signerBitsLength, .signerPaddingBit, .signerKeyCountMismatch, .unknownSignerKey, .signerKeyNotActive,
              .badAggregateSignature, .badShare, .duplicateApproval:
             "bad-certificate"
+        case .clusterMismatch: "wrong-cluster"
+        case .badCommandSignature: "bad-operator-signature"
+        case .commandReplay: "command-replay"
+        case .commandContested: "command-contested"
+        case .commandExpired: "command-expired"
+        case .commandExpiryTooFar: "command-expiry-too-far"
+        case .unknownTarget, .unknownClient, .clientOutOfRange: "unknown-target"
+        case .clientRemoved: "client-removed"
+        case .clientIDTaken: "client-id-taken"
+        case .invalidCommand: "invalid-command"
+        case .clientMismatch: "client-mismatch"
+        case .notAReplica: "not-a-replica"
+        case .unknownCommand: "unknown-command"
+        case .kindsNotRenewed: "kinds-not-renewed"
+        case .pinTaken: "foreign-tls-pin"
+        case .clientKeyUnavailable: "key-unavailable"
+        case .unsupported: "unsupported"
         default: "cluster-refused"
         }
         return .refused(code: code, detail: error.description)

@@ -286,7 +286,7 @@ struct ClusterRoutes {
         return bytes
     }
 
-    static let maxCommandBytes = 4096
+    static let maxCommandBytes = OperatorCommand.maximumByteCount
 
     // MARK: Arguments
 
