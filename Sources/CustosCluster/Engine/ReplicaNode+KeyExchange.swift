@@ -11,7 +11,8 @@ extension ReplicaNode {
     func proposalTarget() async throws -> KeyName? {
         guard let newest = log.newestKeys(of: replica)?.name else { return nil }
         let next = newest.next
-        if newest.epoch == 0 && newest.generation == 0 { return next }
+        // Bootstrap keys (of the configuration, or of a replacement's new generation) first.
+        if newest.epoch == 0 { return next }
         return try await vault.candidate(next) == nil ? nil : next
     }
 
@@ -25,6 +26,7 @@ extension ReplicaNode {
     /// approvals and combines Q of them into the certificate, which it saves.
     public func advanceKeyExchange() async throws -> KeyExchangeProgress {
         try requireStarted()
+        await relayRound()
         guard let target = try await proposalTarget() else { return .idle }
         let authority = KeyName(replica: replica, generation: target.generation, epoch: target.epoch - 1)
         let cluster = self.cluster
@@ -36,7 +38,7 @@ extension ReplicaNode {
         }
         let record = try KeyExchangeRecord(bytes: bytes)
         let message = Approval.message(cluster: cluster, record: record)
-        if let saved = try await vault.certificate(target), certificateIsCurrent(saved, message: message) {
+        if let saved = try await vault.certificate(target), certificateIsCurrent(saved, message: message, domain: SignatureTag.keyLogApprovalDST) {
             return .certified(name: target)
         }
 
@@ -85,37 +87,17 @@ extension ReplicaNode {
         return .certified(name: target)
     }
 
-    /// Whether a saved certificate still verifies with the keys current now: a certificate whose
-    /// signers rotated before it was scheduled is void and the record is certified again.
-    func certificateIsCurrent(_ bytes: [UInt8], message: [UInt8]) -> Bool {
-        guard let certificate = try? ClusterCertificate(bytes: bytes, replicaCount: configuration.n),
-              let keyset = try? presentKeyset() else { return false }
-        return (try? certificate.verify(message: message, domain: SignatureTag.keyLogApprovalDST, replicaCount: configuration.n,
-                                        quorum: quorum, resolver: { name in keyset(name.replica)?.name == name ? log.key(name)?.consensusKey : nil })) != nil
-    }
-
     /// The accepted record and certificate of the epoch before `name`, for approvers that lag.
     func previousCertified(before name: KeyName) throws -> Proposal.Previous? {
         guard name.epoch > 1 else { return nil }
         let previous = KeyName(replica: name.replica, generation: name.generation, epoch: name.epoch - 1)
         for index in stride(from: Int(log.length) - 1, through: 0, by: -1) where log.status(ofEntry: UInt64(index)) == .accepted {
             let entry = try LogEntry(bytes: log.entries[index].bytes)
-            let record = try KeyExchangeRecord(bytes: entry.record)
+            guard entry.kind == .replicaRecord else { continue }
+            let record = try KeyExchangeRecord(bytes: entry.item)
             if record.name == previous { return Proposal.Previous(record: record, certificate: entry.certificate) }
         }
         return nil
-    }
-
-    /// Own records certified and not yet scheduled: what the node submits to its ledger. A
-    /// certificate whose signers' keys are no longer current is left out (the key log would void
-    /// it); the next `advanceKeyExchange` certifies the same record again.
-    public func certifiedAwaitingSchedule() async throws -> [CertifiedRecord] {
-        try requireStarted()
-        guard let target = try await proposalTarget(), let bytes = try await vault.candidate(target),
-              let certificate = try await vault.certificate(target) else { return [] }
-        let message = Approval.message(cluster: cluster, record: try KeyExchangeRecord(bytes: bytes))
-        guard certificateIsCurrent(certificate, message: message) else { return [] }
-        return [CertifiedRecord(name: target, record: bytes, certificate: certificate)]
     }
 
     /// Starts a rotation: the candidate for the epoch after this replica's newest key, which
@@ -124,7 +106,7 @@ extension ReplicaNode {
     public func requestRotation() async throws -> KeyName {
         try requireStarted()
         guard let newest = log.newestKeys(of: replica)?.name else { throw ClusterError.replicaOutOfRange(UInt64(replica.rawValue)) }
-        guard newest.epoch >= 1 || newest.generation >= 1 else { throw ClusterError.rotationPending(newest.next) }
+        guard newest.epoch >= 1 else { throw ClusterError.rotationPending(newest.next) }
         guard try currentOwnKey() == newest else { throw ClusterError.rotationPending(newest) }
         let target = newest.next
         let cluster = self.cluster

@@ -5,17 +5,22 @@ import CustosCrypto
 extension ReplicaNode {
     // MARK: Schedule notices
 
+    /// A schedule notice for a replica record (kind 0).
+    public func schedule(sequence: UInt64, record: [UInt8], certificate: [UInt8]) async throws -> LogEntrySummary {
+        try await schedule(sequence: sequence, kind: .replicaRecord, item: record, certificate: certificate)
+    }
+
     /// A schedule notice from the node, in ledger order: the entry is decided against the log
     /// so far (accepted or void), stored, then applied. The same notice handed in again (a node
     /// replaying after a restart) returns the entry already stored.
-    public func schedule(sequence: UInt64, record: [UInt8], certificate: [UInt8]) async throws -> LogEntrySummary {
+    public func schedule(sequence: UInt64, kind: ScheduledKind, item: [UInt8], certificate: [UInt8]) async throws -> LogEntrySummary {
         try requireStarted()
         return try await gate.exclusively {
-            if let existing = try existingEntry(sequence: sequence, record: record, certificate: certificate) { return existing }
+            if let existing = try existingEntry(sequence: sequence, kind: kind, item: item, certificate: certificate) { return existing }
             var next = log
             let stored: StoredLogEntry
             do {
-                stored = try next.schedule(sequence: sequence, record: record, certificate: certificate)
+                stored = try next.schedule(sequence: sequence, kind: kind, item: item, certificate: certificate)
             } catch {
                 throw await refuse("cluster.schedule", subject: "sequence \(sequence)", error)
             }
@@ -23,28 +28,60 @@ extension ReplicaNode {
             log = next
             latestSequence = max(latestSequence, sequence)
             let summary = try summary(of: stored)
-            await report("cluster.schedule", summary.accepted ? "ok" : "void",
-                         subject: summary.name.map { "\($0)" } ?? "sequence \(sequence)",
-                         detail: "entry \(stored.index) at sequence \(sequence)" + (summary.accepted ? "" : ": \(summary.reason)"))
+            await report("cluster.schedule", summary.accepted ? "ok" : "void", subject: summary.subject,
+                         detail: "\(kind.name) entry \(stored.index) at sequence \(sequence)" + (summary.accepted ? "" : ": \(summary.reason)"))
+            await logAppended([stored])
             return summary
         }
     }
 
+    /// After entries are in the log: wakes long-polls, audits executed and completed commands.
+    func logAppended(_ stored: [StoredLogEntry]) async {
+        logGrew()
+        for s in stored {
+            guard let entry = try? LogEntry(bytes: s.bytes), entry.kind == .command, entry.status == .accepted,
+                  let command = try? OperatorCommand(bytes: entry.item), let progress = log.commandProgress(command.number) else { continue }
+            let targets = progress.targets.map { "\($0)" }.joined(separator: ", ")
+            await report("cluster.command-execute", "ok", subject: "command \(command.number)",
+                         detail: "\(command.action.name) at sequence \(s.sequence)" + (targets.isEmpty ? "" : ", targets \(targets)"))
+        }
+        await reportCompletedCommands()
+    }
+
+    /// Audits each command once when it becomes complete (checked after entries and checkpoint notices).
+    func reportCompletedCommands() async {
+        for progress in log.commands where progress.complete && !reportedComplete.contains(progress.number) {
+            reportedComplete.insert(progress.number)
+            await report("cluster.command-complete", "ok", subject: "command \(progress.number)",
+                         detail: "\(progress.action.name), executed at sequence \(progress.sequence)")
+        }
+    }
+
     /// The stored entry for a notice handed in again, or nil for a new one.
-    func existingEntry(sequence: UInt64, record: [UInt8], certificate: [UInt8]) throws -> LogEntrySummary? {
+    func existingEntry(sequence: UInt64, kind: ScheduledKind, item: [UInt8], certificate: [UInt8]) throws -> LogEntrySummary? {
         guard sequence <= log.lastSequence else { return nil }
         for stored in log.entries.reversed() where stored.sequence == sequence {
             let entry = try LogEntry(bytes: stored.bytes)
-            if entry.record == record && entry.certificate == certificate { return try summary(of: stored) }
+            if entry.kind == kind && entry.item == item && entry.certificate == certificate { return try summary(of: stored) }
         }
         return nil
     }
 
     func summary(of stored: StoredLogEntry) throws -> LogEntrySummary {
         let entry = try LogEntry(bytes: stored.bytes)
-        let name = (try? KeyExchangeRecord(bytes: entry.record))?.name
-        return LogEntrySummary(index: stored.index, sequence: stored.sequence, name: name, accepted: entry.status == .accepted,
-                               reason: entry.reason, head: stored.head)
+        var name: KeyName?
+        let subject: String
+        switch entry.kind {
+        case .replicaRecord:
+            name = (try? KeyExchangeRecord(bytes: entry.item))?.name
+            subject = name.map { "\($0)" } ?? "sequence \(stored.sequence)"
+        case .clientRecord:
+            subject = (try? ClientKeyRecord(bytes: entry.item)).map { "\($0.name)" } ?? "sequence \(stored.sequence)"
+        case .command:
+            subject = (try? OperatorCommand(bytes: entry.item)).map { "command \($0.number)" } ?? "sequence \(stored.sequence)"
+        }
+        return LogEntrySummary(index: stored.index, sequence: stored.sequence, kind: entry.kind, name: name, subject: subject,
+                               accepted: entry.status == .accepted, reason: entry.reason, head: stored.head)
     }
 
     public func logEntries(after index: UInt64, limit: Int) async throws -> [StoredLogEntry] {
@@ -79,6 +116,7 @@ extension ReplicaNode {
                 }
                 log = next
                 latestSequence = max(latestSequence, boundary)
+                await reportCompletedCommands()
                 let signature = try await vault.signMain(signer, statement.message(cluster: cluster))
                 let signed = CheckpointSignature(statement: statement, signer: signer, signature: signature)
                 ownCheckpoints[boundary] = signed
@@ -139,21 +177,15 @@ extension ReplicaNode {
     }
 
     /// Once a stable checkpoint at or past a key's activation boundary is verified, the private
-    /// keys of every earlier own key name are destroyed.
+    /// keys of every earlier own key name are destroyed (kinds carried over live on under the
+    /// new name only).
     func destroySupersededKeys(stableAt boundary: UInt64) async throws {
-        var newestActive: (name: KeyName, index: UInt64)?
-        for index in 0..<log.length {
-            guard let activation = log.activationBoundary(ofEntry: index), activation <= boundary else { continue }
-            let entry = try LogEntry(bytes: log.entries[Int(index)].bytes)
-            let name = try KeyExchangeRecord(bytes: entry.record).name
-            if name.replica == replica { newestActive = (name, index) }
-        }
-        guard let active = newestActive?.name else { return }
-        var names = [KeyName.bootstrap(replica)]
-        for index in 0..<log.length where log.status(ofEntry: index) == .accepted {
-            let entry = try LogEntry(bytes: log.entries[Int(index)].bytes)
-            let name = try KeyExchangeRecord(bytes: entry.record).name
-            if name.replica == replica && name < active { names.append(name) }
+        // keyset(B + 1) holds, per replica, the newest key active at B.
+        guard let active = try? log.keyset(at: boundary + 1)(replica)?.name else { return }
+        var names: [KeyName] = []
+        for generation in 0...active.generation {
+            let newest = generation == active.generation ? active.epoch : (log.newestCertifiedEpoch(replica: replica, generation: generation) ?? 0) + 1
+            for epoch in 0..<newest { names.append(KeyName(replica: replica, generation: generation, epoch: epoch)) }
         }
         for name in names where try await vault.holdsKeys(name) {
             let reason = "superseded by \(active), active at stable checkpoint \(boundary)"

@@ -7,30 +7,61 @@ extension ReplicaNode {
     /// Answers one peer request from `peer` (authenticated by the transport). A malformed or
     /// refused request is audited and thrown; it changes nothing.
     public func handlePeer(_ request: [UInt8], from peer: ReplicaID) async throws -> [UInt8] {
+        try await handlePeer(request, from: .replica(peer))
+    }
+
+    /// Answers one request from a replica or a client node (authenticated by its TLS pin).
+    /// Clients may ask for log entries, stable checkpoints, status, the log long-poll and the
+    /// submission of their own records; every other request is refused `notAReplica`.
+    public func handlePeer(_ request: [UInt8], from caller: NodeRef) async throws -> [UInt8] {
         let decoded: PeerRequest
         do {
             try requireStarted()
-            guard peer.index < configuration.n, peer != replica else { throw ClusterError.replicaOutOfRange(UInt64(peer.rawValue)) }
+            switch caller {
+            case .replica(let peer):
+                guard peer.index < configuration.n, peer != replica else { throw ClusterError.replicaOutOfRange(UInt64(peer.rawValue)) }
+            case .client(let client):
+                guard log.isKnownClient(client) else { throw ClusterError.unknownClient(client) }
+                guard !log.isRemoved(client) else { throw ClusterError.clientRemoved(client) }
+            }
             decoded = try PeerRequest(bytes: request)
+            switch (caller, decoded) {
+            case (.client, .approve), (.client, .checkpointSignature), (.client, .approveCommand), (.client, .approveClientRecord):
+                throw ClusterError.notAReplica
+            case (.replica, .submitClientRecord):
+                throw ClusterError.malformed("peer request 8 is a client's submission of its own record")
+            default: break
+            }
         } catch {
-            throw await refuse("cluster.peer", subject: "request from \(peer)", error)
+            throw await refuse("cluster.peer", subject: "request from \(caller)", error)
         }
-        switch decoded {
-        case .approve(let proposal):
+        switch (caller, decoded) {
+        case (.replica(let peer), .approve(let proposal)):
             return try await approve(proposal, from: peer).encoded
-        case .logEntries(let after, let limit):
+        case (.replica(let peer), .approveCommand(let bytes)):
+            return try await approveCommand(bytes, from: peer).encoded
+        case (.replica(let peer), .approveClientRecord(let bytes)):
+            return try await approveClientRecord(bytes, from: peer).encoded
+        case (.client(let client), .submitClientRecord(let bytes)):
+            return try await submitClientRecord(bytes, from: client).encoded
+        case (_, .logEntries(let after, let limit)):
             let stored = try await vault.logEntries(after: after, limit: Int(min(limit, Self.peerPageLimit)))
             return LogEntry.encodeList(try stored.map { try LogEntry(bytes: $0.bytes) })
-        case .stableCheckpoints(let after, let limit):
+        case (_, .watchLog(let after, let limit, let wait)):
+            let entries = await waitForLog(after: after, limit: Int(min(limit, Self.peerPageLimit)),
+                                           timeout: .milliseconds(Int64(min(wait, 25_000))))
+            return LogEntry.encodeList(try entries.map { try LogEntry(bytes: $0.bytes) })
+        case (_, .stableCheckpoints(let after, let limit)):
             let stored = try await vault.stableCheckpoints(after: after, limit: Int(min(limit, Self.peerPageLimit)))
             return CheckpointCertificate.encodeList(try stored.map { try CheckpointCertificate(bytes: $0.certificate) })
-        case .checkpointSignature(let boundary):
+        case (_, .checkpointSignature(let boundary)):
             return ownCheckpoints[boundary]?.encoded ?? CBORValue.null.encoded
-        case .status:
+        case (_, .status):
             let floors = try await vault.consensusFloors()
             return PeerStatus(latestStableBoundary: latestStableBoundary ?? 0, highestSignedSequence: floors.highestSigned).encoded
-        case .approveCommand, .approveClientRecord, .submitClientRecord, .watchLog:
-            throw await refuse("cluster.peer", subject: "request from \(peer)", ClusterError.unsupported("operator commands and client records"))
+        default:
+            // Refused above: a client's replica-only request, or a replica's client submission.
+            throw await refuse("cluster.peer", subject: "request from \(caller)", ClusterError.notAReplica)
         }
     }
 
@@ -88,9 +119,11 @@ extension ReplicaNode {
                     try scratch.checkpoint(boundary: certificate.boundary)
                 }
                 guard case .matchesLog = try scratch.verify(certificate) else { throw ClusterError.logTruncated(boundary: certificate.boundary) }
-                for stored in scratch.entries[Int(log.length)...] { try await vault.appendLogEntry(stored) }
+                let appended = Array(scratch.entries[Int(log.length)...])
+                for stored in appended { try await vault.appendLogEntry(stored) }
                 let added = scratch.length - log.length
                 log = scratch
+                await logAppended(appended)
                 try await adoptStable(certificate)
                 await report("cluster.catch-up", "ok", subject: "from \(peer)",
                              detail: "\(added) entries to stable checkpoint \(certificate.boundary)")

@@ -25,8 +25,22 @@ public actor ReplicaNode {
     /// This replica's checkpoint signatures, by boundary (answers to peer request 4).
     var ownCheckpoints: [UInt64: CheckpointSignature] = [:]
     var checkpointMismatches = 0
+    /// Started with an empty log and none of its bootstrap keys: a replacement replica whose
+    /// keys the log (to be fetched) names; it answers no approval until the log shows them.
+    var awaitingReplacementLog = false
     /// Mutations of the log and of the stable checkpoint run one at a time across awaits.
     let gate = SerialGate()
+    /// Per relayed item (by digest), the approvals of its latest round and whether a peer
+    /// answered that it approved another command under the same number.
+    var relayProgress: [[UInt8]: (approvals: Int, contested: Bool)] = [:]
+    /// SHA-256 of the items of the log's first `scheduledDigestsIndexed` entries.
+    var scheduledDigests: Set<[UInt8]> = []
+    var scheduledDigestsIndexed = 0
+    /// Long-polls on the log (request 9), by id.
+    var logWaiters: [UInt64: LogWaiter] = [:]
+    var nextLogWaiter: UInt64 = 0
+    /// Commands whose completion has been audited.
+    var reportedComplete: Set<UInt64> = []
 
     /// How long one peer call may take, and how many run at once.
     public static let defaultPeerTimeout: Duration = .seconds(5)
@@ -78,11 +92,27 @@ public actor ReplicaNode {
                 latestStableBoundary = stable.boundary
                 latestSequence = max(latestSequence, stable.boundary)
             }
-            try await requireOwnKeys(in: replayed)
             log = replayed
+            reportedComplete = Set(replayed.commands.filter(\.complete).map(\.number))
+            do {
+                try await requireOwnKeys(in: replayed)
+            } catch ClusterError.ownKeysMissing where replayed.length == 0 {
+                // A replacement joins with the keys of a new generation that only the log names:
+                // it fetches the log before it can show it holds them.
+                awaitingReplacementLog = true
+            }
             started = true
         }
         try await catchUp()
+        if awaitingReplacementLog {
+            do {
+                try await requireOwnKeys(in: log)
+                awaitingReplacementLog = false
+            } catch {
+                started = false
+                throw error
+            }
+        }
     }
 
     /// A directory whose membership row names another replica (edited, or copied from another
@@ -104,20 +134,41 @@ public actor ReplicaNode {
 
     public func status() async -> ReplicaStatus {
         let keyset = try? presentKeyset()
+        let clientKeyset = try? presentClientKeyset()
+        var pending: [NodeRef: [UInt64]] = [:]
+        for progress in log.commands where !progress.complete {
+            for target in progress.targetsRemaining { pending[target, default: []].append(progress.number) }
+        }
         var operational = 0
         let keys: [ReplicaKeyStatus] = configuration.replicas.map { descriptor in
             let newest = log.newestKeys(of: descriptor.id)?.name ?? .bootstrap(descriptor.id)
             let active = keyset?(descriptor.id)?.name ?? .bootstrap(descriptor.id)
-            if active.epoch >= 1 || active.generation >= 1 { operational += 1 }
-            return ReplicaKeyStatus(replica: descriptor.id, newestCertified: newest, active: active)
+            if active.epoch >= 1 { operational += 1 }
+            return ReplicaKeyStatus(replica: descriptor.id, newestCertified: newest, active: active,
+                                    lastRotatedAt: log.lastRotation(of: .replica(descriptor.id))?.sequence,
+                                    pendingCommands: pending[.replica(descriptor.id)] ?? [])
+        }
+        // Every client ever added, removed ones included.
+        let added = log.commands.compactMap { progress -> ClientID? in
+            if case .addClient(let descriptor) = progress.action { return descriptor.client } else { return nil }
+        }
+        let clients: [ClientKeyStatus] = added.compactMap { client in
+            guard let newest = log.newestClientKeys(of: client)?.name else { return nil }
+            return ClientKeyStatus(client: client, newest: newest, active: clientKeyset?(client)?.name, removed: log.isRemoved(client),
+                                   pendingCommands: pending[.client(client)] ?? [],
+                                   lastRotatedAt: log.lastRotation(of: .client(client))?.sequence)
         }
         let phase: ReplicaPhase = restoreFloor == nil ? .recovering : operational >= quorum ? .operational : .bootstrapping
-        let pending = try? await pendingCandidateName()
+        let candidate = try? await pendingCandidateName()
         return ReplicaStatus(replica: replica, phase: phase, replicas: keys, logLength: log.length, logHead: log.head,
                              latestSequence: latestSequence, latestCheckpoint: log.checkpointNotice,
                              latestStableBoundary: latestStableBoundary, restoreFloor: restoreFloor,
-                             pendingCandidate: pending ?? nil, checkpointMismatches: checkpointMismatches)
+                             pendingCandidate: candidate ?? nil, checkpointMismatches: checkpointMismatches,
+                             clients: clients, commands: await commands())
     }
+
+    /// A copy of the key log as this replica holds it (clients, commands and keys for status routes).
+    public func keyLog() -> KeyLog { log }
 
     /// The sequence whose keyset is this replica's present: the one after the latest it knows
     /// (a key active from A + W + 1 is current as soon as the checkpoint at A + W is in).
@@ -127,6 +178,11 @@ public actor ReplicaNode {
     /// checkpoint notice, the keyset at the latest checkpoint (always decided).
     func presentKeyset() throws -> Keyset {
         do { return try log.keyset(at: currentSequence) } catch { return try log.keyset(at: log.checkpointNotice) }
+    }
+
+    /// The client keyset for this replica's present, with the same fallback.
+    func presentClientKeyset() throws -> ClientKeyset {
+        do { return try log.clientKeyset(at: currentSequence) } catch { return try log.clientKeyset(at: log.checkpointNotice) }
     }
 
     /// This replica's key in keyset(t) for its present.

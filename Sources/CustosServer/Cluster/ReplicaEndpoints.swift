@@ -35,8 +35,9 @@ struct ReplicaEndpoints: ClusterEndpoints {
     }
 
     func certified() async throws -> ClusterCertifiedResponse {
-        ClusterCertifiedResponse(records: try await node.certifiedAwaitingSchedule().map {
-            ClusterCertifiedRecord(name: Self.name($0.name), record: Base64Text.encode($0.record), certificate: Base64Text.encode($0.certificate))
+        // Replica records only until the route names each item's kind.
+        ClusterCertifiedResponse(records: try await node.certifiedAwaitingSchedule().compactMap { item in
+            item.name.map { ClusterCertifiedRecord(name: Self.name($0), record: Base64Text.encode(item.item), certificate: Base64Text.encode(item.certificate)) }
         })
     }
 

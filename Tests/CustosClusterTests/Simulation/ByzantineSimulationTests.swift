@@ -132,7 +132,7 @@ extension ByzantineSimulationTests {
     @Test("a replayed old record is refused by approvers and void in the key log")
     func replayedRecord() async throws {
         let (cluster, sequencer) = try await operationalCluster(seed: 700)
-        guard case .schedule(_, let oldRecord, let oldCertificate) = sequencer.notices.first(where: {
+        guard case .schedule(_, _, let oldRecord, let oldCertificate) = sequencer.notices.first(where: {
             if case .schedule = $0 { true } else { false }
         }) else { Issue.record("no schedule notice"); return }
         let record = try KeyExchangeRecord(bytes: oldRecord)

@@ -85,4 +85,20 @@ struct GatedDecisionVault: ReplicaVault {
     }
     func latestStableCheckpoint() async throws -> (boundary: UInt64, certificate: [UInt8])? { try await inner.latestStableCheckpoint() }
     func consensusFloors() async throws -> (lowWatermark: UInt64, viewFloor: UInt64, highestSigned: UInt64?) { try await inner.consensusFloors() }
+    func createCandidate(_ name: KeyName, renewing: ReplicaKeyKinds, carryingFrom previous: KeyName?,
+                         build: @Sendable (CandidateKeys) async throws -> [UInt8]) async throws -> [UInt8] {
+        try await inner.createCandidate(name, renewing: renewing, carryingFrom: previous, build: build)
+    }
+    func decideCommandApproval(_ number: UInt64, digest: [UInt8], audit: ClusterAuditEvent) async throws -> Decision {
+        try await inner.decideCommandApproval(number, digest: digest, audit: audit)
+    }
+    func decideClientApproval(_ name: ClientKeyName, digest: [UInt8], audit: ClusterAuditEvent) async throws -> Decision {
+        try await inner.decideClientApproval(name, digest: digest, audit: audit)
+    }
+    func saveRelayed(kind: ScheduledKind, item: [UInt8]) async throws { try await inner.saveRelayed(kind: kind, item: item) }
+    func saveRelayedCertificate(kind: ScheduledKind, digest: [UInt8], certificate: [UInt8]) async throws {
+        try await inner.saveRelayedCertificate(kind: kind, digest: digest, certificate: certificate)
+    }
+    func relayed() async throws -> [RelayedItem] { try await inner.relayed() }
+    func dropRelayed(digest: [UInt8]) async throws { try await inner.dropRelayed(digest: digest) }
 }

@@ -10,6 +10,8 @@ actor InMemoryVault: ReplicaVault {
     struct KeySet: Sendable {
         let consensus: BLS12381.PrivateKey
         let main: SigningPrivateKey
+        /// Stands in for the TLS key: the simulation has no TLS, only pins.
+        let tlsPin: [UInt8]
     }
 
     struct State: Sendable {
@@ -26,9 +28,13 @@ actor InMemoryVault: ReplicaVault {
         var certificates: [KeyName: [UInt8]] = [:]
         var stable: [UInt64: [UInt8]] = [:]
         var audit: [ClusterAuditEvent] = []
+        var commandApprovals: [UInt64: [UInt8]] = [:]
+        var clientApprovals: [ClientKeyName: [UInt8]] = [:]
+        /// Relayed commands and client records, in the order received.
+        var relayed: [RelayedItem] = []
     }
 
-    private var state = State()
+    var state = State()
     private var random: SeededRandom
     /// Counts of calls, for the figures the tests report.
     private(set) var consensusSignatures = 0
@@ -37,8 +43,16 @@ actor InMemoryVault: ReplicaVault {
 
     // MARK: Test controls
 
-    func installKeys(_ name: KeyName, consensus: BLS12381.PrivateKey, main: SigningPrivateKey) {
-        state.keys[name] = KeySet(consensus: consensus, main: main)
+    func installKeys(_ name: KeyName, consensus: BLS12381.PrivateKey, main: SigningPrivateKey, tlsPin: [UInt8] = []) {
+        state.keys[name] = KeySet(consensus: consensus, main: main, tlsPin: tlsPin)
+    }
+
+    /// The public keys of every private key this vault still holds, under any name: after a
+    /// rotation the renewed kinds' old keys must be gone from all of them.
+    var heldPublicKeys: (consensus: Set<[UInt8]>, main: Set<[UInt8]>, tlsPins: Set<[UInt8]>) {
+        let held = state.keys.filter { state.destroyed[$0.key] == nil }.values
+        return (Set(held.map { $0.consensus.publicKey.compressedRepresentation }), Set(held.compactMap { $0.main.publicKey.rawRepresentation }),
+                Set(held.map(\.tlsPin)))
     }
 
     func snapshot() -> State { state }
@@ -50,10 +64,19 @@ actor InMemoryVault: ReplicaVault {
     // MARK: Keys
 
     func createCandidate(_ name: KeyName, build: @Sendable (CandidateKeys) async throws -> [UInt8]) async throws -> [UInt8] {
+        try await createCandidate(name, renewing: .all, carryingFrom: nil, build: build)
+    }
+
+    /// Fresh keys for the kinds in `renewing`; the others are the private keys of `previous`
+    /// under the new name (public keys unchanged).
+    func createCandidate(_ name: KeyName, renewing: ReplicaKeyKinds, carryingFrom previous: KeyName?,
+                         build: @Sendable (CandidateKeys) async throws -> [UInt8]) async throws -> [UInt8] {
         if let existing = state.candidates[name] { return existing }
-        let consensus = random.blsKey()
-        let main = random.ed25519Key()
-        let tlsPin = random.bytes(32)  // a pin is a SHA-256 output: random bytes stand in for it
+        let carried: KeySet? = renewing == .all ? nil : try usableKeys(previous ?? name)
+        let consensus = renewing.contains(.consensus) ? random.blsKey() : carried!.consensus
+        let main = renewing.contains(.main) ? random.ed25519Key() : carried!.main
+        // A pin is a SHA-256 output: random bytes stand in for a fresh TLS key's.
+        let tlsPin = renewing.contains(.tls) ? random.bytes(32) : carried!.tlsPin
         let keys = CandidateKeys(
             consensusPublicKey: consensus.publicKey, proofOfPossession: consensus.proofOfPossession(),
             mainPublicKey: main.publicKey.rawRepresentation ?? [], tlsPin: tlsPin,
@@ -63,7 +86,7 @@ actor InMemoryVault: ReplicaVault {
         // Another call may have created it while `build` ran: the first one stays.
         if let existing = state.candidates[name] { return existing }
         state.candidates[name] = record
-        state.keys[name] = KeySet(consensus: consensus, main: main)
+        state.keys[name] = KeySet(consensus: consensus, main: main, tlsPin: tlsPin)
         return record
     }
 

@@ -15,6 +15,8 @@ final class SimulatedCluster: @unchecked Sendable {
     let audits: [RecordingAuditSink]
     let bootstrapConsensus: [BLS12381.PrivateKey]
     let bootstrapMain: [SigningPrivateKey]
+    /// The operator's private key (the configuration's operator key until a rotate-operator-key).
+    var operatorKey: SigningPrivateKey
     /// The live nodes; nil for a crashed replica. Touched only from the test's task.
     private(set) var nodes: [ReplicaNode?]
     let peerTimeout: Duration = .seconds(2)
@@ -46,11 +48,12 @@ final class SimulatedCluster: @unchecked Sendable {
         configuration = try await ClusterConfiguration.sign(body: body) { try operatorKey.signature(for: $0).bytes }
         bootstrapConsensus = consensus
         bootstrapMain = main
+        self.operatorKey = operatorKey
         network = SimulatedNetwork(clock: clock)
         var vaults: [InMemoryVault] = []
         for i in 0..<n {
             let vault = InMemoryVault(seed: seed &* 1_000 &+ UInt64(i) &+ 1)
-            await vault.installKeys(.bootstrap(ReplicaID(i)), consensus: consensus[i], main: main[i])
+            await vault.installKeys(.bootstrap(ReplicaID(i)), consensus: consensus[i], main: main[i], tlsPin: descriptors[i].tlsPin)
             vaults.append(vault)
         }
         self.vaults = vaults
@@ -82,5 +85,25 @@ final class SimulatedCluster: @unchecked Sendable {
     func crash(_ r: Int) {
         network.detach(ReplicaID(r))
         nodes[r] = nil
+    }
+
+    // MARK: Operator commands
+
+    /// Unix seconds on the simulated clock.
+    var now: UInt64 { UInt64(clock.now().timeIntervalSince1970) }
+
+    /// A command signed by `signer` (the operator key unless given) for this cluster (or
+    /// `clusterID`), valid for an hour from now unless `expiresAt` says otherwise.
+    func command(_ number: UInt64, _ action: OperatorCommand.Action, expiresAt: UInt64? = nil, signer: SigningPrivateKey? = nil,
+                 clusterID: [UInt8]? = nil) async throws -> OperatorCommand {
+        let key = signer ?? operatorKey
+        return try await OperatorCommand.sign(cluster: clusterID ?? configuration.clusterID, number: number, expiresAt: expiresAt ?? now + 3600,
+                                              action: action) { try key.signature(for: $0).bytes }
+    }
+
+    /// Signs `action` under `number` with the operator key and submits it to replica r.
+    @discardableResult
+    func submit(_ number: UInt64, _ action: OperatorCommand.Action, to r: Int = 0) async throws -> CommandState {
+        try await node(r).submitCommand(try await command(number, action).bytes)
     }
 }

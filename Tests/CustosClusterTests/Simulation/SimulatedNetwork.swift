@@ -2,11 +2,13 @@ import Foundation
 import CustosCluster
 import Synchronization
 
-/// An in-process network between replicas with scripted faults. Every replica that is up has a
-/// handler (its `ReplicaNode.handlePeer`); a crashed replica has none and its peers get an
-/// immediate connection error, as from a closed port on loopback.
+/// An in-process network between replicas, and from client nodes to replicas, with scripted
+/// faults. Every replica that is up has a handler (its `ReplicaNode.handlePeer`); a crashed
+/// replica has none and its callers get an immediate connection error, as from a closed port on
+/// loopback. Link rules and rewriters apply to replica senders; a client reaches every replica
+/// that is up and outside any partition.
 final class SimulatedNetwork: Sendable {
-    typealias Handler = @Sendable ([UInt8], ReplicaID) async throws -> [UInt8]
+    typealias Handler = @Sendable ([UInt8], NodeRef) async throws -> [UInt8]
 
     /// What happens to one request on one link.
     enum LinkAction: Sendable {
@@ -105,17 +107,20 @@ final class SimulatedNetwork: Sendable {
         for continuation in ready { continuation.resume() }
     }
 
-    func transport(for replica: ReplicaID) -> Transport { Transport(network: self, from: replica) }
+    func transport(for replica: ReplicaID) -> Transport { Transport(network: self, from: .replica(replica)) }
+    /// What a client node's engine sends through: the client is identified as by its TLS pin.
+    func transport(forClient client: ClientID) -> Transport { Transport(network: self, from: .client(client)) }
 
     struct Transport: PeerTransport {
         let network: SimulatedNetwork
-        let from: ReplicaID
+        let from: NodeRef
         func send(_ request: [UInt8], to peer: ReplicaID) async throws -> [UInt8] {
             try await network.deliver(request, from: from, to: peer)
         }
     }
 
-    private func deliver(_ request: [UInt8], from: ReplicaID, to: ReplicaID) async throws -> [UInt8] {
+    private func deliver(_ request: [UInt8], from caller: NodeRef, to: ReplicaID) async throws -> [UInt8] {
+        guard case .replica(let from) = caller else { return try await deliverFromClient(request, from: caller, to: to) }
         let (action, rewrite) = state.withLock { s in
             (s.linkRule?(from, to, request) ?? .deliver, s.requestRewriter)
         }
@@ -143,9 +148,19 @@ final class SimulatedNetwork: Sendable {
             s.counters.delivered += 1
             return handler
         }
-        let response = try await handler(rewrite?(from, to, request) ?? request, from)
+        let response = try await handler(rewrite?(from, to, request) ?? request, caller)
         let rewriteResponse = state.withLock { $0.responseRewriter }
         defer { count { $0.answered += 1 } }
         return rewriteResponse?(from, to, response) ?? response
+    }
+
+    private func deliverFromClient(_ request: [UInt8], from caller: NodeRef, to: ReplicaID) async throws -> [UInt8] {
+        let handler: Handler = try state.withLock { s in
+            guard let handler = s.handlers[to], s.partition[to] == nil else { throw Failure.unreachable(to) }
+            s.counters.delivered += 1
+            return handler
+        }
+        defer { count { $0.answered += 1 } }
+        return try await handler(request, caller)
     }
 }

@@ -1,11 +1,11 @@
 import CustosCluster
 
-/// Stands in for the ledger's ordering (test code, not product): takes the certified records the
-/// live replicas offer, schedules each once at the next sequence, and hands every live replica
+/// Stands in for the ledger's ordering (test code, not product): takes the certified items (replica
+/// records, client records, commands) the live replicas offer, schedules each once at the next sequence, and hands every live replica
 /// the same schedule and checkpoint notices in the same order.
 final class StubSequencer: @unchecked Sendable {
     enum Notice: Equatable {
-        case schedule(sequence: UInt64, record: [UInt8], certificate: [UInt8])
+        case schedule(sequence: UInt64, kind: ScheduledKind, item: [UInt8], certificate: [UInt8])
         case checkpoint(boundary: UInt64, digest: [UInt8])
     }
 
@@ -23,26 +23,31 @@ final class StubSequencer: @unchecked Sendable {
         (0..<32).map { UInt8(truncatingIfNeeded: boundary &* 0x9E37 &+ UInt64($0) &* 31) }
     }
 
-    /// Schedules every certified record a live replica offers, once each; returns how many.
+    /// Schedules every certified item a live replica offers, once each; returns how many.
     @discardableResult
     func scheduleCertified() async throws -> Int {
         var count = 0
         for node in cluster.live {
-            for certified in try await node.certifiedAwaitingSchedule() where !submitted.contains(certified.record + certified.certificate) {
-                submitted.insert(certified.record + certified.certificate)
-                try await schedule(record: certified.record, certificate: certified.certificate)
+            for certified in try await node.certifiedAwaitingSchedule() where !submitted.contains(certified.item + certified.certificate) {
+                submitted.insert(certified.item + certified.certificate)
+                try await schedule(kind: certified.kind, item: certified.item, certificate: certified.certificate)
                 count += 1
             }
         }
         return count
     }
 
-    /// Commits one request (anything, honest or not) at the next sequence, skipping the boundary
-    /// notice it would cross.
+    /// Commits one replica record (anything, honest or not) at the next sequence.
     func schedule(record: [UInt8], certificate: [UInt8]) async throws {
+        try await schedule(kind: .replicaRecord, item: record, certificate: certificate)
+    }
+
+    /// Commits one request of any kind at the next sequence, handing in first the boundary
+    /// notice it would cross.
+    func schedule(kind: ScheduledKind, item: [UInt8], certificate: [UInt8]) async throws {
         if (sequence + 1) % cluster.interval == 0 { try await checkpoint() }
         sequence += 1
-        let notice = Notice.schedule(sequence: sequence, record: record, certificate: certificate)
+        let notice = Notice.schedule(sequence: sequence, kind: kind, item: item, certificate: certificate)
         notices.append(notice)
         for (r, node) in cluster.nodes.enumerated() { if let node { await deliver(notice, to: node, r) } }
     }
@@ -68,7 +73,7 @@ final class StubSequencer: @unchecked Sendable {
         let known = await node.status().latestCheckpoint
         for notice in notices {
             switch notice {
-            case .schedule(let s, _, _) where s > known: await deliver(notice, to: node, r)
+            case .schedule(let s, _, _, _) where s > known: await deliver(notice, to: node, r)
             case .checkpoint(let b, _) where b > known: await deliver(notice, to: node, r)
             default: continue
             }
@@ -78,7 +83,8 @@ final class StubSequencer: @unchecked Sendable {
     private func deliver(_ notice: Notice, to node: ReplicaNode, _ r: Int) async {
         do {
             switch notice {
-            case .schedule(let s, let record, let certificate): _ = try await node.schedule(sequence: s, record: record, certificate: certificate)
+            case .schedule(let s, let kind, let item, let certificate):
+                _ = try await node.schedule(sequence: s, kind: kind, item: item, certificate: certificate)
             case .checkpoint(let b, let digest): _ = try await node.checkpoint(boundary: b, ledgerDigest: digest)
             }
         } catch {

@@ -1,0 +1,42 @@
+import CustosCluster
+import Crypto
+
+/// The durable decisions on commands and client records, and the relay set, of the
+/// simulation's vault (kept across a simulated crash like the rest of its state).
+extension InMemoryVault {
+    func decideCommandApproval(_ number: UInt64, digest: [UInt8], audit: ClusterAuditEvent) -> Decision {
+        if let existing = state.commandApprovals[number] {
+            return existing == digest ? .alreadyRecorded : .conflicts(existingDigest: existing)
+        }
+        state.commandApprovals[number] = digest
+        state.audit.append(audit)
+        return .recorded
+    }
+
+    func decideClientApproval(_ name: ClientKeyName, digest: [UInt8], audit: ClusterAuditEvent) -> Decision {
+        if let existing = state.clientApprovals[name] {
+            return existing == digest ? .alreadyRecorded : .conflicts(existingDigest: existing)
+        }
+        state.clientApprovals[name] = digest
+        state.audit.append(audit)
+        return .recorded
+    }
+
+    func saveRelayed(kind: ScheduledKind, item: [UInt8]) {
+        let digest = Array(SHA256.hash(data: item))
+        guard !state.relayed.contains(where: { $0.digest == digest }) else { return }
+        state.relayed.append(RelayedItem(kind: kind, item: item, digest: digest, certificate: nil, receivedAt: nil))
+    }
+
+    func saveRelayedCertificate(kind: ScheduledKind, digest: [UInt8], certificate: [UInt8]) throws {
+        guard let i = state.relayed.firstIndex(where: { $0.digest == digest && $0.kind == kind }) else {
+            throw ClusterError.malformed("no relayed item with that digest")
+        }
+        let item = state.relayed[i]
+        state.relayed[i] = RelayedItem(kind: item.kind, item: item.item, digest: item.digest, certificate: certificate, receivedAt: item.receivedAt)
+    }
+
+    func relayed() -> [RelayedItem] { state.relayed }
+
+    func dropRelayed(digest: [UInt8]) { state.relayed.removeAll { $0.digest == digest } }
+}
