@@ -11,7 +11,7 @@ import Synchronization
 struct ClusterCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cluster", abstract: "The replica network: enrolment, genesis and join; status, the key log, its export and offline verification.",
-        subcommands: [Enrol.self, Genesis.self, Join.self, Status.self, Log.self, Watch.self])
+        subcommands: [Enrol.self, Genesis.self, Join.self, Command.self, OperatorKeyCommand.self, Client.self, Status.self, Log.self, Watch.self])
 
     struct Status: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "This replica's phase, keys per replica, key log and stable checkpoint.")

@@ -66,8 +66,7 @@ public enum AuditOperation: String, Sendable, CaseIterable {
     case clusterCheckpoint = "cluster.checkpoint"
     case clusterCheckpointMismatch = "cluster.checkpoint-mismatch"
     case clusterKeysDestroyed = "cluster.keys-destroyed"
-    // Operator commands and client nodes.
-    case clusterCommand = "cluster.command"
+    // Operator commands and client nodes (cluster.command, below, is also the engine's record of a command received).
     case clusterCommandApprove = "cluster.command-approve"
     case clusterCommandContested = "cluster.command-contested"
     case clusterCommandCertify = "cluster.command-certify"
@@ -88,6 +87,8 @@ public enum AuditOperation: String, Sendable, CaseIterable {
     case clusterCombine = "cluster.combine"
     case clusterVerify = "cluster.verify"
     case clusterLog = "cluster.log"
+    /// An operator command handed to this replica (`POST /v1/cluster/commands`).
+    case clusterCommand = "cluster.command"
     /// A message signed with a client node's signing key (`POST /v1/cluster/client/sign`).
     case clusterClientSign = "cluster.client-sign"
 }

@@ -18,6 +18,9 @@ extension KeyLog {
     /// Registered clients that are not removed, ascending.
     public var clients: [ClientID] { clientStates.filter { $0.value.removedAt == nil }.keys.sorted() }
 
+    /// Removed clients, ascending.
+    public var removedClients: [ClientID] { clientStates.filter { $0.value.removedAt != nil }.keys.sorted() }
+
     /// Whether `client` was ever added (its id is then used for good).
     public func isKnownClient(_ client: ClientID) -> Bool { clientStates[client] != nil }
 
@@ -88,13 +91,8 @@ extension KeyLog {
         guard (try? record.verify(cluster: configuration.clusterID, authorityKey: current.signingKey)) != nil else { throw .badRecordSignature }
         try checkOrders(answeredBy: .client(name.client), command: record.command, renewed: renewedKinds(record, previous: current))
         for pin in record.keySet.pins where (pinOwners[pin].map { $0 != .client(name.client) } ?? false) { throw .foreignTLSPin }
-        guard let cert = try? ClusterCertificate(bytes: certificate, replicaCount: configuration.n) else { throw .malformedCertificate }
-        do {
-            try verifyCertificate(cert, message: ClientKeyRecord.approvalMessage(cluster: configuration.clusterID, record: record),
-                                  domain: SignatureTag.clientKeyApprovalDST, keyset: keyset)
-        } catch {
-            throw .certificateInvalid
-        }
+        try checkCertificate(certificate, message: ClientKeyRecord.approvalMessage(cluster: configuration.clusterID, record: record),
+                             domain: SignatureTag.clientKeyApprovalDST, keyset: keyset)
         return record
     }
 
