@@ -93,12 +93,9 @@ struct ClusterRouteTests {
     }
 
     @Test func rolesArgumentsRefusalsAndAudit() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("custos-cluster-routes-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let root = try PassphraseRoot.create(at: directory + "/" + PassphraseRoot.fileName, passphrase: SecretBytes(Array("a passphrase".utf8)),
-                                             cost: .init(logN: 10, r: 8, p: 1))
-        let keys = try await KeyService(store: try await SQLiteStore.open(path: directory + "/custos.sqlite"), root: root)
+        let store = try await TestKeystore.open("custos-cluster-routes")
+        defer { store.remove() }
+        let keys = store.keys
         var configuration = ServerConfiguration()
         configuration.port = 0
         let server = CustosServer(configuration: configuration, keys: keys, registry: PrometheusCollectorRegistry(), logger: Logger(label: "test"))
@@ -106,14 +103,7 @@ struct ClusterRouteTests {
         let admin = try await server.tokens.create(tenant: nil, role: .admin, lifetime: 600, by: .local)
         let signer = try await server.tokens.create(tenant: nil, role: .signer, lifetime: 600, by: .local)
 
-        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
-        let app = Application(router: server.buildRouter(), configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { continuation.yield($0.localAddress?.port ?? 0) }, logger: Logger(label: "test"))
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await app.run() }
-            defer { group.cancelAll() }
-            var iterator = ports.makeAsyncIterator()
-            let port = try #require(await iterator.next())
+        try await withLoopbackApp(server.buildRouter()) { port in
             let message: [String: Any] = ["view": 0, "sequence": 9, "phase": "commit", "digest": String(repeating: "ab", count: 32)]
 
             // Before a replica runs: 409 for the allowed, 403 for the others.
@@ -175,12 +165,9 @@ struct ClusterRouteTests {
     }
 
     @Test func commandsAreHandedInCheckedAndListedAndClientRoutesKeepToTheirRole() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("custos-cluster-commands-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let root = try PassphraseRoot.create(at: directory + "/" + PassphraseRoot.fileName, passphrase: SecretBytes(Array("a passphrase".utf8)),
-                                             cost: .init(logN: 10, r: 8, p: 1))
-        let keys = try await KeyService(store: try await SQLiteStore.open(path: directory + "/custos.sqlite"), root: root)
+        let store = try await TestKeystore.open("custos-cluster-commands")
+        defer { store.remove() }
+        let keys = store.keys
         var configuration = ServerConfiguration()
         configuration.port = 0
         let server = CustosServer(configuration: configuration, keys: keys, registry: PrometheusCollectorRegistry(), logger: Logger(label: "test"))
@@ -189,14 +176,7 @@ struct ClusterRouteTests {
         let signer = try await server.tokens.create(tenant: nil, role: .signer, lifetime: 600, by: .local)
         let auditor = try await server.tokens.create(tenant: nil, role: .auditor, lifetime: 600, by: .local)
 
-        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
-        let app = Application(router: server.buildRouter(), configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { continuation.yield($0.localAddress?.port ?? 0) }, logger: Logger(label: "test"))
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await app.run() }
-            defer { group.cancelAll() }
-            var iterator = ports.makeAsyncIterator()
-            let port = try #require(await iterator.next())
+        try await withLoopbackApp(server.buildRouter()) { port in
             server.cluster.set(StandIn())
             let command = Base64Text.encode([UInt8](repeating: 1, count: 40))
 
