@@ -100,35 +100,28 @@ struct ClusterLogStreamTests {
         let keys: KeyService
         let server: CustosServer
         let node: CreatedToken
-        let directory: String
     }
 
     func withServer(requestTimeout: Duration = .seconds(10), maxStreams: Int = 4, keepAlive: Duration = .seconds(15),
                     _ body: (Harness, Int) async throws -> Void) async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("custos-log-stream-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let root = try PassphraseRoot.create(at: directory + "/" + PassphraseRoot.fileName, passphrase: SecretBytes(Array("a passphrase".utf8)),
-                                             cost: .init(logN: 10, r: 8, p: 1))
-        let keys = try await KeyService(store: try await SQLiteStore.open(path: directory + "/custos.sqlite"), root: root)
-        var configuration = ServerConfiguration()
-        configuration.port = 0
-        configuration.requestTimeout = requestTimeout
-        configuration.cluster.maxLogStreams = maxStreams
-        var server = CustosServer(configuration: configuration, keys: keys, registry: PrometheusCollectorRegistry(), logger: Logger(label: "test"))
-        server.logStreams = LogStreams(maximum: maxStreams, keepAlive: keepAlive)
-        let node = try await server.tokens.create(tenant: nil, role: .node, lifetime: 600, by: .local)
-        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
-        let app = Application(router: server.buildRouter(), configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { continuation.yield($0.localAddress?.port ?? 0) }, logger: Logger(label: "test"))
-        let deadlines = server.deadlines
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await app.run() }
-            group.addTask { try await deadlines.run() }
-            defer { group.cancelAll() }
-            var iterator = ports.makeAsyncIterator()
-            let port = try #require(await iterator.next())
-            try await body(Harness(keys: keys, server: server, node: node, directory: directory), port)
+        let store = try await TestKeystore.open("custos-log-stream")
+        defer { store.remove() }
+        let keys = store.keys
+        do {
+            var configuration = ServerConfiguration()
+            configuration.port = 0
+            configuration.requestTimeout = requestTimeout
+            var server = CustosServer(configuration: configuration, keys: keys, registry: PrometheusCollectorRegistry(), logger: Logger(label: "test"))
+            server.logStreams = LogStreams(maximum: maxStreams, keepAlive: keepAlive)
+            let node = try await server.tokens.create(tenant: nil, role: .node, lifetime: 600, by: .local)
+            let deadlines = server.deadlines
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await deadlines.run() }
+                defer { group.cancelAll() }
+                try await withLoopbackApp(server.buildRouter()) { port in
+                    try await body(Harness(keys: keys, server: server, node: node), port)
+                }
+            }
         }
         try await keys.close()
     }
@@ -251,34 +244,33 @@ struct ClusterLogStreamTests {
     }
 
     @Test func aStreamEndsWhenTheServerShutsDown() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("custos-log-stream-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let root = try PassphraseRoot.create(at: directory + "/" + PassphraseRoot.fileName, passphrase: SecretBytes(Array("a passphrase".utf8)),
-                                             cost: .init(logN: 10, r: 8, p: 1))
-        let keys = try await KeyService(store: try await SQLiteStore.open(path: directory + "/custos.sqlite"), root: root)
-        var configuration = ServerConfiguration()
-        configuration.port = 0
-        let server = CustosServer(configuration: configuration, keys: keys, registry: PrometheusCollectorRegistry(), logger: Logger(label: "test"))
-        let node = try await server.tokens.create(tenant: nil, role: .node, lifetime: 600, by: .local)
-        let log = GrowingLog(count: 1)
-        server.cluster.set(log)
-        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
-        let app = Application(router: server.buildRouter(), configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { continuation.yield($0.localAddress?.port ?? 0) }, logger: Logger(label: "test"))
-        let services = ServiceGroup(configuration: .init(services: [.init(service: app)], logger: Logger(label: "test")))
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await services.run() }
-            var iterator = ports.makeAsyncIterator()
-            let port = try #require(await iterator.next())
-            var waiting = log.waiting.makeAsyncIterator()
-            var entries = try client(port, node).clusterWatch(after: 0).makeAsyncIterator()
-            #expect(try await entries.next()?.index == 0)
-            _ = await waiting.next()
-            await services.triggerGracefulShutdown()
-            // The stream ends cleanly (no error), and the server stops: nothing holds it.
-            #expect(try await entries.next() == nil)
-            try await group.next()
+        let store = try await TestKeystore.open("custos-log-stream")
+        defer { store.remove() }
+        let keys = store.keys
+        do {
+            var configuration = ServerConfiguration()
+            configuration.port = 0
+            let server = CustosServer(configuration: configuration, keys: keys, registry: PrometheusCollectorRegistry(), logger: Logger(label: "test"))
+            let node = try await server.tokens.create(tenant: nil, role: .node, lifetime: 600, by: .local)
+            let log = GrowingLog(count: 1)
+            server.cluster.set(log)
+            let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+            let app = Application(router: server.buildRouter(), configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+                                  onServerRunning: { continuation.yield($0.localAddress?.port ?? 0) }, logger: Logger(label: "test"))
+            let services = ServiceGroup(configuration: .init(services: [.init(service: app)], logger: Logger(label: "test")))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await services.run() }
+                var iterator = ports.makeAsyncIterator()
+                let port = try #require(await iterator.next())
+                var waiting = log.waiting.makeAsyncIterator()
+                var entries = try client(port, node).clusterWatch(after: 0).makeAsyncIterator()
+                #expect(try await entries.next()?.index == 0)
+                _ = await waiting.next()
+                await services.triggerGracefulShutdown()
+                // The stream ends cleanly (no error), and the server stops: nothing holds it.
+                #expect(try await entries.next() == nil)
+                try await group.next()
+            }
         }
         try await keys.close()
     }
