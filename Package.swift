@@ -219,15 +219,17 @@ let package = Package(
         .testTarget(
             name: "CustosServerTests",
             dependencies: [
-                "CustosServer", "CustosAPI", "CustosStore", "CustosPKI", "CustosCrypto", "CustosKeystore", "CustosCluster",
+                "CustosServer", "CustosAPI", "CustosClient", "CustosStore", "CustosPKI", "CustosCrypto", "CustosKeystore", "CustosCluster",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
         .testTarget(name: "CustosCLITests", dependencies: ["CustosCLI", "CustosKeystore"]),
     ],

@@ -36,7 +36,8 @@ from cluster_sequencer import Sequencer
 from custos_cli import SCRYPT_LOG_N, Custos, edit_database
 from server import Server
 from test_cluster_genesis import check_keys_match_configuration, cluster_key_states, configuration_of, open_passphrase_bundle, read_bundle
-from test_cluster_network import Node, free_port, wait_for
+from cluster_nodes import certificate_files, free_port, peer_post, tls_context, wait_for
+from test_cluster_network import Node
 
 N = 4
 W = 4
@@ -73,41 +74,7 @@ def cbor(value) -> bytes:
     raise TypeError(type(value))
 
 
-# -- the peer port, reached the way a replica (or anyone else) would ------------------------
-
-def certificate_files(directory: Path, name: str, key: ec.EllipticCurvePrivateKey) -> tuple[Path, Path]:
-    """A self-signed client certificate for `key`: only its key's pin matters to the listener."""
-    now = datetime.datetime.now(datetime.timezone.utc)
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    certificate = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
-                   .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
-                   .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA384()))
-    cert_path, key_path = directory / f"{name}.crt", directory / f"{name}.key"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_path, key_path
-
-
-def tls_context(identity: tuple[Path, Path] | None) -> ssl.SSLContext:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.minimum_version = ssl.TLSVersion.TLSv1_3
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE  # the replica's certificate is self-signed; its pin is not what is tested here
-    if identity:
-        context.load_cert_chain(*map(str, identity))
-    return context
-
-
-def peer_post(port: int, body: bytes, identity: tuple[Path, Path] | None, timeout: float = 10) -> tuple[int, bytes]:
-    connection = http.client.HTTPSConnection("127.0.0.1", port, context=tls_context(identity), timeout=timeout)
-    try:
-        connection.request("POST", "/v1/cluster/peer", body=body, headers={"Content-Type": "application/cbor"})
-        response = connection.getresponse()
-        return response.status, response.read(8 * 1024 * 1024)
-    finally:
-        connection.close()
-
+# -- the peer port -----------------------------------------------------------------------------
 
 def refused_at_handshake(port: int, identity: tuple[Path, Path] | None) -> str:
     """A call that must not reach the handler; returns how it was refused."""

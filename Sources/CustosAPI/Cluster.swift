@@ -21,6 +21,10 @@ public struct ClusterReplicaKeys: Codable, Sendable, Equatable {
     public var newestCertified: ClusterKeyName
     /// The key in keyset(t) for the latest sequence this replica knows.
     public var active: ClusterKeyName
+    /// The sequence of the newest accepted record's schedule entry; absent before any.
+    public var lastRotatedSequence: UInt64? = nil
+    /// Rotate commands this replica has not answered yet.
+    public var pendingCommands: [UInt64] = []
 }
 
 @PublicMemberwiseInit
@@ -47,16 +51,28 @@ public struct ClusterStatusResponse: Codable, Sendable, Equatable {
     public var checkpointMismatches: Int
     /// Why the replica did not start (its stored state refused), tried again each round; absent once started.
     public var startError: String? = nil
+    /// The client nodes of the key log, removed ones included.
+    public var clients: [ClusterClientStatus] = []
+    /// The operator commands this replica relayed or found in its log.
+    public var commands: [ClusterCommandStatus] = []
 }
 
-/// An own certified record waiting for the ledger to schedule it.
+/// A certified item waiting for the ledger to schedule it: this replica's own record, a client's
+/// record or an operator command this replica relayed.
 @PublicMemberwiseInit
 public struct ClusterCertifiedRecord: Codable, Sendable, Equatable {
-    public var name: ClusterKeyName
-    /// Record bytes, base64.
+    /// The replica key name of a replica record; absent for the other kinds.
+    public var name: ClusterKeyName?
+    /// The item bytes, base64 (the same as `item`; kept for nodes that read `record`).
     public var record: String
     /// Certificate bytes, base64.
     public var certificate: String
+    /// replica-record, client-record or command.
+    public var kind: String = "replica-record"
+    /// The item bytes, base64.
+    public var item: String? = nil
+    /// What the item is about, for people: "(replica 1, g0, e2)", "(client 3, e1)", "command 7 rotate-client-keys".
+    public var subject: String? = nil
 }
 
 @PublicMemberwiseInit
@@ -64,12 +80,16 @@ public struct ClusterCertifiedResponse: Codable, Sendable, Equatable {
     public var records: [ClusterCertifiedRecord]
 }
 
-/// A schedule notice: the ledger committed `record` with `certificate` at `sequence`.
+/// A schedule notice: the ledger committed `item` (of `kind`) with `certificate` at `sequence`.
+/// `record` is the older name of `item`, for a replica record; exactly one of them is given.
 @PublicMemberwiseInit
 public struct ClusterScheduleRequest: Codable, Sendable {
     public var sequence: UInt64
-    public var record: String
+    public var record: String? = nil
     public var certificate: String
+    /// replica-record (the default), client-record or command.
+    public var kind: String? = nil
+    public var item: String? = nil
 }
 
 /// One key-log entry.
@@ -77,6 +97,7 @@ public struct ClusterScheduleRequest: Codable, Sendable {
 public struct ClusterLogEntry: Codable, Sendable, Equatable {
     public var index: UInt64
     public var sequence: UInt64
+    /// The replica key name of a replica record.
     public var name: ClusterKeyName?
     /// accepted or void.
     public var status: String
@@ -86,6 +107,23 @@ public struct ClusterLogEntry: Codable, Sendable, Equatable {
     public var head: String
     /// The LogEntry bytes (docs/cluster.md), base64; absent in a schedule answer.
     public var entry: String? = nil
+    /// replica-record, client-record or command.
+    public var kind: String? = nil
+    /// The client key name of a client record.
+    public var client: ClusterClientKeyName? = nil
+    /// The command number of a command entry, or the command a record answers (absent: none).
+    public var command: UInt64? = nil
+    /// The action of a command entry (rotate-replica-keys, …).
+    public var action: String? = nil
+    /// What the entry is about, for people: "(replica 1, g0, e2)", "(client 3, e1)", "command 7 rotate-client-keys".
+    public var subject: String? = nil
+}
+
+/// A client key name (k, e).
+@PublicMemberwiseInit
+public struct ClusterClientKeyName: Codable, Sendable, Equatable {
+    public var client: UInt32
+    public var epoch: UInt64
 }
 
 @PublicMemberwiseInit

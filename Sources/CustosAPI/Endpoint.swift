@@ -95,6 +95,10 @@ public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
     public static let clusterVerify = Endpoint(.post, "cluster/shares/verify")
     public static let clusterLog = Endpoint(.get, "cluster/log")
     public static let clusterLogExport = Endpoint(.get, "cluster/log/export")
+    public static let clusterSubmitCommand = Endpoint(.post, "cluster/commands")
+    public static let clusterCommands = Endpoint(.get, "cluster/commands")
+    public static let clusterClients = Endpoint(.get, "cluster/clients")
+    public static let clusterClientSign = Endpoint(.post, "cluster/client/sign")
 
     /// Every endpoint under `/v1` (the Prometheus `/metrics` route is not part of it).
     public static let all: [Endpoint] = [
@@ -103,6 +107,6 @@ public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
         signBatch, verifyBatch, createCertificateAuthority, issueCertificate, listCertificates, signCertificateRequest,
         rotateCertificate, importCertificate, revokeCertificate, tlsTrust, trustPin, untrustPin, trustAuthority, untrustAuthority, createToken, listTokens, revokeToken, listAudit, verifyAudit,
         clusterStatus, clusterCertified, clusterSchedule, clusterCheckpoint, clusterStableCheckpoint, clusterShare, clusterCombine,
-        clusterVerify, clusterLog, clusterLogExport,
+        clusterVerify, clusterLog, clusterLogExport, clusterSubmitCommand, clusterCommands, clusterClients, clusterClientSign,
     ]
 }

@@ -43,7 +43,7 @@ protocol CustosBackend: Sendable {
     func untrustPin(_ pin: String) async throws -> TLSTrustResponse
     func trustAuthority(_ request: TrustAuthorityRequest) async throws -> TLSTrustResponse
     func untrustAuthority(_ request: TrustAuthorityRequest) async throws -> TLSTrustResponse
-    func clusterStatus() async throws -> ClusterStatusResponse
+    func clusterStatus() async throws -> ClusterNodeStatus
     func clusterLog(after: UInt64, limit: Int) async throws -> ClusterLogResponse
     func clusterLogExport() async throws -> ClusterLogExport
     func close() async throws
@@ -62,7 +62,7 @@ struct LocalBackend: CustosBackend {
         }
         return cluster
     }
-    func clusterStatus() async throws -> ClusterStatusResponse { try await cluster().status() }
+    func clusterStatus() async throws -> ClusterNodeStatus { .replica(try await cluster().status()) }
     func clusterLog(after: UInt64, limit: Int) async throws -> ClusterLogResponse { try await cluster().log(after: after, limit: limit) }
     func clusterLogExport() async throws -> ClusterLogExport { try await cluster().export() }
 
@@ -139,7 +139,7 @@ struct LocalBackend: CustosBackend {
 struct RemoteBackend: CustosBackend {
     let client: CustosClient
 
-    func clusterStatus() async throws -> ClusterStatusResponse { try await client.clusterStatus() }
+    func clusterStatus() async throws -> ClusterNodeStatus { try await client.clusterStatus() }
     func clusterLog(after: UInt64, limit: Int) async throws -> ClusterLogResponse { try await client.clusterLog(after: after, limit: limit) }
     func clusterLogExport() async throws -> ClusterLogExport { try await client.clusterLogExport() }
 

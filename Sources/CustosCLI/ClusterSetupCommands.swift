@@ -1,4 +1,5 @@
 import ArgumentParser
+import CustosCluster
 import CustosCrypto
 import CustosKeystore
 import Foundation
@@ -62,12 +63,13 @@ extension ClusterCommand {
                     "cluster_id": Hex.encode(configuration.clusterID), "genesis_hash": Hex.encode(configuration.genesisHash),
                     "replicas": configuration.n, "quorum": configuration.quorum, "checkpoint_interval": configuration.checkpointInterval,
                     "operator_key": ["scheme": configuration.operatorKey.scheme.rawValue, "public_key": Hex.encode(configuration.operatorKey.rawRepresentation)],
-                    "bundles": result.bundlePaths,
+                    "bundles": result.bundlePaths, "configuration": result.configurationPath,
                 ]
                 global.output.emit(object, text: """
                     cluster \(Hex.encode(configuration.clusterID)): \(configuration.n) replicas, quorum \(configuration.quorum), W = \(configuration.checkpointInterval)
                     genesis hash \(Hex.encode(configuration.genesisHash))
                     \(result.bundlePaths.map { "wrote " + Output.field($0) }.joined(separator: "\n"))
+                    wrote \(Output.field(result.configurationPath)) (the public configuration, for client nodes)
                     the operator's copies of the bootstrap private keys are destroyed
                     """)
             }
@@ -104,15 +106,23 @@ extension ClusterCommand {
 
     struct Join: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Join a cluster with this replica's bundle: verify it, open its keys and import them wrapped.")
+            abstract: "Join a cluster with this replica's bundle (from genesis, or from replace-replica): verify it, open its keys and import them wrapped.")
         @OptionGroup var global: GlobalOptions
         @Option(name: .long, help: "The bundle file `custos cluster genesis` wrote for this replica.") var bundle: String
         @Option(name: .long, help: "The passphrase of a passphrase-sealed bundle (else $CUSTOS_BUNDLE_PASSPHRASE).") var bundlePassphraseFile: String?
         @Option(name: .long, help: "The genesis hash `custos cluster genesis` printed, given by the operator out of band: a bundle from any other genesis is refused.")
         var genesisHash: String?
+        @Option(name: .long, help: "A replacement bundle's command is checked against the configuration's operator key; after a rotate-operator-key, give the current one here (hex: 32 bytes ed25519, 97 bytes P-384).")
+        var operatorKey: String?
 
         func run() async throws {
             try await withKeystore(global) { service in
+                let currentOperatorKey: OperatorKey? = try operatorKey.map { text in
+                    guard let raw = Hex.decode(text), let key = try? OperatorKey(scheme: raw.count == 32 ? .ed25519 : .ecdsaP384SHA384, rawRepresentation: raw) else {
+                        throw CLIError("--operator-key is not an ed25519 (32 bytes) or P-384 (97 bytes) public key in hex")
+                    }
+                    return key
+                }
                 let expected: [UInt8]? = try genesisHash.map { text in
                     guard let bytes = Hex.decode(text), bytes.count == 32 else { throw CLIError("--genesis-hash must be 64 hex digits") }
                     return bytes
@@ -120,12 +130,14 @@ extension ClusterCommand {
                 guard let data = FileManager.default.contents(atPath: bundle) else { throw CLIError("cannot read bundle file \(bundle)") }
                 guard data.count <= ClusterBundle.maximumByteCount else { throw CLIError("the bundle file is over \(ClusterBundle.maximumByteCount) bytes") }
                 let passphrase = try Secret.readOptional(file: bundlePassphraseFile, environment: "CUSTOS_BUNDLE_PASSPHRASE", what: "bundle passphrase")
-                let result = try await service.clusterJoin(bundle: Array(data), passphrase: passphrase, expectedGenesisHash: expected, by: .local)
+                let result = try await service.clusterJoin(bundle: Array(data), passphrase: passphrase, expectedGenesisHash: expected,
+                                                           operatorKey: currentOperatorKey, by: .local)
                 let configuration = result.configuration
                 global.output.emit([
                     "cluster_id": Hex.encode(configuration.clusterID), "genesis_hash": Hex.encode(configuration.genesisHash),
-                    "replica": Int(result.replica.rawValue), "replicas": configuration.n,
-                ], text: "joined cluster \(Hex.encode(configuration.clusterID)) as replica \(result.replica.rawValue) of \(configuration.n)")
+                    "replica": Int(result.replica.rawValue), "replicas": configuration.n, "generation": result.generation,
+                ], text: "joined cluster \(Hex.encode(configuration.clusterID)) as replica \(result.replica.rawValue) of \(configuration.n)"
+                    + (result.generation > 0 ? ", generation \(result.generation): it catches up on the key log from its peers" : ""))
             }
         }
     }

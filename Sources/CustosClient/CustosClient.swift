@@ -28,8 +28,8 @@ public enum CustosClientError: Error, Equatable, CustomStringConvertible {
 public struct CustosClient: Sendable {
     public let base: URL
     /// The bearer token; it goes only into the Authorization header.
-    private let token: [UInt8]
-    private let session: URLSession
+    let token: [UInt8]
+    let session: URLSession
 
     public init(server: String, token: [UInt8], timeout: TimeInterval = 120) throws {
         let configuration = URLSessionConfiguration.ephemeral

@@ -147,7 +147,7 @@ extension CustosClient {
 
 /// The replica network.
 extension CustosClient {
-    public func clusterStatus() async throws -> ClusterStatusResponse {
+    public func clusterStatus() async throws -> ClusterNodeStatus {
         try await call(.clusterStatus)
     }
 
@@ -157,5 +157,29 @@ extension CustosClient {
 
     public func clusterLogExport() async throws -> ClusterLogExport {
         try await call(.clusterLogExport)
+    }
+
+    /// Entries with index ≥ `after`; with `waitMilliseconds`, a long-poll that answers as soon
+    /// as there is one (or with none once the wait has passed).
+    public func clusterLog(after: UInt64, limit: Int, waitMilliseconds: Int?) async throws -> ClusterLogResponse {
+        try await call(.clusterLog, query: ["after": String(after), "limit": String(limit), "wait_ms": waitMilliseconds.map(String.init)])
+    }
+
+    /// Hands a signed operator command (SignedCommand bytes) to the replica, which relays it.
+    public func submitClusterCommand(_ signedCommand: [UInt8]) async throws -> ClusterCommandStatus {
+        try await call(.clusterSubmitCommand, body: ClusterCommandRequest(command: Base64Text.encode(signedCommand)))
+    }
+
+    public func clusterCommands() async throws -> ClusterCommandsResponse {
+        try await call(.clusterCommands)
+    }
+
+    public func clusterClients() async throws -> ClusterClientsResponse {
+        try await call(.clusterClients)
+    }
+
+    /// Signs `message` with a client node's active signing key.
+    public func clusterClientSign(_ message: [UInt8]) async throws -> ClusterClientSignature {
+        try await call(.clusterClientSign, body: ClusterClientSignRequest(message: Base64Text.encode(message)))
     }
 }

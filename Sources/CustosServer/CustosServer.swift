@@ -30,6 +30,8 @@ public struct CustosServer: Sendable {
     let tls: (holder: TLSContextHolder, reloader: TLSReloader, metrics: TLSMetrics)?
     /// The replica network member this server runs, once the cluster service has started it.
     let cluster = ClusterHandle()
+    /// The key-log event streams open at once (`cluster.max_log_streams`).
+    var logStreams: LogStreams
 
     /// Metrics go to Prometheus; bootstrapping is once per process.
     public static func bootstrapMetrics() -> PrometheusCollectorRegistry {
@@ -50,6 +52,7 @@ public struct CustosServer: Sendable {
         self.metrics = ServerMetrics(registry: registry)
         self.deadlines = RequestDeadlines(timeout: configuration.requestTimeout)
         self.failures = AuthFailureLimiter(perMinute: configuration.authFailuresPerMinute)
+        self.logStreams = LogStreams(maximum: configuration.cluster.maxLogStreams)
         self.logger = logger
         self.tls = configuration.tls.map { options in
             let holder = TLSContextHolder(), metrics = TLSMetrics()
@@ -116,7 +119,7 @@ public struct CustosServer: Sendable {
         // The server's own rotations and trust changes reach its listener at once.
         let reloader = tls?.reloader
         TLSRoutes(keys: keys, io: io, afterChange: { _ = await reloader?.reloadNow() }).register(on: api)
-        ClusterRoutes(keys: keys, io: io, cluster: cluster).register(on: api)
+        ClusterRoutes(keys: keys, io: io, cluster: cluster, streams: logStreams, deadlines: deadlines).register(on: api)
         return router
     }
 

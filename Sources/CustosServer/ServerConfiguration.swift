@@ -59,6 +59,8 @@ public struct ServerConfiguration: Sendable, Equatable {
         public var peerTimeout: Duration = .seconds(5)
         /// The pause between two rounds of the cluster service (doubled after a failed round, up to 5 s).
         public var roundInterval: Duration = .milliseconds(500)
+        /// Server-sent event streams of the key log open at once; more are refused (503).
+        public var maxLogStreams = 64
 
         public init() {}
     }
@@ -182,6 +184,7 @@ public struct ServerConfiguration: Sendable, Equatable {
         }
         if let millis = try integer("cluster.peer_timeout_ms", 100...600_000) { config.cluster.peerTimeout = .milliseconds(millis) }
         if let millis = try integer("cluster.round_interval_ms", 10...600_000) { config.cluster.roundInterval = .milliseconds(millis) }
+        if let count = try integer("cluster.max_log_streams", 0...100_000) { config.cluster.maxLogStreams = count }
 
         config.tls = try loadTLS(text: text, integer: integer, boolean: boolean, pinList: reader.stringArray(forKey: "tls.client_pins"))
         return config

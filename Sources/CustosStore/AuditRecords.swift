@@ -66,6 +66,19 @@ public enum AuditOperation: String, Sendable, CaseIterable {
     case clusterCheckpoint = "cluster.checkpoint"
     case clusterCheckpointMismatch = "cluster.checkpoint-mismatch"
     case clusterKeysDestroyed = "cluster.keys-destroyed"
+    // Operator commands and client nodes (cluster.command, below, is also the engine's record of a command received).
+    case clusterCommandApprove = "cluster.command-approve"
+    case clusterCommandContested = "cluster.command-contested"
+    case clusterCommandCertify = "cluster.command-certify"
+    case clusterCommandExecute = "cluster.command-execute"
+    case clusterCommandComplete = "cluster.command-complete"
+    case clusterClientRecord = "cluster.client-record"
+    case clusterClientApprove = "cluster.client-approve"
+    /// The operator's side: a command signed, an operator key promoted, a client set up.
+    case clusterCommandSign = "cluster.command-sign"
+    case clusterOperatorPromote = "cluster.operator-promote"
+    case clusterOperatorDiscard = "cluster.operator-discard"
+    case clusterClientInit = "cluster.client-init"
     /// Any other decision of the replica engine; its name is in the record's details.
     case clusterEvent = "cluster.event"
     /// The node's calls on the replica network, audited as the calling token (schedule, share
@@ -74,6 +87,10 @@ public enum AuditOperation: String, Sendable, CaseIterable {
     case clusterCombine = "cluster.combine"
     case clusterVerify = "cluster.verify"
     case clusterLog = "cluster.log"
+    /// An operator command handed to this replica (`POST /v1/cluster/commands`).
+    case clusterCommand = "cluster.command"
+    /// A message signed with a client node's signing key (`POST /v1/cluster/client/sign`).
+    case clusterClientSign = "cluster.client-sign"
 }
 
 public enum AuditOutcome: String, Sendable, CaseIterable {

@@ -25,12 +25,15 @@ public struct ClusterMembershipRecord: Sendable, Equatable {
     /// The exact SignedConfiguration bytes of the bundle.
     public var configuration: [UInt8]
     public var joinedAt: Date
+    /// The replica's generation: 0 from genesis, g ≥ 1 after a replace-replica command.
+    public var generation: UInt64
 
-    public init(clusterID: [UInt8], replica: Int, configuration: [UInt8], joinedAt: Date) {
+    public init(clusterID: [UInt8], replica: Int, configuration: [UInt8], joinedAt: Date, generation: UInt64 = 0) {
         self.clusterID = clusterID
         self.replica = replica
         self.configuration = configuration
         self.joinedAt = joinedAt
+        self.generation = generation
     }
 }
 
@@ -100,7 +103,7 @@ public typealias ClusterDecisionAudit = @Sendable (ClusterDecisionOutcome) -> [A
 
 /// The replica network's persistence. Every decision method checks, writes and appends its
 /// audit records in one transaction: durable, with its audit record, when it returns.
-public protocol ClusterStore: Sendable {
+public protocol ClusterStore: ClusterOperationsStore {
     func clusterMembership() async throws -> ClusterMembershipRecord?
     /// Records the membership with the imported bootstrap keys and their key set, in one
     /// transaction; refuses (`clusterAlreadyJoined`) when the directory is already a member.

@@ -1,7 +1,7 @@
 import Foundation
 import SQLKit
 
-// The replica network's rows (schema 6). Each decision is one BEGIN IMMEDIATE … COMMIT
+// The replica network's rows (schema 6; generation of the membership: 7). Each decision is one BEGIN IMMEDIATE … COMMIT
 // holding the check, the write and the audit append: with synchronous = FULL in WAL mode,
 // one fsync, and nothing of it survives unless all of it does.
 extension SQLiteStore {
@@ -13,7 +13,8 @@ extension SQLiteStore {
                 ClusterMembershipRecord(clusterID: Array(try row.decode(column: "cluster_id", as: Data.self)),
                                         replica: try row.decode(column: "replica", as: Int.self),
                                         configuration: Array(try row.decode(column: "configuration", as: Data.self)),
-                                        joinedAt: Date(timeIntervalSince1970: try row.decode(column: "joined_at", as: Double.self)))
+                                        joinedAt: Date(timeIntervalSince1970: try row.decode(column: "joined_at", as: Double.self)),
+                                        generation: UInt64(try row.decode(column: "generation", as: Int64.self)))
             }
         }
     }
@@ -22,14 +23,15 @@ extension SQLiteStore {
                             audit: [AuditEvent]) async throws {
         try await exclusive {
             try await transaction {
-                guard try await self.rows("SELECT id FROM cluster_membership").isEmpty else { throw StoreError.clusterAlreadyJoined }
+                try await self.requireNoMembership()
+                let generation = try Self.integer(membership.generation, "generation")
                 try await self.appendAuditInTransaction(audit)
                 for (key, version) in keys { try await self.insertKeyRows(key, version) }
                 try await self.insertKeySetRow(keySet)
                 try await self.execute("""
-                    INSERT INTO cluster_membership (id, cluster_id, replica, configuration, joined_at)
+                    INSERT INTO cluster_membership (id, cluster_id, replica, configuration, joined_at, generation)
                     VALUES (1, \(bind: Data(membership.clusterID)), \(bind: membership.replica), \(bind: Data(membership.configuration)),
-                            \(bind: membership.joinedAt.timeIntervalSince1970))
+                            \(bind: membership.joinedAt.timeIntervalSince1970), \(bind: generation))
                     """)
             }
         }
@@ -55,6 +57,12 @@ extension SQLiteStore {
         try await exclusive {
             try await rows("SELECT * FROM cluster_key_sets ORDER BY replica, generation, epoch").map(Self.keySet(from:))
         }
+    }
+
+    /// A data directory joins one cluster once, as a replica or as a client.
+    func requireNoMembership() async throws {
+        guard try await rows("SELECT id FROM cluster_membership").isEmpty,
+              try await rows("SELECT id FROM cluster_client_membership").isEmpty else { throw StoreError.clusterAlreadyJoined }
     }
 
     private func insertKeySetRow(_ keySet: ClusterKeySetRecord) async throws {
@@ -153,7 +161,7 @@ extension SQLiteStore {
 
     /// One decision: `body` checks and writes, then the audit records of its outcome are
     /// appended, all in one transaction. A refusal writes only its audit record.
-    private func decide(_ audit: ClusterDecisionAudit, _ body: () async throws -> ClusterDecisionOutcome) async throws -> ClusterDecisionOutcome {
+    func decide(_ audit: ClusterDecisionAudit, _ body: () async throws -> ClusterDecisionOutcome) async throws -> ClusterDecisionOutcome {
         try await exclusive {
             try await transaction {
                 let outcome = try await body()

@@ -228,18 +228,85 @@ extension SQLiteStore {
             """,
             "CREATE TABLE cluster_stable_checkpoints (boundary INTEGER PRIMARY KEY, certificate BLOB NOT NULL)",
         ]),
+        // Operator commands and client nodes: the durable decisions on commands and client
+        // records, the items a replica relays for approval, a client's key sets and membership,
+        // the replica generation of a replacement, and the operator's own state (its
+        // configurations, next command number, pending operator key, the commands it signed).
+        // A client directory keeps its key log and stable checkpoints in cluster_log and
+        // cluster_stable_checkpoints: a data directory is a replica or a client, never both.
+        (7, [
+            "ALTER TABLE cluster_membership ADD COLUMN generation INTEGER NOT NULL DEFAULT 0",
+            "CREATE TABLE cluster_command_approvals (number INTEGER PRIMARY KEY, digest BLOB NOT NULL)",
+            """
+            CREATE TABLE cluster_client_approvals (
+                client INTEGER NOT NULL,
+                epoch INTEGER NOT NULL,
+                digest BLOB NOT NULL,
+                PRIMARY KEY (client, epoch))
+            """,
+            """
+            CREATE TABLE cluster_relayed (
+                kind INTEGER NOT NULL,
+                digest BLOB NOT NULL,
+                item BLOB NOT NULL,
+                certificate BLOB,
+                received_at REAL NOT NULL,
+                PRIMARY KEY (kind, digest))
+            """,
+            """
+            CREATE TABLE cluster_client_membership (
+                id INTEGER PRIMARY KEY CHECK (id = 1),
+                cluster_id BLOB NOT NULL,
+                client INTEGER NOT NULL,
+                configuration BLOB NOT NULL,
+                joined_at REAL NOT NULL)
+            """,
+            """
+            CREATE TABLE cluster_client_key_sets (
+                client INTEGER NOT NULL,
+                epoch INTEGER NOT NULL,
+                record BLOB,
+                signing_key_id TEXT NOT NULL REFERENCES keys(id),
+                tls_key_id TEXT NOT NULL REFERENCES keys(id),
+                api_tls_key_id TEXT NOT NULL REFERENCES keys(id),
+                created_at REAL NOT NULL,
+                PRIMARY KEY (client, epoch))
+            """,
+            """
+            CREATE TABLE cluster_operator (
+                cluster_id BLOB PRIMARY KEY,
+                configuration BLOB NOT NULL,
+                next_command INTEGER NOT NULL,
+                key_alias TEXT NOT NULL,
+                pending_key_alias TEXT,
+                pending_command INTEGER,
+                created_at REAL NOT NULL)
+            """,
+            """
+            CREATE TABLE cluster_operator_commands (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                cluster_id BLOB NOT NULL REFERENCES cluster_operator(cluster_id),
+                number INTEGER NOT NULL,
+                action TEXT NOT NULL,
+                command BLOB NOT NULL,
+                replica INTEGER,
+                generation INTEGER,
+                signed_at REAL NOT NULL)
+            """,
+            "CREATE INDEX cluster_operator_commands_number ON cluster_operator_commands(cluster_id, number)",
+        ]),
     ]
 
     public static var schemaVersion: Int { migrations.last!.version }
 
-    func migrate() async throws {
+    func migrate(through target: Int = schemaVersion) async throws {
         try await execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)")
         let applied = try await database.raw("SELECT MAX(version) AS v FROM schema_migrations").first()
         let current = try applied.flatMap { try $0.decodeNil(column: "v") ? nil : $0.decode(column: "v", as: Int.self) } ?? 0
         guard current <= Self.schemaVersion else {
             throw StoreError.schemaTooNew(found: current, supported: Self.schemaVersion)
         }
-        for migration in Self.migrations where migration.version > current {
+        for migration in Self.migrations where migration.version > current && migration.version <= target {
             try await transaction {
                 for statement in migration.statements {
                     try await self.execute(SQLQueryString(statement))

@@ -15,6 +15,12 @@ public actor SQLiteStore: Store {
     public nonisolated let path: String
 
     public static func open(path: String, logger: Logger = Logger(label: "custos.store")) async throws -> SQLiteStore {
+        try await open(path: path, logger: logger, migratingThrough: schemaVersion)
+    }
+
+    /// Opens with the migrations applied up to `version` only: how the migration tests make
+    /// a database of an older schema.
+    static func open(path: String, logger: Logger = Logger(label: "custos.store"), migratingThrough version: Int) async throws -> SQLiteStore {
         let connection: SQLiteConnection
         do {
             connection = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
@@ -24,7 +30,7 @@ public actor SQLiteStore: Store {
         let store = SQLiteStore(connection: connection, path: path)
         do {
             try await store.configure()
-            try await store.migrate()
+            try await store.migrate(through: version)
         } catch {
             try? await connection.close()
             throw error

@@ -21,13 +21,13 @@ struct ClusterRouteTests {
     /// Answers fixed bodies; a share for view 7 is refused as an equivocation.
     struct StandIn: ClusterEndpoints {
         static let signer = ClusterKeyName(replica: 1, generation: 0, epoch: 1)
-        func status() async throws -> ClusterStatusResponse {
-            ClusterStatusResponse(clusterID: "00", replica: 1, n: 4, f: 1, quorum: 3, checkpointInterval: 4, phase: "bootstrapping", replicas: [],
+        func status() async throws -> ClusterNodeStatus {
+            .replica(ClusterStatusResponse(clusterID: "00", replica: 1, n: 4, f: 1, quorum: 3, checkpointInterval: 4, phase: "bootstrapping", replicas: [],
                                   logLength: 0, logHead: String(repeating: "0", count: 64), latestSequence: 0, latestCheckpoint: 0,
-                                  latestStableBoundary: nil, restoreFloor: 0, pendingCandidate: nil, checkpointMismatches: 0)
+                                  latestStableBoundary: nil, restoreFloor: 0, pendingCandidate: nil, checkpointMismatches: 0))
         }
         func certified() async throws -> ClusterCertifiedResponse { ClusterCertifiedResponse(records: []) }
-        func schedule(sequence: UInt64, record: [UInt8], certificate: [UInt8]) async throws -> ClusterLogEntry {
+        func schedule(sequence: UInt64, kind: String, item: [UInt8], certificate: [UInt8]) async throws -> ClusterLogEntry {
             throw ClusterError.scheduleOutOfOrder(sequence: sequence, after: 10)
         }
         func checkpoint(boundary: UInt64, ledgerDigest: [UInt8]) async throws -> ClusterCheckpointSignature {
@@ -40,7 +40,7 @@ struct ClusterRouteTests {
         }
         func combine(_ message: ConsensusMessage, shares: [(signer: KeyName, share: [UInt8])]) async throws -> [UInt8] { [1, 2] }
         func verify(_ message: ConsensusMessage, certificate: [UInt8]) async throws -> [ReplicaID] { throw ClusterError.badAggregateSignature }
-        func log(after: UInt64, limit: Int) async throws -> ClusterLogResponse { ClusterLogResponse(entries: [], next: nil) }
+        func log(after: UInt64, limit: Int, wait: Duration?) async throws -> ClusterLogResponse { ClusterLogResponse(entries: [], next: nil) }
         func export() async throws -> ClusterLogExport { ClusterLogExport(format: ClusterLogExport.formatName, log: "") }
         func phase() async -> String { "bootstrapping" }
     }

@@ -25,11 +25,14 @@ struct PeerTransportTests {
         }
     }
 
-    /// The listener answers with the caller's replica id followed by the request bytes.
+    /// The listener answers with the caller's id (a replica's, or 100 + a client's) followed by the request bytes.
     func withListener(_ endpoint: Endpoint, _ body: (Int) async throws -> Void) async throws {
         let listener = PeerListener(host: "127.0.0.1", port: 0, tls: endpoint.tls, handler: { request, from in
             if request == [0xFF] { throw PeerTransportError.badAddress }
-            return [UInt8(from.rawValue)] + request
+            switch from {
+            case .replica(let replica): return [UInt8(replica.rawValue)] + request
+            case .client(let client): return [100 + UInt8(client.rawValue)] + request
+            }
         }, logger: Logger(label: "test"))
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         let app = listener.application { continuation.yield($0) }
@@ -58,6 +61,34 @@ struct PeerTransportTests {
             b.tls.directory.update([ReplicaID(2): .init(address: "127.0.0.1:1", pins: [a.pin])])
             #expect(try await client.send([9], to: ReplicaID(1)) == [2, 9])
         }
+    }
+
+    @Test func aClientNodeIsNamedByItsTLSPinAndDroppedWithIt() async throws {
+        let client = try await Endpoint("client 3"), b = try await Endpoint("replica 1"), other = try await Endpoint("client 4")
+        try await withListener(b) { (port: Int) async throws in
+            // The client knows the replica by its pin from the log; the replica lists the client's TLS pins.
+            client.tls.directory.update([ReplicaID(1): .init(address: "127.0.0.1:\(port)", pins: [b.pin])])
+            other.tls.directory.update([ReplicaID(1): .init(address: "127.0.0.1:\(port)", pins: [b.pin])])
+            b.tls.directory.update(clients: [ClientID(3): [client.pin]])
+            #expect(try await PinnedPeerClient(tls: client.tls).send([5], to: ReplicaID(1)) == [103, 5])
+            // Another client's key is not client 3's: refused at the handshake.
+            await #expect(throws: PeerTransportError.self) { try await PinnedPeerClient(tls: other.tls).send([5], to: ReplicaID(1)) }
+            // Removed (no longer listed): refused at its next handshake.
+            b.tls.directory.update(clients: [:])
+            await #expect(throws: PeerTransportError.self) { try await PinnedPeerClient(tls: client.tls).send([5], to: ReplicaID(1)) }
+        }
+        // A pin listed for a replica names the replica, whatever the client table says.
+        let directory = PeerDirectory([ReplicaID(2): .init(address: "127.0.0.1:1", pins: [client.pin])], clients: [ClientID(3): [client.pin, other.pin]])
+        #expect(directory.node(presenting: client.pin) == .replica(ReplicaID(2)))
+        #expect(directory.node(presenting: other.pin) == .client(ClientID(3)))
+        #expect(directory.node(presenting: b.pin) == nil)
+    }
+
+    @Test func aWatchLogCallMayWaitOnTheServerBeyondThePeerTimeout() {
+        #expect(PinnedPeerClient.serverWait(PeerRequest.watchLog(after: 3, limit: 10, waitMilliseconds: 20_000).encoded) == .seconds(20))
+        #expect(PinnedPeerClient.serverWait(PeerRequest.status.encoded) == .zero)
+        #expect(PinnedPeerClient.verifiesItself(PeerRequest.watchLog(after: 0, limit: 1, waitMilliseconds: 0).encoded))
+        #expect(!PinnedPeerClient.verifiesItself(PeerRequest.submitClientRecord([1]).encoded))
     }
 
     @Test func aStrangersCertificateIsRefusedAtTheHandshake() async throws {

@@ -18,6 +18,9 @@ extension KeyLog {
     /// Registered clients that are not removed, ascending.
     public var clients: [ClientID] { clientStates.filter { $0.value.removedAt == nil }.keys.sorted() }
 
+    /// Removed clients, ascending.
+    public var removedClients: [ClientID] { clientStates.filter { $0.value.removedAt != nil }.keys.sorted() }
+
     /// Whether `client` was ever added (its id is then used for good).
     public func isKnownClient(_ client: ClientID) -> Bool { clientStates[client] != nil }
 

@@ -1,4 +1,4 @@
-/// An exported key log (docs/cluster.md, "Log export"):
+/// An exported key log (docs/cluster.md, "Log export"), entries in the six-field form:
 /// [SignedConfiguration, [LogEntry, …], [CheckpointCertificate, …]].
 public struct LogExport: Equatable, Sendable {
     public let configuration: ClusterConfiguration
@@ -33,9 +33,11 @@ public struct LogExport: Equatable, Sendable {
 }
 
 /// Verifies an exported key log from its genesis configuration alone, trusting no part of it:
-/// every entry is recomputed as a schedule notice and must come out identical, and every
+/// every entry (replica record, client record or operator command) is recomputed as a schedule
+/// notice and must come out identical, and every
 /// stable-checkpoint certificate must be signed by Q main keys of keyset(B) over the head the
-/// recomputed log has at B.
+/// recomputed log has at B. Command expiry is never looked at: it bounds approval, and a
+/// command approved in time stays valid in the log however late it is verified.
 public enum LogVerifier {
     public struct Report: Sendable {
         public let log: KeyLog
@@ -43,6 +45,13 @@ public enum LogVerifier {
         public let verifiedBoundary: UInt64
         /// Entries covered by that checkpoint; the rest are recomputed but not yet certified.
         public let verifiedLength: UInt64
+
+        /// The accepted operator commands, ascending, with their progress at the end of the log.
+        public var commands: [CommandProgress] { log.commands }
+        /// The registered clients that are not removed, with their newest keys.
+        public var clients: [ClientKeys] { log.clients.compactMap { log.newestClientKeys(of: $0) } }
+        /// Every client id ever added (removed ones included: ids are never reused).
+        public var removedClients: [ClientID] { log.removedClients }
     }
 
     public static func verify(_ bytes: [UInt8]) throws -> Report {

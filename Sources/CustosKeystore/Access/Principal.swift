@@ -23,6 +23,7 @@ public enum Role: String, Sendable, Codable, CaseIterable {
         case .readAudit: self == .admin || self == .auditor
         case .manageTokens, .manageTenants, .manageProtection, .manageTLSTrust: self == .admin
         case .operateCluster: self == .node
+        case .submitClusterCommand: self == .node || self == .admin
         case .readCluster: self == .node || self == .admin || self == .auditor
         }
     }
@@ -42,6 +43,8 @@ public enum Permission: String, Sendable {
     case manageTLSTrust = "change the TLS client trust set"
     /// Hand in the ledger's schedule and checkpoint notices, ask for consensus shares.
     case operateCluster = "operate the replica"
+    /// Hand a replica an operator command; the operator's signature is what authorises it.
+    case submitClusterCommand = "submit operator commands"
     /// Read the replica's status, key log and stable checkpoints.
     case readCluster = "read the replica's state"
 }

@@ -6,7 +6,9 @@ import Foundation
 /// A bootstrap bundle (docs/cluster.md, "Bundles"): the signed configuration, the replica it
 /// is for, and that replica's bootstrap private keys sealed to it alone (HPKE to its enrolment
 /// key, or AES-256-GCM under a scrypt key from a passphrase), with the genesis hash and the
-/// replica id as associated data.
+/// replica id as associated data. A replacement bundle (generation g ≥ 1, written by
+/// `custos cluster command replace-replica`) also carries the signed replace-replica command
+/// naming the new keys, and its associated data names the generation.
 public struct ClusterBundle: Sendable {
     public static let format = "custos-cluster-bundle-v1"
     /// A bundle of a 256-replica configuration is about 350 KiB.
@@ -29,20 +31,30 @@ public struct ClusterBundle: Sendable {
 
     public let configuration: ClusterConfiguration
     public let replica: ReplicaID
+    /// 0 for a genesis bundle; g ≥ 1 for the keys of a replace-replica command.
+    public let generation: UInt64
+    /// The signed replace-replica command of a replacement bundle.
+    public let command: OperatorCommand?
     public let sealed: SealedKeys
 
-    init(configuration: ClusterConfiguration, replica: ReplicaID, sealed: SealedKeys) {
+    init(configuration: ClusterConfiguration, replica: ReplicaID, generation: UInt64 = 0, command: OperatorCommand? = nil, sealed: SealedKeys) {
         self.configuration = configuration
         self.replica = replica
+        self.generation = generation
+        self.command = command
         self.sealed = sealed
     }
 
-    /// The associated data of the sealed keys: genesis hash ‖ r (2 bytes, big-endian).
-    static func associatedData(genesisHash: [UInt8], replica: ReplicaID) -> [UInt8] {
-        genesisHash + [UInt8(replica.rawValue >> 8), UInt8(replica.rawValue & 0xff)]
+    /// The associated data of the sealed keys: genesis hash ‖ r (2 bytes, big-endian), and for
+    /// a replacement ‖ g (8 bytes, big-endian), so keys sealed for one generation do not open
+    /// as another's.
+    static func associatedData(genesisHash: [UInt8], replica: ReplicaID, generation: UInt64 = 0) -> [UInt8] {
+        let base = genesisHash + [UInt8(replica.rawValue >> 8), UInt8(replica.rawValue & 0xff)]
+        guard generation > 0 else { return base }
+        return base + (0..<8).reversed().map { UInt8(truncatingIfNeeded: generation >> (UInt64($0) * 8)) }
     }
 
-    var associatedData: [UInt8] { Self.associatedData(genesisHash: configuration.genesisHash, replica: replica) }
+    var associatedData: [UInt8] { Self.associatedData(genesisHash: configuration.genesisHash, replica: replica, generation: generation) }
 
     // MARK: The file
 
@@ -50,6 +62,9 @@ public struct ClusterBundle: Sendable {
         var format: String
         var configuration: String
         var replica: Int
+        var generation: UInt64?
+        /// The SignedCommand bytes, base64 (replacement bundles).
+        var command: String?
         var keys: Keys
     }
 
@@ -78,7 +93,8 @@ public struct ClusterBundle: Sendable {
             Keys(protection: sealed.protection, salt: Data(salt).base64EncodedString(), logN: logN, r: r, p: p,
                  ciphertext: Data(ciphertext).base64EncodedString())
         }
-        let file = File(format: Self.format, configuration: Data(configuration.signedBytes).base64EncodedString(), replica: replica.index, keys: keys)
+        let file = File(format: Self.format, configuration: Data(configuration.signedBytes).base64EncodedString(), replica: replica.index,
+                        generation: generation > 0 ? generation : nil, command: command.map { Data($0.bytes).base64EncodedString() }, keys: keys)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         return Array((try? encoder.encode(file)) ?? Data()) + [0x0a]
@@ -106,6 +122,24 @@ public struct ClusterBundle: Sendable {
             throw KeystoreError.invalidArgument("the bundle names replica \(file.replica), outside the configuration's 0…\(configuration.n - 1)")
         }
         replica = ReplicaID(file.replica)
+        generation = file.generation ?? 0
+        switch (generation, file.command) {
+        case (0, nil):
+            command = nil
+        case (0, .some):
+            throw KeystoreError.invalidArgument("the bundle carries a command but no generation: a genesis bundle has none")
+        case (_, nil):
+            throw KeystoreError.invalidArgument("the replacement bundle (generation \(generation)) carries no replace-replica command")
+        case (_, .some(let text)):
+            guard let bytes = Data(base64Encoded: text), bytes.count <= OperatorCommand.maximumByteCount else {
+                throw KeystoreError.invalidArgument("the bundle's command is not base64 or over \(OperatorCommand.maximumByteCount) bytes")
+            }
+            do {
+                command = try OperatorCommand(bytes: Array(bytes))
+            } catch {
+                throw KeystoreError.invalidArgument("the bundle's command is refused: \(error)")
+            }
+        }
         func base64(_ field: String, _ value: String?) throws -> [UInt8] {
             guard let value, let decoded = Data(base64Encoded: value) else {
                 throw KeystoreError.invalidArgument("the bundle's keys.\(field) is missing or not base64")
@@ -135,9 +169,9 @@ public struct ClusterBundle: Sendable {
 
     // MARK: Sealing
 
-    static func seal(_ keys: BootstrapKeySet, configuration: ClusterConfiguration, replica: ReplicaID,
-                     to recipient: BundleRecipient) throws -> ClusterBundle {
-        let associatedData = Self.associatedData(genesisHash: configuration.genesisHash, replica: replica)
+    static func seal(_ keys: BootstrapKeySet, configuration: ClusterConfiguration, replica: ReplicaID, generation: UInt64 = 0,
+                     command: OperatorCommand? = nil, to recipient: BundleRecipient) throws -> ClusterBundle {
+        let associatedData = Self.associatedData(genesisHash: configuration.genesisHash, replica: replica, generation: generation)
         let plaintext = keys.sealedForm
         let sealed: SealedKeys
         switch recipient {
@@ -150,7 +184,7 @@ public struct ClusterBundle: Sendable {
             let ciphertext = try plaintext.withUnsafeBytes { try key.seal($0, associatedData: associatedData) }
             sealed = .passphrase(salt: salt, logN: cost.logN, r: cost.r, p: cost.p, ciphertext: ciphertext)
         }
-        return ClusterBundle(configuration: configuration, replica: replica, sealed: sealed)
+        return ClusterBundle(configuration: configuration, replica: replica, generation: generation, command: command, sealed: sealed)
     }
 
     /// Opens the sealed keys. A bundle altered, moved to another replica or cluster, sealed to

@@ -19,11 +19,15 @@ public struct GenesisResult: Sendable {
     public let configuration: ClusterConfiguration
     /// One bundle per replica, in replica order.
     public let bundlePaths: [String]
+    /// The public SignedConfiguration (`configuration.cbor`), for client nodes.
+    public let configurationPath: String
 }
 
 extension KeyService {
     /// The bundle file of replica `r` in the output directory.
     public static func bundleFileName(_ replica: Int) -> String { "replica-\(replica).bundle.json" }
+    /// The public SignedConfiguration genesis writes beside the bundles.
+    public static let configurationFileName = "configuration.cbor"
 
     /// `custos cluster genesis` (docs/cluster.md, "Configuration and genesis"): creates or
     /// reuses the operator key, generates each replica's bootstrap key set into the keystore,
@@ -57,7 +61,8 @@ extension KeyService {
                 throw KeystoreError.invalidArgument("the output directory \(outputDirectory) does not exist")
             }
             let paths = replicas.indices.map { outputDirectory + "/" + Self.bundleFileName($0) }
-            if let taken = paths.first(where: { FileManager.default.fileExists(atPath: $0) }) {
+            let configurationPath = outputDirectory + "/" + Self.configurationFileName
+            if let taken = (paths + [configurationPath]).first(where: { FileManager.default.fileExists(atPath: $0) }) {
                 throw KeystoreError.invalidArgument("\(taken) exists already; genesis writes new bundles only")
             }
 
@@ -102,6 +107,12 @@ extension KeyService {
                     try AtomicFile.write(bundle.encoded, to: paths[index])
                     written.append(paths[index])
                 }
+                try AtomicFile.write(configuration.signedBytes, to: configurationPath)
+                written.append(configurationPath)
+                // The operator's directory keeps the configuration: commands are signed against it.
+                try await store.saveClusterOperatorState(ClusterOperatorRecord(
+                    clusterID: configuration.clusterID, configuration: configuration.signedBytes, nextCommand: 1,
+                    keyAlias: ClusterKeys.operatorAlias.rawValue, createdAt: clock()), audit: [])
             } catch {
                 // No half-written genesis: the bundles written go, and so do the keys.
                 for path in written { try? AtomicFile.remove(path) }
@@ -120,7 +131,7 @@ extension KeyService {
                 ])]
             }
             logger.info("cluster genesis", metadata: ["cluster": "\(Hex.encode(clusterID))", "replicas": "\(replicas.count)"])
-            return GenesisResult(configuration: configuration, bundlePaths: paths)
+            return GenesisResult(configuration: configuration, bundlePaths: paths, configurationPath: configurationPath)
         }
     }
 

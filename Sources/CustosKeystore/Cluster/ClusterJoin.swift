@@ -6,6 +6,7 @@ import Foundation
 public struct JoinResult: Sendable {
     public let configuration: ClusterConfiguration
     public let replica: ReplicaID
+    public let generation: UInt64
 }
 
 extension KeyService {
@@ -37,7 +38,11 @@ extension KeyService {
     /// `expectedGenesisHash`, given out of band by the operator (genesis prints it), pins the
     /// cluster: a bundle signed by anyone else's operator key — sealed to this directory's public
     /// enrolment key, which anyone can do — is refused instead of joined.
-    public func clusterJoin(bundle bytes: [UInt8], passphrase: SecretBytes?, expectedGenesisHash: [UInt8]? = nil,
+    /// A replacement bundle (generation g ≥ 1) is joined as (r, g, 0): its replace-replica
+    /// command must be signed by the configuration's operator key, or by `operatorKey` (the
+    /// operator's current key, given out of band, after a rotate-operator-key), and name exactly
+    /// the bundle's keys. The replica then catches up on the key log from its peers.
+    public func clusterJoin(bundle bytes: [UInt8], passphrase: SecretBytes?, expectedGenesisHash: [UInt8]? = nil, operatorKey: OperatorKey? = nil,
                             by principal: Principal) async throws -> JoinResult {
         try await audited(.clusterJoin, by: principal, tenant: ClusterKeys.tenant) {
             try principal.authorize(.manageTenants, tenant: nil)
@@ -49,27 +54,59 @@ extension KeyService {
             if let member = try await store.clusterMembership() {
                 throw KeystoreError.invalidArgument("this data directory has already joined cluster \(Hex.encode(member.clusterID)) as replica \(member.replica)")
             }
+            let replacement = try Self.replacement(in: bundle, operatorKey: operatorKey)
             let keys = try await bundle.open(enrolmentKey: { try await self.enrolmentPrivateKey() }, passphrase: passphrase)
-            guard let descriptor = bundle.configuration.replica(bundle.replica), keys.matches(descriptor) else {
-                throw KeystoreError.invalidArgument("the bundle's keys are not the configuration's bootstrap keys of replica \(bundle.replica.rawValue)")
+            if let (_, descriptor) = replacement {
+                guard keys.matches(descriptor) else {
+                    throw KeystoreError.invalidArgument("the bundle's keys are not the keys its replace-replica command names")
+                }
+            } else {
+                guard let descriptor = bundle.configuration.replica(bundle.replica), keys.matches(descriptor) else {
+                    throw KeystoreError.invalidArgument("the bundle's keys are not the configuration's bootstrap keys of replica \(bundle.replica.rawValue)")
+                }
             }
-            let name = KeyName.bootstrap(bundle.replica)
+            let name = KeyName(replica: bundle.replica, generation: bundle.generation, epoch: 0)
             let rows = try await clusterKeyRows(name, keys: keys.keys)
             let keySet = ClusterKeySetRecord(name: ClusterKeys.ref(name), record: nil, consensusKeyID: rows[0].0.id, mainKeyID: rows[1].0.id,
                                              tlsKeyID: rows[2].0.id, createdAt: clock())
             let configuration = bundle.configuration
             let membership = ClusterMembershipRecord(clusterID: configuration.clusterID, replica: bundle.replica.index,
-                                                     configuration: configuration.signedBytes, joinedAt: clock())
+                                                     configuration: configuration.signedBytes, joinedAt: clock(), generation: bundle.generation)
+            var details = [
+                "cluster_id": Hex.encode(configuration.clusterID), "genesis_hash": Hex.encode(configuration.genesisHash),
+                "replica": String(bundle.replica.rawValue), "replicas": String(configuration.n), "protection": bundle.sealed.protection,
+            ]
+            if let (command, _) = replacement {
+                details["generation"] = String(bundle.generation)
+                details["command"] = String(command.number)
+            }
             let audit = clusterKeyEvents(rows, operation: .import, name: name) + [
-                event(.clusterJoin, by: principal, tenant: ClusterKeys.tenant, details: [
-                    "cluster_id": Hex.encode(configuration.clusterID), "genesis_hash": Hex.encode(configuration.genesisHash),
-                    "replica": String(bundle.replica.rawValue), "replicas": String(configuration.n), "protection": bundle.sealed.protection,
-                ]),
+                event(.clusterJoin, by: principal, tenant: ClusterKeys.tenant, details: details),
             ]
             try await store.joinCluster(membership, keys: rows, keySet: keySet, audit: audit)
             logger.info("joined cluster", metadata: ["cluster": "\(Hex.encode(configuration.clusterID))", "replica": "\(bundle.replica.rawValue)"])
-            return JoinResult(configuration: configuration, replica: bundle.replica)
+            return JoinResult(configuration: configuration, replica: bundle.replica, generation: bundle.generation)
         }
+    }
+
+    /// The replace-replica command of a replacement bundle and the keys it names, checked:
+    /// this cluster, this replica, signed by the operator key. Nil for a genesis bundle.
+    static func replacement(in bundle: ClusterBundle, operatorKey: OperatorKey?) throws -> (OperatorCommand, ReplicaDescriptor)? {
+        guard bundle.generation > 0 else { return nil }
+        guard let command = bundle.command, command.clusterID == bundle.configuration.clusterID else {
+            throw KeystoreError.invalidArgument("the bundle's command is for another cluster")
+        }
+        guard case .replaceReplica(let descriptor) = command.action, descriptor.id == bundle.replica else {
+            throw KeystoreError.invalidArgument("the bundle's command is not replace-replica for replica \(bundle.replica.rawValue)")
+        }
+        do {
+            try command.verify(operatorKey: operatorKey ?? bundle.configuration.operatorKey)
+        } catch {
+            throw KeystoreError.invalidArgument(operatorKey == nil
+                ? "the bundle's command is not signed by the configuration's operator key (after a rotate-operator-key, give the current one with --operator-key)"
+                : "the bundle's command is not signed by the given operator key")
+        }
+        return (command, descriptor)
     }
 
     private func enrolmentPrivateKey() async throws -> KeyAgreementPrivateKey {

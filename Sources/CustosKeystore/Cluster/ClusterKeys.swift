@@ -32,6 +32,45 @@ public enum ClusterKeys {
             case .tls: .tls
             }
         }
+
+        var replicaKind: ReplicaKeyKinds {
+            switch self {
+            case .consensus: .consensus
+            case .main: .main
+            case .tls: .tls
+            }
+        }
+    }
+
+    /// The kinds of a client node's key set: its signing key (transactions, the scheme chosen at
+    /// `custos cluster client init`), its TLS key towards the replicas and its API TLS key.
+    public enum ClientKind: String, CaseIterable, Sendable {
+        case signing, tls
+        case apiTLS = "api-tls"
+
+        var category: KeyCategory {
+            switch self {
+            case .signing: .ledger
+            case .tls, .apiTLS: .tls
+            }
+        }
+
+        var clientKind: ClientKeyKinds {
+            switch self {
+            case .signing: .signing
+            case .tls: .tls
+            case .apiTLS: .apiTLS
+            }
+        }
+    }
+
+    /// The alias of one key of a client's key set, e.g. `client-3/e1/api-tls`.
+    public static func alias(_ name: ClientKeyName, _ kind: ClientKind) -> KeyAlias {
+        KeyAlias(stringLiteral: "client-\(name.client.rawValue)/e\(name.epoch)/\(kind.rawValue)")
+    }
+
+    static func ref(_ name: ClientKeyName) -> ClusterClientKeyRef {
+        ClusterClientKeyRef(client: name.client.rawValue, epoch: name.epoch)
     }
 
     /// The alias of one key of a replica's key set, e.g. `replica-2/g0/e1/tls`.

@@ -20,11 +20,37 @@ public final class KeystoreReplicaVault: ReplicaVault {
     // MARK: Keys
 
     public func createCandidate(_ name: KeyName, build: @Sendable (CandidateKeys) async throws -> [UInt8]) async throws -> [UInt8] {
+        try await createCandidate(name, renewing: .all, carryingFrom: nil, build: build)
+    }
+
+    /// Fresh keys for the kinds in `renewing`; the other kinds' private keys of `previous` are
+    /// re-wrapped under `name`'s aliases in the candidate's own transaction (public keys
+    /// unchanged). The copy under `previous` stays until `destroyKeys(previous)` shreds it.
+    public func createCandidate(_ name: KeyName, renewing: ReplicaKeyKinds, carryingFrom previous: KeyName?,
+                                build: @Sendable (CandidateKeys) async throws -> [UInt8]) async throws -> [UInt8] {
         if let existing = try await mappingErrors({ try await store.clusterKeySet(ClusterKeys.ref(name)) }) {
             guard let record = existing.record else { throw ClusterVaultError.keyUnavailable(name) }
             return record
         }
-        let generated = try ClusterKeys.Kind.allCases.map { try SigningPrivateKey(generating: $0.scheme) }
+        guard let renewing = ReplicaKeyKinds(validating: renewing.rawValue) else {
+            throw KeystoreError.invalidArgument("a candidate renews a nonzero set of known key kinds")
+        }
+        if renewing != .all {
+            guard let previous else { throw KeystoreError.invalidArgument("the key kinds not renewed need a key name to carry them from") }
+            guard previous.replica == name.replica, previous < name else {
+                throw KeystoreError.invalidArgument("keys are carried over from an earlier key name of the same replica only")
+            }
+        }
+        var generated: [SigningPrivateKey] = []
+        var carried: [ClusterKeys.Kind] = []
+        for kind in ClusterKeys.Kind.allCases {
+            if renewing.contains(kind.replicaKind) {
+                generated.append(try SigningPrivateKey(generating: kind.scheme))
+            } else if let previous {
+                generated.append(try await privateKey(previous, kind))
+                carried.append(kind)
+            }
+        }
         let (consensus, main, tls) = (generated[0], generated[1], generated[2])
         let candidate = try CandidateKeys(keys: (consensus, main, tls))
         let record = try await build(candidate)
@@ -39,12 +65,31 @@ public final class KeystoreReplicaVault: ReplicaVault {
             }
             let keySet = ClusterKeySetRecord(name: ClusterKeys.ref(name), record: record, consensusKeyID: rows[0].0.id,
                                              mainKeyID: rows[1].0.id, tlsKeyID: rows[2].0.id, createdAt: keys.clock())
-            let audit = keys.clusterKeyEvents(rows, operation: .generate, name: name)
-                + [keys.clusterEvent(.clusterPropose, name: name, details: ["record_sha256": Hex.encode(SHA256Digest.of(record))])]
+            var audit: [AuditEvent] = []
+            for (index, kind) in ClusterKeys.Kind.allCases.enumerated() {
+                let (key, version) = rows[index]
+                var details = ["scheme": key.scheme, "fingerprint": version.fingerprint ?? ""]
+                if carried.contains(kind), let previous { details["carried_from"] = previous.description }
+                audit.append(keys.clusterKeyEvent(carried.contains(kind) ? .import : .generate, name: name, keyID: key.id, alias: key.alias,
+                                                  details: details))
+            }
+            audit.append(keys.clusterEvent(.clusterPropose, name: name, details: [
+                "record_sha256": Hex.encode(SHA256Digest.of(record)), "renewed": renewing.names.joined(separator: ","),
+            ]))
             // A concurrent call for the same name may have stored first: its bytes win.
             let stored = try await store.insertClusterKeySet(keySet, keys: rows, audit: audit)
             return stored.record ?? record
         }
+    }
+
+    /// The private key of one kind of `name`, to carry it over; `keyUnavailable` when it is
+    /// not held (destroyed, never had) or not a software key that can be re-wrapped.
+    private func privateKey(_ name: KeyName, _ kind: ClusterKeys.Kind) async throws -> SigningPrivateKey {
+        let signer = try await usable(name, kind) { key -> (any KeySigner)? in
+            if case .signing(let signer) = key { signer } else { nil }
+        }
+        guard let key = signer as? SigningPrivateKey else { throw ClusterVaultError.keyUnavailable(name) }
+        return key
     }
 
     public func candidate(_ name: KeyName) async throws -> [UInt8]? {
@@ -63,7 +108,7 @@ public final class KeystoreReplicaVault: ReplicaVault {
 
     /// The unlocked private key of one kind of `name` (the key and record caches make this
     /// a memory read after the first use); `keyUnavailable` when it was never held or is destroyed.
-    private func usable<Key>(_ name: KeyName, _ kind: ClusterKeys.Kind, as extract: (UnlockedKey) -> Key?) async throws -> Key {
+    func usable<Key>(_ name: KeyName, _ kind: ClusterKeys.Kind, as extract: (UnlockedKey) -> Key?) async throws -> Key {
         do {
             return try await keys.usableKey(tenant: ClusterKeys.tenant, alias: ClusterKeys.alias(name, kind), as: extract, toDo: "sign").2
         } catch KeystoreError.keyDestroyed, KeystoreError.keyNotFound, KeystoreError.keyDisabled, KeystoreError.store(.tenantNotFound) {
@@ -74,38 +119,14 @@ public final class KeystoreReplicaVault: ReplicaVault {
     public func holdsKeys(_ name: KeyName) async throws -> Bool {
         try await mappingErrors {
             guard let keySet = try await store.clusterKeySet(ClusterKeys.ref(name)) else { return false }
-            for id in keySet.keyIDs {
-                guard let key = try await store.key(tenantID: ClusterKeys.tenant.rawValue, id: id), key.status != .destroyed else { return false }
-            }
-            return true
+            return try await keys.holdsClusterKeys(keySet.keyIDs)
         }
     }
 
     public func destroyKeys(_ name: KeyName, reason: String) async throws {
         try await mappingErrors {
             guard let keySet = try await store.clusterKeySet(ClusterKeys.ref(name)) else { return }
-            // A key made meanwhile under the old wrapping generation makes the store refuse
-            // the plan, changing nothing: plan again (bounded).
-            for attempt in 1...3 {
-                var live: [StoredKey] = []
-                for id in keySet.keyIDs {
-                    guard let row = try await store.key(tenantID: ClusterKeys.tenant.rawValue, id: id) else { continue }
-                    if row.status != .destroyed { live.append(try StoredKey(row)) }
-                }
-                guard !live.isEmpty else { return }
-                do {
-                    try await keys.shred(live) { plan in
-                        [keys.clusterEvent(.clusterKeysDestroyed, name: name,
-                                           details: ["reason": reason, "wrapping_generation": String(plan.newWrappingKey.generation)])]
-                            + live.map { key in
-                                keys.clusterKeyEvent(.destroy, name: name, keyID: key.id, alias: key.alias.rawValue)
-                            }
-                    }
-                    return
-                } catch StoreError.database(let reason) where attempt < 3 && reason.contains("changed during the destroy") {
-                    continue
-                }
-            }
+            try await keys.destroyClusterKeys(keySet.keyIDs, name: name, reason: reason)
         }
     }
 
@@ -113,7 +134,7 @@ public final class KeystoreReplicaVault: ReplicaVault {
 
     public func decideApproval(_ subject: KeyName, digest: [UInt8], audit: ClusterAuditEvent) async throws -> Decision {
         let outcome = try await mappingErrors {
-            try await store.decideClusterApproval(ClusterKeys.ref(subject), digest: digest, audit: auditRecords(audit))
+            try await store.decideClusterApproval(ClusterKeys.ref(subject), digest: digest, audit: keys.clusterDecisionAudit(audit))
         }
         return try Decision(outcome)
     }
@@ -121,7 +142,7 @@ public final class KeystoreReplicaVault: ReplicaVault {
     public func decideConsensusShare(_ slot: ConsensusSlot, digest: [UInt8], floor: UInt64, audit: ClusterAuditEvent) async throws -> ShareDecision {
         let outcome = try await mappingErrors {
             try await store.decideConsensusShare(view: slot.view, sequence: slot.sequence, phase: slot.phase.rawValue, digest: digest, floor: floor,
-                                                 viewChangePhase: ConsensusPhase.viewChange.rawValue, audit: auditRecords(audit))
+                                                 viewChangePhase: ConsensusPhase.viewChange.rawValue, audit: keys.clusterDecisionAudit(audit))
         }
         switch outcome {
         case .recorded: return .recorded
@@ -134,23 +155,9 @@ public final class KeystoreReplicaVault: ReplicaVault {
 
     public func decideCheckpoint(boundary: UInt64, digest: [UInt8], audit: ClusterAuditEvent) async throws -> Decision {
         let outcome = try await mappingErrors {
-            try await store.decideClusterCheckpoint(boundary: boundary, digest: digest, audit: auditRecords(audit))
+            try await store.decideClusterCheckpoint(boundary: boundary, digest: digest, audit: keys.clusterDecisionAudit(audit))
         }
         return try Decision(outcome)
-    }
-
-    /// The audit record of a decision as its outcome turned out: a refusal is recorded as one.
-    private func auditRecords(_ event: ClusterAuditEvent) -> ClusterDecisionAudit {
-        let time = keys.clock()
-        return { outcome in
-            let refusal: String? = switch outcome {
-            case .recorded, .alreadyRecorded: nil
-            case .conflicts: "conflicts with the digest decided before"
-            case .belowFloor(let floor): "at or below the floor \(floor)"
-            case .viewLeft(let viewFloor): "below the view floor \(viewFloor)"
-            }
-            return [AuditEvent(event, time: time, refusal: refusal)]
-        }
     }
 
     public func pruneConsensusShares(through sequence: UInt64) async throws {
@@ -239,16 +246,53 @@ extension KeyService {
     }
 
     func clusterKeyRows(aliases: [KeyAlias], keys generated: [SigningPrivateKey]) async throws -> [(KeyRecord, KeyVersionRecord)] {
+        try await clusterKeyRows(aliases: aliases, categories: ClusterKeys.Kind.allCases.map(\.category), keys: generated)
+    }
+
+    /// Key and version rows of `generated[i]` under `aliases[i]` in category `categories[i]`.
+    func clusterKeyRows(aliases: [KeyAlias], categories: [KeyCategory], keys generated: [SigningPrivateKey]) async throws -> [(KeyRecord, KeyVersionRecord)] {
         try await ensureClusterTenant()
         var rows: [(KeyRecord, KeyVersionRecord)] = []
         for (index, key) in generated.enumerated() {
-            let kind = ClusterKeys.Kind.allCases[index]
-            let spec = KeySpec(tenant: ClusterKeys.tenant, alias: aliases[index], algorithm: KeyAlgorithm.signing(kind.scheme), category: kind.category)
+            let spec = KeySpec(tenant: ClusterKeys.tenant, alias: aliases[index], algorithm: KeyAlgorithm.signing(key.scheme), category: categories[index])
             let (keyID, context, protection) = try await prepareNewKey(spec)
             let material = try await protection.protect(UnlockedKey.signing(key), context: context)
             rows.append(try await macRows(makeRows(spec: spec, keyID: keyID, material: material, protection: protection.reference)))
         }
         return rows
+    }
+
+    /// Crypto-shreds the keys `keyIDs` of one key name (those not destroyed yet), recording
+    /// why, in one transaction. Idempotent.
+    func destroyClusterKeys(_ keyIDs: [String], name: any CustomStringConvertible & Sendable, reason: String) async throws {
+        // A key made meanwhile under the old wrapping generation makes the store refuse
+        // the plan, changing nothing: plan again (bounded).
+        for attempt in 1...3 {
+            var live: [StoredKey] = []
+            for id in keyIDs {
+                guard let row = try await store.key(tenantID: ClusterKeys.tenant.rawValue, id: id) else { continue }
+                if row.status != .destroyed { live.append(try StoredKey(row)) }
+            }
+            guard !live.isEmpty else { return }
+            do {
+                try await shred(live) { plan in
+                    [clusterEvent(.clusterKeysDestroyed, name: name,
+                                  details: ["reason": reason, "wrapping_generation": String(plan.newWrappingKey.generation)])]
+                        + live.map { key in clusterKeyEvent(.destroy, name: name, keyID: key.id, alias: key.alias.rawValue) }
+                }
+                return
+            } catch StoreError.database(let reason) where attempt < 3 && reason.contains("changed during the destroy") {
+                continue
+            }
+        }
+    }
+
+    /// Whether every key of `keyIDs` exists and is not destroyed.
+    func holdsClusterKeys(_ keyIDs: [String]) async throws -> Bool {
+        for id in keyIDs {
+            guard let key = try await store.key(tenantID: ClusterKeys.tenant.rawValue, id: id), key.status != .destroyed else { return false }
+        }
+        return true
     }
 
     func ensureClusterTenant() async throws {
@@ -260,14 +304,14 @@ extension KeyService {
         }
     }
 
-    func clusterEvent(_ operation: AuditOperation, name: KeyName, outcome: AuditOutcome = .success, details: [String: String] = [:]) -> AuditEvent {
+    func clusterEvent(_ operation: AuditOperation, name: any CustomStringConvertible & Sendable, outcome: AuditOutcome = .success, details: [String: String] = [:]) -> AuditEvent {
         var details = details
         details["key_name"] = name.description
         return AuditEvent(time: clock(), actor: ClusterKeys.actor, tenantID: ClusterKeys.tenant.rawValue, operation: operation,
                           outcome: outcome, details: details)
     }
 
-    func clusterKeyEvent(_ operation: AuditOperation, name: KeyName, keyID: String, alias: String, details: [String: String] = [:]) -> AuditEvent {
+    func clusterKeyEvent(_ operation: AuditOperation, name: any CustomStringConvertible & Sendable, keyID: String, alias: String, details: [String: String] = [:]) -> AuditEvent {
         var details = details
         details["key_name"] = name.description
         details["alias"] = alias
@@ -275,7 +319,7 @@ extension KeyService {
                           keyID: keyID, keyVersion: 1, outcome: .success, details: details)
     }
 
-    func clusterKeyEvents(_ rows: [(KeyRecord, KeyVersionRecord)], operation: AuditOperation, name: KeyName) -> [AuditEvent] {
+    func clusterKeyEvents(_ rows: [(KeyRecord, KeyVersionRecord)], operation: AuditOperation, name: any CustomStringConvertible & Sendable) -> [AuditEvent] {
         rows.map { key, version in
             clusterKeyEvent(operation, name: name, keyID: key.id, alias: key.alias,
                             details: ["scheme": key.scheme, "fingerprint": version.fingerprint ?? ""])

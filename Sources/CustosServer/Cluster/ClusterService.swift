@@ -26,13 +26,16 @@ actor ClusterService: Service {
     private var pendingBoundaries: [UInt64: Int] = [:]
     private var signals: AsyncStream<UInt64>.Continuation?
     /// Pins of every key name the log has accepted, with the configuration's bootstrap pins.
-    private var pins: [KeyName: PublicKeyPin] = [:]
-    private var pinsLogLength: UInt64 = 0
+    private var pins: PeerPinTable?
     private var identity: KeyName?
     /// Peers' checkpoint signatures over another ledger digest than this replica's: a sign of
     /// non-determinism in the ledger (docs/cluster.md, "Signed checkpoints").
     private let mismatches = Metrics.Counter(label: "custos_cluster_checkpoint_mismatches_total")
     private var mismatchesCounted = 0
+    /// Key records accepted in the log (replicas' and clients'), and operator commands by state.
+    private let rotations = Metrics.Counter(label: "custos_cluster_rotations_total")
+    private var rotationsCounted = 0
+    private var commandStates: Set<String> = []
 
     init(keys: KeyService, options: ServerConfiguration.Cluster, handle: ClusterHandle, logger: Logger) {
         self.keys = keys
@@ -52,16 +55,15 @@ actor ClusterService: Service {
         let replica = ReplicaID(membership.replica)
         let directory = PeerDirectory()
         let tls = PeerTLS(directory: directory)
-        for descriptor in configuration.replicas {
-            pins[.bootstrap(descriptor.id)] = PublicKeyPin(digest: descriptor.tlsPin)
-        }
+        pins = PeerPinTable(configuration: configuration)
         var client = PinnedPeerClient(tls: tls)
         client.timeout = options.peerTimeout
         let node = ReplicaNode(configuration: configuration, replica: replica, vault: vault, transport: client, clock: SystemClusterClock(),
                                audit: KeystoreClusterAuditSink(keys: keys), peerTimeout: options.peerTimeout)
-        directory.update(peers(configuration: configuration, status: nil))
+        directory.update(pins?.replicaPeers([:]) ?? [:])
         try await installIdentity(tls: tls, vault: vault, candidates: [.bootstrap(replica)], replica: replica)
         let listen = try PeerAddress(parsing: options.peerListen ?? configuration.replicas[replica.index].address)
+        // The engine refuses a client the requests that are the replicas' alone.
         let listener = PeerListener(host: listen.host, port: listen.port, tls: tls, handler: { request, from in
             try await node.handlePeer(request, from: from)
         }, logger: logger)
@@ -199,15 +201,22 @@ actor ClusterService: Service {
             mismatches.increment(by: Int64(status.checkpointMismatches - mismatchesCounted))
             mismatchesCounted = status.checkpointMismatches
         }
-        if status.logLength > pinsLogLength, let entries = try? await node.logEntries(after: pinsLogLength, limit: Int(status.logLength - pinsLogLength)) {
-            for stored in entries {
-                if let entry = try? LogEntry(bytes: stored.bytes), entry.status == .accepted, let record = try? KeyExchangeRecord(bytes: entry.record) {
-                    pins[record.name] = PublicKeyPin(digest: record.tlsPin)
-                }
+        if var table = pins, status.logLength > table.length,
+           let entries = try? await node.logEntries(after: table.length, limit: Int(status.logLength - table.length)) {
+            table.read(entries)
+            pins = table
+            if table.rotations > rotationsCounted {
+                rotations.increment(by: Int64(table.rotations - rotationsCounted))
+                rotationsCounted = table.rotations
             }
-            pinsLogLength += UInt64(entries.count)
         }
-        directory.update(peers(configuration: node.configuration, status: status))
+        recordCommandStates(status.commands)
+        if let table = pins {
+            // Old and new keys are both listed from scheduling to activation; removed clients not at all.
+            directory.update(table.replicaPeers(Dictionary(uniqueKeysWithValues: status.replicas.map { ($0.replica, [$0.active, $0.newestCertified]) })))
+            let clients = status.clients.filter { !$0.removed }.map { ($0.client, [$0.active, $0.newest].compactMap { $0 }) }
+            directory.update(clients: table.clientPeers(Dictionary(uniqueKeysWithValues: clients)))
+        }
         if let own = status.replicas.first(where: { $0.replica == node.replica }) {
             // A recovering replica is behind its peers: they may have activated its newest
             // certified key and retired the one it still computes as active (its stable
@@ -219,16 +228,15 @@ actor ClusterService: Service {
         }
     }
 
-    /// Each replica's address and the pins of its active and newest certified keys (both, from
-    /// scheduling to activation).
-    private func peers(configuration: ClusterConfiguration, status: ReplicaStatus?) -> [ReplicaID: PeerDirectory.Peer] {
-        var peers: [ReplicaID: PeerDirectory.Peer] = [:]
-        for descriptor in configuration.replicas {
-            let keys = status?.replicas.first { $0.replica == descriptor.id }
-            let names = keys.map { [$0.active, $0.newestCertified] } ?? [.bootstrap(descriptor.id)]
-            peers[descriptor.id] = .init(address: descriptor.address, pins: Set(names.compactMap { pins[$0] }))
+    /// `custos_cluster_commands{state}`: commands this replica knows in each state (a state no
+    /// command is in any more reads 0).
+    private func recordCommandStates(_ commands: [CommandStatus]) {
+        var counts: [String: Int] = [:]
+        for command in commands { counts[command.state.name, default: 0] += 1 }
+        commandStates.formUnion(counts.keys)
+        for state in commandStates {
+            Metrics.Gauge(label: "custos_cluster_commands", dimensions: [("state", state)]).record(counts[state] ?? 0)
         }
-        return peers
     }
 
     /// Presents the first of `candidates` whose TLS key this replica holds; unchanged when it

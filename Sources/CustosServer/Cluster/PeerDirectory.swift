@@ -3,35 +3,54 @@ import CustosPKI
 import Foundation
 import Synchronization
 
-/// Who the replicas are on the wire: each replica's address and the TLS pins it may present
-/// (its pin in the configuration and those of its accepted records; old and new are both listed
-/// from scheduling to activation). The listener maps a client certificate to a replica here, and
-/// the client accepts a server only by the pins listed for the replica it called. The cluster
-/// service replaces the table whenever the key log grows.
+/// Who the nodes are on the wire: each replica's address and the TLS pins it may present (its
+/// pin in the configuration and those of its accepted records; old and new are both listed from
+/// scheduling to activation), and each registered, unremoved client's TLS pins (active and newest
+/// certified). The listener maps a client certificate to a node here, and the peer client accepts
+/// a server only by the pins listed for the replica it called. The service replaces the tables
+/// whenever the key log grows.
 final class PeerDirectory: Sendable {
     struct Peer: Sendable, Equatable {
         var address: String
         var pins: Set<PublicKeyPin>
     }
 
-    private let state: Mutex<[ReplicaID: Peer]>
+    private struct Tables {
+        var replicas: [ReplicaID: Peer]
+        var clients: [ClientID: Set<PublicKeyPin>]
+    }
 
-    init(_ peers: [ReplicaID: Peer] = [:]) {
-        state = Mutex(peers)
+    private let state: Mutex<Tables>
+
+    init(_ peers: [ReplicaID: Peer] = [:], clients: [ClientID: Set<PublicKeyPin>] = [:]) {
+        state = Mutex(Tables(replicas: peers, clients: clients))
     }
 
     func update(_ peers: [ReplicaID: Peer]) {
-        state.withLock { $0 = peers }
+        state.withLock { $0.replicas = peers }
+    }
+
+    func update(clients: [ClientID: Set<PublicKeyPin>]) {
+        state.withLock { $0.clients = clients }
     }
 
     func peer(_ replica: ReplicaID) -> Peer? {
-        state.withLock { $0[replica] }
+        state.withLock { $0.replicas[replica] }
     }
 
     /// The replica a certificate with this pin belongs to. The configuration refuses two
     /// replicas with one pin, and a record carries a fresh key, so at most one matches.
     func replica(presenting pin: PublicKeyPin) -> ReplicaID? {
-        state.withLock { peers in peers.first { $0.value.pins.contains(pin) }?.key }
+        state.withLock { tables in tables.replicas.first { $0.value.pins.contains(pin) }?.key }
+    }
+
+    /// The node a certificate with this pin belongs to: a replica, or a registered client. The
+    /// key log refuses a pin of one node to any other, so at most one matches.
+    func node(presenting pin: PublicKeyPin) -> NodeRef? {
+        state.withLock { tables in
+            if let replica = tables.replicas.first(where: { $0.value.pins.contains(pin) })?.key { return .replica(replica) }
+            return tables.clients.first { $0.value.contains(pin) }.map { .client($0.key) }
+        }
     }
 }
 

@@ -20,15 +20,16 @@ struct PeerRequestContext: RequestContext {
 }
 
 /// The second listener (`cluster.peer_listen`): mutual TLS 1.3 only, the server certificate from
-/// this replica's current TLS key, client certificates accepted only by a replica's pin. It
-/// serves one route, `POST /v1/cluster/peer`: CBOR in (at most 64 KiB), CBOR out, answered by
-/// `handler` with the replica the client's pin names.
+/// this replica's current TLS key, client certificates accepted only by a replica's or a client
+/// node's pin. It serves one route, `POST /v1/cluster/peer`: CBOR in (at most 64 KiB), CBOR out,
+/// answered by `handler` with the node the caller's pin names (the engine refuses a client the
+/// requests that are the replicas' alone).
 struct PeerListener: Sendable {
-    typealias Handler = @Sendable (_ request: [UInt8], _ from: ReplicaID) async throws -> [UInt8]
+    typealias Handler = @Sendable (_ request: [UInt8], _ from: NodeRef) async throws -> [UInt8]
 
     static let path = "/v1/cluster/peer"
     static let maxBodyBytes = 64 * 1024
-    /// Peers are few; a handful of connections each is plenty.
+    /// Peers are few; a handful of connections each is plenty (a long-polling client holds one).
     static let maxConnections = 256
     static let maxConnectionsPerAddress = 64
 
@@ -45,8 +46,8 @@ struct PeerListener: Sendable {
             // The handshake accepted only listed pins; the table may have changed since.
             guard let certificate = try await context.channel.nioSSL_peerCertificate().get(),
                   let pin = try? PublicKeyPin(certificateDER: try certificate.toDERBytes()),
-                  let replica = directory.replica(presenting: pin) else {
-                return Self.error(.forbidden, "the client certificate is not a replica's")
+                  let caller = directory.node(presenting: pin) else {
+                return Self.error(.forbidden, "the client certificate is not a replica's or a client node's")
             }
             var request = request
             let body: ByteBuffer
@@ -56,11 +57,11 @@ struct PeerListener: Sendable {
                 return Self.error(.contentTooLarge, "a peer request is at most \(Self.maxBodyBytes) bytes")
             }
             do {
-                let answer = try await handler(Array(body.readableBytesView), replica)
+                let answer = try await handler(Array(body.readableBytesView), caller)
                 return Response(status: .ok, headers: [.contentType: "application/cbor"], body: .init(byteBuffer: ByteBuffer(bytes: answer)))
             } catch {
                 // The engine's errors name the cause and carry no secret.
-                logger.debug("peer request refused", metadata: ["peer": "\(replica)", "error": "\(error)"])
+                logger.debug("peer request refused", metadata: ["peer": "\(caller)", "error": "\(error)"])
                 return Self.error(.unprocessableContent, "\(error)")
             }
         }

@@ -68,11 +68,11 @@ final class PeerTLS: Sendable {
 
     var clientContext: NIOSSLContext? { client.withLock { $0?.context } }
 
-    /// The listener accepts a client certificate whose key is a replica's listed pin.
+    /// The listener accepts a client certificate whose key is a replica's or a client's listed pin.
     private func serverVerification() -> TLSContextHolder.Verification {
         let directory = self.directory
         return { certificates, promise in
-            promise.succeed(Self.leafPin(certificates).flatMap(directory.replica(presenting:)) != nil ? .certificateVerified : .failed)
+            promise.succeed(Self.leafPin(certificates).flatMap(directory.node(presenting:)) != nil ? .certificateVerified : .failed)
         }
     }
 

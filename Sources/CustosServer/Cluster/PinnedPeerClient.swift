@@ -36,7 +36,8 @@ struct PinnedPeerClient: PeerTransport {
         } catch {
             throw PeerTransportError.connectionFailed(peer, Self.summary(error))
         }
-        let limit = maxResponseBytes, timeout = self.timeout
+        // A long-poll of the log waits on the server before it answers.
+        let limit = maxResponseBytes, timeout = self.timeout + Self.serverWait(request)
         return try await withThrowingTaskGroup(of: [UInt8]?.self) { tasks in
             tasks.addTask { try await Self.exchange(channel, request: request, host: entry.address, peer: peer, limit: limit) }
             tasks.addTask {
@@ -97,9 +98,15 @@ struct PinnedPeerClient: PeerTransport {
     /// Requests whose answers the engine verifies from genesis alone (docs/cluster.md, "Catch-up").
     static func verifiesItself(_ request: [UInt8]) -> Bool {
         switch try? PeerRequest(bytes: request) {
-        case .logEntries?, .stableCheckpoints?: true
+        case .logEntries?, .stableCheckpoints?, .watchLog?: true
         default: false
         }
+    }
+
+    /// How long the server may hold the request before answering (a watch-log long-poll).
+    static func serverWait(_ request: [UInt8]) -> Duration {
+        guard case .watchLog(_, _, let wait)? = try? PeerRequest(bytes: request) else { return .zero }
+        return .milliseconds(Int64(min(wait, PeerRequest.maximumWaitMilliseconds)))
     }
 
     /// A handshake refusal or a socket error, in a few words.

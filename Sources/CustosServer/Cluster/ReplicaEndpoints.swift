@@ -18,33 +18,61 @@ struct ReplicaEndpoints: ClusterEndpoints {
 
     func phase() async -> String { await node.status().phase.rawValue }
 
-    func status() async throws -> ClusterStatusResponse {
-        var response = Self.statusResponse(await node.status(), configuration: node.configuration)
+    func status() async throws -> ClusterNodeStatus {
+        var response = Self.statusResponse(await node.status(), configuration: node.configuration, log: await node.keyLog())
         response.startError = await startFailure()
-        return response
+        return .replica(response)
     }
 
-    static func statusResponse(_ status: ReplicaStatus, configuration: ClusterConfiguration) -> ClusterStatusResponse {
+    static func statusResponse(_ status: ReplicaStatus, configuration: ClusterConfiguration, log: KeyLog? = nil) -> ClusterStatusResponse {
         ClusterStatusResponse(
             clusterID: Hex.encode(configuration.clusterID), replica: status.replica.index, n: configuration.n, f: configuration.f,
             quorum: configuration.quorum, checkpointInterval: configuration.checkpointInterval, phase: status.phase.rawValue,
-            replicas: status.replicas.map { ClusterReplicaKeys(replica: $0.replica.index, newestCertified: Self.name($0.newestCertified), active: Self.name($0.active)) },
+            replicas: status.replicas.map {
+                ClusterReplicaKeys(replica: $0.replica.index, newestCertified: Self.name($0.newestCertified), active: Self.name($0.active),
+                                   lastRotatedSequence: $0.lastRotatedAt, pendingCommands: $0.pendingCommands)
+            },
             logLength: status.logLength, logHead: Hex.encode(status.logHead), latestSequence: status.latestSequence,
             latestCheckpoint: status.latestCheckpoint, latestStableBoundary: status.latestStableBoundary, restoreFloor: status.restoreFloor,
-            pendingCandidate: status.pendingCandidate.map(Self.name), checkpointMismatches: status.checkpointMismatches)
+            pendingCandidate: status.pendingCandidate.map(Self.name), checkpointMismatches: status.checkpointMismatches,
+            clients: log.map { ClusterCommandViews.clients(status.clients, log: $0) } ?? [],
+            commands: status.commands.map { ClusterCommandViews.command($0, quorum: configuration.quorum) })
     }
 
     func certified() async throws -> ClusterCertifiedResponse {
-        // Replica records only until the route names each item's kind.
-        ClusterCertifiedResponse(records: try await node.certifiedAwaitingSchedule().compactMap { item in
-            item.name.map { ClusterCertifiedRecord(name: Self.name($0), record: Base64Text.encode(item.item), certificate: Base64Text.encode(item.certificate)) }
+        ClusterCertifiedResponse(records: try await node.certifiedAwaitingSchedule().map { item in
+            ClusterCertifiedRecord(name: item.name.map(Self.name), record: Base64Text.encode(item.item), certificate: Base64Text.encode(item.certificate),
+                                   kind: item.kind.name, item: Base64Text.encode(item.item), subject: item.subject)
         })
     }
 
-    func schedule(sequence: UInt64, record: [UInt8], certificate: [UInt8]) async throws -> ClusterLogEntry {
-        let summary = try await node.schedule(sequence: sequence, record: record, certificate: certificate)
-        return ClusterLogEntry(index: summary.index, sequence: summary.sequence, name: summary.name.map(Self.name),
-                               status: summary.accepted ? "accepted" : "void", reason: summary.reason, head: Hex.encode(summary.head))
+    func schedule(sequence: UInt64, kind: String, item: [UInt8], certificate: [UInt8]) async throws -> ClusterLogEntry {
+        guard let scheduled = ScheduledKind(name: kind) else { throw ClusterRouteError.invalid("unknown kind \(kind)") }
+        let summary = try await node.schedule(sequence: sequence, kind: scheduled, item: item, certificate: certificate)
+        var entry = ClusterLogEntry(index: summary.index, sequence: summary.sequence, name: nil,
+                                    status: summary.accepted ? "accepted" : "void", reason: summary.reason, head: Hex.encode(summary.head),
+                                    kind: scheduled.name)
+        ClusterLogViews.describe(&entry, kind: scheduled, item: item)
+        return entry
+    }
+
+    func submitCommand(_ bytes: [UInt8]) async throws -> ClusterCommandStatus {
+        let state = try await node.submitCommand(bytes)
+        // Accepted, so it decodes.
+        let command = try OperatorCommand(bytes: bytes)
+        let known = await node.commands().first { $0.digest == command.digest }
+        return ClusterCommandViews.command(CommandStatus(number: command.number, action: command.action.name, digest: command.digest, state: state,
+                                                         targetsRemaining: known?.targetsRemaining ?? [], sequence: known?.sequence),
+                                           quorum: node.configuration.quorum)
+    }
+
+    func commands() async throws -> ClusterCommandsResponse {
+        ClusterCommandsResponse(commands: await node.commands().map { ClusterCommandViews.command($0, quorum: node.configuration.quorum) })
+    }
+
+    func clients() async throws -> ClusterClientsResponse {
+        let status = await node.status()
+        return ClusterClientsResponse(clients: ClusterCommandViews.clients(status.clients, log: await node.keyLog()))
     }
 
     func checkpoint(boundary: UInt64, ledgerDigest: [UInt8]) async throws -> ClusterCheckpointSignature {
@@ -77,19 +105,18 @@ struct ReplicaEndpoints: ClusterEndpoints {
         return try ClusterCertificate(bytes: certificate, replicaCount: node.configuration.n).signers
     }
 
-    func log(after: UInt64, limit: Int) async throws -> ClusterLogResponse {
-        try Self.logPage(try await node.logEntries(after: after, limit: limit + 1), after: after, limit: limit)
+    func log(after: UInt64, limit: Int, wait: Duration?) async throws -> ClusterLogResponse {
+        let stored = if let wait {
+            await node.waitForLog(after: after, limit: limit + 1, timeout: wait)
+        } else {
+            try await node.logEntries(after: after, limit: limit + 1)
+        }
+        return try Self.logPage(stored, after: after, limit: limit)
     }
 
     /// `stored` holds up to limit + 1 entries: one more says there is a next page.
     static func logPage(_ stored: [StoredLogEntry], after: UInt64, limit: Int) throws -> ClusterLogResponse {
-        let entries = try stored.prefix(limit).map { entry -> ClusterLogEntry in
-            let decoded = try LogEntry(bytes: entry.bytes)
-            let name = try? KeyExchangeRecord(bytes: decoded.record).name
-            return ClusterLogEntry(index: entry.index, sequence: entry.sequence, name: name.map(Self.name),
-                                   status: decoded.status == .accepted ? "accepted" : "void", reason: decoded.reason,
-                                   head: Hex.encode(entry.head), entry: Base64Text.encode(entry.bytes))
-        }
+        let entries = try stored.prefix(limit).map(ClusterLogViews.entry)
         return ClusterLogResponse(entries: entries, next: stored.count > limit ? after + UInt64(limit) : nil)
     }
 

@@ -4,7 +4,11 @@ import CustosCrypto
 import CustosKeystore
 import CustosStore
 import Foundation
+import Crypto
+import HTTPTypes
 import Hummingbird
+import NIOCore
+import ServiceLifecycle
 
 /// The node's routes on the replica network (docs/cluster.md): notices in, shares and
 /// signatures out. Tokens of role `node` operate the replica; admins and auditors read it.
@@ -14,11 +18,37 @@ struct ClusterRoutes {
     let keys: KeyService
     let io: JSONIO
     let cluster: ClusterHandle
+    let streams: LogStreams
+    /// Each request's deadline: a long-poll waits less, so that it answers before it.
+    let deadlines: RequestDeadlines
     static let maxLogPage = 1000
+    /// The longest `wait_ms` a long-poll may ask for.
+    static let maxWait: Duration = .milliseconds(25_000)
 
     func register(on router: RouterGroup<CustosRequestContext>) {
         router.on(.clusterStatus) { _, context in
             try JSONIO.response(try await read(.clusterStatus, context) { try await $0.status() })
+        }
+        router.on(.clusterCommands) { _, context in
+            try JSONIO.response(try await read(.clusterStatus, context) { try await $0.commands() })
+        }
+        router.on(.clusterClients) { _, context in
+            try JSONIO.response(try await read(.clusterStatus, context) { try await $0.clients() })
+        }
+        router.on(.clusterSubmitCommand) { request, context in
+            try JSONIO.response(try await audited(.clusterCommand, .submitClusterCommand, context) { replica in
+                let bytes = try await commandBytes(request)
+                let state = try await replica.submitCommand(bytes)
+                return (state, ["number": "\(state.number)", "action": state.action, "digest": state.digest, "state": state.state])
+            }, status: .accepted)
+        }
+        router.on(.clusterClientSign) { request, context in
+            try JSONIO.response(try await operate(.clusterClientSign, context) { node in
+                let body = try await decode(ClusterClientSignRequest.self, request)
+                let message = try Self.base64(body.message, "message")
+                let signature = try await node.clientSign(message)
+                return (signature, ["client": "\(signature.client)", "epoch": "\(signature.epoch)", "message_sha256": Hex.encode(Array(SHA256.hash(data: message)))])
+            })
         }
         router.on(.clusterCertified) { _, context in
             try JSONIO.response(try await read(.clusterStatus, context) { try await $0.certified() })
@@ -33,11 +63,16 @@ struct ClusterRoutes {
             })
         }
         router.on(.clusterLog) { request, context in
-            try JSONIO.response(try await read(.clusterLog, context) { replica in
-                let after = try Field.query(request, "after").map { try Self.number($0, "after", minimum: 0) } ?? 0
-                let limit = try Field.query(request, "limit").map { try Self.number($0, "limit", minimum: 1) } ?? UInt64(Self.maxLogPage)
-                guard limit <= Self.maxLogPage else { throw ClusterRouteError.invalid("limit must be at most \(Self.maxLogPage)") }
-                return try await replica.log(after: after, limit: Int(limit))
+            let streaming = request.headers[values: .accept].contains { $0.lowercased().contains("text/event-stream") }
+            if streaming {
+                let (replica, after) = try await read(.clusterLog, context) { replica in (replica, try Self.logQuery(request, streaming: true).after) }
+                return try eventStream(replica, after: after)
+            }
+            return try JSONIO.response(try await read(.clusterLog, context) { replica in
+                let query = try Self.logQuery(request, streaming: false)
+                // A long-poll answers before the request deadline, with no entries if none came.
+                let wait = query.wait.map { min($0, max(.zero, deadlines.timeout - .seconds(1))) }
+                return try await replica.log(after: query.after, limit: query.limit, wait: wait)
             })
         }
         router.on(.clusterLogExport) { _, context in
@@ -48,9 +83,19 @@ struct ClusterRoutes {
             try JSONIO.response(try await operate(.clusterSchedule, context) { replica in
                 let body = try await decode(ClusterScheduleRequest.self, request)
                 guard body.sequence >= 1 else { throw ClusterRouteError.invalid("sequence must be at least 1") }
-                let entry = try await replica.schedule(sequence: body.sequence, record: try Self.base64(body.record, "record"),
+                let kind = body.kind ?? "replica-record"
+                guard Self.scheduledKinds.contains(kind) else {
+                    throw ClusterRouteError.invalid("kind must be one of \(Self.scheduledKinds.joined(separator: ", "))")
+                }
+                let item: [UInt8]
+                switch (body.item, body.record) {
+                case (let text?, nil): item = try Self.base64(text, "item")
+                case (nil, let text?): item = try Self.base64(text, "record")
+                default: throw ClusterRouteError.invalid("give the scheduled bytes as item (or record), once")
+                }
+                let entry = try await replica.schedule(sequence: body.sequence, kind: kind, item: item,
                                                        certificate: try Self.base64(body.certificate, "certificate"))
-                return (entry, ["sequence": "\(body.sequence)", "index": "\(entry.index)", "status": entry.status])
+                return (entry, ["sequence": "\(body.sequence)", "kind": kind, "index": "\(entry.index)", "status": entry.status])
             })
         }
         router.on(.clusterCheckpoint) { request, context in
@@ -103,8 +148,13 @@ struct ClusterRoutes {
 
     private func operate<T: Sendable>(_ operation: AuditOperation, _ context: CustosRequestContext,
                                       _ body: (any ClusterEndpoints) async throws -> (T, [String: String])) async throws -> T {
+        try await audited(operation, .operateCluster, context, body)
+    }
+
+    private func audited<T: Sendable>(_ operation: AuditOperation, _ permission: Permission, _ context: CustosRequestContext,
+                                      _ body: (any ClusterEndpoints) async throws -> (T, [String: String])) async throws -> T {
         try await mapped {
-            try await keys.auditedCluster(operation, .operateCluster, by: try context.requirePrincipal()) {
+            try await keys.auditedCluster(operation, permission, by: try context.requirePrincipal()) {
                 let (result, details) = try await Self.engineErrors { try await body(try cluster.require()) }
                 return (result, details: details)
             }
@@ -154,6 +204,90 @@ struct ClusterRoutes {
         try await io.decode(type, from: request)
     }
 
+    // MARK: The key log, long-polled or streamed
+
+    static let scheduledKinds = ["replica-record", "client-record", "command"]
+
+    struct LogQuery {
+        var after: UInt64
+        var limit: Int
+        var wait: Duration?
+    }
+
+    /// `after`, `limit` and `wait_ms`; a stream resumes after the `Last-Event-ID` its reader saw.
+    static func logQuery(_ request: Request, streaming: Bool) throws -> LogQuery {
+        var after = try Field.query(request, "after").map { try Self.number($0, "after", minimum: 0) } ?? 0
+        if streaming, let last = request.headers[.lastEventID] {
+            guard let seen = UInt64(last), seen < UInt64.max else { throw ClusterRouteError.invalid("Last-Event-ID must be an entry index") }
+            after = max(after, seen + 1)
+        }
+        let limit = try Field.query(request, "limit").map { try Self.number($0, "limit", minimum: 1) } ?? UInt64(Self.maxLogPage)
+        guard limit <= Self.maxLogPage else { throw ClusterRouteError.invalid("limit must be at most \(Self.maxLogPage)") }
+        let wait = try Field.query(request, "wait_ms").map { try Self.number($0, "wait_ms", minimum: 0) }
+        if let wait, wait > 25_000 { throw ClusterRouteError.invalid("wait_ms must be at most 25000") }
+        if streaming, wait != nil { throw ClusterRouteError.invalid("wait_ms is for a long-poll, not an event stream") }
+        return LogQuery(after: after, limit: Int(limit), wait: wait.map { .milliseconds(Int64($0)) })
+    }
+
+    /// Server-sent events: one `entry` event per key-log entry from `after` on (`id:` its index,
+    /// `data:` its JSON), a `: keep-alive` comment after `keepAlive` without one. The reader
+    /// pulls: an entry is read from the replica only once the previous one is written, so a slow
+    /// reader holds one page at most; a write that does not complete within the request deadline
+    /// (a reader that stopped reading) ends the stream, as do the stream's lifetime and the
+    /// server's shutdown. Places are bounded by `LogStreams`.
+    func eventStream(_ replica: any ClusterEndpoints, after: UInt64) throws -> Response {
+        guard let ticket = streams.ticket() else {
+            throw Problem(status: 503, code: "too-many-streams", title: Problem.title(503),
+                          detail: "\(streams.maximum) key-log streams are open (cluster.max_log_streams); long-poll instead, or retry later")
+        }
+        let deadlines = self.deadlines, keepAlive = streams.keepAlive
+        var headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-store"]
+        headers[.init("X-Accel-Buffering")!] = "no"
+        return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+            defer { ticket.close() }
+            var next = after
+            try await deadlines.enforce { try await writer.write(ByteBuffer(string: ": custos key log from entry \(after)\n\n")) }
+            while !Task.isCancelled, !Task.isShuttingDownGracefully, ContinuousClock.now < ticket.deadline {
+                let page: ClusterLogResponse
+                do {
+                    let wait = max(min(keepAlive, ticket.deadline - .now), .zero), from = next
+                    page = try await cancelWhenGracefulShutdown { try await replica.log(after: from, limit: 100, wait: wait) }
+                } catch {
+                    break
+                }
+                var text = page.entries.isEmpty ? ": keep-alive\n\n" : ""
+                for entry in page.entries {
+                    text += "id: \(entry.index)\nevent: entry\ndata: " + String(decoding: try JSONIO.encoder.encode(entry), as: UTF8.self) + "\n\n"
+                    next = entry.index + 1
+                }
+                let chunk = ByteBuffer(string: text)
+                try await deadlines.enforce { try await writer.write(chunk) }
+            }
+            try await writer.finish(nil)
+        })
+    }
+
+    /// A SignedCommand as CBOR (`application/cbor`) or as JSON `{"command": base64}`.
+    func commandBytes(_ request: Request) async throws -> [UInt8] {
+        let bytes: [UInt8]
+        if request.headers[.contentType]?.lowercased().hasPrefix("application/cbor") == true {
+            var request = request
+            do {
+                bytes = Array(try await request.collectBody(upTo: Self.maxCommandBytes).readableBytesView)
+            } catch is NIOTooManyBytesError {
+                throw ClusterRouteError.invalid("a signed command is at most \(Self.maxCommandBytes) bytes")
+            }
+        } else {
+            let body = try await decode(ClusterCommandRequest.self, request)
+            bytes = try Self.base64(body.command, "command")
+        }
+        guard !bytes.isEmpty else { throw ClusterRouteError.invalid("command is empty") }
+        guard bytes.count <= Self.maxCommandBytes else { throw ClusterRouteError.invalid("a signed command is at most \(Self.maxCommandBytes) bytes") }
+        return bytes
+    }
+
+    static let maxCommandBytes = OperatorCommand.maximumByteCount
+
     // MARK: Arguments
 
     static func base64(_ text: String, _ field: String) throws -> [UInt8] {
@@ -193,4 +327,9 @@ struct ClusterRoutes {
     static func details(_ message: ConsensusMessage) -> [String: String] {
         ["view": "\(message.view)", "sequence": "\(message.sequence)", "phase": "\(message.phase)", "digest": Hex.encode(message.digest)]
     }
+}
+
+extension HTTPField.Name {
+    /// The index of the last event a server-sent event reader saw (WHATWG HTML, 9.2).
+    static let lastEventID = HTTPField.Name("Last-Event-ID")!
 }
