@@ -16,6 +16,8 @@ final class ManualClock: ClusterClock {
         var elapsed: Duration = .zero
         var nextID: UInt64 = 0
         var sleepers: [Sleeper] = []
+        /// Tests waiting for at least `count` sleepers to be parked.
+        var sleeperWaiters: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
     }
 
     private let start: Date
@@ -34,12 +36,16 @@ final class ManualClock: ClusterClock {
         let id = state.withLock { s -> UInt64 in s.nextID += 1; return s.nextID }
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                let resumeNow: Bool = state.withLock { s in
-                    if duration <= .zero || Task.isCancelled { return true }
+                let (resumeNow, ready) = state.withLock { s -> (Bool, [CheckedContinuation<Void, Never>]) in
+                    if duration <= .zero || Task.isCancelled { return (true, []) }
                     s.sleepers.append(Sleeper(id: id, deadline: s.elapsed + duration, continuation: continuation))
-                    return false
+                    let count = s.sleepers.count
+                    let ready = s.sleeperWaiters.filter { $0.count <= count }.map(\.continuation)
+                    s.sleeperWaiters.removeAll { $0.count <= count }
+                    return (false, ready)
                 }
                 if resumeNow { continuation.resume() }
+                for waiter in ready { waiter.resume() }
             }
         } onCancel: {
             let sleeper = state.withLock { s -> Sleeper? in
@@ -49,6 +55,19 @@ final class ManualClock: ClusterClock {
             sleeper?.continuation.resume(throwing: CancellationError())
         }
         try Task.checkCancellation()
+    }
+
+    /// Returns once at least `count` sleepers are parked, so a test advances time only when the
+    /// waits it means to end have begun: deterministic, without real sleeps.
+    func waitForSleepers(_ count: Int) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let ready = state.withLock { s -> Bool in
+                if s.sleepers.count >= count { return true }
+                s.sleeperWaiters.append((count, continuation))
+                return false
+            }
+            if ready { continuation.resume() }
+        }
     }
 
     /// Moves virtual time forward and wakes every sleeper whose deadline has passed.

@@ -6,7 +6,8 @@ import Synchronization
 /// faults. Every replica that is up has a handler (its `ReplicaNode.handlePeer`); a crashed
 /// replica has none and its callers get an immediate connection error, as from a closed port on
 /// loopback. Link rules and rewriters apply to replica senders; a client reaches every replica
-/// that is up and outside any partition.
+/// that is up and outside any partition, unless its own link rule drops the request, and a
+/// client response rewriter plays a replica lying to clients.
 final class SimulatedNetwork: Sendable {
     typealias Handler = @Sendable ([UInt8], NodeRef) async throws -> [UInt8]
 
@@ -32,6 +33,9 @@ final class SimulatedNetwork: Sendable {
         var linkRule: (@Sendable (ReplicaID, ReplicaID, [UInt8]) -> LinkAction)?
         var requestRewriter: (@Sendable (ReplicaID, ReplicaID, [UInt8]) -> [UInt8])?
         var responseRewriter: (@Sendable (ReplicaID, ReplicaID, [UInt8]) -> [UInt8])?
+        /// A client's links: dropped requests, and a replica lying to clients (request, response).
+        var clientLinkRule: (@Sendable (ClientID, ReplicaID, [UInt8]) -> ClientLinkAction)?
+        var clientResponseRewriter: (@Sendable (ClientID, ReplicaID, [UInt8], [UInt8]) -> [UInt8])?
         var counters = Counters()
         var waiters: [(predicate: @Sendable (Counters) -> Bool, continuation: CheckedContinuation<Void, Never>)] = []
     }
@@ -79,6 +83,21 @@ final class SimulatedNetwork: Sendable {
     /// A byzantine responder: rewrites the response of `to` to `from`.
     func setResponseRewriter(_ rewrite: (@Sendable (ReplicaID, ReplicaID, [UInt8]) -> [UInt8])?) {
         state.withLock { $0.responseRewriter = rewrite }
+    }
+
+    enum ClientLinkAction: Sendable {
+        case deliver
+        /// Lost: the client sees a connection error at once.
+        case drop
+    }
+
+    func setClientLinkRule(_ rule: (@Sendable (ClientID, ReplicaID, [UInt8]) -> ClientLinkAction)?) {
+        state.withLock { $0.clientLinkRule = rule }
+    }
+
+    /// A replica byzantine towards clients: rewrites its response to (client, request).
+    func setClientResponseRewriter(_ rewrite: (@Sendable (ClientID, ReplicaID, [UInt8], [UInt8]) -> [UInt8])?) {
+        state.withLock { $0.clientResponseRewriter = rewrite }
     }
 
     var counters: Counters { state.withLock { $0.counters } }
@@ -145,9 +164,10 @@ final class SimulatedNetwork: Sendable {
             guard s.handlers[from] != nil, let handler = s.handlers[to], s.partition[from] == s.partition[to] else {
                 throw Failure.unreachable(to)
             }
-            s.counters.delivered += 1
             return handler
         }
+        // Counted through `count` so that a test waiting on deliveries is woken.
+        count { $0.delivered += 1 }
         let response = try await handler(rewrite?(from, to, request) ?? request, caller)
         let rewriteResponse = state.withLock { $0.responseRewriter }
         defer { count { $0.answered += 1 } }
@@ -155,12 +175,16 @@ final class SimulatedNetwork: Sendable {
     }
 
     private func deliverFromClient(_ request: [UInt8], from caller: NodeRef, to: ReplicaID) async throws -> [UInt8] {
+        guard case .client(let client) = caller else { throw Failure.unreachable(to) }
         let handler: Handler = try state.withLock { s in
+            if case .drop = s.clientLinkRule?(client, to, request) ?? .deliver { throw Failure.dropped }
             guard let handler = s.handlers[to], s.partition[to] == nil else { throw Failure.unreachable(to) }
-            s.counters.delivered += 1
             return handler
         }
+        count { $0.delivered += 1 }
+        let response = try await handler(request, caller)
+        let rewrite = state.withLock { $0.clientResponseRewriter }
         defer { count { $0.answered += 1 } }
-        return try await handler(request, caller)
+        return rewrite?(client, to, request, response) ?? response
     }
 }
