@@ -30,6 +30,8 @@ public struct CustosServer: Sendable {
     let tls: (holder: TLSContextHolder, reloader: TLSReloader, metrics: TLSMetrics)?
     /// The replica network member this server runs, once the cluster service has started it.
     let cluster = ClusterHandle()
+    /// On a client node, the key name whose API TLS key the HTTPS listener serves with.
+    let clientAPIKey = ClientAPIKeyHolder()
     /// The key-log event streams open at once (`cluster.max_log_streams`).
     var logStreams: LogStreams
 
@@ -54,9 +56,10 @@ public struct CustosServer: Sendable {
         self.failures = AuthFailureLimiter(perMinute: configuration.authFailuresPerMinute)
         self.logStreams = LogStreams(maximum: configuration.cluster.maxLogStreams)
         self.logger = logger
+        let clientAPIKey = self.clientAPIKey
         self.tls = configuration.tls.map { options in
             let holder = TLSContextHolder(), metrics = TLSMetrics()
-            let reloader = TLSReloader(source: Self.tlsSource(options, keys: keys), holder: holder,
+            let reloader = TLSReloader(source: Self.tlsSource(options, keys: keys, clientAPIKey: clientAPIKey), holder: holder,
                                        clientAuthRequired: options.requiresClientCertificate, interval: options.reloadInterval,
                                        renewBeforeDays: options.renewBeforeDays, metrics: metrics, logger: logger)
             return (holder, reloader, metrics)
@@ -64,9 +67,12 @@ public struct CustosServer: Sendable {
     }
 
     /// PEM files, or a keystore key; client trust from the options and, when asked, the keystore.
-    static func tlsSource(_ options: ServerConfiguration.TLS, keys: KeyService) -> any TLSMaterialSource {
+    static func tlsSource(_ options: ServerConfiguration.TLS, keys: KeyService, clientAPIKey: ClientAPIKeyHolder = ClientAPIKeyHolder()) -> any TLSMaterialSource {
         let pins = Set(options.clientPins.compactMap { try? PublicKeyPin(parsing: $0) })
         let files = PEMTrustFiles(clientCAPath: options.clientCAPath, clientPinsPath: options.clientPinsPath, pins: pins)
+        if options.clusterAPIKey {
+            return ClientAPITLSSource(keys: keys, holder: clientAPIKey, files: files, keystoreTrust: options.keystoreTrust)
+        }
         if let key = options.keystoreKey {
             let parts = key.split(separator: "/").map(String.init)
             return KeystoreTLSSource(keystore: keys, tenant: parts[0], alias: parts[1], files: files, keystoreTrust: options.keystoreTrust)
@@ -178,12 +184,18 @@ public struct CustosServer: Sendable {
             defer { rootMonitor.cancel() }
             let denialRecords = DenialAuditService(audit: keys.audit, denials: denials, interval: configuration.denialAuditInterval, logger: logger)
             let replica = ClusterService(keys: keys, options: configuration.cluster, handle: cluster, logger: logger)
+            var reloadAPITLS: (@Sendable () async -> Void)?
+            if configuration.tls?.clusterAPIKey == true, let reloader = tls?.reloader {
+                reloadAPITLS = { _ = await reloader.reloadNow() }
+            }
+            let client = ClientService(keys: keys, options: configuration.cluster, handle: cluster, apiKey: clientAPIKey,
+                                       reloadAPITLS: reloadAPITLS, logger: logger)
             let group = ServiceGroup(configuration: .init(
                 // Shut down in reverse: the server drains first (deadlines still
                 // enforced), then the counted refusals are written, then the last checkpoint.
                 services: [.init(service: checkpoints), .init(service: denialRecords), .init(service: deadlines)]
                     + (tls.map { [ServiceGroupConfiguration.ServiceConfiguration(service: $0.reloader)] } ?? [])
-                    + [.init(service: replica), .init(service: app)],
+                    + [.init(service: replica), .init(service: client), .init(service: app)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
             try await group.run()
@@ -271,8 +283,9 @@ actor Readiness {
     }
 
     /// A replica still recovering signs nothing: not ready. One bootstrapping is ready for its
-    /// node (which drives the key exchange through it) and says so.
-    static func clusterIsReady(_ value: String) -> Bool { value == "operational" || value == "bootstrapping" }
+    /// node (which drives the key exchange through it) and says so. A client node is ready while
+    /// it follows the log (its active signing key is known), not while catching up or removed.
+    static func clusterIsReady(_ value: String) -> Bool { ["operational", "bootstrapping", "following"].contains(value) }
 
     func check() async -> [String: String] {
         if let last, ContinuousClock.now - last.at < .seconds(1) { return last.checks }

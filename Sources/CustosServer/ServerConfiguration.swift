@@ -69,8 +69,10 @@ public struct ServerConfiguration: Sendable, Equatable {
         /// PEM files of the server's chain and key (reloaded when they change)...
         public var certificatePath: String?
         public var privateKeyPath: String?
-        /// ...or a keystore key, `tenant/alias`, whose certificate the keystore holds.
+        /// ...or a keystore key, `tenant/alias`, whose certificate the keystore holds...
         public var keystoreKey: String?
+        /// ...or, on a client node, its current API TLS key (`tls.key = "cluster:api-tls"`).
+        public var clusterAPIKey = false
         /// PEM bundle of CAs whose client certificates are accepted.
         public var clientCAPath: String?
         /// A file of accepted client pins, one a line, reread when it changes.
@@ -211,10 +213,13 @@ extension ServerConfiguration {
         switch (certificate, privateKey, key) {
         case (let certificate?, let privateKey?, nil):
             tls = TLS(certificatePath: certificate, privateKeyPath: privateKey)
+        case (nil, nil, "cluster:api-tls"?):
+            tls = TLS()
+            tls.clusterAPIKey = true
         case (nil, nil, let key?):
             let parts = key.split(separator: "/", omittingEmptySubsequences: false)
             guard parts.count == 2, parts.allSatisfy({ !$0.isEmpty }) else {
-                throw Invalid(description: "tls.key must be tenant/alias, got '\(TerminalText.escaped(String(key.prefix(80))))'")
+                throw Invalid(description: "tls.key must be tenant/alias or cluster:api-tls, got '\(TerminalText.escaped(String(key.prefix(80))))'")
             }
             tls = TLS(keystoreKey: key)
         case (nil, nil, nil):
@@ -231,7 +236,7 @@ extension ServerConfiguration {
         tls.clientCAPath = clientCA
         tls.clientPins = pins
         tls.clientPinsPath = text("tls.client_pins_file")
-        tls.keystoreTrust = try boolean("tls.keystore_trust") ?? (tls.keystoreKey != nil)
+        tls.keystoreTrust = try boolean("tls.keystore_trust") ?? (tls.keystoreKey != nil || tls.clusterAPIKey)
         let trustGiven = clientCA != nil || !pins.isEmpty || tls.clientPinsPath != nil || tls.keystoreTrust
         switch text("tls.client_auth")?.lowercased() {
         case nil: tls.clientAuth = trustGiven ? .required : .none

@@ -34,14 +34,23 @@ extension ReplicaNode {
         return ClientSubmissionState(state: .pending, approvals: UInt64(relayProgress[record.digest]?.approvals ?? 0), quorum: UInt64(quorum))
     }
 
-    /// The log's checks of a client record; an epoch ahead of this replica's log means it lags:
-    /// it catches up once and checks again.
+    /// The log's checks of a client record. A refusal that a lagging log explains (the client,
+    /// the command or the previous epoch not in it yet) makes this replica catch up once and
+    /// check again.
     func checkClientRecordCatchingUp(_ record: ClientKeyRecord) async throws {
         do {
             try log.checkClientRecord(record)
-        } catch ClusterError.unexpectedClientEpoch(let name, let expected) where name.epoch > expected {
+        } catch let error as ClusterError where Self.lagExplains(error) {
             try? await catchUp()
             try log.checkClientRecord(record)
+        }
+    }
+
+    static func lagExplains(_ error: ClusterError) -> Bool {
+        switch error {
+        case .unexpectedClientEpoch(let name, let expected): name.epoch > expected
+        case .unknownClient, .unknownCommand: true
+        default: false
         }
     }
 

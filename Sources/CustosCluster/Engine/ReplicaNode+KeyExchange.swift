@@ -56,14 +56,7 @@ extension ReplicaNode {
             switch result {
             case .success(let response):
                 do {
-                    let approval = try Approval(bytes: response)
-                    guard approval.approver == peer else { throw ClusterError.approverMismatch(sender: peer, named: approval.approver) }
-                    guard keyset(peer)?.name == approval.approverKey else { throw ClusterError.signerKeyNotActive(approval.approverKey) }
-                    guard let key = log.key(approval.approverKey)?.consensusKey,
-                          key.isValidSignature(approval.share, for: message, domain: SignatureTag.keyLogApprovalDST) else {
-                        throw ClusterError.badShare(peer)
-                    }
-                    approvals.append(approval)
+                    approvals.append(try verifiedApproval(response, from: peer, keyset: keyset, message: message, domain: SignatureTag.keyLogApprovalDST))
                 } catch {
                     refusals.append("\(peer): \(error)")
                 }

@@ -92,14 +92,7 @@ extension ReplicaNode {
             switch result {
             case .success(let response):
                 do {
-                    let approval = try Approval(bytes: response)
-                    guard approval.approver == peer else { throw ClusterError.approverMismatch(sender: peer, named: approval.approver) }
-                    guard keyset(peer)?.name == approval.approverKey else { throw ClusterError.signerKeyNotActive(approval.approverKey) }
-                    guard let key = log.key(approval.approverKey)?.consensusKey,
-                          key.isValidSignature(approval.share, for: job.message, domain: job.domain) else {
-                        throw ClusterError.badShare(peer)
-                    }
-                    approvals.append(approval)
+                    approvals.append(try verifiedApproval(response, from: peer, keyset: keyset, message: job.message, domain: job.domain))
                 } catch {
                     refusals.append("\(peer): \(error)")
                 }
@@ -132,6 +125,19 @@ extension ReplicaNode {
             await report(job.kind == .command ? "cluster.command-certify" : "cluster.certify", "refused", subject: job.subject,
                          detail: String(describing: ReplicaNode.clusterError(error)))
         }
+    }
+
+    /// A peer's answer to an approval request, counted only when it names that peer, its key
+    /// is the peer's current one, and its share verifies over `message`.
+    func verifiedApproval(_ response: [UInt8], from peer: ReplicaID, keyset: Keyset, message: [UInt8],
+                          domain: BLS12381.DomainSeparationTag) throws -> Approval {
+        let approval = try Approval(bytes: response)
+        guard approval.approver == peer else { throw ClusterError.approverMismatch(sender: peer, named: approval.approver) }
+        guard keyset(peer)?.name == approval.approverKey else { throw ClusterError.signerKeyNotActive(approval.approverKey) }
+        guard let key = log.key(approval.approverKey)?.consensusKey, key.isValidSignature(approval.share, for: message, domain: domain) else {
+            throw ClusterError.badShare(peer)
+        }
+        return approval
     }
 
     func approveOwn(_ item: RelayedItem) async throws -> Approval {

@@ -91,13 +91,8 @@ extension KeyLog {
         guard (try? record.verify(cluster: configuration.clusterID, authorityKey: current.signingKey)) != nil else { throw .badRecordSignature }
         try checkOrders(answeredBy: .client(name.client), command: record.command, renewed: renewedKinds(record, previous: current))
         for pin in record.keySet.pins where (pinOwners[pin].map { $0 != .client(name.client) } ?? false) { throw .foreignTLSPin }
-        guard let cert = try? ClusterCertificate(bytes: certificate, replicaCount: configuration.n) else { throw .malformedCertificate }
-        do {
-            try verifyCertificate(cert, message: ClientKeyRecord.approvalMessage(cluster: configuration.clusterID, record: record),
-                                  domain: SignatureTag.clientKeyApprovalDST, keyset: keyset)
-        } catch {
-            throw .certificateInvalid
-        }
+        try checkCertificate(certificate, message: ClientKeyRecord.approvalMessage(cluster: configuration.clusterID, record: record),
+                             domain: SignatureTag.clientKeyApprovalDST, keyset: keyset)
         return record
     }
 

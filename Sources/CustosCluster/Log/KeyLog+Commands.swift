@@ -90,13 +90,8 @@ extension KeyLog {
         } catch {
             throw Self.voidReason(forCommandError: error)
         }
-        guard let cert = try? ClusterCertificate(bytes: certificate, replicaCount: configuration.n) else { throw .malformedCertificate }
-        do {
-            try verifyCertificate(cert, message: OperatorCommand.approvalMessage(cluster: configuration.clusterID, command: command),
-                                  domain: SignatureTag.commandApprovalDST, keyset: keyset)
-        } catch {
-            throw .certificateInvalid
-        }
+        try checkCertificate(certificate, message: OperatorCommand.approvalMessage(cluster: configuration.clusterID, command: command),
+                             domain: SignatureTag.commandApprovalDST, keyset: keyset)
         return command
     }
 

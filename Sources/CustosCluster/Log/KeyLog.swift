@@ -265,14 +265,19 @@ public struct KeyLog: Sendable {
         guard (try? record.verify(cluster: configuration.clusterID, authorityKey: current.mainKey)) != nil else { throw .badRecordSignature }
         try checkOrders(answeredBy: .replica(name.replica), command: record.command, renewed: renewedKinds(record, previous: current))
         guard pinOwners[record.tlsPin].map({ $0 == .replica(name.replica) }) ?? true else { throw .foreignTLSPin }
-        guard let cert = try? ClusterCertificate(bytes: certificate, replicaCount: configuration.n) else { throw .malformedCertificate }
+        try checkCertificate(certificate, message: Approval.message(cluster: configuration.clusterID, record: record),
+                             domain: SignatureTag.keyLogApprovalDST, keyset: keyset)
+        return record
+    }
+
+    /// The last two checks of every entry: `malformed-certificate`, `certificate-invalid`.
+    func checkCertificate(_ bytes: [UInt8], message: [UInt8], domain: BLS12381.DomainSeparationTag, keyset: Keyset) throws(VoidReason) {
+        guard let certificate = try? ClusterCertificate(bytes: bytes, replicaCount: configuration.n) else { throw .malformedCertificate }
         do {
-            try verifyCertificate(cert, message: Approval.message(cluster: configuration.clusterID, record: record),
-                                  domain: SignatureTag.keyLogApprovalDST, keyset: keyset)
+            try verifyCertificate(certificate, message: message, domain: domain, keyset: keyset)
         } catch {
             throw .certificateInvalid
         }
-        return record
     }
 
     /// The kinds whose public key differs from the previous key set's.

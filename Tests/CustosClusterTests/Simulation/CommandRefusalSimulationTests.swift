@@ -28,8 +28,7 @@ struct CommandRefusalSimulationTests {
         try await expectRefused(cluster, expired.bytes, .commandExpired(number: 1, expiresAt: now - OperatorCommand.clockSkew - 1, now: now))
         let farAhead = now + OperatorCommand.maximumValidity + OperatorCommand.clockSkew + 1
         let tooFar = try await cluster.command(1, Self.rotateOne, expiresAt: farAhead)
-        await #expect(throws: ClusterError.self) { try await cluster.node(0).submitCommand(tooFar.bytes) }
-        #expect(await cluster.audits[0].events("cluster.command", outcome: "refused").count == 2)
+        try await expectRefused(cluster, tooFar.bytes, .commandExpiryTooFar(number: 1, expiresAt: farAhead, now: now))
 
         var random = SeededRandom(seed: 4_001)
         let stranger = try await cluster.command(1, Self.rotateOne, signer: random.ed25519Key())
@@ -63,17 +62,37 @@ struct CommandRefusalSimulationTests {
     func unknownTargets() async throws {
         let (cluster, _) = try await SimulatedCluster.operational(n: 4, seed: 4_100)
         let beyond = try await cluster.command(1, .rotateReplicaKeys(targets: [ReplicaID(1), ReplicaID(4)], kinds: .all))
-        await #expect(throws: ClusterError.self) { try await cluster.node(0).submitCommand(beyond.bytes) }
+        try await expectRefused(cluster, beyond.bytes, .unknownTarget("replica 4 is not in the configuration"))
         let client = try await cluster.command(1, .rotateClientKeys(targets: [ClientID(rawValue: 5)], kinds: .signing))
-        await #expect(throws: ClusterError.self) { try await cluster.node(0).submitCommand(client.bytes) }
+        try await expectRefused(cluster, client.bytes, .unknownTarget("client 5 was never added"))
         let remove = try await cluster.command(1, .removeClient(ClientID(rawValue: 9)))
-        await #expect(throws: ClusterError.self) { try await cluster.node(0).submitCommand(remove.bytes) }
-        let refused = await cluster.audits[0].events("cluster.command", outcome: "refused")
-        #expect(refused.count == 3)
-        #expect(refused.allSatisfy { $0.detail.contains("target") || $0.detail.contains("client") || $0.detail.contains("replica") })
-        #expect(try await cluster.vaults[0].relayed().isEmpty)
+        try await expectRefused(cluster, remove.bytes, .unknownTarget("client 9 was never added"))
+        // Relayed by a replica (request 6), the approver refuses the same way and decides nothing.
+        await #expect(throws: ClusterError.unknownTarget("replica 4 is not in the configuration")) {
+            try await cluster.node(3).handlePeer(PeerRequest.approveCommand(beyond.bytes).encoded, from: ReplicaID(0))
+        }
+        #expect(await cluster.vaults[3].auditEvents.allSatisfy { $0.operation != "cluster.command-approve" })
     }
 
+    @Test("a checkpoint signature by a key that is no replica's is not counted")
+    func checkpointSignatureByNonReplica() async throws {
+        let (cluster, sequencer) = try await SimulatedCluster.operational(n: 4, seed: 4_150)
+        var random = SeededRandom(seed: 4_151)
+        let outsider = random.ed25519Key()
+        let clusterID = cluster.configuration.clusterID
+        // Replicas 2 and 3 answer with statements signed by a key that is no replica's, under their own names.
+        cluster.network.setResponseRewriter { _, to, bytes in
+            guard to.index >= 2, let genuine = try? CheckpointSignature(bytes: bytes) else { return bytes }
+            let forged = try! outsider.signature(for: genuine.statement.message(cluster: clusterID)).bytes
+            return CheckpointSignature(statement: genuine.statement, signer: genuine.signer, signature: forged).encoded
+        }
+        let boundary = (sequencer.sequence / cluster.interval + 1) * cluster.interval
+        // Replicas 0 and 1 see two genuine signatures of four (Q = 3); replicas 2 and 3 see three.
+        #expect(try await sequencer.checkpoint() == 2)
+        #expect(await cluster.node(0).status().latestStableBoundary ?? 0 < boundary)
+        cluster.network.setResponseRewriter(nil)
+        #expect(try await cluster.node(0).collectCheckpoint(boundary: boundary) != nil, "the genuine signatures form it")
+    }
     @Test("two commands under one number: at most one certified, the other reported contested; reissued under a new number it goes through")
     func twoCommandsOneNumber() async throws {
         let (cluster, _) = try await SimulatedCluster.operational(n: 4, seed: 4_200)
@@ -108,6 +127,29 @@ struct CommandRefusalSimulationTests {
             #expect(try await split.vaults[r].relayed().isEmpty, "replica \(r) relays nothing more")
         }
         #expect(await split.commandState(2) == .executed)
+    }
+
+    @Test("relayed commands and approval decisions survive a crash: the relay resumes, a second command under the number stays refused")
+    func durableAcrossCrash() async throws {
+        let (cluster, sequencer) = try await SimulatedCluster.operational(n: 4, seed: 4_250)
+        cluster.crash(2)
+        cluster.crash(3)
+        let command = try await cluster.command(6, Self.rotateOne)
+        #expect(try await cluster.node(0).submitCommand(command.bytes) == .relaying(approvals: 2, quorum: 3))
+        // The relay and its approver crash and restart on their vaults; the others return.
+        cluster.crash(0)
+        cluster.crash(1)
+        for r in 0..<4 { try await cluster.boot(r) }
+        for r in 0..<4 { await sequencer.replay(to: r) }
+        #expect(try await cluster.vaults[0].relayed().map(\.digest) == [command.digest])
+        await cluster.node(0).relayRound()
+        #expect(await cluster.commandState(6) == .certified)
+        // Replica 1 decided for command 6 before its crash: another command 6 is refused there.
+        let other = try await cluster.command(6, .rotateReplicaKeys(targets: [ReplicaID(2)], kinds: .all))
+        await #expect(throws: ClusterError.commandContested(6)) {
+            try await cluster.node(1).handlePeer(PeerRequest.approveCommand(other.bytes).encoded, from: ReplicaID(3))
+        }
+        #expect(await cluster.audits[1].events("cluster.command-contested").count == 1)
     }
 
     @Test("a command scheduled twice is void the second time (command-replay); a lower number afterwards is refused")

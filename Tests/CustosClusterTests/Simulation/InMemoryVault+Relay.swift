@@ -7,19 +7,20 @@ import Crypto
 /// protocol's refusing defaults.
 extension InMemoryVault {
     func decideCommandApproval(_ number: UInt64, digest: [UInt8], audit: ClusterAuditEvent) async throws -> Decision {
-        if let existing = state.commandApprovals[number] {
-            return existing == digest ? .alreadyRecorded : .conflicts(existingDigest: existing)
-        }
-        state.commandApprovals[number] = digest
-        state.audit.append(audit)
-        return .recorded
+        decide(\.commandApprovals, number, digest: digest, audit: audit)
     }
 
     func decideClientApproval(_ name: ClientKeyName, digest: [UInt8], audit: ClusterAuditEvent) async throws -> Decision {
-        if let existing = state.clientApprovals[name] {
+        decide(\.clientApprovals, name, digest: digest, audit: audit)
+    }
+
+    /// One digest per subject, recorded with its audit event in the same step.
+    private func decide<Subject: Hashable>(_ decisions: WritableKeyPath<State, [Subject: [UInt8]]>, _ subject: Subject, digest: [UInt8],
+                                           audit: ClusterAuditEvent) -> Decision {
+        if let existing = state[keyPath: decisions][subject] {
             return existing == digest ? .alreadyRecorded : .conflicts(existingDigest: existing)
         }
-        state.clientApprovals[name] = digest
+        state[keyPath: decisions][subject] = digest
         state.audit.append(audit)
         return .recorded
     }

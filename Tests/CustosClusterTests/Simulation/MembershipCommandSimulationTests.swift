@@ -125,6 +125,30 @@ struct MembershipCommandSimulationTests {
         _ = try LogVerifier.verify(try await cluster.export(from: 3))
     }
 
+    @Test("an approver whose log lags behind the client's add-client and order catches up and approves its record")
+    func laggingApproverCatchesUpForClientRecord() async throws {
+        let (cluster, sequencer) = try await SimulatedCluster.operational(n: 4, seed: 5_450)
+        let k1 = ClientID(rawValue: 1)
+        let e0 = TestClientKeys(name: ClientKeyName(client: k1, epoch: 0), seed: 51)
+        cluster.crash(3)
+        #expect(try await cluster.submit(1, .addClient(try await cluster.clientDescriptor(e0))) == .certified)
+        #expect(try await cluster.submit(2, .rotateClientKeys(targets: nil, kinds: .signing)) == .certified)
+        try await sequencer.scheduleCertified()
+        for _ in 0..<3 { try await sequencer.checkpoint() }
+        // Replica 3 restarts but cannot fetch the log: it knows no client 1.
+        cluster.network.setLinkRule { from, _, request in from == ReplicaID(3) && request != PeerRequest.status.encoded ? .drop : .deliver }
+        try await cluster.boot(3)
+        #expect(await !cluster.node(3).keyLog().isKnownClient(k1))
+        cluster.network.setLinkRule(nil)
+
+        let e1 = TestClientKeys(name: ClientKeyName(client: k1, epoch: 1), seed: 51)
+        let record = try await cluster.clientRecord(e1, authority: e0, command: 2)
+        let answer = try await cluster.node(0).handlePeer(PeerRequest.submitClientRecord(record.bytes).encoded, from: .client(k1))
+        #expect(try ClientSubmissionState(bytes: answer).state == .certified)
+        #expect(await cluster.node(3).keyLog().isKnownClient(k1), "caught up")
+        #expect(await cluster.vaults[3].auditEvents.contains { $0.operation == "cluster.client-approve" && $0.subject == "\(e1.name)" })
+    }
+
     @Test("the log long-poll answers as soon as an entry exists, and with nothing once the wait passes")
     func logLongPoll() async throws {
         let (cluster, sequencer) = try await SimulatedCluster.operational(n: 4, seed: 5_500)
