@@ -124,9 +124,10 @@ struct ClusterCommandCLITests {
 
         // The signed bytes changed (the target replica 2 → 3): the signature no longer verifies.
         var bytes = try #require(Data(base64Encoded: object["command"] as? String ?? ""))
-        let index = try #require(bytes.lastIndex(of: 0x81))  // the one-element target list [2]
-        #expect(bytes[index + 1] == 0x02)
-        bytes[index + 1] = 0x03
+        // The action [0, [2], 7] in CBOR: 83 00 81 02 07.
+        let action: [UInt8] = [0x83, 0x00, 0x81, 0x02, 0x07]
+        let index = try #require(bytes.indices.first { Array(bytes.dropFirst($0).prefix(5)) == action })
+        bytes[index + 3] = 0x03
         object["number"] = 1
         object["command"] = bytes.base64EncodedString()
         object.removeValue(forKey: "digest")
