@@ -124,10 +124,12 @@ class ClientNode(Process):
     def __init__(self, runner: Custos, client: int, config: dict):
         super().__init__(runner, config)
         self.client = client
+        self.node_token = ""
         self.descriptor: Path = runner.workdir / f"client-{client}.descriptor.json"
 
     def sign(self, message: bytes) -> requests.Response:
-        return self.call("POST", "/v1/cluster/client/sign", {"message": base64.b64encode(message).decode()})
+        """The ledger's client side asking for a signature with the active signing key (node role)."""
+        return self.call("POST", "/v1/cluster/client/sign", {"message": base64.b64encode(message).decode()}, token=self.node_token)
 
 
 class Network:
@@ -162,6 +164,7 @@ class Network:
             client.runner.run("cluster", "client", "init", "--client-id", client.client, "--configuration", self.configuration,
                               "--genesis-hash", self.genesis_hash, "--out", client.descriptor)
             client.admin_token = client.server.token("admin")
+            client.node_token = client.server.token("node")
         self.sequencer = Sequencer([node.replica() for node in self.replicas], interval)
 
     def _runner(self, name: str) -> Custos:
@@ -240,9 +243,16 @@ class Network:
 
     def wait_command(self, number: int, states=("complete",), deadline: float = DEADLINE, via: int | None = None) -> dict:
         """Ticks the ledger until command `number` is in one of `states` at a replica."""
-        return wait_for(f"command {number} {'/'.join(states)}",
-                        lambda: (c := self.commands(via).get(number)) and c["state"] in states and c,
-                        tick=self.tick, deadline=deadline)
+        try:
+            return wait_for(f"command {number} {'/'.join(states)}",
+                            lambda: (c := self.commands(via).get(number)) and c["state"] in states and c,
+                            tick=self.tick, deadline=deadline)
+        except AssertionError as error:
+            statuses = [node.status() for node in self.replicas]
+            keys = [s and [(k["newest_certified"]["epoch"], k["active"]["epoch"], k.get("pending_commands")) for k in s["replicas"]]
+                    for s in statuses]
+            raise AssertionError(f"{error}: {self.commands(via).get(number)}; replicas (newest, active, pending): {keys}; "
+                                 f"clients: {[c.status() for c in self.clients]}") from None
 
     def clients_view(self, via: int | None = None) -> dict[int, dict]:
         body = self.via(via).get("/v1/cluster/clients")

@@ -40,7 +40,11 @@ class Sequencer:
         self.interval = interval
         self.sequence = 0
         self.ledger = hashlib.sha256(b"stub ledger")
-        self.scheduled: dict[bytes, int] = {}  # item bytes -> sequence
+        self.scheduled: dict[bytes, int] = {}  # item bytes -> sequence (the latest, if submitted again)
+        # (item, certificate) pairs already ordered: an item whose entry came out void (say, its
+        # certificate by keys superseded before it was scheduled) is certified again and comes
+        # back with a new certificate, which the ledger orders like any new request.
+        self.ordered: set[tuple[bytes, bytes]] = set()
         self.kinds: dict[bytes, str] = {}      # item bytes -> kind
         self.checkpoints: dict[int, str] = {}  # boundary -> ledger digest (hex)
         self.refusals: list[str] = []
@@ -74,9 +78,9 @@ class Sequencer:
                 continue
             body = response.json()
             for certified in body.get("records", body.get("items", [])):
-                raw = base64.b64decode(self.item_of(certified)[1])
-                if raw not in self.scheduled and raw not in seen:
-                    seen.add(raw)
+                pair = (base64.b64decode(self.item_of(certified)[1]), base64.b64decode(certified["certificate"]))
+                if pair not in self.ordered and pair[0] not in seen:
+                    seen.add(pair[0])
                     found.append(certified)
         return found
 
@@ -91,6 +95,7 @@ class Sequencer:
                     raw = base64.b64decode(item)
                     s = self._append(raw)
                     self.scheduled[raw] = s
+                    self.ordered.add((raw, base64.b64decode(certified["certificate"])))
                     self.kinds[raw] = kind
                     # A replica record keeps part 1's shape; the other kinds are named.
                     notice = {"sequence": s, "certificate": certified["certificate"]}

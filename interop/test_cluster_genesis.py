@@ -206,7 +206,7 @@ def test_genesis_then_each_replica_joins_with_its_bundle(network):
             assert "comes from another genesis" in refused(replica, "--bundle", bundle, "--genesis-hash", other)
             assert "64 hex digits" in refused(replica, "--bundle", bundle, "--genesis-hash", "00ff")
         joined = replica.run("cluster", "join", "--bundle", bundle, "--genesis-hash", genesis["genesis_hash"], *extra, "--json").json()
-        assert joined == {"cluster_id": genesis["cluster_id"], "genesis_hash": genesis["genesis_hash"], "replica": index, "replicas": 4}
+        assert joined == {"cluster_id": genesis["cluster_id"], "genesis_hash": genesis["genesis_hash"], "replica": index, "generation": 0, "replicas": 4}
         states = cluster_key_states(replica)
         assert all(states[f"replica-{index}/g0/e0/{kind}"] == "enabled" for kind in ("consensus", "main", "tls"))
         # Wrapped like every key: the imported private keys are not in the replica's files either.
