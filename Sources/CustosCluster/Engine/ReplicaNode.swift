@@ -212,7 +212,6 @@ public actor ReplicaNode {
             case .keyUnavailable(let name): return ClusterError.keyUnavailable(name)
             case .logIndexOutOfOrder(let expected, let actual): return ClusterError.logIndexOutOfOrder(expected: expected, actual: actual)
             case .clientKeyUnavailable(let name): return ClusterError.clientKeyUnavailable(name)
-            case .unsupported(let what): return ClusterError.unsupported(what)
             }
         default: return error
         }

@@ -91,8 +91,6 @@ public enum ClusterError: Error, Equatable, Sendable, CustomStringConvertible {
     case clientApprovalConflict(ClientKeyName)
     case pinTaken(owner: NodeRef, claimant: NodeRef)
     case clientKeyUnavailable(ClientKeyName)
-    /// This node (or its vault) does not implement the operation.
-    case unsupported(String)
 
     public var description: String {
         switch self {
@@ -170,7 +168,6 @@ public enum ClusterError: Error, Equatable, Sendable, CustomStringConvertible {
         case .clientApprovalConflict(let k): "client record \(k): a different record for this key name was already approved"
         case .pinTaken(let owner, let claimant): "\(claimant) names a TLS pin that is \(owner)'s"
         case .clientKeyUnavailable(let k): "the private keys of \(k) are not held (never created here, or destroyed)"
-        case .unsupported(let what): "not supported here: \(what)"
         }
     }
 }

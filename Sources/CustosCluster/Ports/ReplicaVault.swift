@@ -9,15 +9,12 @@ import Foundation
 public protocol ReplicaVault: Sendable {
     // MARK: Keys
 
-    /// Generates fresh keys for `name` (BLS12-381 consensus key, Ed25519 main key, P-384 TLS key),
-    /// lets `build` turn their public parts and signatures into the exact record bytes, and stores
-    /// the wrapped keys with those bytes in one transaction. When a candidate for `name` already
-    /// exists, returns its stored bytes without calling `build` (a restart re-sends the same record).
-    func createCandidate(_ name: KeyName, build: @Sendable (CandidateKeys) async throws -> [UInt8]) async throws -> [UInt8]
-
-    /// As `createCandidate(_:build:)`, renewing only the kinds in `renewing`: the other kinds'
-    /// private keys of `previous` are carried over (re-wrapped under `name`, public keys
-    /// unchanged). `renewing: .all, carryingFrom: nil` is `createCandidate(_:build:)`.
+    /// Generates fresh keys for `name` for the kinds in `renewing` (BLS12-381 consensus key,
+    /// Ed25519 main key, P-384 TLS key); the other kinds' private keys of `previous` are carried
+    /// over (re-wrapped under `name`, public keys unchanged). Lets `build` turn the public parts
+    /// and signatures into the exact record bytes, and stores the wrapped keys with those bytes in
+    /// one transaction. When a candidate for `name` already exists, returns its stored bytes
+    /// without calling `build` (a restart re-sends the same record).
     func createCandidate(_ name: KeyName, renewing: ReplicaKeyKinds, carryingFrom previous: KeyName?,
                          build: @Sendable (CandidateKeys) async throws -> [UInt8]) async throws -> [UInt8]
 
@@ -97,29 +94,11 @@ public protocol ReplicaVault: Sendable {
     func consensusFloors() async throws -> (lowWatermark: UInt64, viewFloor: UInt64, highestSigned: UInt64?)
 }
 
-// Defaults so that vaults written before operator commands still build; each vault replaces
-// them. A default that cannot do the work refuses with `unsupported` rather than pretend.
 extension ReplicaVault {
-    public func createCandidate(_ name: KeyName, renewing: ReplicaKeyKinds, carryingFrom previous: KeyName?,
-                                build: @Sendable (CandidateKeys) async throws -> [UInt8]) async throws -> [UInt8] {
-        guard renewing == .all, previous == nil else { throw ClusterVaultError.unsupported("carrying keys over to a new key name") }
-        return try await createCandidate(name, build: build)
+    /// A candidate with every kind renewed.
+    public func createCandidate(_ name: KeyName, build: @Sendable (CandidateKeys) async throws -> [UInt8]) async throws -> [UInt8] {
+        try await createCandidate(name, renewing: .all, carryingFrom: nil, build: build)
     }
-
-    public func decideCommandApproval(_ number: UInt64, digest: [UInt8], audit: ClusterAuditEvent) async throws -> Decision {
-        throw ClusterVaultError.unsupported("command approvals")
-    }
-
-    public func decideClientApproval(_ name: ClientKeyName, digest: [UInt8], audit: ClusterAuditEvent) async throws -> Decision {
-        throw ClusterVaultError.unsupported("client record approvals")
-    }
-
-    public func saveRelayed(kind: ScheduledKind, item: [UInt8]) async throws { throw ClusterVaultError.unsupported("relayed items") }
-    public func saveRelayedCertificate(kind: ScheduledKind, digest: [UInt8], certificate: [UInt8]) async throws {
-        throw ClusterVaultError.unsupported("relayed items")
-    }
-    public func relayed() async throws -> [RelayedItem] { throw ClusterVaultError.unsupported("relayed items") }
-    public func dropRelayed(digest: [UInt8]) async throws { throw ClusterVaultError.unsupported("relayed items") }
 }
 
 /// A command or client record a replica relays: received from the operator or a client,
@@ -202,7 +181,5 @@ public struct StoredLogEntry: Equatable, Sendable {
 public enum ClusterVaultError: Error, Equatable, Sendable {
     case keyUnavailable(KeyName)
     case clientKeyUnavailable(ClientKeyName)
-    /// The vault does not implement this operation.
-    case unsupported(String)
     case logIndexOutOfOrder(expected: UInt64, actual: UInt64)
 }

@@ -19,10 +19,6 @@ public final class KeystoreReplicaVault: ReplicaVault {
 
     // MARK: Keys
 
-    public func createCandidate(_ name: KeyName, build: @Sendable (CandidateKeys) async throws -> [UInt8]) async throws -> [UInt8] {
-        try await createCandidate(name, renewing: .all, carryingFrom: nil, build: build)
-    }
-
     /// Fresh keys for the kinds in `renewing`; the other kinds' private keys of `previous` are
     /// re-wrapped under `name`'s aliases in the candidate's own transaction (public keys
     /// unchanged). The copy under `previous` stays until `destroyKeys(previous)` shreds it.

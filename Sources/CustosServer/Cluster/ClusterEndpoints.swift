@@ -147,7 +147,6 @@ extension ClusterRouteError {
         case .kindsNotRenewed: "kinds-not-renewed"
         case .pinTaken: "foreign-tls-pin"
         case .clientKeyUnavailable: "key-unavailable"
-        case .unsupported: "unsupported"
         default: "cluster-refused"
         }
         return .refused(code: code, detail: error.description)

@@ -56,9 +56,6 @@ struct GatedDecisionVault: ReplicaVault {
         return try await inner.decideConsensusShare(slot, digest: digest, floor: floor, audit: audit)
     }
 
-    func createCandidate(_ name: KeyName, build: @Sendable (CandidateKeys) async throws -> [UInt8]) async throws -> [UInt8] {
-        try await inner.createCandidate(name, build: build)
-    }
     func candidate(_ name: KeyName) async throws -> [UInt8]? { try await inner.candidate(name) }
     func signMain(_ name: KeyName, _ message: [UInt8]) async throws -> [UInt8] { try await inner.signMain(name, message) }
     func signConsensus(_ name: KeyName, _ message: [UInt8], domain: BLS12381.DomainSeparationTag) async throws -> BLS12381.Signature {

@@ -63,10 +63,6 @@ actor InMemoryVault: ReplicaVault {
 
     // MARK: Keys
 
-    func createCandidate(_ name: KeyName, build: @Sendable (CandidateKeys) async throws -> [UInt8]) async throws -> [UInt8] {
-        try await createCandidate(name, renewing: .all, carryingFrom: nil, build: build)
-    }
-
     /// Fresh keys for the kinds in `renewing`; the others are the private keys of `previous`
     /// under the new name (public keys unchanged).
     func createCandidate(_ name: KeyName, renewing: ReplicaKeyKinds, carryingFrom previous: KeyName?,
