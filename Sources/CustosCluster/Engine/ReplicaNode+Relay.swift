@@ -157,10 +157,16 @@ extension ReplicaNode {
                                         resolver: { name in keyset(name.replica)?.name == name ? log.key(name)?.consensusKey : nil })) != nil
     }
 
-    /// SHA-256 of every item the log holds (accepted or void), kept up to date as it grows.
+    static let certificateVoidReasons: Set<String> = [KeyLog.VoidReason.malformedCertificate.rawValue, KeyLog.VoidReason.certificateInvalid.rawValue]
+
+    /// SHA-256 of every item the log has settled, kept up to date as it grows: accepted, or void
+    /// for a reason of the item itself. An item void only for its certificate (signers rotated
+    /// before the ledger scheduled it) is not settled: it is certified again and resubmitted,
+    /// as a replica's own record is, or a client whose approvers rotated would be stuck.
     func scheduledItemDigests() -> Set<[UInt8]> {
         while scheduledDigestsIndexed < log.entries.count {
-            if let entry = try? LogEntry(bytes: log.entries[scheduledDigestsIndexed].bytes) {
+            if let entry = try? LogEntry(bytes: log.entries[scheduledDigestsIndexed].bytes),
+               entry.status == .accepted || !Self.certificateVoidReasons.contains(entry.reason) {
                 scheduledDigests.insert(Array(SHA256.hash(data: entry.item)))
             }
             scheduledDigestsIndexed += 1

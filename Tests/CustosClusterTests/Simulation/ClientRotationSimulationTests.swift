@@ -199,4 +199,45 @@ struct ClientRotationSimulationTests {
         #expect(record.bytes == candidate)
         #expect(await clients.node(1).status().active == Self.name(1, 1))
     }
+
+    @Test("a client record void only because its approvers rotated before the ledger scheduled it is certified again under their new keys and accepted")
+    func clientRecordRecertifiedAfterApproversRotated() async throws {
+        let clients = try await Self.running(n: 4, clients: [1], seed: 5700)
+        let cluster = clients.cluster
+        let sequencer = clients.sequencer
+        try await clients.execute(.rotateClientKeys(targets: [ClientID(1)], kinds: .all))
+
+        // The client's record certified by the replicas' epoch-1 keys, held back from the ledger.
+        var stale: CertifiedItem?
+        for _ in 0..<4 where stale == nil {
+            for node in cluster.live { await node.relayRound() }
+            try await clients.node(1).follow(wait: .zero)
+            for node in cluster.live where stale == nil {
+                stale = try await node.certifiedAwaitingSchedule().first { $0.kind == .clientRecord }
+            }
+        }
+        let held = try #require(stale)
+        #expect(try ClusterCertificate(bytes: held.certificate, replicaCount: 4).signerKeys.allSatisfy { $0.epoch == 1 })
+
+        // Every replica rotates and activates epoch 2 before the client record is scheduled.
+        for r in 0..<4 {
+            try await cluster.node(r).requestRotation()
+            #expect(try await cluster.node(r).advanceKeyExchange() == .certified(name: KeyName(replica: ReplicaID(r), generation: 0, epoch: 2)))
+            for c in try await cluster.node(r).certifiedAwaitingSchedule() where c.kind == .replicaRecord {
+                try await sequencer.schedule(record: c.item, certificate: c.certificate)
+            }
+        }
+        for _ in 0..<2 { try await sequencer.checkpoint() }
+        #expect(await cluster.node(0).status().replicas.map(\.active.epoch) == [2, 2, 2, 2])
+
+        try await sequencer.schedule(kind: .clientRecord, item: held.item, certificate: held.certificate)
+        #expect(await cluster.audits[0].events("cluster.schedule", outcome: "void").last?.detail.hasSuffix(": certificate-invalid") == true)
+        #expect(try await clients.replicaLog(0).newestClientKeys(of: ClientID(1))?.name == Self.name(1, 0))
+
+        // The same record, re-approved under the replicas' epoch-2 keys, is scheduled and accepted.
+        #expect(try await clients.run(until: { try await clients.replicaLog(0).newestClientKeys(of: ClientID(1))?.name == Self.name(1, 1) }))
+        let accepted = try #require(try clients.acceptedClientRecords(in: try await clients.replicaLog(0)).last)
+        #expect(accepted.bytes == held.item)
+        #expect(sequencer.refusals.isEmpty, "\(sequencer.refusals)")
+    }
 }
