@@ -92,8 +92,7 @@ public actor ReplicaNode {
                 latestStableBoundary = stable.boundary
                 latestSequence = max(latestSequence, stable.boundary)
             }
-            log = replayed
-            reportedComplete = Set(replayed.commands.filter(\.complete).map(\.number))
+            // Checked before the replayed log is adopted: a directory that fails it shows an empty log.
             do {
                 try await requireOwnKeys(in: replayed)
             } catch ClusterError.ownKeysMissing where replayed.length == 0 {
@@ -101,6 +100,8 @@ public actor ReplicaNode {
                 // it fetches the log before it can show it holds them.
                 awaitingReplacementLog = true
             }
+            log = replayed
+            reportedComplete = Set(replayed.commands.filter(\.complete).map(\.number))
             started = true
         }
         try await catchUp()
@@ -110,6 +111,7 @@ public actor ReplicaNode {
                 awaitingReplacementLog = false
             } catch {
                 started = false
+                log = KeyLog(configuration: configuration)
                 throw error
             }
         }
