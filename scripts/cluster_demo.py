@@ -1,4 +1,5 @@
-"""The replica-network demo (scripts/cluster-demo.sh): four replicas (CLUSTER_N) from bundles to operational.
+"""The replica-network demo (scripts/cluster-demo.sh): four replicas (CLUSTER_N) from bundles to operational,
+then every replica's keys rotated by an operator command.
 
 Every process it starts is stopped by its PID at the end; everything is on 127.0.0.1; every
 wait is bounded. The sequencer is the interop suite's stub (interop/cluster_sequencer.py).
@@ -141,7 +142,37 @@ def main() -> None:
     print(f"key-log heads: {heads}")
     assert len(heads) == 1
 
-    step("8. A stable checkpoint at the activation boundary: the bootstrap keys are destroyed (servers stopped to list them)")
+    step("8. The operator signs a command offline (rotate every replica's keys) and submits it to replica 0")
+    command_file = WORK / "rotate-all.command.json"
+    custos(operator, "cluster", "command", "rotate-replica-keys", "--replicas", "all", "--out", command_file)
+    token_file = WORK / "replica-0.token"
+    token_file.write_text(tokens[0])
+    print(custos(operator, "cluster", "command", "submit", command_file, "--server", urls[0], "--token-file", token_file).strip())
+    started = time.monotonic()
+    deadline, shown = time.time() + 180, None
+    while time.time() < deadline:
+        sequencer.tick()
+        current = statuses()
+        summary = [([k["active"]["epoch"] for k in s["replicas"]], [c["state"] for c in s.get("commands", [])]) if s else None for s in current]
+        if summary != shown:
+            print(f"ledger at {sequencer.sequence:3}: " + "; ".join(
+                f"r{i} active epochs {e} command {c}" for i, (e, c) in enumerate(x for x in summary if x)), flush=True)
+            shown = summary
+        if all(s and all(k["active"]["epoch"] == 2 for k in s["replicas"])
+               and any(c["state"] == "complete" for c in s.get("commands", [])) for s in current):
+            break
+        time.sleep(0.1)
+    else:
+        raise SystemExit("the rotation did not complete within 180 s")
+    print(f"every replica on its epoch-2 keys, the command complete: {time.monotonic() - started:.2f} s after submitting")
+    # Old keys go once a stable checkpoint reaches the new keys' activation boundary.
+    last = max(sequencer.scheduled.values(), default=0)
+    activation = W * -(-last // W) + W
+    while time.time() < deadline and not all(s and (s.get("latest_stable_boundary") or 0) >= activation for s in statuses()):
+        sequencer.tick()
+        time.sleep(0.1)
+
+    step("9. Stable checkpoints past each activation boundary: bootstrap and epoch-1 keys destroyed (servers stopped to list them)")
     for process in PROCESSES:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
@@ -150,7 +181,7 @@ def main() -> None:
     for key in listing["keys"]:
         print(f"  {key['alias']:32} {key['status']}")
 
-    step("9. The key log, exported and verified offline from the genesis configuration")
+    step("10. The key log, exported and verified offline from the genesis configuration")
     export = WORK / "log.cbor"
     custos(replicas[2], "cluster", "log", "export", "--out", export)
     print(custos(replicas[2], "cluster", "log", "verify", export).strip())
