@@ -25,6 +25,7 @@ from cluster_verify import verify_export  # noqa: E402
 from cluster_certificates import (CONSENSUS_SHARE_DST, KEY_LOG_APPROVAL_DST, KEY_LOG_APPROVAL_TAG, cbor_decode, configuration_keys,
                                   consensus_message, decode_certificate, record_keys, signed_message, verify_with_blst,
                                   verify_with_py_ecc)
+from cluster_nodes import certificate_files, free_port, wait_for
 from cluster_sequencer import Replica, Sequencer
 from custos_cli import SCRYPT_LOG_N, Custos
 from server import Server
@@ -34,28 +35,6 @@ from test_cluster_genesis import (assert_nowhere_in, check_keys_match_configurat
 N = 4
 W = 4
 BUNDLE_PASSPHRASE = "cluster-network-bundle-passphrase"
-DEADLINE = 120  # seconds for any one phase of the run; every loop below is bounded by it
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(what: str, condition, tick=None, deadline: float = DEADLINE, pause: float = 0.1):
-    """Calls `tick` then `condition` until it holds; fails naming `what` past the deadline."""
-    end = time.time() + deadline
-    rounds = 0
-    while time.time() < end:
-        if tick:
-            tick()
-        result = condition()
-        if result:
-            return result
-        rounds += 1
-        time.sleep(pause)
-    raise AssertionError(f"timed out after {deadline} s ({rounds} rounds) waiting for {what}")
 
 
 class Node:
@@ -129,7 +108,7 @@ def test_four_replicas_from_bundles_to_operational_with_one_killed_mid_key_excha
     assert pending == {"replica": 3, "generation": 0, "epoch": 1}
     # Its peer listener answers a replica's pinned key (replica 0's bootstrap TLS key, opened
     # from its bundle here) and nobody else.
-    assert not peer_request_refused(late.peer_port, certificate_for(nodes[0].secrets[2], out, "replica-0"))
+    assert not peer_request_refused(late.peer_port, certificate_files(out, "replica-0", nodes[0].secrets[2]))
     assert peer_request_refused(late.peer_port, stranger_certificate(out))
     proposed = audit(late, "cluster.propose")
     assert len(proposed) == 1, proposed
@@ -213,7 +192,8 @@ def test_four_replicas_from_bundles_to_operational_with_one_killed_mid_key_excha
     consensus_keys = {}
     for entry in log:
         sequence, kind, record, record_certificate, status, _reason = cbor_decode(base64.b64decode(entry["entry"]))
-        assert status == 0 and kind == 0
+        assert kind == 0  # replica records only: no command was issued
+        assert status == 0
         name, key = record_keys(record)
         consensus_keys[name] = key
     aggregate, signers, signer_keys = decode_certificate(certificate, N)
@@ -228,7 +208,7 @@ def test_four_replicas_from_bundles_to_operational_with_one_killed_mid_key_excha
     assert not verify_with_blst([consensus_keys[(r, 0, 1)] for r in (1, 2, 3)], signed, aggregate, CONSENSUS_SHARE_DST)
 
     # A key-exchange certificate from the log: approvals by the bootstrap keys (keyset at s).
-    sequence, _kind, record, record_certificate, _, _ = cbor_decode(base64.b64decode(log[0]["entry"]))
+    sequence, _, record, record_certificate, _, _ = cbor_decode(base64.b64decode(log[0]["entry"]))
     signed_configuration, _ = configuration_of(read_bundle(out / "replica-0.bundle.json"))
     bootstrap = configuration_keys(signed_configuration)
     aggregate, signers, signer_keys = decode_certificate(record_certificate, N)
@@ -287,28 +267,7 @@ def test_four_replicas_from_bundles_to_operational_with_one_killed_mid_key_excha
 def stranger_certificate(directory: Path) -> tuple[Path, Path]:
     """A self-signed P-384 certificate no replica lists."""
     from cryptography.hazmat.primitives.asymmetric import ec
-    return certificate_for(ec.generate_private_key(ec.SECP384R1()), directory, "stranger")
-
-
-def certificate_for(key, directory: Path, label: str) -> tuple[Path, Path]:
-    """A self-signed certificate for a P-384 key (or its 48-byte secret scalar), as files."""
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-    if isinstance(key, bytes):
-        key = ec.derive_private_key(int.from_bytes(key, "big"), ec.SECP384R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, label)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-                   .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
-                   .not_valid_after(now + datetime.timedelta(days=30)).sign(key, hashes.SHA384()))
-    cert_path, key_path = directory / f"{label}.crt", directory / f"{label}.key"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    return cert_path, key_path
+    return certificate_files(directory, "stranger", ec.generate_private_key(ec.SECP384R1()))
 
 
 def peer_request_refused(port: int, client_certificate: tuple[Path, Path] | None) -> bool:
