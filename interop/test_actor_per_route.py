@@ -330,6 +330,14 @@ RECIPES: dict[str, Recipe] = {
                             CLUSTER_READERS, allowed_statuses=NOT_IN_CLUSTER),
     "clusterLog": Recipe("GET", "/v1/cluster/log", lambda env, role: Request({}), CLUSTER_READERS, allowed_statuses=NOT_IN_CLUSTER),
     "clusterLogExport": Recipe("GET", "/v1/cluster/log/export", lambda env, role: Request({}), CLUSTER_READERS, allowed_statuses=NOT_IN_CLUSTER),
+    # An operator command carries its own authority (the operator's signature); the token only
+    # decides who may hand it to the replica: admin or the node.
+    "clusterSubmitCommand": Recipe("POST", "/v1/cluster/commands", lambda env, role: Request({}, {"command": "AA=="}),
+                                   frozenset({"admin", "node"}), allowed_statuses=NOT_IN_CLUSTER),
+    "clusterCommands": Recipe("GET", "/v1/cluster/commands", lambda env, role: Request({}), CLUSTER_READERS, allowed_statuses=NOT_IN_CLUSTER),
+    "clusterClients": Recipe("GET", "/v1/cluster/clients", lambda env, role: Request({}), CLUSTER_READERS, allowed_statuses=NOT_IN_CLUSTER),
+    "clusterClientSign": Recipe("POST", "/v1/cluster/client/sign", lambda env, role: Request({}, {"message": "AA=="}), NODE,
+                                allowed_statuses=NOT_IN_CLUSTER),
 }
 
 # POST routes that only check something: they need not leave a record (but any record
