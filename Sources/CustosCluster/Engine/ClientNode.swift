@@ -70,12 +70,7 @@ public actor ClientNode {
     /// destruction a crash interrupted. Peers are first asked by `follow`.
     public func start() async throws {
         try await gate.exclusively {
-            var stored: [StoredLogEntry] = []
-            while true {
-                let page = try await vault.logEntries(after: UInt64(stored.count), limit: 256)
-                stored += page
-                if page.count < 256 { break }
-            }
+            let stored = try await StoredLogEntry.readAll { try await vault.logEntries(after: $0, limit: $1) }
             var replayed = try KeyLog(configuration: configuration, replaying: stored)
             if let stable = try await vault.latestStableCheckpoint() {
                 let certificate = try CheckpointCertificate(bytes: stable.certificate)

@@ -76,12 +76,7 @@ public actor ReplicaNode {
     public func start() async throws {
         guard replica.index < configuration.n else { throw ClusterError.replicaOutOfRange(UInt64(replica.rawValue)) }
         try await gate.exclusively {
-            var stored: [StoredLogEntry] = []
-            while true {
-                let page = try await vault.logEntries(after: UInt64(stored.count), limit: 256)
-                stored += page
-                if page.count < 256 { break }
-            }
+            let stored = try await StoredLogEntry.readAll { try await vault.logEntries(after: $0, limit: $1) }
             var replayed = try KeyLog(configuration: configuration, replaying: stored)
             latestSequence = replayed.lastSequence
             if let stable = try await vault.latestStableCheckpoint() {

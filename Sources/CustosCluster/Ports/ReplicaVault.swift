@@ -178,6 +178,20 @@ public struct StoredLogEntry: Equatable, Sendable {
     }
 }
 
+extension StoredLogEntry {
+    /// Every stored entry from the start, read `pageSize` at a time through `read(after, limit)`
+    /// (a vault's or an engine's `logEntries(after:limit:)`).
+    public static func readAll(isolation: isolated (any Actor)? = #isolation, pageSize: Int = 256,
+                               _ read: (_ after: UInt64, _ limit: Int) async throws -> [StoredLogEntry]) async throws -> [StoredLogEntry] {
+        var entries: [StoredLogEntry] = []
+        while true {
+            let page = try await read(UInt64(entries.count), pageSize)
+            entries += page
+            if page.count < pageSize { return entries }
+        }
+    }
+}
+
 public enum ClusterVaultError: Error, Equatable, Sendable {
     case keyUnavailable(KeyName)
     case clientKeyUnavailable(ClientKeyName)

@@ -64,11 +64,6 @@ struct ClientAPITLSSource: TLSMaterialSource {
     }
 
     private func storedLog(_ vault: KeystoreClientVault) async throws -> [StoredLogEntry] {
-        var entries: [StoredLogEntry] = []
-        while true {
-            let page = try await vault.logEntries(after: UInt64(entries.count), limit: 256)
-            entries += page
-            if page.count < 256 { return entries }
-        }
+        try await StoredLogEntry.readAll { try await vault.logEntries(after: $0, limit: $1) }
     }
 }

@@ -23,12 +23,7 @@ public struct LocalCluster: Sendable {
     }
 
     private func entries() async throws -> [StoredLogEntry] {
-        var entries: [StoredLogEntry] = []
-        while true {
-            let page = try await vault.logEntries(after: UInt64(entries.count), limit: 500)
-            entries += page
-            if page.count < 500 { return entries }
-        }
+        try await StoredLogEntry.readAll(pageSize: 500) { try await vault.logEntries(after: $0, limit: $1) }
     }
 
     public func status() async throws -> ClusterStatusResponse {

@@ -121,12 +121,7 @@ struct ReplicaEndpoints: ClusterEndpoints {
     }
 
     func export() async throws -> ClusterLogExport {
-        var entries: [StoredLogEntry] = []
-        while true {
-            let page = try await node.logEntries(after: UInt64(entries.count), limit: 500)
-            entries += page
-            if page.count < 500 { break }
-        }
+        let entries = try await StoredLogEntry.readAll(pageSize: 500) { try await node.logEntries(after: $0, limit: $1) }
         return try await Self.export(configuration: node.configuration, entries: entries, vault: vault)
     }
 
