@@ -43,6 +43,11 @@ public enum AuditOperation: String, Sendable, CaseIterable {
     case auditVerify = "audit.verify"
     case rootMigrate = "root.migrate"
     case rootCheck = "root.check"
+    /// A backup of the data directory was taken; names the snapshot's audit head.
+    case backupCreate = "backup.create"
+    /// The first record of a restored data directory: links the snapshot's head to the
+    /// head of the log before the restore, so the fork is recorded, not silent.
+    case backupRestore = "backup.restore"
     case hmacVerify = "hmac.verify"
     /// Rows written before row MACs existed were MAC'd (once, on upgrade).
     case integrityUpgrade = "integrity.upgrade"

@@ -152,7 +152,8 @@ public final class AuditLog: Sendable {
             case .invalid(let reason):
                 throw KeystoreError.corruptRecord("\(reason) (\(markPath)); refusing to checkpoint")
             case .valid(let mark):
-                if let problem = try await missing(mark.sequence, mark.headHash, in: head) {
+                if let problem = try await missing(mark.sequence, mark.headHash, in: head),
+                   try await restoreRecord(naming: mark.sequence, mark.headHash) == nil {
                     throw KeystoreError.corruptRecord("the audit log was rolled back: the high-water mark \(problem); refusing to checkpoint")
                 }
             }
@@ -164,7 +165,8 @@ public final class AuditLog: Sendable {
         var published: AuditCheckpoint?
         if let sink {
             published = try? await sink.latest()
-            if let published, let problem = try await missing(published.sequence, published.headHash, in: head) {
+            if let published, let problem = try await missing(published.sequence, published.headHash, in: head),
+               try await restoreRecord(naming: published.sequence, published.headHash) == nil {
                 throw KeystoreError.corruptRecord("the audit log was rolled back: the head at \(sink.location) \(problem); refusing to checkpoint")
             }
         }
@@ -196,6 +198,26 @@ public final class AuditLog: Sendable {
             return "names record \(sequence), which is missing"
         }
         return ConstantTime.equals(record.hash, hash) ? nil : "names record \(sequence) with another hash than the stored one"
+    }
+
+    /// The `backup.restore` record that names (`sequence`, `hash`) as the head of the log
+    /// before the restore, if this log has one. Only the root of trust can seal such a
+    /// record, so it is how a restored log (a fork from the snapshot's head) is accepted
+    /// by the high-water mark and the off-node head: explicitly, and on the record.
+    func restoreRecord(naming sequence: Int64, _ hash: [UInt8]) async throws -> AuditRecord? {
+        var after: Int64 = 0
+        while true {
+            let page = try await store.auditRecords(AuditQuery(after: after, limit: 100, operation: AuditOperation.backupRestore.rawValue))
+            for record in page {
+                guard let details = try? JSONDecoder().decode([String: String].self, from: Data(record.details.utf8)) else { continue }
+                for (sequenceKey, headKey) in [("previous_sequence", "previous_head"), ("sink_sequence", "sink_head")]
+                    where details[sequenceKey] == String(sequence) {
+                    if let named = details[headKey].flatMap(Hex.decode), ConstantTime.equals(named, hash) { return record }
+                }
+            }
+            guard let last = page.last, page.count == 100 else { return nil }
+            after = last.sequence
+        }
     }
 
     func seal(_ record: AuditRecord) -> [UInt8] {

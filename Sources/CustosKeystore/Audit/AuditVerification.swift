@@ -40,6 +40,9 @@ public struct AuditVerification: Sendable, Equatable {
     public var headSequence: Int64
     public var checkpointsChecked: Int
     public var findings: [Finding]
+    /// Heads from before a restore that this log does not contain, each accepted by the
+    /// `backup.restore` record that names it: the fork is recorded, not a rollback.
+    public var restoredForks: [String] = []
     public var intact: Bool { findings.isEmpty }
 }
 
@@ -96,7 +99,17 @@ extension AuditLog {
                 preliminary.append(.init(.init(sequence: 0, kind: .badHead, detail: "the off-node head could not be read: \(error)"), owner: nil))
             }
         }
-        walk.claims = claims.filter { $0.sequence > 0 }.sorted { $0.sequence < $1.sequence }
+        var forks: [String] = []
+        var kept: [ChainWalk.Claim] = []
+        for claim in claims where claim.sequence > 0 {
+            if let head = try await store.auditHead(), try await missing(claim.sequence, claim.hash, in: head) != nil,
+               let restore = try await restoreRecord(naming: claim.sequence, claim.hash) {
+                forks.append("\(claim.source) names record \(claim.sequence) of the log before the restore recorded at record \(restore.sequence) (backup.restore)")
+            } else {
+                kept.append(claim)
+            }
+        }
+        walk.claims = kept.sorted { $0.sequence < $1.sequence }
         walk.noted = preliminary
 
         var from = Int64.min
@@ -119,7 +132,8 @@ extension AuditLog {
             findings = findings.filter { $0.owner == nil || $0.owner == tenant }
         }
         let sorted = findings.map(\.finding).sorted { ($0.sequence, $0.kind.rawValue) < ($1.sequence, $1.kind.rawValue) }
-        return AuditVerification(recordsChecked: walk.count, headSequence: walk.head, checkpointsChecked: walk.checkpointsChecked, findings: sorted)
+        return AuditVerification(recordsChecked: walk.count, headSequence: walk.head, checkpointsChecked: walk.checkpointsChecked, findings: sorted,
+                                 restoredForks: forks)
     }
 
     /// Every completed verification is itself recorded (who, which tenant, the outcome),
