@@ -39,6 +39,7 @@ public struct AuditVerifyResponse: Codable, Sendable {
     public var headSequence: Int64
     public var checkpointsChecked: Int
     public var findings: [Finding]
+    public var restoredForks: [String]? = nil
 }
 
 @PublicMemberwiseInit

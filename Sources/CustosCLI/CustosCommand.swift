@@ -14,7 +14,7 @@ public struct CustosCommand: AsyncParsableCommand {
         abstract: "Key custody and signing for the nodes of permissioned ledgers.",
         subcommands: [InitCommand.self, RootCommand.self, HSMCommand.self, TenantCommand.self, KeyCommand.self, SignCommand.self,
                       VerifyCommand.self, AggregateCommand.self, EncryptCommand.self, DecryptCommand.self, HMACCommand.self,
-                      ServeCommand.self, TokenCommand.self, AuditCommand.self, TLSCommand.self, ClusterCommand.self])
+                      ServeCommand.self, TokenCommand.self, AuditCommand.self, TLSCommand.self, ClusterCommand.self, BackupCommand.self])
 
     public init() {}
 

@@ -168,6 +168,7 @@ struct AuditCommand: AsyncParsableCommand {
                     Output.line(Output.encode(Output.object(result)))
                 } else {
                     for finding in result.findings { Output.line("record \(finding.sequence): \(Output.field(finding.kind)): \(Output.field(finding.detail))") }
+                    for fork in result.restoredForks ?? [] { Output.line("restored: \(Output.field(fork))") }
                     Output.line(result.intact
                         ? "audit log intact: \(result.recordsChecked) records, \(result.checkpointsChecked) signed checkpoints"
                         : "audit log TAMPERED: \(result.findings.count) finding(s) in \(result.recordsChecked) records")

@@ -56,7 +56,8 @@ extension AuditVerifyResponse {
     public init(result: AuditVerification) {
         self.init(intact: result.intact, recordsChecked: result.recordsChecked, headSequence: result.headSequence,
                   checkpointsChecked: result.checkpointsChecked,
-                  findings: result.findings.map { .init(sequence: $0.sequence, kind: $0.kind.rawValue, detail: $0.detail) })
+                  findings: result.findings.map { .init(sequence: $0.sequence, kind: $0.kind.rawValue, detail: $0.detail) },
+                  restoredForks: result.restoredForks.isEmpty ? nil : result.restoredForks)
     }
 }
 
