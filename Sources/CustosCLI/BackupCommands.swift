@@ -31,6 +31,7 @@ struct BackupCommand: AsyncParsableCommand {
         func run() async throws {
             try await runReporting {
                 try global.requireLocal("backup create")
+                CLILogging.bootstrap(level: global.verbose ? .info : .warning, onlyRaise: true)
                 try global.checkDataDirectory()
                 let directory = global.resolvedDataDirectory
                 let manifest = try await DataDirectoryBackup.create(dataDirectory: directory, destination: destination)
@@ -107,6 +108,7 @@ struct BackupCommand: AsyncParsableCommand {
         func run() async throws {
             try await runReporting {
                 try global.requireLocal("backup restore")
+                CLILogging.bootstrap(level: global.verbose ? .info : .warning, onlyRaise: true)
                 guard global.dataDir != nil || !(ProcessInfo.processInfo.environment["CUSTOS_DATA_DIR"] ?? "").isEmpty else {
                     throw CLIError("give the new data directory with --data-dir (a restore never writes into the default one by accident)")
                 }
@@ -182,7 +184,7 @@ enum BackupText {
             lines.append("keys destroyed since the snapshot: unknown (give --previous with the old data directory to find them)")
         }
         lines += report.notes.map { "note: \(Output.field($0))" }
-        lines.append("the restored log starts with backup.restore at record \(report.restoreRecordSequence); \(report.keysChecked) keys checked, all open")
+        lines.append("the restored log starts with backup.restore at record \(report.restoreRecordSequence); keys checked: \(report.keysChecked), all open")
         return lines.joined(separator: "\n")
     }
 }
