@@ -57,7 +57,7 @@ extension ClusterCommand {
             let validity = try options.validity()
             let cluster = try options.cluster()
             let request = try request()
-            let service = try await global.openKeystore()
+            let service = try await global.openKeystore(alsoTalksToServer: true)
             let signed: SignedOperatorCommand
             do {
                 signed = try await service.signClusterCommand(request, number: options.number, validity: validity, clusterID: cluster, by: .local)
@@ -296,7 +296,7 @@ extension ClusterCommand {
                     guard global.resolvedServer != nil || confirmExecuted else {
                         throw CLIError("give --server URL to check the command executed, or --confirm-executed")
                     }
-                    let service = try await global.openKeystore()
+                    let service = try await global.openKeystore(alsoTalksToServer: true)
                     do {
                         if global.resolvedServer != nil {
                             let (state, _) = try await service.clusterOperatorState(clusterID: cluster)

@@ -43,6 +43,8 @@ public enum AuditOperation: String, Sendable, CaseIterable {
     case auditVerify = "audit.verify"
     case rootMigrate = "root.migrate"
     case rootCheck = "root.check"
+    /// `custos serve` re-read its configuration (SIGHUP); the details say what changed.
+    case serverReload = "server.reload"
     case hmacVerify = "hmac.verify"
     /// Rows written before row MACs existed were MAC'd (once, on upgrade).
     case integrityUpgrade = "integrity.upgrade"
