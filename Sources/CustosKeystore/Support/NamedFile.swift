@@ -15,6 +15,12 @@ public enum NamedFile {
         /// "no such file", "permission denied", "is a directory", "larger than N bytes", ...
         public var cause: String
         public var description: String { "cannot read \(what) \(path): \(cause)" }
+
+        public init(what: String, path: String, cause: String) {
+            self.what = what
+            self.path = path
+            self.cause = cause
+        }
     }
 
     /// The whole file; refused when larger than `limit` bytes (so a wrong path such as a
