@@ -205,6 +205,6 @@ def test_configuration_and_file_errors_name_the_key_and_file(custos, tmp_path):
 def test_local_only_commands_refuse_server(custos):
     for args in (["root", "status"], ["root", "check"], ["audit", "checkpoint"], ["init"], ["serve"]):
         res = custos.run(*args, "--server", "http://127.0.0.1:1", "--token", "cst_x", expect=2)
-        assert "runs locally and does not take --server" in res.err, res.err
+        assert "works on a local data directory or offline, not through --server" in res.err, res.err
     res = custos.run("tenant", "list", "--server", "http://127.0.0.1:1", "--token", "cst_x", expect=2)
     assert "cannot reach the Custos server" in res.err

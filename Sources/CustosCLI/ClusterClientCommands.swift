@@ -27,7 +27,7 @@ extension ClusterCommand {
             @Option(name: .long, help: "Where to write the descriptor (default: client-K.descriptor.json in the current directory).") var out: String?
 
             func run() async throws {
-                try global.requireLocal("cluster client init")
+                try await runReporting { try global.requireLocal("cluster client init") }
                 try await withKeystore(global) { service in
                     guard let hash = Hex.decode(genesisHash), hash.count == 32 else { throw CLIError("--genesis-hash must be 64 hex digits") }
                     guard let scheme = SignatureScheme(rawValue: signingScheme), [.ed25519, .ecdsaP256SHA256].contains(scheme) else {

@@ -262,7 +262,7 @@ extension ClusterCommand {
         @Argument(help: "A file written by `custos cluster command … --out`.") var file: String
 
         func run() async throws {
-            try global.requireLocal("cluster command show")
+            try await runReporting { try global.requireLocal("cluster command show") }
             try await withKeystore(global) { service in
                 let command = try ClusterCommandFile.read(file)
                 let signer = try await service.operatorKeyThatSigned(command)
@@ -324,7 +324,7 @@ extension ClusterCommand {
             @Option(name: .long, help: "The cluster, when this directory created several (default: the newest).") var clusterID: String?
 
             func run() async throws {
-                try global.requireLocal("cluster operator-key discard")
+                try await runReporting { try global.requireLocal("cluster operator-key discard") }
                 try await withKeystore(global) { service in
                     let cluster = try CommandOptions.parse(clusterID.map { ["--cluster-id", $0] } ?? []).cluster()
                     let state = try await service.discardPendingOperatorKey(clusterID: cluster, by: .local)

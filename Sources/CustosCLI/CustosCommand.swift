@@ -100,7 +100,7 @@ struct GlobalOptions: ParsableArguments {
     func requireLocal(_ command: String? = nil) throws {
         guard resolvedServer != nil else { return }
         let name = command.map { "'\($0)'" } ?? "this command"
-        throw CLIError("\(name) runs locally and does not take --server (unset $CUSTOS_SERVER to run it here)")
+        throw CLIError("\(name) works on a local data directory or offline, not through --server (unset $CUSTOS_SERVER to run it here)")
     }
 
     static let defaultDataDirectory = "~/.custos"
