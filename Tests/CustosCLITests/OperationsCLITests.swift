@@ -169,7 +169,7 @@ struct ServerOptionTests {
         "sign": ["--message-hex", "00"], "verify": ["--message-hex", "00", "--signature", "00", "--tenant", "t", "--key", "k"],
         "encrypt": ["--plaintext-hex", "00"], "decrypt": ["--ciphertext-hex", "00"], "hmac": ["--message-hex", "00"],
         "tls issue": ["--self-signed"], "tls revoke": ["--serial", "01"], "root migrate": ["--to", "passphrase"],
-        "cluster genesis": ["--replica", "0=127.0.0.1:1"], "cluster command replace-replica": ["--enrolment", "00"],
+        "cluster genesis": ["--replica", "0=127.0.0.1:1"], "cluster command replace-replica": ["--enrolment", String(repeating: "11", count: 32)],
     ]
 
     /// Operator commands sign in the local data directory, then submit to --server (which
