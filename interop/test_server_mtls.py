@@ -146,4 +146,4 @@ def test_bad_tls_configuration_is_a_clear_error(custos, pki):
     assert "tls.certificate and tls.private_key go together" in res.err
     server = Server(custos, config={"tls": {"certificate": "/nonexistent.crt", "private_key": "/nonexistent.key"}})
     res = custos.run("serve", "--config", str(server.config_path), expect=2)
-    assert "cannot load the TLS certificate or key" in res.err
+    assert "cannot read TLS certificate /nonexistent.crt: no such file" in res.err

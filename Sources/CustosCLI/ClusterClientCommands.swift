@@ -27,7 +27,7 @@ extension ClusterCommand {
             @Option(name: .long, help: "Where to write the descriptor (default: client-K.descriptor.json in the current directory).") var out: String?
 
             func run() async throws {
-                try global.requireLocal("cluster client init")
+                try await runReporting { try global.requireLocal("cluster client init") }
                 try await withKeystore(global) { service in
                     guard let hash = Hex.decode(genesisHash), hash.count == 32 else { throw CLIError("--genesis-hash must be 64 hex digits") }
                     guard let scheme = SignatureScheme(rawValue: signingScheme), [.ed25519, .ecdsaP256SHA256].contains(scheme) else {
@@ -35,11 +35,7 @@ extension ClusterCommand {
                     }
                     let path = out ?? "client-\(clientID).descriptor.json"
                     guard !FileManager.default.fileExists(atPath: path) else { throw CLIError("\(Output.field(path)) exists already") }
-                    guard let attributes = try? FileManager.default.attributesOfItem(atPath: configuration),
-                          let size = attributes[.size] as? Int, size <= ClusterBundle.maximumByteCount,
-                          let bytes = FileManager.default.contents(atPath: configuration) else {
-                        throw CLIError("cannot read the configuration file \(Output.field(configuration)) (at most \(ClusterBundle.maximumByteCount) bytes)")
-                    }
+                    let bytes = try NamedFile.read(configuration, what: "cluster configuration file", limit: ClusterBundle.maximumByteCount)
                     let result = try await service.clusterClientInit(client: ClientID(rawValue: clientID), configuration: Array(bytes),
                                                                      genesisHash: hash, signingScheme: scheme, by: .local)
                     try AtomicFile.write(ClientDescriptorFile(result.descriptor).encoded, to: path)
@@ -82,11 +78,7 @@ struct ClientDescriptorFile: Codable {
 
     /// Reads a descriptor file; its binding is verified against the cluster when signed into a command.
     static func read(_ path: String) throws -> ClientDescriptor {
-        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path), let size = attributes[.size] as? Int,
-              let data = FileManager.default.contents(atPath: path) else {
-            throw CLIError("cannot read descriptor file \(Output.field(path))")
-        }
-        guard size <= maximumByteCount else { throw CLIError("the descriptor file is over \(maximumByteCount) bytes") }
+        let data = try NamedFile.data(path, what: "descriptor file", limit: maximumByteCount)
         guard let file = try? JSONDecoder().decode(ClientDescriptorFile.self, from: data), file.format == format else {
             throw CLIError("\(Output.field(path)) is not a \(format) JSON file")
         }

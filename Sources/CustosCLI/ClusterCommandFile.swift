@@ -1,6 +1,7 @@
 import CustosAPI
 import CustosCluster
 import CustosCrypto
+import CustosKeystore
 import Foundation
 
 /// The file an operator command travels in between the operator's (possibly offline) data
@@ -47,7 +48,7 @@ struct ClusterCommandFile: Codable {
             throw CLIError("cannot read command file \(Output.field(path))")
         }
         guard size <= maximumByteCount else { throw CLIError("the command file is over \(maximumByteCount) bytes") }
-        guard let data = FileManager.default.contents(atPath: path) else { throw CLIError("cannot read command file \(Output.field(path))") }
+        let data = try NamedFile.data(path, what: "command file")
         guard let file = try? JSONDecoder().decode(ClusterCommandFile.self, from: data) else {
             throw CLIError("\(Output.field(path)) is not a \(format) JSON file")
         }

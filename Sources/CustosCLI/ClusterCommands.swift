@@ -3,6 +3,7 @@ import CustosAPI
 import CustosClient
 import CustosJSON
 import CustosServer
+import CustosKeystore
 import Foundation
 import Synchronization
 
@@ -215,7 +216,7 @@ struct ClusterCommand: AsyncParsableCommand {
                 var bytes: [UInt8] = []
                 if let file {
                     try await runReporting {
-                        guard let data = FileManager.default.contents(atPath: file) else { throw CLIError("cannot read \(Output.field(file))") }
+                        let data = try NamedFile.data(file, what: "file")
                         bytes = Array(data)
                     }
                 } else {

@@ -57,7 +57,7 @@ extension ClusterCommand {
             let validity = try options.validity()
             let cluster = try options.cluster()
             let request = try request()
-            let service = try await global.openKeystore()
+            let service = try await global.openKeystore(alsoTalksToServer: true)
             let signed: SignedOperatorCommand
             do {
                 signed = try await service.signClusterCommand(request, number: options.number, validity: validity, clusterID: cluster, by: .local)
@@ -262,7 +262,7 @@ extension ClusterCommand {
         @Argument(help: "A file written by `custos cluster command … --out`.") var file: String
 
         func run() async throws {
-            try global.requireLocal("cluster command show")
+            try await runReporting { try global.requireLocal("cluster command show") }
             try await withKeystore(global) { service in
                 let command = try ClusterCommandFile.read(file)
                 let signer = try await service.operatorKeyThatSigned(command)
@@ -296,7 +296,7 @@ extension ClusterCommand {
                     guard global.resolvedServer != nil || confirmExecuted else {
                         throw CLIError("give --server URL to check the command executed, or --confirm-executed")
                     }
-                    let service = try await global.openKeystore()
+                    let service = try await global.openKeystore(alsoTalksToServer: true)
                     do {
                         if global.resolvedServer != nil {
                             let (state, _) = try await service.clusterOperatorState(clusterID: cluster)
@@ -324,7 +324,7 @@ extension ClusterCommand {
             @Option(name: .long, help: "The cluster, when this directory created several (default: the newest).") var clusterID: String?
 
             func run() async throws {
-                try global.requireLocal("cluster operator-key discard")
+                try await runReporting { try global.requireLocal("cluster operator-key discard") }
                 try await withKeystore(global) { service in
                     let cluster = try CommandOptions.parse(clusterID.map { ["--cluster-id", $0] } ?? []).cluster()
                     let state = try await service.discardPendingOperatorKey(clusterID: cluster, by: .local)

@@ -127,7 +127,7 @@ extension ClusterCommand {
                     guard let bytes = Hex.decode(text), bytes.count == 32 else { throw CLIError("--genesis-hash must be 64 hex digits") }
                     return bytes
                 }
-                guard let data = FileManager.default.contents(atPath: bundle) else { throw CLIError("cannot read bundle file \(bundle)") }
+                let data = try NamedFile.data(bundle, what: "bundle file")
                 guard data.count <= ClusterBundle.maximumByteCount else { throw CLIError("the bundle file is over \(ClusterBundle.maximumByteCount) bytes") }
                 let passphrase = try Secret.readOptional(file: bundlePassphraseFile, environment: "CUSTOS_BUNDLE_PASSPHRASE", what: "bundle passphrase")
                 let result = try await service.clusterJoin(bundle: Array(data), passphrase: passphrase, expectedGenesisHash: expected,

@@ -53,7 +53,10 @@ struct VerifyCommand: AsyncParsableCommand {
 
     func run() async throws {
         if let batch {
-            try await runReporting { try verifyBatch(batch) }
+            try await runReporting {
+                try global.requireLocal("verify --batch")
+                try verifyBatch(batch)
+            }
             return
         }
         var valid = false
@@ -63,6 +66,7 @@ struct VerifyCommand: AsyncParsableCommand {
                 throw CLIError("--signature must be given as hex")
             }
             if let publicKey {
+                try global.requireLocal("verify --public-key")
                 guard tenant == nil, key == nil else { throw CLIError("use either --public-key or --tenant/--key, not both") }
                 guard let scheme else { throw CLIError("--scheme is required with --public-key") }
                 let parsedScheme = try SignatureScheme(identifier: scheme)
@@ -82,7 +86,7 @@ struct VerifyCommand: AsyncParsableCommand {
 
     private func loadPublicKey(_ argument: String, scheme: SignatureScheme) throws -> SigningPublicKey {
         if FileManager.default.fileExists(atPath: argument) {
-            guard let data = FileManager.default.contents(atPath: argument) else { throw CLIError("cannot read \(argument)") }
+            let data = try NamedFile.data(argument, what: "public key file")
             if let text = String(data: data, encoding: .utf8), text.contains("-----BEGIN") {
                 return try SigningPublicKey(pemRepresentation: text, scheme: scheme)
             }
@@ -95,7 +99,7 @@ struct VerifyCommand: AsyncParsableCommand {
     }
 
     private func verifyBatch(_ path: String) throws {
-        guard let data = FileManager.default.contents(atPath: path) else { throw CLIError("cannot read batch file \(path)") }
+        let data = try NamedFile.data(path, what: "batch file", limit: 1 << 30)
         for line in data.split(separator: 0x0a, omittingEmptySubsequences: false) {
             let trimmed = line.last == 0x0d ? line.dropLast() : line
             if trimmed.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
@@ -117,12 +121,13 @@ struct AggregateCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await runReporting {
+            try global.requireLocal("aggregate")
             guard try SignatureScheme(identifier: scheme) == .bls12381Pop else {
                 throw CLIError("only bls12381-pop signatures can be aggregated")
             }
             var texts = signature
             if let file {
-                guard let data = FileManager.default.contents(atPath: file) else { throw CLIError("cannot read \(file)") }
+                let data = try NamedFile.data(file, what: "signature file")
                 texts += String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline)
                     .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
             }

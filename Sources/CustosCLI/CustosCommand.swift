@@ -72,8 +72,7 @@ struct GlobalOptions: ParsableArguments {
     func bearerToken() throws -> SecretBytes {
         var bytes: [UInt8]
         if let tokenFile {
-            guard let data = FileManager.default.contents(atPath: tokenFile) else { throw CLIError("cannot read token file \(tokenFile)") }
-            bytes = Array(data)
+            bytes = try NamedFile.read(tokenFile, what: "token file", limit: 4096)
         } else if let token {
             bytes = Array(token.utf8)
         } else if let fromEnvironment = SecretEnvironment.value("CUSTOS_TOKEN"), fromEnvironment.count > 0 {
@@ -96,17 +95,22 @@ struct GlobalOptions: ParsableArguments {
         return LocalBackend(service: try await openKeystore())
     }
 
-    /// Refuses commands that only make sense on a local data directory.
-    func requireLocal(_ command: String) throws {
-        if resolvedServer != nil { throw CLIError("'\(command)' works on a local data directory, not through --server") }
+    /// Refuses --server (or $CUSTOS_SERVER) on a command that runs only here (on the
+    /// data directory, or offline), so it is never silently ignored.
+    func requireLocal(_ command: String? = nil) throws {
+        guard resolvedServer != nil else { return }
+        let name = command.map { "'\($0)'" } ?? "this command"
+        throw CLIError("\(name) works on a local data directory or offline, not through --server (unset $CUSTOS_SERVER to run it here)")
     }
 
+    static let defaultDataDirectory = "~/.custos"
+
     var resolvedDataDirectory: String {
-        if let dataDir { return (dataDir as NSString).expandingTildeInPath }
+        if let dataDir { return HomeDirectory.expand(dataDir) }
         if let fromEnvironment = ProcessInfo.processInfo.environment["CUSTOS_DATA_DIR"], !fromEnvironment.isEmpty {
-            return (fromEnvironment as NSString).expandingTildeInPath
+            return HomeDirectory.expand(fromEnvironment)
         }
-        return (("~/.custos") as NSString).expandingTildeInPath
+        return HomeDirectory.expand(Self.defaultDataDirectory)
     }
 
     var output: Output { Output(json: json) }
@@ -124,8 +128,13 @@ struct GlobalOptions: ParsableArguments {
     }
 
     /// Opens the local keystore, unsealing the root of trust.
-    func openKeystore(cacheCapacity: Int = 4096, recordTimeToLive: Duration = .seconds(1), resume: Bool = false) async throws -> KeyService {
+    /// - Parameter alsoTalksToServer: the command uses --server for something else (an
+    ///   operator command signed here and submitted there); otherwise a command that opens
+    ///   the data directory itself is local-only and refuses --server.
+    func openKeystore(cacheCapacity: Int = 4096, recordTimeToLive: Duration = .seconds(1), resume: Bool = false,
+                      alsoTalksToServer: Bool = false) async throws -> KeyService {
         CLILogging.bootstrap(level: verbose ? .info : .warning, onlyRaise: true)
+        if !alsoTalksToServer { try requireLocal() }
         try checkDataDirectory()
         let directory = resolvedDataDirectory
         let service = try await RootDirectory.openKeyService(directory: directory, databasePath: directory + "/" + LocalLayout.databaseName,
@@ -144,30 +153,6 @@ struct GlobalOptions: ParsableArguments {
             }
         }
         return service
-    }
-}
-
-/// Logs go to standard error, at warning level unless --verbose.
-enum CLILogging {
-    private static let once: Void = {
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = CLILogging.level.withLock { $0 }
-            return handler
-        }
-    }()
-    private static let level = Mutex<Logger.Level>(.warning)
-
-    static func bootstrap(verbose: Bool) {
-        bootstrap(level: verbose ? .info : .warning)
-    }
-
-    /// - Parameter onlyRaise: keep a more verbose level already chosen (by `serve`).
-    static func bootstrap(level newLevel: Logger.Level, onlyRaise: Bool = false) {
-        level.withLock { current in
-            current = onlyRaise ? min(current, newLevel) : newLevel
-        }
-        _ = once
     }
 }
 
@@ -251,6 +236,7 @@ struct InitCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await runReporting {
+            try global.requireLocal("init")
             let directory = global.resolvedDataDirectory
             let rootPath = directory + "/" + PassphraseRoot.fileName
             let providerPath = directory + "/" + RootFile.fileName

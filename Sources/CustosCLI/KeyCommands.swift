@@ -66,7 +66,7 @@ struct KeyCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await withBackend(global) { service in
-                guard var data = FileManager.default.contents(atPath: file) else { throw CLIError("cannot read key file \(file)") }
+                var data = try NamedFile.data(file, what: "key file")
                 let material = SecretBytes(data)
                 data.withUnsafeMutableBytes { SecretBytes.zeroize($0) }
                 let labels = try parseLabels(label)

@@ -1,5 +1,6 @@
 import CustosCrypto
 import CustosJSON
+import CustosKeystore
 import Foundation
 
 /// Writes results as text for people or as one JSON object per line for programs.
@@ -87,10 +88,7 @@ enum InputBytes {
     static func read(file: String?, hex: String?, what: String) throws -> [UInt8] {
         switch (file, hex) {
         case (let file?, nil):
-            guard let data = FileManager.default.contents(atPath: file) else {
-                throw CLIError("cannot read \(what) file \(file)")
-            }
-            return Array(data)
+            return try NamedFile.read(file, what: "\(what) file")
         case (nil, let hex?):
             guard let bytes = Hex.decode(hex) else { throw CLIError("\(what) is not valid hex") }
             return bytes

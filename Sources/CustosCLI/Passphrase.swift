@@ -26,12 +26,10 @@ enum Secret {
 
     static func read(file: String?, environment: String, what: String, prompt: String?, hint: String) throws -> SecretBytes {
         if let file {
-            guard var data = FileManager.default.contents(atPath: file) else {
-                throw KeystoreError.invalidArgument("cannot read \(what) file \(file)")
-            }
-            defer { data.withUnsafeMutableBytes { SecretBytes.zeroize($0) } }
+            var data = try NamedFile.read(file, what: "\(what) file", limit: 64 * 1024)
+            defer { SecretBytes.zeroize(&data) }
             var end = data.count
-            while end > 0, data[data.startIndex + end - 1] == 0x0a || data[data.startIndex + end - 1] == 0x0d { end -= 1 }
+            while end > 0, data[end - 1] == 0x0a || data[end - 1] == 0x0d { end -= 1 }
             return SecretBytes(data.prefix(end))
         }
         if let value = SecretEnvironment.value(environment) { return value }

@@ -125,7 +125,10 @@ struct RootCommand: AsyncParsableCommand {
             CLILogging.bootstrap(verbose: global.verbose)
             let directory = global.resolvedDataDirectory
             let provider = RootDirectory.provider(directory: directory) ?? "none"
-            try await runReporting { try global.checkDataDirectory() }
+            try await runReporting {
+                try global.requireLocal("root status")
+                try global.checkDataDirectory()
+            }
             do {
                 let (root, _) = try await RootDirectory.open(directory: directory, secrets: global.rootSecrets)
                 global.output.emit(["ready": true, "status": "unsealed", "provider": root.provider, "root_key_id": root.rootKeyID],

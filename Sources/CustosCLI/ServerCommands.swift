@@ -10,7 +10,7 @@ import Logging
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Run the HTTP API on the data directory until SIGTERM or SIGINT (see docs/server.md).")
+        abstract: "Run the HTTP API on the data directory until SIGTERM or SIGINT; SIGHUP reloads the configuration (see docs/configuration.md).")
 
     @OptionGroup var global: GlobalOptions
 
@@ -18,30 +18,28 @@ struct ServeCommand: AsyncParsableCommand {
     var config: String?
 
     func run() async throws {
+        // A hangup during the start (the unseal may take seconds) must not kill the
+        // server; once running, SIGHUP reloads the configuration.
+        signal(SIGHUP, SIG_IGN)
         let configuration: ServerConfiguration
         do {
+            try global.requireLocal("serve")
             configuration = try await ServerConfiguration.load(file: config)
         } catch {
             Output.error(error)
             throw ExitCode(2)
         }
-        do {
-            try global.requireLocal("serve")
-        } catch {
-            Output.error(error)
-            throw ExitCode(2)
-        }
-        CLILogging.bootstrap(level: Logger.Level(rawValue: configuration.logLevel) ?? .info)
-        let logger = {
-            var logger = Logger(label: "custos.server")
-            logger.logLevel = Logger.Level(rawValue: configuration.logLevel) ?? .info
-            return logger
-        }()
+        for warning in ServerConfiguration.unknownEnvironmentVariables(ProcessInfo.processInfo.environment) { Output.warning(warning) }
+        CLILogging.apply(configuration)
+        let logger = Logger(label: "custos.server")
         let registry = CustosServer.bootstrapMetrics()
         try await runReporting {
             let keys = try await global.openKeystore(cacheCapacity: configuration.cacheCapacity,
                                                      recordTimeToLive: configuration.recordTimeToLive)
-            let server = CustosServer(configuration: configuration, keys: keys, registry: registry, logger: logger)
+            var server = CustosServer(configuration: configuration, keys: keys, registry: registry, logger: logger)
+            let file = config
+            server.reloadConfiguration = { try await ServerConfiguration.load(file: file) }
+            server.applyLogging = { CLILogging.apply($0) }
             let scheme = configuration.tls == nil ? "http" : "https"
             try await server.run { port in
                 Output.line("custos: listening on \(scheme)://\(configuration.host):\(port)")

@@ -235,9 +235,7 @@ struct TLSCommand: AsyncParsableCommand {
 
     /// A request or certificate file for a body: PEM as it is, DER as base64.
     static func encodedFile(_ path: String, what: String) throws -> String {
-        guard let data = FileManager.default.contents(atPath: path), data.count <= EncodedObject.maximumBytes else {
-            throw CLIError("cannot read the \(what) file \(Output.field(path)) (at most 64 KiB)")
-        }
+        let data = try NamedFile.data(path, what: "\(what) file", limit: EncodedObject.maximumBytes)
         if data.starts(with: Array("-----BEGIN".utf8)) { return String(decoding: data, as: UTF8.self) }
         return data.base64EncodedString()
     }

@@ -15,6 +15,7 @@ import ServiceLifecycle
 
 /// The HTTP server: `/v1` API, health, metrics, audit checkpoints, graceful shutdown.
 ///
+/// SIGHUP reloads the configuration (see `ConfigurationReloader`).
 /// Shutdown (SIGTERM or SIGINT): the listener closes, requests in flight complete,
 /// a final audit checkpoint is signed, then the store is closed.
 public struct CustosServer: Sendable {
@@ -34,6 +35,10 @@ public struct CustosServer: Sendable {
     let clientAPIKey = ClientAPIKeyHolder()
     /// The key-log event streams open at once (`cluster.max_log_streams`).
     var logStreams: LogStreams
+    /// Reads the configuration again on SIGHUP (nil: SIGHUP is not handled here).
+    public var reloadConfiguration: (@Sendable () async throws -> ServerConfiguration)?
+    /// Puts a reloaded configuration's log level and format into effect.
+    public var applyLogging: @Sendable (ServerConfiguration) -> Void = { _ in }
 
     /// Metrics go to Prometheus; bootstrapping is once per process.
     public static func bootstrapMetrics() -> PrometheusCollectorRegistry {
@@ -195,7 +200,11 @@ public struct CustosServer: Sendable {
                 // enforced), then the counted refusals are written, then the last checkpoint.
                 services: [.init(service: checkpoints), .init(service: denialRecords), .init(service: deadlines)]
                     + (tls.map { [ServiceGroupConfiguration.ServiceConfiguration(service: $0.reloader)] } ?? [])
-                    + [.init(service: replica), .init(service: client), .init(service: app)],
+                    + [.init(service: replica), .init(service: client), .init(service: app)]
+                    + (reloadConfiguration.map { load in
+                        [ServiceGroupConfiguration.ServiceConfiguration(service: ReloadOnHangupService(
+                            reloader: ConfigurationReloader(server: self, load: load, applyLogging: applyLogging)))]
+                    } ?? []),
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
             try await group.run()

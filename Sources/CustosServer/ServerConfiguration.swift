@@ -1,5 +1,6 @@
 import Configuration
 import CustosJSON
+import CustosKeystore
 import CustosPKI
 import Foundation
 import SystemPackage
@@ -25,6 +26,8 @@ public struct ServerConfiguration: Sendable, Equatable {
     /// Accept an http:// sink on loopback (tests only).
     public var auditSinkAllowHTTPLoopback = false
     public var logLevel = "info"
+    /// `text` (one human-readable line) or `json` (one JSON object a line).
+    public var logFormat = "text"
     public var metricsEnabled = true
     /// Unlocked key versions kept in memory.
     public var cacheCapacity = 4096
@@ -115,7 +118,13 @@ public struct ServerConfiguration: Sendable, Equatable {
             KeyMappingProvider(upstream: EnvironmentVariablesProvider(environmentVariables: environment)) { $0.prepending(["custos"]) },
         ]
         if let file {
-            guard FileManager.default.fileExists(atPath: file) else { throw Invalid(description: "configuration file \(file) does not exist") }
+            let contents: Data
+            do {
+                contents = try NamedFile.data(file, what: "configuration file", limit: 1 << 20)
+            } catch {
+                throw Invalid(description: error.description)
+            }
+            try checkKeys(contents, file: file)
             do {
                 providers.append(try await FileProvider<JSONSnapshot>(filePath: FilePath(file)))
             } catch {
@@ -159,6 +168,12 @@ public struct ServerConfiguration: Sendable, Equatable {
                 throw Invalid(description: "log.level must be one of trace, debug, info, notice, warning, error, critical")
             }
             config.logLevel = level
+        }
+        if let format = text("log.format") {
+            guard ["text", "json"].contains(format) else {
+                throw Invalid(description: "log.format must be text or json, got '\(TerminalText.escaped(String(format.prefix(40))))'")
+            }
+            config.logFormat = format
         }
         if let enabled = try boolean("metrics.enabled") { config.metricsEnabled = enabled }
         if let capacity = try integer("keystore.cache_capacity", 0...10_000_000) { config.cacheCapacity = capacity }

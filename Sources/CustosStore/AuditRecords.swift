@@ -48,6 +48,8 @@ public enum AuditOperation: String, Sendable, CaseIterable {
     /// The first record of a restored data directory: links the snapshot's head to the
     /// head of the log before the restore, so the fork is recorded, not silent.
     case backupRestore = "backup.restore"
+    /// `custos serve` re-read its configuration (SIGHUP); the details say what changed.
+    case serverReload = "server.reload"
     case hmacVerify = "hmac.verify"
     /// Rows written before row MACs existed were MAC'd (once, on upgrade).
     case integrityUpgrade = "integrity.upgrade"

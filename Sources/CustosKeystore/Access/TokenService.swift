@@ -119,6 +119,12 @@ public final class TokenService: Sendable {
         return Principal(id: "token:\(id)", tenant: tenant, role: role)
     }
 
+    /// Forgets the token rows read from the store, so a revocation made by another
+    /// process takes effect at the next request instead of within `timeToLive`.
+    public func forgetCachedTokens() {
+        cache.withLock { $0.removeAll() }
+    }
+
     private func lookup(id: String) async throws -> TokenRecord? {
         let now = ContinuousClock.now
         if let cached = cache.withLock({ $0[id] }), now - cached.fetched < timeToLive { return cached.record }

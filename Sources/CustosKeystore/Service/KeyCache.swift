@@ -108,6 +108,10 @@ final class RecordCache: Sendable {
     func evict(tenant: TenantID, alias: KeyAlias) {
         _ = entries.withLock { $0.removeValue(forKey: Self.key(tenant, alias)) }
     }
+
+    func removeAll() {
+        entries.withLock { $0.removeAll() }
+    }
 }
 
 import CustosStore

@@ -23,6 +23,12 @@ public final class KeyService: Sendable {
     let soft: SoftProtection
     let cache: KeyCache
     let records: RecordCache
+
+    /// Forgets the key records read from the store (not the unlocked keys), so a change
+    /// made by another process is seen at the next request, not after `recordTimeToLive`.
+    public func forgetCachedRecords() {
+        records.removeAll()
+    }
     let clock: @Sendable () -> Date
     let logger: Logger
     /// The audit trail every sensitive operation writes to.

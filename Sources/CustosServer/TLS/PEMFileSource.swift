@@ -1,5 +1,6 @@
 import Crypto
 import CustosCrypto
+import CustosKeystore
 import CustosPKI
 import Foundation
 import NIOSSL
@@ -20,7 +21,7 @@ struct PEMFileSource: TLSMaterialSource {
         var hash = SHA256()
         for path in [certificatePath, privateKeyPath] {
             // A missing file is a change too (and the load that follows says which).
-            let bytes = (try? Self.read(path)) ?? []
+            let bytes = (try? Self.read(path, what: "TLS file")) ?? []
             hash.update(data: Array(path.utf8) + [0] + withUnsafeBytes(of: UInt64(bytes.count).bigEndian, Array.init))
             hash.update(data: bytes)
         }
@@ -29,19 +30,28 @@ struct PEMFileSource: TLSMaterialSource {
     }
 
     func load() async throws -> TLSMaterial {
-        let chain: [Certificate]
-        do {
-            chain = try Self.certificates(Self.read(certificatePath))
-        } catch {
-            throw TLSMaterialError("cannot load the TLS certificate or key: \(certificatePath): \(error)")
-        }
+        let chain = try Self.certificates(path: certificatePath, what: "TLS certificate")
         let (nioKey, publicKey) = try Self.privateKey(privateKeyPath)
         return TLSMaterial(chain: chain, privateKey: nioKey, keyPublicKey: publicKey, trust: try await trustFiles.load().union(keystoreTrust?.tlsTrust() ?? ClientTrust()), origin: "files")
     }
 
-    static func read(_ path: String) throws -> [UInt8] {
-        guard let data = FileManager.default.contents(atPath: path) else { throw TLSMaterialError("cannot read the file") }
-        return Array(data)
+    static func read(_ path: String, what: String) throws -> [UInt8] {
+        do {
+            return try NamedFile.read(path, what: what)
+        } catch {
+            throw TLSMaterialError(error.description)
+        }
+    }
+
+    /// The certificates of a named PEM file: `cannot read TLS certificate /x.pem: no such file`,
+    /// `cannot load TLS certificate /x.pem: no CERTIFICATE in the PEM file`.
+    static func certificates(path: String, what: String) throws -> [Certificate] {
+        let bytes = try read(path, what: what)
+        do {
+            return try certificates(bytes)
+        } catch {
+            throw TLSMaterialError("cannot load \(what) \(path): \(error)")
+        }
     }
 
     /// Every certificate of a PEM bundle, in order; at least one.
@@ -61,16 +71,16 @@ struct PEMFileSource: TLSMaterialSource {
     /// The key for BoringSSL and its public half for the match check. The PEM text is
     /// decoded from bytes here so the private key never becomes a Swift String.
     static func privateKey(_ path: String) throws -> (NIOSSLPrivateKey, Certificate.PublicKey) {
+        var file = try read(path, what: "TLS private key")
+        defer { file.withUnsafeMutableBufferPointer { $0.update(repeating: 0) } }
         do {
-            var file = try read(path)
-            defer { file.withUnsafeMutableBufferPointer { $0.update(repeating: 0) } }
             var der = try PEMBlock.decode(file)
             defer { der.body.withUnsafeMutableBufferPointer { $0.update(repeating: 0) } }
             let nioKey = try NIOSSLPrivateKey(bytes: der.body, format: .der)
             let key = try Certificate.PrivateKey(pemDocument: PEMDocument(type: der.label, derBytes: der.body))
             return (nioKey, key.publicKey)
         } catch {
-            throw TLSMaterialError("cannot load the TLS certificate or key: \(path): not a PEM private key (PKCS#8, SEC 1 or PKCS#1)")
+            throw TLSMaterialError("cannot load TLS private key \(path): not a PEM private key (PKCS#8, SEC 1 or PKCS#1)")
         }
     }
 }

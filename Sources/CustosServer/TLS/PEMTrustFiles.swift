@@ -14,18 +14,14 @@ struct PEMTrustFiles: Sendable {
     func changeMarker() async throws -> String {
         [clientCAPath, clientPinsPath].map { path in
             guard let path else { return "-" }
-            return Hex.encode(Array(SHA256.hash(data: (try? PEMFileSource.read(path)) ?? [])))
+            return Hex.encode(Array(SHA256.hash(data: (try? PEMFileSource.read(path, what: "TLS trust file")) ?? [])))
         }.joined(separator: "/")
     }
 
     func load() throws -> ClientTrust {
         var trust = ClientTrust(pins: pins)
         if let clientCAPath {
-            do {
-                trust.caCertificates = try PEMFileSource.certificates(PEMFileSource.read(clientCAPath))
-            } catch {
-                throw TLSMaterialError("cannot load tls.client_ca \(clientCAPath): \(error)")
-            }
+            trust.caCertificates = try PEMFileSource.certificates(path: clientCAPath, what: "tls.client_ca file")
         }
         if let clientPinsPath {
             trust.pins.formUnion(try Self.pins(clientPinsPath))
@@ -34,8 +30,9 @@ struct PEMTrustFiles: Sendable {
     }
 
     static func pins(_ path: String) throws -> Set<PublicKeyPin> {
-        guard let bytes = try? PEMFileSource.read(path), let text = String(validating: bytes, as: UTF8.self) else {
-            throw TLSMaterialError("cannot read tls.client_pins_file \(path) as text")
+        let bytes = try PEMFileSource.read(path, what: "tls.client_pins_file")
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw TLSMaterialError("cannot load tls.client_pins_file \(path): not UTF-8 text")
         }
         var pins: Set<PublicKeyPin> = []
         for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {

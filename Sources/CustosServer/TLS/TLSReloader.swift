@@ -10,11 +10,11 @@ import ServiceLifecycle
 /// counts `custos_tls_reload_failures_total`. Renews the server certificate when it
 /// enters `tls.renew_before_days` (sources that can).
 actor TLSReloader: Service {
-    let source: any TLSMaterialSource
+    private(set) var source: any TLSMaterialSource
     let holder: TLSContextHolder
-    let clientAuthRequired: Bool
-    let interval: Duration
-    let renewBeforeDays: Int
+    private(set) var clientAuthRequired: Bool
+    private(set) var interval: Duration
+    private(set) var renewBeforeDays: Int
     let metrics: TLSMetrics
     let logger: Logger
     private var marker: String?
@@ -24,7 +24,7 @@ actor TLSReloader: Service {
     static let retryAfter: TimeInterval = 30
     private var lastRenewalAttempt: Date?
     private var warnedShortValidity = false
-    private var inFlight: Task<Bool, Never>?
+    private var inFlight: Task<Void, Never>?
 
     init(source: any TLSMaterialSource, holder: TLSContextHolder, clientAuthRequired: Bool, interval: Duration,
          renewBeforeDays: Int = 0, metrics: TLSMetrics, logger: Logger) {
@@ -49,10 +49,45 @@ actor TLSReloader: Service {
     /// after the other, so an older material can never be installed over a newer one.
     @discardableResult
     func reloadNow() async -> Bool {
+        await oneAtATime { await self.performReload() }
+    }
+
+    /// New TLS options (a configuration reload): the new source is loaded and installed at
+    /// once, or, refused, leaves the source, options and material in use untouched.
+    func replace(source newSource: any TLSMaterialSource, clientAuthRequired newClientAuth: Bool, interval newInterval: Duration,
+                 renewBeforeDays newRenewBeforeDays: Int) async throws {
+        let result: Result<Void, TLSMaterialError> = await oneAtATime {
+            do {
+                let marker = try? await newSource.changeMarker()
+                try await self.adopt(newSource, material: await newSource.load(), clientAuthRequired: newClientAuth, marker: marker,
+                                     interval: newInterval, renewBeforeDays: newRenewBeforeDays)
+                return .success(())
+            } catch {
+                return .failure(error as? TLSMaterialError ?? TLSMaterialError("\(error)"))
+            }
+        }
+        try result.get()
+    }
+
+    private func adopt(_ newSource: any TLSMaterialSource, material: TLSMaterial, clientAuthRequired newClientAuth: Bool, marker: String?,
+                       interval newInterval: Duration, renewBeforeDays newRenewBeforeDays: Int) throws {
+        try install(material, clientAuthRequired: newClientAuth)
+        source = newSource
+        clientAuthRequired = newClientAuth
+        interval = newInterval
+        renewBeforeDays = newRenewBeforeDays
+        self.marker = marker
+        refusedAt = nil
+        metrics.reloaded()
+    }
+
+    /// Reloads and replacements run one after the other, so an older material can never
+    /// be installed over a newer one.
+    private func oneAtATime<T: Sendable>(_ body: @escaping @Sendable () async -> T) async -> T {
         let previous = inFlight
-        let reload = Task { _ = await previous?.value; return await self.performReload() }
-        inFlight = reload
-        return await reload.value
+        let task = Task { _ = await previous?.value; return await body() }
+        inFlight = Task { _ = await task.value }
+        return await task.value
     }
 
     private func performReload() async -> Bool {
@@ -118,6 +153,10 @@ actor TLSReloader: Service {
     }
 
     private func install(_ material: TLSMaterial) throws {
+        try install(material, clientAuthRequired: clientAuthRequired)
+    }
+
+    private func install(_ material: TLSMaterial, clientAuthRequired: Bool) throws {
         try material.checkKeyMatchesCertificate()
         let context = try Self.context(material, clientAuthRequired: clientAuthRequired)
         let verification = clientAuthRequired ? Self.verification(trust: material.trust, metrics: metrics, logger: logger) : nil
