@@ -17,6 +17,7 @@ Usable from the command line to try a document: python3 interop/doc_runner.py [-
 from __future__ import annotations
 
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -217,6 +218,11 @@ def run_doc(text: str, name: str, custos_bin: Path | None, workdir: Path,
     env.pop("OLDPWD", None)
     env.update(extra_env or {})
 
+    # A binary that takes ~ from the password database instead of $HOME would put a
+    # document's default data directory in the real home: noticed, never deleted here.
+    real_default = Path(pwd.getpwuid(os.getuid()).pw_dir) / ".custos"
+    real_default_before = real_default.exists()
+
     timed_out = False
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(["bash", str(script_path)], cwd=home, env=env, stdin=subprocess.DEVNULL,
@@ -243,7 +249,10 @@ def run_doc(text: str, name: str, custos_bin: Path | None, workdir: Path,
     where = (f"{'hidden doc-test comment' if current.kind == 'hidden' else 'block'} at {name}:{current.line}"
              if current else f"{name} (before the first block)")
 
-    if timed_out:
+    if not real_default_before and real_default.exists():
+        result.message = (f"{where}: created {real_default}, outside the test's $HOME ({home}): "
+                          "custos took its default data directory from the password database")
+    elif timed_out:
         result.message = f"{where}: still running after {timeout:.0f} s (the file's time bound)"
     elif code != 0 or not complete:
         failures = [e.split("\t", 3) for e in events if e.startswith("failed\t")]
