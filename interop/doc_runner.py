@@ -249,10 +249,7 @@ def run_doc(text: str, name: str, custos_bin: Path | None, workdir: Path,
     where = (f"{'hidden doc-test comment' if current.kind == 'hidden' else 'block'} at {name}:{current.line}"
              if current else f"{name} (before the first block)")
 
-    if not real_default_before and real_default.exists():
-        result.message = (f"{where}: created {real_default}, outside the test's $HOME ({home}): "
-                          "custos took its default data directory from the password database")
-    elif timed_out:
+    if timed_out:
         result.message = f"{where}: still running after {timeout:.0f} s (the file's time bound)"
     elif code != 0 or not complete:
         failures = [e.split("\t", 3) for e in events if e.startswith("failed\t")]
@@ -271,6 +268,10 @@ def run_doc(text: str, name: str, custos_bin: Path | None, workdir: Path,
         result.message = f"{where} failed{detail}\n  output (tail):\n{_tail(output)}"
     else:
         result.ok = True
+    if not real_default_before and real_default.exists():
+        result.ok = False
+        result.message = (f"{name}: created {real_default}, outside the test's $HOME ({home}): custos took its "
+                          f"default data directory from the password database\n{result.message}").rstrip()
     return result
 
 
