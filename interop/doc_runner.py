@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 PASSPHRASE = "doc-test-passphrase-not-a-secret"
-FILE_TIMEOUT_SECONDS = 300.0   # scrypt (N = 2^16) runs in every command that opens the keystore: ~2 s in a debug build
+FILE_TIMEOUT_SECONDS = 420.0   # scrypt (N = 2^16) runs in every command that opens the keystore: ~2 s in a debug build
 TERM_GRACE_SECONDS = 5.0
 OUTPUT_TAIL_LINES = 40
 

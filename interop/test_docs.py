@@ -12,7 +12,7 @@ from custos_cli import REPO
 from doc_runner import FILE_TIMEOUT_SECONDS, DocFormatError, doc_files, parse, run_doc
 
 # All documents together stay within this bound (each one also within its own).
-TOTAL_TIMEOUT_SECONDS = 1500.0
+TOTAL_TIMEOUT_SECONDS = 1800.0
 _started = time.monotonic()
 
 DOCS = doc_files(REPO)
