@@ -61,6 +61,20 @@ $ false
 false
 ```
 
+```bash
+exit 4
+```
+
+~~~text
+<!-- doc-test: exit 5 -->
+~~~
+
+````markdown
+```sh
+exit 6
+```
+````
+
 ```sh
 test "$GREETING" = hello          # the same shell as the first block
 test "$(cat out.txt)" = first
