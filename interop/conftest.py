@@ -85,6 +85,17 @@ def pytest_sessionfinish(session, exitstatus):
         session.exitstatus = 5
 
 
+def pytest_terminal_summary(terminalreporter):
+    """The documentation tests' counts: blocks run and every skipped block with its reason."""
+    lines = [value for outcome in ("passed", "failed") for report in terminalreporter.stats.get(outcome, [])
+             if getattr(report, "when", None) == "call"
+             for key, value in getattr(report, "user_properties", []) if key == "doc-test"]
+    if lines:
+        terminalreporter.section("documentation blocks")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
 @pytest.fixture
 def server(custos: Custos):
     """A running `custos serve` on the custos fixture's data directory."""
