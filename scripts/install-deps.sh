@@ -12,8 +12,9 @@ cd "$(dirname "$0")/.."
 # opensc provides pkcs11-tool; valgrind (and binutils) run the BLS constant-time check.
 # scripts/demo.sh calls the HTTP API with curl, and edits the store with sqlite3.
 # gcc (cc) builds the planted shared library of interop/test_root_tampering.py.
+# prometheus provides promtool, which checks and unit-tests packaging/prometheus/custos-alerts.yml.
 APT_PACKAGES=(pkg-config libsecp256k1-dev openssl sqlite3 curl valgrind binutils softhsm2 opensc libp11-kit-dev
-              swtpm swtpm-tools tpm2-tools libtss2-dev gcc)
+              swtpm swtpm-tools tpm2-tools libtss2-dev gcc prometheus)
 PYTHON="${PYTHON:-python3}"
 VENV=.venv
 REQUIREMENTS=interop/requirements.txt
