@@ -1,8 +1,8 @@
 # Custos — build, test and demo entry points.
 #   make demo   the main job: a tour of Custos on a temporary data directory
 #   make cluster-demo   a four-replica network from bundles to operational, its key log verified
-#   make test   the whole suite: Swift tests, the valgrind constant-time check, then the interop
-#               suite (installs what it needs)
+#   make test   the whole suite: the alert rules' unit tests (promtool), Swift tests, the valgrind
+#               constant-time check, then the interop suite (installs what it needs)
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 
@@ -12,7 +12,7 @@ PYTEST = $(VENV)/bin/pytest
 SWIFT_TEST_FLAGS ?=
 PYTEST_FLAGS ?=
 
-.PHONY: all deps build test swift-test ct-valgrind interop demo cluster-demo bench clean-venv
+.PHONY: all deps build test swift-test ct-valgrind alert-rules interop demo cluster-demo bench clean-venv
 
 all: build
 
@@ -25,7 +25,7 @@ build:
 
 # Never two SwiftPM builds at once: one build, then tests without building.
 # pytest exits 5 when it collected no test; that fails here like any other non-zero code.
-test: deps
+test: deps alert-rules
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build $(SWIFT_TEST_FLAGS)
 	scripts/ct-valgrind.sh
@@ -35,6 +35,10 @@ test: deps
 ct-valgrind:
 	$(SWIFT) build --product bls-ct-check
 	scripts/ct-valgrind.sh
+
+# The Prometheus alert rules: syntax, and their unit tests (series in, alerts out).
+alert-rules: deps
+	cd packaging/prometheus && promtool check rules custos-alerts.yml && promtool test rules custos-alerts.test.yml
 
 interop: deps
 	$(SWIFT) build --product custos

@@ -24,6 +24,7 @@ import requests
 
 import cluster_forge as forge
 import cluster_verify as v
+import metrics_doc
 from cluster_nodes import Network, OperatorKeySigner, certificate_files, descriptor_file, peer_post, wait_for
 
 N = 4
@@ -192,6 +193,22 @@ def test_two_commands_under_one_number_certify_at_most_one_and_the_number_is_rep
     assert sum(state in ("certified", "executed", "complete") for state in states()) <= 1, states()
     audited = [r for node in net.replicas[:3] for r in cluster_audit(node, "cluster.command-contested")]
     assert audited, "no cluster.command-contested record"
+    # The relay's metrics say so (what the CustosClusterCommandContested alert reads), and a
+    # replica exposes exactly the families docs/monitoring.md lists for it.
+    relay = next(via for via in (0, 1) if net.commands(via).get(c, {}).get("state") == "contested")
+
+    def scrape() -> str:
+        return net.replicas[relay].call("GET", "/metrics").text
+
+    wait_for("custos_cluster_commands{state=contested} on the relay",
+             lambda: metrics_doc.samples(scrape()).get('custos_cluster_commands{state="contested"}', 0) >= 1, tick=net.tick, deadline=30)
+    text = scrape()
+    sections = metrics_doc.documented()
+    replica_families = sections["Every server"] | sections["Replica network"]
+    exposed = set(metrics_doc.families(text))
+    assert exposed - replica_families == set(), f"exposed but not in docs/monitoring.md: {sorted(exposed - replica_families)}"
+    assert sections["Replica network"] - exposed == set(), f"documented but not exposed: {sorted(sections['Replica network'] - exposed)}"
+    assert metrics_doc.samples(text)['custos_cluster_replica_phase{phase="operational"}'] == 1
 
     net.start_replica(3)
     wait_for("replica 3 operational", lambda: net.operational([3]), tick=net.tick)

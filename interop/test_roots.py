@@ -338,8 +338,9 @@ def test_tpm_kill_switch_owner_auth_change_then_recovery(custos_bin, tmp_path, s
 
 def test_server_kill_switch_readiness_audit_and_recovery(custos_bin, tmp_path, softhsm):
     """The server asks the provider every second: a token that goes away turns readiness
-    false, refuses signing with the provider named, and is audited; when the token
-    returns, the same process signs again."""
+    false and `custos_root_unsealed` 0, refuses signing with the provider named, and is
+    audited; when the token returns, the same process signs again."""
+    import metrics_doc
     from server import Server, b64
 
     c = pkcs11_custos(custos_bin, tmp_path, softhsm)
@@ -359,6 +360,11 @@ def test_server_kill_switch_readiness_audit_and_recovery(custos_bin, tmp_path, s
             time.sleep(0.3)
         ready = server.call("GET", "/v1/health/ready")
         assert ready.status_code == 503 and ready.json()["checks"]["root"].startswith("failing"), ready.text
+        refused_root = metrics_doc.samples(server.call("GET", "/metrics").text)
+        assert refused_root['custos_root_unsealed{provider="pkcs11"}'] == 0
+        assert refused_root['custos_root_state{state="refused",provider="pkcs11"}'] == 1
+        assert refused_root['custos_root_state{state="unsealed",provider="pkcs11"}'] == 0
+        assert refused_root['custos_root_refusals_total{provider="pkcs11"}'] == 1
         # The unauthenticated route names the provider, not its settings or errors.
         for detail in (softhsm.module, softhsm.label, "token", "CKR", "module"):
             assert detail not in ready.text, ready.text
@@ -371,6 +377,10 @@ def test_server_kill_switch_readiness_audit_and_recovery(custos_bin, tmp_path, s
             time.sleep(0.3)
         assert server.call("GET", "/v1/health/ready").status_code == 200
         assert sign().status_code == 200
+        recovered = metrics_doc.samples(server.call("GET", "/metrics").text)
+        assert recovered['custos_root_unsealed{provider="pkcs11"}'] == 1
+        assert recovered['custos_root_state{state="refused",provider="pkcs11"}'] == 0
+        assert recovered['custos_root_refusals_total{provider="pkcs11"}'] == 1, "the refusal stays counted"
     finally:
         server.stop()
     unseals = [row for row in server.audit_rows() if row["operation"] == "unseal"]

@@ -56,7 +56,8 @@ public struct CustosServer: Sendable {
         self.configuration = configuration
         self.keys = keys
         self.tokens = TokenService(store: keys.store, audit: keys.audit)
-        self.metrics = ServerMetrics(registry: registry)
+        self.metrics = ServerMetrics(registry: registry, rootProvider: keys.root.provider,
+                                     checkpointInterval: configuration.auditCheckpointInterval)
         self.deadlines = RequestDeadlines(timeout: configuration.requestTimeout)
         self.failures = AuthFailureLimiter(perMinute: configuration.authFailuresPerMinute)
         self.logStreams = LogStreams(maximum: configuration.cluster.maxLogStreams)
@@ -117,7 +118,7 @@ public struct CustosServer: Sendable {
                     tls.metrics.recordDaysLeft(active + (await keystoreCertificates.certificates()))
                 }
                 return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                                body: .init(byteBuffer: ByteBuffer(bytes: metrics.render(keys: keys))))
+                                body: .init(byteBuffer: ByteBuffer(bytes: await metrics.render(keys: keys))))
             }
         }
 
@@ -176,6 +177,9 @@ public struct CustosServer: Sendable {
                 configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
                 onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
                 logger: logger)
+            if configuration.metricsEnabled { metrics.observe(keys.audit) }
+            let rootWatch = metrics.watchRoot(keys)
+            defer { rootWatch.cancel() }
             if let sink = configuration.auditSink {
                 keys.audit.attach(sink: try AuditHeadSinks.make(sink, allowHTTPLoopback: configuration.auditSinkAllowHTTPLoopback))
             }

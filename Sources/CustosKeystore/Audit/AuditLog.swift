@@ -28,6 +28,7 @@ public final class AuditLog: Sendable {
     /// The high-water mark file (nil for a store without a file, in tests).
     let markPath: String?
     private let sinkBox = Mutex<(any AuditHeadSink)?>(nil)
+    private let observer: AuditObserverSlot
     private let writer: GroupCommitWriter
     let clock: @Sendable () -> Date
 
@@ -101,7 +102,9 @@ public final class AuditLog: Sendable {
         self.markPath = markPath
         self.store = store
         self.clock = clock
-        self.writer = GroupCommitWriter(store: store)
+        let observer = AuditObserverSlot()
+        self.observer = observer
+        self.writer = GroupCommitWriter(store: store, observer: observer)
     }
 
     /// The stored stand-in for a sensitive value: HMAC-SHA-256 under the payload key,
@@ -125,7 +128,14 @@ public final class AuditLog: Sendable {
 
     /// Appends without waiting for others (failures, unseal): one transaction.
     public func recordNow(_ events: [AuditEvent]) async throws {
-        try await store.appendAudit(events)
+        guard !events.isEmpty else { return }
+        try await observer.timing(records: events.count) { _ = try await store.appendAudit(events) }
+    }
+
+    /// Reports every durable append, checkpoint and sink failure to monitoring
+    /// (replacing any observer attached before).
+    public func attach(observer: AuditLogObserver?) {
+        self.observer.set(observer)
     }
 
     /// Ships every new checkpoint off the node (replacing any sink attached before).
@@ -172,7 +182,7 @@ public final class AuditLog: Sendable {
         }
         if !resetMark, let last = try await store.latestCheckpoint(), isValidCheckpointSignature(last),
            last.sequence == head.sequence, ConstantTime.equals(last.headHash, head.hash) {
-            if let sink, published?.sequence != last.sequence { try await sink.publish(last, publicKey: signingPublicKey) }
+            if let sink, published?.sequence != last.sequence { try await publish(last, to: sink) }
             return nil
         }
         let time = clock()
@@ -181,12 +191,22 @@ public final class AuditLog: Sendable {
                                          signerFingerprint: signerFingerprint, signature: [])
         checkpoint.signature = try signingKey.signature(for: checkpoint.signedBytes).bytes
         try await store.addCheckpoint(checkpoint)
+        observer.current?.checkpointed(checkpoint)
         if let markPath {
             try AuditMark(sequence: checkpoint.sequence, headHash: checkpoint.headHash, timeMicros: checkpoint.timeMicros)
                 .write(to: markPath, key: markKey)
         }
-        try await sink?.publish(checkpoint, publicKey: signingPublicKey)
+        if let sink { try await publish(checkpoint, to: sink) }
         return checkpoint
+    }
+
+    private func publish(_ checkpoint: AuditCheckpoint, to sink: any AuditHeadSink) async throws {
+        do {
+            try await sink.publish(checkpoint, publicKey: signingPublicKey)
+        } catch {
+            observer.current?.sinkFailed()
+            throw error
+        }
     }
 
     /// Why the log with head `head` does not contain the record `sequence` with `hash`
@@ -248,10 +268,14 @@ struct ChainSealer: AuditSealer {
 /// next transaction takes them all. Each caller resumes only after its own commit.
 actor GroupCommitWriter {
     private let store: any Store
+    private let observer: AuditObserverSlot
     private var pending: [([AuditEvent], CheckedContinuation<Void, any Error>)] = []
     private var flushing = false
 
-    init(store: any Store) { self.store = store }
+    init(store: any Store, observer: AuditObserverSlot) {
+        self.store = store
+        self.observer = observer
+    }
 
     func append(_ events: [AuditEvent]) async throws {
         try await withCheckedThrowingContinuation { continuation in
@@ -267,13 +291,56 @@ actor GroupCommitWriter {
         while !pending.isEmpty {
             let batch = pending
             pending.removeAll(keepingCapacity: true)
+            let events = batch.flatMap(\.0)
             do {
-                try await store.appendAudit(batch.flatMap(\.0))
+                // One commit, timed once, however many callers wait for it.
+                try await observer.timing(records: events.count) { _ = try await store.appendAudit(events) }
                 for (_, continuation) in batch { continuation.resume() }
             } catch {
                 for (_, continuation) in batch { continuation.resume(throwing: error) }
             }
         }
         flushing = false
+    }
+}
+
+/// What the audit log tells monitoring. Called on the writing task: keep it cheap.
+public struct AuditLogObserver: Sendable {
+    /// A transaction that appended `records` records committed after `duration`.
+    public var committed: @Sendable (_ records: Int, _ duration: Duration) -> Void
+    /// An append failed: the operations waiting for it failed too.
+    public var failed: @Sendable () -> Void
+    /// A new checkpoint was stored.
+    public var checkpointed: @Sendable (AuditCheckpoint) -> Void
+    /// The off-node sink did not take a checkpoint.
+    public var sinkFailed: @Sendable () -> Void
+
+    public init(committed: @escaping @Sendable (Int, Duration) -> Void, failed: @escaping @Sendable () -> Void,
+                checkpointed: @escaping @Sendable (AuditCheckpoint) -> Void, sinkFailed: @escaping @Sendable () -> Void) {
+        self.committed = committed
+        self.failed = failed
+        self.checkpointed = checkpointed
+        self.sinkFailed = sinkFailed
+    }
+}
+
+/// The observer, shared by the log and its group-commit writer.
+final class AuditObserverSlot: Sendable {
+    private let box = Mutex<AuditLogObserver?>(nil)
+
+    var current: AuditLogObserver? { box.withLock { $0 } }
+    func set(_ observer: AuditLogObserver?) { box.withLock { $0 = observer } }
+
+    /// Runs one append, reporting its commit time or its failure.
+    func timing(records: Int, _ append: @Sendable () async throws -> Void) async throws {
+        let observer = current
+        let start = ContinuousClock.now
+        do {
+            try await append()
+        } catch {
+            observer?.failed()
+            throw error
+        }
+        observer?.committed(records, ContinuousClock.now - start)
     }
 }

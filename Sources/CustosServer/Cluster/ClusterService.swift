@@ -211,6 +211,7 @@ actor ClusterService: Service {
             }
         }
         recordCommandStates(status.commands)
+        recordPhase(status.phase)
         if let table = pins {
             // Old and new keys are both listed from scheduling to activation; removed clients not at all.
             directory.update(table.replicaPeers(Dictionary(uniqueKeysWithValues: status.replicas.map { ($0.replica, [$0.active, $0.newestCertified]) })))
@@ -236,6 +237,13 @@ actor ClusterService: Service {
         commandStates.formUnion(counts.keys)
         for state in commandStates {
             Metrics.Gauge(label: "custos_cluster_commands", dimensions: [("state", state)]).record(counts[state] ?? 0)
+        }
+    }
+
+    /// `custos_cluster_replica_phase{phase}`: 1 for this replica's phase, 0 for the others.
+    private func recordPhase(_ phase: ReplicaPhase) {
+        for candidate in [ReplicaPhase.recovering, .bootstrapping, .operational] {
+            Metrics.Gauge(label: "custos_cluster_replica_phase", dimensions: [("phase", candidate.rawValue)]).record(candidate == phase ? 1 : 0)
         }
     }
 

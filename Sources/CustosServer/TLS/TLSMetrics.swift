@@ -3,7 +3,8 @@ import Metrics
 import Synchronization
 
 /// The TLS metrics: reloads, refused reloads, refused client certificates by reason,
-/// and days left per certificate (`custos_tls_certificate_days_left{certificate=…}`).
+/// and per certificate its days left (`custos_tls_certificate_days_left{certificate=…}`)
+/// and its expiry time (`custos_tls_certificate_expiry_timestamp_seconds{certificate=…}`).
 final class TLSMetrics: Sendable {
     private let reloads = Metrics.Counter(label: "custos_tls_reloads_total")
     private let reloadFailures = Metrics.Counter(label: "custos_tls_reload_failures_total")
@@ -29,6 +30,8 @@ final class TLSMetrics: Sendable {
         for certificate in certificates {
             Metrics.Gauge(label: "custos_tls_certificate_days_left", dimensions: [("certificate", certificate.label)])
                 .record(TLSExpiry.daysLeft(certificate.notAfter, now: now))
+            Metrics.Gauge(label: "custos_tls_certificate_expiry_timestamp_seconds", dimensions: [("certificate", certificate.label)])
+                .record(certificate.notAfter.timeIntervalSince1970)
         }
     }
 }
