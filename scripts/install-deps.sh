@@ -12,8 +12,9 @@ cd "$(dirname "$0")/.."
 # opensc provides pkcs11-tool; valgrind (and binutils) run the BLS constant-time check.
 # scripts/demo.sh calls the HTTP API with curl, and edits the store with sqlite3.
 # gcc (cc) builds the planted shared library of interop/test_root_tampering.py.
+# systemd (systemd-analyze) and strace check the service unit (interop/test_packaging.py).
 APT_PACKAGES=(pkg-config libsecp256k1-dev openssl sqlite3 curl valgrind binutils softhsm2 opensc libp11-kit-dev
-              swtpm swtpm-tools tpm2-tools libtss2-dev gcc)
+              swtpm swtpm-tools tpm2-tools libtss2-dev gcc systemd strace)
 PYTHON="${PYTHON:-python3}"
 VENV=.venv
 REQUIREMENTS=interop/requirements.txt
