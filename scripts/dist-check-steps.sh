@@ -71,7 +71,8 @@ step "serve (passphrase from a file, as LoadCredential gives it) and client mode
 token_json="$(c token create --tenant "$TENANT" --role signer --ttl 10m --json)"
 TOKEN="$(printf '%s' "$token_json" | sed -n 's/.*"bearer":"\([^"]*\)".*/\1/p')"
 [ -n "$TOKEN" ] || fail "no token in: $token_json"
-CUSTOS_SERVER_PORT=0 CUSTOS_LOG_LEVEL=warning c serve >"$WORK/serve.out" 2>"$WORK/serve.err" &
+# custos itself in the background (not the function c), so $! is the server.
+CUSTOS_SERVER_PORT=0 CUSTOS_LOG_LEVEL=warning custos serve --passphrase-file "$WORK/passphrase" >"$WORK/serve.out" 2>"$WORK/serve.err" &
 server=$!
 for _ in $(seq 100); do grep -q "listening on" "$WORK/serve.out" 2>/dev/null && break; sleep 0.1; done
 URL="$(grep -o 'http://[0-9.:]*' "$WORK/serve.out" | head -1)"
