@@ -43,6 +43,8 @@ public enum AuditOperation: String, Sendable, CaseIterable {
     case auditVerify = "audit.verify"
     case rootMigrate = "root.migrate"
     case rootCheck = "root.check"
+    /// The database was migrated to a newer schema (details: from, to, the pre-migration backup).
+    case storeMigrate = "store.migrate"
     case hmacVerify = "hmac.verify"
     /// Rows written before row MACs existed were MAC'd (once, on upgrade).
     case integrityUpgrade = "integrity.upgrade"
