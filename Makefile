@@ -1,6 +1,7 @@
 # Custos — build, test and demo entry points.
 #   make demo   the main job: a tour of Custos on a temporary data directory
 #   make cluster-demo   a four-replica network from bundles to operational, its key log verified
+#   make dist   the release tarball (docs/install.md); make dist-check runs it without Swift
 #   make test   the whole suite: the alert rules' unit tests (promtool), Swift tests, the valgrind
 #               constant-time check, then the interop suite (installs what it needs)
 SHELL := /bin/bash
@@ -12,7 +13,7 @@ PYTEST = $(VENV)/bin/pytest
 SWIFT_TEST_FLAGS ?=
 PYTEST_FLAGS ?=
 
-.PHONY: all deps build test swift-test ct-valgrind alert-rules interop demo cluster-demo bench clean-venv
+.PHONY: all deps build test swift-test ct-valgrind alert-rules interop demo cluster-demo bench dist dist-check clean-venv
 
 all: build
 
@@ -52,6 +53,15 @@ demo: deps
 cluster-demo: deps
 	$(SWIFT) build --product custos
 	scripts/cluster-demo.sh
+
+# The release tarball in dist/ (scripts/dist.sh; a static-stdlib release build in .build-release, minutes).
+dist:
+	SWIFT=$(SWIFT) scripts/dist.sh
+
+# The newest tarball in dist/ run in a Debian root without Swift (needs root and debootstrap;
+# not part of `make test`: minutes).
+dist-check:
+	scripts/dist-check.sh
 
 # Optional, not part of `make test` (release build, minutes).
 bench:

@@ -58,6 +58,8 @@ let package = Package(
         .target(name: "CPKCS11", linkerSettings: [.linkedLibrary("dl")]),
         // prctl(2) for the process hardening at start (variadic in C, so not callable from Swift).
         .target(name: "CProcessControl"),
+        // The commit a release binary was built from, written into it after linking by `make dist`.
+        .target(name: "CBuildInfo"),
         // TPM 2.0 through the TSS2 ESAPI (Debian libtss2-dev).
         .target(
             name: "CTSS2",
@@ -170,6 +172,7 @@ let package = Package(
         .target(
             name: "CustosCLI",
             dependencies: [
+                "CBuildInfo",
                 "CustosAPI",
                 "CustosClient",
                 "CustosServer",

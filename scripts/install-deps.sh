@@ -13,9 +13,10 @@ cd "$(dirname "$0")/.."
 # scripts/demo.sh calls the HTTP API with curl, and edits the store with sqlite3.
 # gcc (cc) builds the planted shared library of interop/test_root_tampering.py.
 # jq and xxd (JSON output, hex to bytes) are used by the documentation's command blocks, which run as tests.
+# systemd (systemd-analyze) and strace check the service unit (interop/test_packaging.py).
 # prometheus provides promtool, which checks and unit-tests packaging/prometheus/custos-alerts.yml.
 APT_PACKAGES=(pkg-config libsecp256k1-dev openssl sqlite3 curl valgrind binutils softhsm2 opensc libp11-kit-dev
-              swtpm swtpm-tools tpm2-tools libtss2-dev gcc jq xxd prometheus)
+              swtpm swtpm-tools tpm2-tools libtss2-dev gcc jq xxd prometheus systemd strace)
 PYTHON="${PYTHON:-python3}"
 VENV=.venv
 REQUIREMENTS=interop/requirements.txt

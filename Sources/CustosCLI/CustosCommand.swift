@@ -12,9 +12,11 @@ public struct CustosCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "custos",
         abstract: "Key custody and signing for the nodes of permissioned ledgers.",
+        version: CustosVersion.summary,
         subcommands: [InitCommand.self, RootCommand.self, HSMCommand.self, TenantCommand.self, KeyCommand.self, SignCommand.self,
                       VerifyCommand.self, AggregateCommand.self, EncryptCommand.self, DecryptCommand.self, HMACCommand.self,
-                      ServeCommand.self, TokenCommand.self, AuditCommand.self, TLSCommand.self, ClusterCommand.self, BackupCommand.self])
+                      ServeCommand.self, TokenCommand.self, AuditCommand.self, TLSCommand.self, ClusterCommand.self, BackupCommand.self,
+                      VersionCommand.self])
 
     public init() {}
 

@@ -50,6 +50,8 @@ public enum AuditOperation: String, Sendable, CaseIterable {
     case backupRestore = "backup.restore"
     /// `custos serve` re-read its configuration (SIGHUP); the details say what changed.
     case serverReload = "server.reload"
+    /// The database was migrated to a newer schema (details: from, to, the pre-migration backup).
+    case storeMigrate = "store.migrate"
     case hmacVerify = "hmac.verify"
     /// Rows written before row MACs existed were MAC'd (once, on upgrade).
     case integrityUpgrade = "integrity.upgrade"

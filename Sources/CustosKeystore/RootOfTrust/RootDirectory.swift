@@ -160,6 +160,8 @@ public enum RootDirectory {
             await recordRefusedResume(directory: directory, databasePath: databasePath, secrets: secrets, error: error)
             throw error
         }
+        // Only once the root has opened: a wrong passphrase migrates nothing.
+        let upgrade = try await StoreUpgrade.backUpIfMigrating(directory: directory, databasePath: databasePath)
         let store = try await SQLiteStore.open(path: databasePath)
         do {
             var rewrapped: Int?
@@ -167,6 +169,7 @@ public enum RootDirectory {
                 rewrapped = try await complete(pending, newRoot: root, store: store).rewrapped
             }
             let service = try await makeService(store, root)
+            if let upgrade { try await service.recordStoreUpgrade(upgrade) }
             if let pending {
                 try await service.recordRootMigration(step: "resumed", from: pending.old?.rootKeyID, to: root, rewrapped: rewrapped, by: .local)
             }
