@@ -43,6 +43,8 @@ public enum AuditOperation: String, Sendable, CaseIterable {
     case auditVerify = "audit.verify"
     case rootMigrate = "root.migrate"
     case rootCheck = "root.check"
+    case rootRecoveryCreate = "root.recovery.create"
+    case rootRecover = "root.recover"
     case hmacVerify = "hmac.verify"
     /// Rows written before row MACs existed were MAC'd (once, on upgrade).
     case integrityUpgrade = "integrity.upgrade"
