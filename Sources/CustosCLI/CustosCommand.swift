@@ -236,10 +236,30 @@ struct InitCommand: AsyncParsableCommand {
     @Option(name: .customLong("scrypt-log-n"), help: "scrypt cost as log2(N), 10–22.")
     var scryptLogN: Int = 16
 
+    @Option(name: .long, help: "Split a recovery secret for the root key into this many SLIP-39 shares, 1–16 (with --recovery-threshold; default: none).")
+    var recoveryShares: Int?
+
+    @Option(name: .long, help: "Shares needed to recover the root key (with --recovery-shares).")
+    var recoveryThreshold: Int?
+
+    @OptionGroup(title: "Recovery shares")
+    var recovery: RecoveryHandoutOptions
+
+    func validate() throws {
+        guard (recoveryShares == nil) == (recoveryThreshold == nil) else {
+            throw ValidationError("give both --recovery-shares and --recovery-threshold, or neither")
+        }
+        if recoveryShares == nil && (!recovery.recoveryCustodian.isEmpty || recovery.recoveryOut != nil || recovery.recoveryPassphraseFile != nil) {
+            throw ValidationError("--recovery-custodian, --recovery-out and --recovery-passphrase-file need --recovery-shares and --recovery-threshold")
+        }
+    }
+
     func run() async throws {
         try await runReporting {
             try global.requireLocal("init")
             let directory = global.resolvedDataDirectory
+            // Refused recovery options leave nothing behind.
+            let handout = try recoveryShares.map { try recovery.prepare(shares: $0, threshold: recoveryThreshold ?? 0) }
             let rootPath = directory + "/" + PassphraseRoot.fileName
             let providerPath = directory + "/" + RootFile.fileName
             if FileManager.default.fileExists(atPath: rootPath) || FileManager.default.fileExists(atPath: providerPath) {
@@ -263,10 +283,27 @@ struct InitCommand: AsyncParsableCommand {
             }
             let store = try await SQLiteStore.open(path: directory + "/" + LocalLayout.databaseName)
             let service = try await KeyService(store: store, root: root)
-            try await service.close()
-            let described = provider == .passphrase ? "passphrase file" : root.provider
-            global.output.emit(["data_dir": directory, "root": root.provider, "root_key_id": root.rootKeyID],
-                               text: "initialised \(directory) (root of trust: \(described), root key \(root.rootKeyID))")
+            var recoverySummary: [String: Any]?
+            do {
+                if let handout, let shares = recoveryShares, let threshold = recoveryThreshold {
+                    let made = try await service.createRecoveryEscrow(directory: directory, shares: shares, threshold: threshold,
+                                                                      passphrase: handout.passphrase, by: .local)
+                    recoverySummary = try handout.deliver(made, json: global.json)
+                }
+                await signAuditHead(service)
+                try await service.close()
+            } catch {
+                try? await service.close()
+                throw error
+            }
+            let sealedIn = provider == .passphrase ? rootPath : providerPath
+            var object: [String: Any] = ["data_dir": directory, "root": root.provider, "root_key_id": root.rootKeyID, "root_file": sealedIn]
+            var text = "initialised \(directory) (root of trust: \(root.provider), sealed in \(sealedIn), root key \(root.rootKeyID))"
+            if let recoverySummary {
+                object["recovery"] = recoverySummary
+                text += "\n" + RecoveryHandout.text(recoverySummary, replaced: false)
+            }
+            global.output.emit(object, text: text)
         }
     }
 }

@@ -112,8 +112,8 @@ enum RootProviders {
 
 struct RootCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "root", abstract: "Inspect the root of trust.",
-        subcommands: [Status.self, Watch.self, Migrate.self, Check.self])
+        commandName: "root", abstract: "Inspect, migrate and recover the root of trust.",
+        subcommands: [Status.self, Watch.self, Migrate.self, Check.self, Recovery.self, Recover.self])
 
     struct Status: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -264,6 +264,9 @@ struct RootCommand: AsyncParsableCommand {
                 }
                 let elapsed = ContinuousClock.now - started
                 let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+                if let escrow = try? RecoveryEscrow.load(directory: directory), escrow.rootKeyID != newRoot.rootKeyID {
+                    Output.warning("the recovery shares (set \(escrow.identifier)) recover the old root key \(escrow.rootKeyID) only: make new ones with 'custos root recovery create'")
+                }
                 global.output.emit(["from": old.provider, "from_root_key_id": old.rootKeyID, "to": newRoot.provider,
                                     "root_key_id": newRoot.rootKeyID, "rewrapped": result.rewrapped, "seconds": seconds],
                                    text: "migrated from \(old.provider) (root key \(old.rootKeyID)) to \(newRoot.provider) (root key \(newRoot.rootKeyID)): \(result.rewrapped) wrapping keys re-wrapped")

@@ -52,6 +52,8 @@ public enum AuditOperation: String, Sendable, CaseIterable {
     case serverReload = "server.reload"
     /// The database was migrated to a newer schema (details: from, to, the pre-migration backup).
     case storeMigrate = "store.migrate"
+    case rootRecoveryCreate = "root.recovery.create"
+    case rootRecover = "root.recover"
     case hmacVerify = "hmac.verify"
     /// Rows written before row MACs existed were MAC'd (once, on upgrade).
     case integrityUpgrade = "integrity.upgrade"

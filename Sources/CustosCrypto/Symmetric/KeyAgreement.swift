@@ -123,6 +123,23 @@ public struct KeyAgreementPublicKey: Sendable, Hashable {
         try self.init(rawRepresentation: spki.key, algorithm: algorithm)
     }
 
+    /// A PEM `PUBLIC KEY` (SubjectPublicKeyInfo) of any key-agreement algorithm, told by its OID.
+    public init(pemRepresentation pem: String) throws {
+        let der = try PEM.decode(pem, expecting: ["PUBLIC KEY"]).der
+        let spki = try SubjectPublicKeyInfo(derEncoded: der)
+        guard let algorithm = KeyAgreementAlgorithm.allCases.first(where: { candidate in
+            let encoded: EncodedKeyAlgorithm = switch candidate {
+            case .x25519: .x25519
+            case .ecdhP256: .ecPublicKey(curve: OID.prime256v1)
+            case .ecdhP384: .ecPublicKey(curve: OID.secp384r1)
+            }
+            return encoded == spki.algorithm
+        }) else {
+            throw CustosCryptoError.invalidPublicKey("not an X25519, P-256 or P-384 public key (\(spki.algorithm.humanName))")
+        }
+        try self.init(rawRepresentation: spki.key, algorithm: algorithm)
+    }
+
     public var rawRepresentation: [UInt8] {
         switch backing {
         case .x25519(let key): Array(key.rawRepresentation)

@@ -12,7 +12,7 @@ public struct PassphraseRoot: RootOfTrust {
     public static let fileName = "root.seal"
     public let provider = "passphrase"
     public let rootKeyID: String
-    private let rootKey: AEADKey
+    let rootKey: AEADKey
 
     /// The sealed file's format. All byte fields are hex.
     struct SealedFile: Codable {

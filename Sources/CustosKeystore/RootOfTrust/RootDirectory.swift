@@ -137,7 +137,7 @@ public enum RootDirectory {
         return (try await openFile(path, secrets: secrets, newPassphrase: false, directory: directory), nil)
     }
 
-    private static func openFile(_ path: String, secrets: RootSecrets, newPassphrase: Bool, directory: String) async throws -> any RootOfTrust {
+    static func openFile(_ path: String, secrets: RootSecrets, newPassphrase: Bool, directory: String) async throws -> any RootOfTrust {
         if path.hasSuffix(".seal") {
             return try PassphraseRoot.unseal(at: path, passphrase: newPassphrase ? try secrets.newPassphrase() : try secrets.passphrase())
         }

@@ -163,7 +163,7 @@ public final class SealedRoot: RootOfTrust {
         return stream
     }
 
-    private func currentKey() throws -> AEADKey {
+    func currentKey() throws -> AEADKey {
         try state.withLock { state in
             if let key = state.key { return key }
             if case .refused(_, let reason) = state.status {

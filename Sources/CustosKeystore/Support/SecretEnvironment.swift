@@ -15,7 +15,8 @@ import Glibc
 /// these variables ask `value`, which answers from that memory.
 public enum SecretEnvironment {
     public static let names = ["CUSTOS_PASSPHRASE", "CUSTOS_NEW_PASSPHRASE", "CUSTOS_TOKEN", "CUSTOS_PKCS11_PIN",
-                               "CUSTOS_TPM_OWNER_AUTH", "CUSTOS_TPM_AUTH", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"]
+                               "CUSTOS_TPM_OWNER_AUTH", "CUSTOS_TPM_AUTH", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                               "CUSTOS_RECOVERY_PASSPHRASE"]
     /// HSM PINs: `CUSTOS_HSM_PIN_<NAME>`.
     public static let prefixes = ["CUSTOS_HSM_PIN_"]
 
