@@ -174,6 +174,7 @@ struct RootRecoveryTests {
         await #expect(throws: KeystoreError.self) {
             _ = try await Self.recover(fixture, [shares[0], shares[1]]) { FailingRoot($0, failingAfter: 1) }
         }
+        #expect(RootDirectory.pendingFile(directory: fixture.directory) != nil)
         // The old root still works: it authorised the pending root, so 'root migrate --resume' completes.
         let service = try await RootDirectory.openKeyService(directory: fixture.directory, databasePath: fixture.databasePath,
                                                              secrets: Self.secrets().with(passphrase: Fixture.passphrase), resume: true)
@@ -206,6 +207,10 @@ struct RootRecoveryTests {
         #expect(throws: Never.self) { try RecoveryEscrow.checkCounts(shares: 1, threshold: 1) }
         #expect(throws: Never.self) { try RecoveryEscrow.checkCounts(shares: 16, threshold: 16) }
     }
+}
+
+extension RootRecoveryTests.FailingRoot: RootKeyHolder {
+    func heldRootKey() throws -> AEADKey { inner.rootKey }
 }
 
 extension RootSecrets {

@@ -167,9 +167,15 @@ public enum RecoveryEscrow {
         case let root as PassphraseRoot: return root.rootKey
         case let root as SealedRoot: return try root.currentKey()
         case let root as RecoveredRoot: return root.key
+        case let root as any RootKeyHolder: return try root.heldRootKey()
         default: throw KeystoreError.invalidArgument("the \(root.provider) root of trust cannot be escrowed")
         }
     }
+}
+
+/// A root that holds its key in memory (wrappers of the roots above).
+protocol RootKeyHolder {
+    func heldRootKey() throws -> AEADKey
 }
 
 /// A root key recovered from the escrow, held in memory only for as long as it takes to
