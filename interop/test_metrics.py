@@ -35,7 +35,10 @@ def test_alert_rule_metrics_are_documented():
     named = set()
     for group in rules["groups"]:
         for rule in group["rules"]:
-            named |= set(re.findall(r"\b((?:custos|hb|http|process)_[a-z_]+)\b", rule["expr"]))
+            # Label matchers ({…}) and grouping clauses (by, without, on, ignoring) name labels, not metrics.
+            expr = re.sub(r"\{[^}]*\}", "", rule["expr"])
+            expr = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", "", expr)
+            named |= set(re.findall(r"\b((?:custos|hb|http|process)_[a-z_]+)\b", expr))
     assert named, "no metric named by the rules"
     for name in named:
         base = re.sub(r"_(bucket|sum|count)$", "", name)
@@ -93,7 +96,11 @@ def test_every_exposed_family_is_documented_and_the_values_follow_the_server(cus
         assert values[f'hb_requests{{{sign_route},http_response_status_code="200"}}'] == 2
         assert values[f'hb_requests{{{sign_route},http_response_status_code="404"}}'] == 1
         errors = {k: v for k, v in values.items() if k.startswith("hb_request_errors")}
-        assert errors and all('error_type="404"' in k for k in errors), errors
+        # Hummingbird registers a series per route, method and status it answered, the unmatched
+        # path included, but with this registry they stay 0 (docs/monitoring.md): errors are
+        # counted in hb_requests by status, which the alert rules use.
+        assert 'hb_request_errors{http_route="NotFound",http_request_method="GET",error_type="404"}' in errors, errors
+        assert all(v == 0 for v in errors.values()), errors
         assert values['custos_tls_client_refusals_total{reason="unknown"}'] >= 1
         served = x509.load_pem_x509_certificate(custos.run("tls", "export", "--tenant", T, "--alias", "web").out.encode())
         assert values['custos_tls_certificate_expiry_timestamp_seconds{certificate="server"}'] == served.not_valid_after_utc.timestamp()
@@ -119,12 +126,15 @@ def test_every_exposed_family_is_documented_and_the_values_follow_the_server(cus
         time.sleep(1.5)
         older = metrics_doc.samples(scrape())
         assert older["custos_audit_last_checkpoint_age_seconds"] >= values["custos_audit_last_checkpoint_age_seconds"] + 1
+        checkpointed = time.time()
         custos.run("audit", "checkpoint", env=dict(custos.env, CUSTOS_AUDIT_SINK=str(sink)))
-        custos.run("token", "revoke", service["id"])
+        # The revoke signs a checkpoint of its own at the end (every local command does): with the sink too.
+        custos.run("token", "revoke", service["id"], env=dict(custos.env, CUSTOS_AUDIT_SINK=str(sink)))
         time.sleep(STORE_SAMPLE_SECONDS + 0.5)
         after = metrics_doc.samples(scrape())
         assert after["custos_audit_last_checkpoint_sequence"] >= head
-        assert after["custos_audit_last_checkpoint_age_seconds"] < 3
+        # Reset: no older than the checkpoint command (the revoke and the sampling wait came after).
+        assert after["custos_audit_last_checkpoint_age_seconds"] <= time.time() - checkpointed + 0.5
         assert abs(after["custos_audit_last_checkpoint_timestamp_seconds"] - time.time()) < 10
         assert token_series not in after, "a revoked token's series disappears"
         assert after["custos_tokens_active"] == 1

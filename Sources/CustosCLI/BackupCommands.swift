@@ -34,7 +34,7 @@ struct BackupCommand: AsyncParsableCommand {
                 CLILogging.bootstrap(level: global.verbose ? .info : .warning, onlyRaise: true)
                 try global.checkDataDirectory()
                 let directory = global.resolvedDataDirectory
-                let manifest = try await DataDirectoryBackup.create(dataDirectory: directory, destination: destination)
+                let manifest = try await DataDirectoryBackup.create(dataDirectory: directory, destination: destination, custosVersion: CustosVersion.release)
                 var audited = false
                 if !noAudit {
                     do {

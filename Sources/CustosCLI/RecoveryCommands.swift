@@ -248,6 +248,7 @@ extension RootCommand {
                 let directory = global.resolvedDataDirectory
                 var problem = false
                 try await runReporting {
+                    try global.requireLocal("root recovery status")
                     try global.checkDataDirectory()
                     try RecoveryEscrow.settle(directory: directory)
                     guard let parameters = try RecoveryEscrow.load(directory: directory) else {
@@ -299,6 +300,7 @@ extension RootCommand {
         func run() async throws {
             let directory = global.resolvedDataDirectory
             try await runReporting {
+                try global.requireLocal("root recover")
                 try global.checkDataDirectory()
                 guard (10...22).contains(scryptLogN) else { throw KeystoreError.invalidArgument("--scrypt-log-n must be between 10 and 22") }
                 guard FileManager.default.fileExists(atPath: directory + "/" + LocalLayout.databaseName) else {
