@@ -28,13 +28,19 @@ struct CLI {
     @discardableResult
     func run(_ arguments: [String], passphrase: String? = "cli test passphrase", dataDir: Bool = true,
              workingDirectory: String? = nil) throws -> Result {
-        let process = Process()
-        process.executableURL = CLI.binary
-        if let workingDirectory { process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory) }
-        process.arguments = arguments + (dataDir ? ["--data-dir", dataDirectory] : [])
         var environment = ProcessInfo.processInfo.environment
         environment["CUSTOS_PASSPHRASE"] = passphrase
         environment.removeValue(forKey: "CUSTOS_DATA_DIR")
+        return try CLI.spawn(arguments + (dataDir ? ["--data-dir", dataDirectory] : []), environment: environment,
+                             workingDirectory: workingDirectory)
+    }
+
+    /// Runs the binary with exactly `environment`, no standard input, and collects its output.
+    static func spawn(_ arguments: [String], environment: [String: String], workingDirectory: String? = nil) throws -> Result {
+        let process = Process()
+        process.executableURL = CLI.binary
+        if let workingDirectory { process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory) }
+        process.arguments = arguments
         process.environment = environment
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
