@@ -108,4 +108,20 @@ struct RequestDeadlineTests {
         }
         #expect(deadlines.inFlight == 0)
     }
+
+    /// A long-poll measures its wait from the request's own deadline: time already
+    /// spent before the wait (queueing, authentication under load) is not granted twice.
+    @Test func aDeliberateWaitIsMeasuredFromTheRequestsDeadline() async throws {
+        let deadlines = RequestDeadlines(timeout: .seconds(2), resolution: .milliseconds(10))
+        #expect(RequestDeadlines.wait(atMost: .seconds(25), margin: .seconds(1)) == .seconds(25), "no request, no deadline")
+        try await deadlines.enforce {
+            let fresh = RequestDeadlines.wait(atMost: .seconds(25), margin: .milliseconds(500))
+            #expect(fresh <= .milliseconds(1500) && fresh > .milliseconds(1000), "\(fresh)")
+            #expect(RequestDeadlines.wait(atMost: .milliseconds(100), margin: .milliseconds(500)) == .milliseconds(100))
+            try await Task.sleep(for: .milliseconds(700))
+            let late = RequestDeadlines.wait(atMost: .seconds(25), margin: .milliseconds(500))
+            #expect(late <= .milliseconds(800), "\(late)")
+            #expect(RequestDeadlines.wait(atMost: .seconds(25), margin: .seconds(2)) == .zero)
+        }
+    }
 }

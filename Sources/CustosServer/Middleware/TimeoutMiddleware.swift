@@ -65,24 +65,37 @@ final class RequestDeadlines: Service, Sendable {
     /// Runs `body` in the current task under the deadline; throws `Problem.timeout`
     /// if the deadline passed, whatever `body` returned or threw.
     func enforce<T>(_ body: () async throws -> T) async throws -> T {
+        let deadline = ContinuousClock.now + timeout
         let id = withUnsafeCurrentTask { task -> Int? in
             guard let task else { return nil }
             return state.withLock { state in
                 state.nextID &+= 1
-                state.entries[state.nextID] = Entry(deadline: .now + timeout, task: RegisteredTask(task: task))
+                state.entries[state.nextID] = Entry(deadline: deadline, task: RegisteredTask(task: task))
                 return state.nextID
             }
         }
         guard let id else { return try await body() }
         let outcome: Result<T, any Error>
         do {
-            outcome = .success(try await body())
+            outcome = .success(try await Self.$current.withValue(deadline) { try await body() })
         } catch {
             outcome = .failure(error)
         }
         let expired = state.withLock { $0.entries.removeValue(forKey: id)?.expired ?? false }
         if expired { throw Problem.timeout }
         return try outcome.get()
+    }
+
+    /// The deadline of the request running in this task, if any: a handler that waits
+    /// on purpose (a long-poll) measures its wait from it, since the time already spent
+    /// (queueing, authentication) counts against the same deadline.
+    @TaskLocal static var current: ContinuousClock.Instant?
+
+    /// How long a handler may still wait and answer in time: what is left of its
+    /// deadline less `margin` for writing the answer, and never more than `most`.
+    static func wait(atMost most: Duration, margin: Duration) -> Duration {
+        guard let deadline = current else { return most }
+        return max(.zero, min(most, deadline - .now - margin))
     }
 
     /// Cancels every request past its deadline.

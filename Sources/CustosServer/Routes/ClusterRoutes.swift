@@ -71,7 +71,7 @@ struct ClusterRoutes {
             return try JSONIO.response(try await read(.clusterLog, context) { replica in
                 let query = try Self.logQuery(request, streaming: false)
                 // A long-poll answers before the request deadline, with no entries if none came.
-                let wait = query.wait.map { min($0, max(.zero, deadlines.timeout - .seconds(1))) }
+                let wait = query.wait.map { RequestDeadlines.wait(atMost: $0, margin: min(.seconds(1), deadlines.timeout / 2)) }
                 return try await replica.log(after: query.after, limit: query.limit, wait: wait)
             })
         }
