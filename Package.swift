@@ -85,6 +85,12 @@ let package = Package(
         ),
         // JSON text written without JSONEncoder, for the audit log and the API's hot path.
         .target(name: "CustosJSON"),
+        // Ethereum accounts (docs/ethereum.md): RLP, transactions, EIP-191 and EIP-712. Pure: keys
+        // sign through CustosCrypto, the keystore and the server do the rest.
+        .target(
+            name: "CustosEthereum",
+            dependencies: ["CustosCrypto", "CustosJSON", .product(name: "BigInt", package: "BigInt")]
+        ),
         .target(
             name: "CustosStore",
             dependencies: [
@@ -202,6 +208,7 @@ let package = Package(
             dependencies: ["BLS12381", "CBLS12381Field", .product(name: "BigInt", package: "BigInt")]
         ),
         .testTarget(name: "CustosStoreTests", dependencies: ["CustosStore"]),
+        .testTarget(name: "CustosEthereumTests", dependencies: ["CustosEthereum", "CustosCrypto", "CustosJSON"]),
         .testTarget(name: "CustosClusterTests", dependencies: ["CustosCluster", "BLS12381", "CustosCrypto"]),
         .testTarget(name: "CustosPKITests", dependencies: ["CustosPKI", "CustosCrypto"]),
         .testTarget(

@@ -17,6 +17,11 @@ public struct JSONText: Sendable {
         text.withUTF8Buffer { bytes.append(contentsOf: $0) }
     }
 
+    /// Appends text already known to be valid JSON (a number read by `JSONValue`).
+    mutating func append(trustedText text: String) {
+        bytes.append(contentsOf: text.utf8)
+    }
+
     /// Appends a decimal integer.
     public mutating func integer(_ value: some BinaryInteger) {
         bytes.append(contentsOf: String(value).utf8)

@@ -122,7 +122,9 @@ extension Secp256k1 {
 // MARK: - EIP-55
 
 extension Secp256k1 {
-    fileprivate static func checksumAddress(_ address: [UInt8]) -> String {
+    /// A 20-byte address as "0x" and 40 hex digits, each letter upper-case where the
+    /// Keccak-256 of the lower-case text has a nibble of 8 or more (EIP-55).
+    public static func checksumAddress(_ address: [UInt8]) -> String {
         let digits = Array("0123456789abcdef".utf8)
         var lower = [UInt8]()
         lower.reserveCapacity(40)
