@@ -128,6 +128,7 @@ let package = Package(
             dependencies: [
                 "CustosCluster",
                 "CustosCrypto",
+                "CustosEthereum",
                 "CustosPKI",
                 "CustosJSON",
                 "CustosStore",
@@ -222,7 +223,7 @@ let package = Package(
         .testTarget(
             name: "CustosKeystoreTests",
             dependencies: [
-                "CustosKeystore", "CustosStore", "CustosCrypto", "CustosPKI", "CustosCluster", "BLS12381",
+                "CustosKeystore", "CustosStore", "CustosCrypto", "CustosPKI", "CustosCluster", "BLS12381", "CustosEthereum", "CustosJSON",
                 .product(name: "SQLiteKit", package: "sqlite-kit"),
                 .product(name: "X509", package: "swift-certificates"),
             ]

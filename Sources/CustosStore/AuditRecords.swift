@@ -102,6 +102,10 @@ public enum AuditOperation: String, Sendable, CaseIterable {
     case clusterCommand = "cluster.command"
     /// A message signed with a client node's signing key (`POST /v1/cluster/client/sign`).
     case clusterClientSign = "cluster.client-sign"
+    /// Ethereum accounts (docs/ethereum.md): a transaction, an EIP-191 message, EIP-712 typed data.
+    case ethSignTransaction = "eth.sign-transaction"
+    case ethSignMessage = "eth.sign-message"
+    case ethSignTypedData = "eth.sign-typed-data"
 }
 
 public enum AuditOutcome: String, Sendable, CaseIterable {

@@ -225,6 +225,21 @@ public struct SigningPrivateKey: Sendable {
         }
     }
 
+    /// An Ethereum signature over a 32-byte digest the caller computed (a transaction's
+    /// signing hash, an EIP-191 or EIP-712 digest). Only keys of the Ethereum scheme sign
+    /// digests: a key of another scheme must never sign bytes it did not hash itself.
+    public func ethereumSignature(forDigest digest: [UInt8]) throws -> Secp256k1.RecoverableSignature {
+        guard scheme == .ecdsaSecp256k1Keccak256, case .secp256k1(let key) = backing else {
+            throw CustosCryptoError.keyDoesNotMatchScheme(expected: SignatureScheme.ecdsaSecp256k1Keccak256.rawValue, found: scheme.rawValue)
+        }
+        guard digest.count == 32 else { throw CustosCryptoError.operationFailed("an Ethereum digest is 32 bytes") }
+        do {
+            return try key.recoverableSignature(forDigest: digest)
+        } catch {
+            throw CustosCryptoError.operationFailed("secp256k1 signing failed")
+        }
+    }
+
     /// Signs `message` under the key's scheme. Ed25519 and ML-DSA sign the message
     /// itself; the other schemes hash it with the scheme's digest first.
     public func signature<M: DataProtocol>(for message: M, format: SignatureFormat? = nil) throws -> Signature {

@@ -1,5 +1,6 @@
 import CustosPKI
 import CustosCrypto
+import CustosEthereum
 import CustosStore
 
 /// Errors of the keystore layer. Descriptions name the cause and the key concerned
@@ -35,6 +36,10 @@ public enum KeystoreError: Error, Equatable, Sendable, CustomStringConvertible {
     /// A certificate that cannot be issued or parsed (see `PKIError`).
     case certificate(PKIError)
     case certificateNotFound(tenant: String, serial: String)
+    /// No Ethereum account of the tenant has this address.
+    case accountNotFound(tenant: String, address: String)
+    /// An Ethereum transaction, message or typed data that is malformed or refused.
+    case ethereum(EthereumError)
     case store(StoreError)
 
     public var description: String {
@@ -67,6 +72,8 @@ public enum KeystoreError: Error, Equatable, Sendable, CustomStringConvertible {
         case .crypto(let error): error.description
         case .certificate(let error): error.description
         case .certificateNotFound(let tenant, let serial): "tenant '\(tenant)' has no certificate with serial \(serial)"
+        case .accountNotFound(let tenant, let address): "tenant '\(tenant)' has no Ethereum account \(address)"
+        case .ethereum(let error): error.description
         case .store(let error): error.description
         }
     }
@@ -98,6 +105,9 @@ extension KeystoreError {
         case .forbidden: "forbidden"
         case .deadlineExceeded: "timeout"
         case .certificateNotFound: "certificate-not-found"
+        case .accountNotFound: "key-not-found"
+        case .ethereum(.invalid): "invalid-argument"
+        case .ethereum(.refused): "ethereum-refused"
         case .certificate(let error):
             switch error {
             case .invalidPin: "invalid-pin"
@@ -151,6 +161,8 @@ func mappingErrors<T>(_ body: () async throws -> T) async throws -> T {
         throw KeystoreError.store(error)
     } catch let error as PKIError {
         throw KeystoreError.certificate(error)
+    } catch let error as EthereumError {
+        throw KeystoreError.ethereum(error)
     } catch is CancellationError {
         throw KeystoreError.deadlineExceeded
     }
