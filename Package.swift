@@ -187,6 +187,7 @@ let package = Package(
                 "CustosJSON",
                 "CustosPKI",
                 "CustosCluster",
+                "CustosEthereum",
                 "CustosKeystore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

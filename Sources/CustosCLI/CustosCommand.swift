@@ -16,7 +16,7 @@ public struct CustosCommand: AsyncParsableCommand {
         subcommands: [InitCommand.self, RootCommand.self, HSMCommand.self, TenantCommand.self, KeyCommand.self, SignCommand.self,
                       VerifyCommand.self, AggregateCommand.self, EncryptCommand.self, DecryptCommand.self, HMACCommand.self,
                       ServeCommand.self, TokenCommand.self, AuditCommand.self, TLSCommand.self, ClusterCommand.self, BackupCommand.self,
-                      VersionCommand.self])
+                      EthereumCommand.self, VersionCommand.self])
 
     public init() {}
 
