@@ -41,6 +41,11 @@ struct EthereumAccountTests {
         await #expect(throws: KeystoreError.accountNotFound(tenant: "node-1", address: stranger.checksummed)) {
             try await service.ethereumAccount(tenant: "node-1", address: stranger, by: .local)
         }
+        // An account keeps its address: rotation is refused, and audited as refused.
+        await #expect(throws: KeystoreError.self) { try await service.rotate(tenant: "node-1", alias: "treasury", by: .local) }
+        #expect(try await service.ethereumAccount(tenant: "node-1", address: treasury.address, by: .local).key.primaryVersion == 1)
+        // The same scheme in another category is no account and rotates as any key does.
+        #expect(try await service.rotate(tenant: "node-1", alias: "ledger-eth", by: .local).primaryVersion == 2)
         // A destroyed account is no longer listed.
         _ = try await service.destroy(tenant: "node-1", alias: "hot", by: .local)
         #expect(try await service.ethereumAccounts(tenant: "node-1", by: .local).map(\.key.alias.rawValue) == ["treasury"])

@@ -105,6 +105,12 @@ extension KeyService {
             try principal.authorize(.manageKeys, tenant: tenant)
             let record = try await usableRecord(tenant: tenant, alias: alias, fresh: true)
             let algorithm = record.algorithm
+            // An Ethereum account's address is its public key: a new version would be another
+            // account, and whatever the old address holds would be left behind.
+            if record.category == .accounts, algorithm == .signing(Self.accountScheme) {
+                throw KeystoreError.wrongKeyKind(alias: alias.rawValue, algorithm: "an Ethereum account",
+                                                 operation: "be rotated (its address is its key: create a new account and move what the old one holds)")
+            }
             let versions = try await store.versions(keyID: record.id)
             let next = (versions.map(\.version).max() ?? 0) + 1
             var options = GenerationOptions()
