@@ -89,10 +89,11 @@ def test_migration_killed_at_random_points_loses_no_key(custos_bin, tmp_path, so
     c.env.update(softhsm.env, CUSTOS_PKCS11_PIN=softhsm.pin)
     c.secrets.append(softhsm.pin)
     c.run("init", "--scrypt-log-n", SCRYPT_LOG_N)
-    tenants = [f"t{i}" for i in range(1500)]
-    for i in range(0, len(tenants), 500):
-        c.run("tenant", "create", *tenants[i:i + 500])
-    keyed = tenants[::100]
+    # Enough wrapping keys that a migration takes a while; the kill delays span its length.
+    tenants = [f"t{i}" for i in range(600)]
+    for i in range(0, len(tenants), 300):
+        c.run("tenant", "create", *tenants[i:i + 300])
+    keyed = tenants[::40]
     for t in keyed:
         c.run("key", "generate", "--tenant", t, "--alias", "k", "--scheme", "ed25519")
     publics = {t: c.run("key", "public", "--tenant", t, "k", "--format", "pem").out.encode() for t in keyed}
