@@ -48,7 +48,7 @@ struct RequestDeadlineTests {
         let request = Task {
             try await deadlines.enforce {
                 // Sleeps far past the deadline unless cancelled.
-                try await Task.sleep(for: .seconds(120))
+                try await Task.sleep(for: .seconds(3600))
                 return 1
             }
         }
@@ -57,7 +57,7 @@ struct RequestDeadlineTests {
         // cancelled request still needs a worker thread, shared with the CPU-heavy
         // suites running alongside.
         let elapsed = ContinuousClock.now - started
-        #expect(elapsed >= .milliseconds(200) && elapsed < .seconds(60), "\(elapsed)")
+        #expect(elapsed >= .milliseconds(200) && elapsed < .seconds(600), "\(elapsed)")
         #expect(deadlines.inFlight == 0)
     }
 

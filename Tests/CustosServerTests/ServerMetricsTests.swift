@@ -83,7 +83,8 @@ import Testing
         clock.advance(600)
         samples = await Self.samples(metrics, keys)
         let aged = try #require(samples["custos_audit_last_checkpoint_age_seconds"])
-        #expect(aged >= 600 && aged < 605, "the age grows with the clock: \(aged)")
+        // The checkpoint's own time is the wall clock's: a loaded machine may add seconds.
+        #expect(aged >= 600 && aged < 660, "the age grows with the clock: \(aged)")
 
         // After a restart: a new metrics instance finds the checkpoint in the store.
         let restarted = Self.metrics(clock)

@@ -70,8 +70,9 @@ struct ClusterRoutes {
             }
             return try JSONIO.response(try await read(.clusterLog, context) { replica in
                 let query = try Self.logQuery(request, streaming: false)
-                // A long-poll answers before the request deadline, with no entries if none came.
-                let wait = query.wait.map { RequestDeadlines.wait(atMost: $0, margin: min(.seconds(1), deadlines.timeout / 2)) }
+                // A long-poll answers before the request deadline, with no entries if none came:
+                // it keeps a quarter of the deadline to answer in, even on a loaded machine.
+                let wait = query.wait.map { RequestDeadlines.wait(atMost: $0, margin: deadlines.timeout / 4) }
                 return try await replica.log(after: query.after, limit: query.limit, wait: wait)
             })
         }
