@@ -135,6 +135,7 @@ let package = Package(
                 "CPKCS11",
                 "CTSS2",
                 "CProcessControl",
+                .product(name: "BigInt", package: "BigInt"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -157,7 +158,7 @@ let package = Package(
         .target(
             name: "CustosServer",
             dependencies: [
-                "CustosAPI", "CustosCluster", "CustosCrypto", "CustosJSON", "CustosKeystore", "CustosPKI", "CustosStore",
+                "CustosAPI", "CustosCluster", "CustosCrypto", "CustosEthereum", "CustosJSON", "CustosKeystore", "CustosPKI", "CustosStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

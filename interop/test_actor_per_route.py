@@ -67,6 +67,9 @@ class Env:
     start_sequence: int  # the audit head when the server started
     signature: str = ""
     ciphertext: str = ""
+    eth_address: str = ""
+    eth_signature: str = ""
+    eth_raw: str = ""
     _n: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     @property
@@ -132,6 +135,10 @@ def env(custos_bin: Path, tmp_path_factory) -> Env:
         env = Env(server, tokens, start_sequence)
         for alias, scheme in (("sig", "ed25519"), ("bls", "bls12381-pop"), ("aes", "aes-256-gcm"), ("mac", "hmac-sha256")):
             env.admin_ok("POST", f"/v1/tenants/{TENANT}/keys", {"alias": alias, "scheme": scheme}, 201)
+        env.admin_ok("POST", f"/v1/tenants/{TENANT}/keys", {"alias": "eth", "scheme": "ecdsa-secp256k1-keccak256", "category": "ACCOUNTS"}, 201)
+        env.eth_address = env.admin_ok("GET", f"/v1/tenants/{TENANT}/eth/accounts/eth")["address"]
+        env.eth_signature = env.admin_ok("POST", f"/v1/tenants/{TENANT}/eth/accounts/eth/sign-message", {"message": "0x6869"})["signature"]
+        env.eth_raw = env.admin_ok("POST", f"/v1/tenants/{TENANT}/eth/accounts/eth/sign-transaction", ETH_TRANSACTION)["raw"]
         env.signature = env.admin_ok("POST", f"/v1/tenants/{TENANT}/keys/sig/sign", {"message": b64(b"m")})["signature"]
         env.ciphertext = env.admin_ok("POST", f"/v1/tenants/{TENANT}/keys/aes/encrypt", {"plaintext": b64(b"p")})["ciphertext"]
         # A second tenant and a signer token bound to it, made over the API.
@@ -165,6 +172,8 @@ class Recipe:
     # What an allowed role gets: the cluster routes answer 409 not-in-cluster on a server
     # whose data directory joined no replica network (test_cluster_network.py runs one that did).
     allowed_statuses: tuple = (200, 201)
+    # What the token of another tenant gets (the JSON-RPC endpoint answers errors in HTTP 200).
+    foreign_status: int = 403
 
 
 K = "/v1/tenants/{tenant}/keys"
@@ -177,7 +186,15 @@ ADMIN = frozenset({"admin"})
 NODE = frozenset({"node"})
 CLUSTER_READERS = frozenset({"node", "admin", "auditor"})
 NOT_IN_CLUSTER = (409,)
+E = "/v1/tenants/{tenant}/eth"
+ETH_TRANSACTION = {"transaction": {"chainId": 1, "to": "0x" + "35" * 20, "gas": 21000, "gasPrice": 1}}
+TYPED_DATA = {"types": {"EIP712Domain": [{"name": "name", "type": "string"}], "Note": [{"name": "text", "type": "string"}]},
+              "primaryType": "Note", "domain": {"name": "custos"}, "message": {"text": "hi"}}
 CONSENSUS_MESSAGE = {"view": 0, "sequence": 1, "phase": "prepare", "digest": "cd" * 32}
+
+
+def on_account(body=None) -> Callable[[Env, str], Request]:
+    return lambda env, role: Request({**T, "account": "eth"}, body)
 
 
 def on_key(alias: str, body=None) -> Callable[[Env, str], Request]:
@@ -289,6 +306,22 @@ RECIPES: dict[str, Recipe] = {
                         lambda env, role: Request(T, {"items": [{"alias": "sig", "message": b64(b"m")}]}), USERS),
     "batchVerify": Recipe("POST", "/v1/tenants/{tenant}/verify", lambda env, role: Request(T, {
         "items": [{"alias": "sig", "message": b64(b"m"), "signature": env.signature}]}), EVERYONE),
+    "ethAccounts": Recipe("GET", E + "/accounts", lambda env, role: Request(T), EVERYONE),
+    "ethAccount": Recipe("GET", E + "/accounts/{account}", on_account(), EVERYONE),
+    "ethSignTransaction": Recipe("POST", E + "/accounts/{account}/sign-transaction", on_account(ETH_TRANSACTION), USERS),
+    "ethSignMessage": Recipe("POST", E + "/accounts/{account}/sign-message", on_account({"message": "0x6869"}), USERS),
+    "ethSignTypedData": Recipe("POST", E + "/accounts/{account}/sign-typed-data", on_account({"typed_data": TYPED_DATA}), USERS),
+    "ethSetPolicy": Recipe("POST", E + "/accounts/{account}/policy", on_account({"policy": None}), MANAGERS),
+    "ethSetNonce": Recipe("POST", E + "/accounts/{account}/nonce", on_account({"chain_id": 7, "next_nonce": 3}), MANAGERS),
+    "ethChain": Recipe("GET", E + "/chain", lambda env, role: Request(T), EVERYONE),
+    "ethSetChain": Recipe("POST", E + "/chain", lambda env, role: Request(T, {"chain_id": 1}), MANAGERS),
+    "ethDecodeTransaction": Recipe("POST", E + "/decode-transaction", lambda env, role: Request(T, {"raw": env.eth_raw}), EVERYONE),
+    "ethRecover": Recipe("POST", E + "/recover",
+                         lambda env, role: Request(T, {"message": "0x6869", "signature": env.eth_signature}), EVERYONE),
+    # JSON-RPC answers a refusal as a JSON-RPC error in HTTP 200; it is audited all the same.
+    "ethRPC": Recipe("POST", E, lambda env, role: Request(T, {"jsonrpc": "2.0", "id": 1, "method": "eth_sign",
+                                                              "params": [env.eth_address, "0x6869"]}),
+                     USERS, refused_status=200, allowed_statuses=(200,), foreign_status=200),
     "createCertificateAuthority": Recipe("POST", TLS + "/authorities", lambda env, role: Request(T, {
         "alias": env.unique(f"newca-{role}"), "subject": "CN=A CA"}), MANAGERS),
     "issueCertificate": Recipe("POST", TLS + "/certificates", lambda env, role: Request(T, {
@@ -343,7 +376,7 @@ RECIPES: dict[str, Recipe] = {
 # POST routes that only check something: they need not leave a record (but any record
 # they leave must still name the caller). Every other POST changes or uses keys,
 # tenants or tokens and must be audited for every role, allowed or refused.
-CHECKS_ONLY = {"verify", "batchVerify", "verifyAudit"}
+CHECKS_ONLY = {"verify", "batchVerify", "verifyAudit", "ethDecodeTransaction", "ethRecover"}
 
 
 def must_audit(operation_id: str, method: str) -> bool:
@@ -419,8 +452,9 @@ def test_a_token_of_another_tenant_is_refused_and_named(env, operation_id, metho
     naming its own token wherever a refusal must be audited."""
     response, records, problems = run(env, operation_id, method, path, FOREIGN)
     actor = f"token:{token_id(env.tokens[FOREIGN])}"
-    if response.status_code != 403:
-        problems.append(f"status {response.status_code}, expected 403: {response.text[:300]}")
+    expected = RECIPES[operation_id].foreign_status
+    if response.status_code != expected:
+        problems.append(f"status {response.status_code}, expected {expected}: {response.text[:300]}")
     if must_audit(operation_id, method) and not any(r["actor"] == actor and r["outcome"] == "denied" for r in records):
         problems.append("no denied record naming this token")
     assert not problems, (f"{method} {path} ({operation_id}) as the {OTHER_TENANT} signer [{actor}]: "

@@ -65,6 +65,27 @@ public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
     public static let signBatch = Endpoint(.post, "tenants/:tenant/sign")
     public static let verifyBatch = Endpoint(.post, "tenants/:tenant/verify")
 
+    public static let ethAccounts = Endpoint(.get, "tenants/:tenant/eth/accounts")
+    public static let ethAccount = Endpoint(.get, "tenants/:tenant/eth/accounts/:account")
+    public static let ethSignTransaction = Endpoint(.post, "tenants/:tenant/eth/accounts/:account/sign-transaction")
+    public static let ethSignMessage = Endpoint(.post, "tenants/:tenant/eth/accounts/:account/sign-message")
+    public static let ethSignTypedData = Endpoint(.post, "tenants/:tenant/eth/accounts/:account/sign-typed-data")
+    public static let ethSetPolicy = Endpoint(.post, "tenants/:tenant/eth/accounts/:account/policy")
+    public static let ethSetNonce = Endpoint(.post, "tenants/:tenant/eth/accounts/:account/nonce")
+    public static let ethChain = Endpoint(.get, "tenants/:tenant/eth/chain")
+    public static let ethSetChain = Endpoint(.post, "tenants/:tenant/eth/chain")
+    public static let ethDecodeTransaction = Endpoint(.post, "tenants/:tenant/eth/decode-transaction")
+    public static let ethRecover = Endpoint(.post, "tenants/:tenant/eth/recover")
+    /// JSON-RPC 2.0 for web3 tooling: eth_accounts, eth_chainId, eth_sign, personal_sign,
+    /// eth_signTransaction, eth_signTypedData(_v4).
+    public static let ethRPC = Endpoint(.post, "tenants/:tenant/eth")
+
+    /// The Ethereum endpoints, all answered by `EthereumOperations` but the JSON-RPC one.
+    public static let ethereum: [Endpoint] = [
+        ethAccounts, ethAccount, ethSignTransaction, ethSignMessage, ethSignTypedData, ethSetPolicy, ethSetNonce,
+        ethChain, ethSetChain, ethDecodeTransaction, ethRecover,
+    ]
+
     public static let createCertificateAuthority = Endpoint(.post, "tenants/:tenant/tls/authorities")
     public static let issueCertificate = Endpoint(.post, "tenants/:tenant/tls/certificates")
     public static let listCertificates = Endpoint(.get, "tenants/:tenant/tls/certificates")
@@ -104,7 +125,9 @@ public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
     public static let all: [Endpoint] = [
         healthLive, healthReady, createTenant, listTenants, generateKey, listKeys, importKey, getKey, publicKey,
         proofOfPossession, rotateKey, disableKey, enableKey, destroyKey, sign, verify, encrypt, decrypt, hmac,
-        signBatch, verifyBatch, createCertificateAuthority, issueCertificate, listCertificates, signCertificateRequest,
+        signBatch, verifyBatch,
+    ] + ethereum + [ethRPC] + [
+        createCertificateAuthority, issueCertificate, listCertificates, signCertificateRequest,
         rotateCertificate, importCertificate, revokeCertificate, tlsTrust, trustPin, untrustPin, trustAuthority, untrustAuthority, createToken, listTokens, revokeToken, listAudit, verifyAudit,
         clusterStatus, clusterCertified, clusterSchedule, clusterCheckpoint, clusterStableCheckpoint, clusterShare, clusterCombine,
         clusterVerify, clusterLog, clusterLogExport, clusterSubmitCommand, clusterCommands, clusterClients, clusterClientSign,

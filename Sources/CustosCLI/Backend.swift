@@ -1,6 +1,7 @@
 import CustosAPI
 import CustosClient
 import CustosCrypto
+import CustosJSON
 import CustosKeystore
 import CustosPKI
 import CustosServer
@@ -46,6 +47,8 @@ protocol CustosBackend: Sendable {
     func clusterStatus() async throws -> ClusterNodeStatus
     func clusterLog(after: UInt64, limit: Int) async throws -> ClusterLogResponse
     func clusterLogExport() async throws -> ClusterLogExport
+    /// One of `Endpoint.ethereum`, with exact JSON bodies (`EthereumOperations`).
+    func ethereum(_ endpoint: Endpoint, tenant: String, account: String?, body: JSONValue?) async throws -> JSONValue
     func close() async throws
 }
 
@@ -128,6 +131,9 @@ struct LocalBackend: CustosBackend {
         try await service.audit.recordVerification(result, actor: Principal.local.id, tenant: tenant)
         return AuditVerifyResponse(result: result)
     }
+    func ethereum(_ endpoint: Endpoint, tenant: String, account: String?, body: JSONValue?) async throws -> JSONValue {
+        try await EthereumOperations(keys: service).perform(endpoint, tenant: try TenantID(validating: tenant), account: account, body: body, by: principal)
+    }
     func close() async throws {
         await signAuditHead(service)
         try await service.close()
@@ -206,6 +212,16 @@ struct RemoteBackend: CustosBackend {
         try await client.auditRecords(after: after, limit: limit, tenant: tenant, operation: operation)
     }
     func verifyAudit(tenant: String?) async throws -> AuditVerifyResponse { try await client.verifyAudit(tenant: tenant) }
+    func ethereum(_ endpoint: Endpoint, tenant: String, account: String?, body: JSONValue?) async throws -> JSONValue {
+        var parameters = ["tenant": tenant]
+        if let account { parameters["account"] = account }
+        let answer = try await client.callRaw(endpoint, parameters, body: body.map { Array($0.text.utf8) })
+        do {
+            return try JSONValue.parse(answer)
+        } catch {
+            throw CustosClientError.malformedResponse("\(endpoint): \(error)")
+        }
+    }
     func close() async throws { client.close() }
 }
 

@@ -54,6 +54,22 @@ public struct CustosClient: Sendable {
     public func call<Response: Decodable>(_ endpoint: Endpoint, _ parameters: [String: String] = [:], query: [String: String?] = [:],
                                           body: (some Encodable)? = Optional<CreateTenantRequest>.none,
                                           as: Response.Type = Response.self) async throws -> Response {
+        let data = try await callRaw(endpoint, parameters, query: query, body: try body.map { Array(try Self.encoder.encode($0)) })
+        let request = "\(endpoint.method.rawValue) /v1/\(endpoint.path(parameters))"
+        if let duplicate = data.withUnsafeBytes({ JSONDuplicateKeys.first(in: $0) }) {
+            throw CustosClientError.malformedResponse("\(request): the field '\(duplicate)' appears twice")
+        }
+        do {
+            return try Self.decoder.decode(Response.self, from: Data(data))
+        } catch {
+            throw CustosClientError.malformedResponse("\(request): \(Self.describe(error))")
+        }
+    }
+
+    /// Calls `endpoint` with a body already written as JSON; returns the answer's bytes
+    /// (a problem answer is thrown as `CustosClientError.problem`).
+    public func callRaw(_ endpoint: Endpoint, _ parameters: [String: String] = [:], query: [String: String?] = [:],
+                        body: [UInt8]?) async throws -> [UInt8] {
         var root = base.absoluteString
         while root.hasSuffix("/") { root.removeLast() }
         let path = endpoint.path(parameters)
@@ -67,7 +83,7 @@ public struct CustosClient: Sendable {
         request.httpMethod = endpoint.method.rawValue
         request.setValue("Bearer " + String(decoding: token, as: UTF8.self), forHTTPHeaderField: "Authorization")
         if let body {
-            request.httpBody = try Self.encoder.encode(body)
+            request.httpBody = Data(body)
             request.setValue("application/json", forHTTPHeaderField: "Content-Type")
         }
         let data: Data, response: URLResponse
@@ -83,14 +99,7 @@ public struct CustosClient: Sendable {
             }
             throw CustosClientError.problem(status: status, code: "http-\(status)", detail: "the server answered HTTP \(status)")
         }
-        if let duplicate = data.withUnsafeBytes({ JSONDuplicateKeys.first(in: $0) }) {
-            throw CustosClientError.malformedResponse("\(endpoint.method.rawValue) /v1/\(path): the field '\(duplicate)' appears twice")
-        }
-        do {
-            return try Self.decoder.decode(Response.self, from: data)
-        } catch {
-            throw CustosClientError.malformedResponse("\(endpoint.method.rawValue) /v1/\(path): \(Self.describe(error))")
-        }
+        return Array(data)
     }
 
     /// Bytes of a base64 field of an answer; a value that is not base64 is an error

@@ -147,105 +147,40 @@ public struct EthereumTransaction: Hashable, Sendable {
     /// A transaction as web3 tooling writes it (eth-account's dict, JSON-RPC's
     /// `eth_signTransaction` object): quantities as numbers, decimal or 0x strings.
     ///
-    /// `chainId` must be present: a number, or `null` for a legacy transaction without
-    /// replay protection. `type` is optional: 2 when a fee cap is given, 1 with only an
-    /// access list, else 0. `from`, if given, is returned for the caller to check against
-    /// the signing account.
+    /// `chainId` and `nonce` must be present: `chainId` a number, or `null` for a legacy
+    /// transaction without replay protection. (`EthereumTransactionRequest` leaves both to
+    /// the signer.) `type` is optional: 2 when a fee cap is given, 1 with only an access
+    /// list, else 0. `from`, if given, is returned for the caller to check against the
+    /// signing account.
     public static func parse(json: JSONValue) throws(EthereumError) -> (transaction: EthereumTransaction, from: EthereumAddress?) {
-        let members = try Field.object(json, "the transaction")
-        try Field.onlyKnown(members, jsonFields, in: "the transaction")
-        func present(_ name: String) -> JSONValue? {
-            guard let value = members[name], value != .null else { return nil }
-            return value
-        }
-        let kind: Kind
-        if let type = present("type") {
-            let number = try Field.quantity(type, "type", bits: 8)
-            guard let known = Kind(rawValue: UInt8(number)) else {
-                throw EthereumError.refused("transaction type \(number) is not supported (0, 1 and 2 are)")
-            }
-            kind = known
-        } else if present("maxFeePerGas") != nil || present("maxPriorityFeePerGas") != nil {
-            kind = .dynamicFee
-        } else if present("accessList") != nil {
-            kind = .accessList
-        } else {
-            kind = .legacy
-        }
-        guard let chainValue = members["chainId"] else {
+        let request = try EthereumTransactionRequest(json: json)
+        let chainID: UInt64?
+        switch request.chain {
+        case .unspecified:
             throw EthereumError.invalid("chainId is missing (a legacy transaction without replay protection says \"chainId\": null)")
+        case .withoutReplayProtection: chainID = nil
+        case .id(let id): chainID = id
         }
-        let chainID: UInt64? = chainValue == .null ? nil : try Field.uint64(chainValue, "chainId")
-        guard let nonceValue = present("nonce") else { throw EthereumError.invalid("nonce is missing") }
-        let nonce = try Field.uint64(nonceValue, "nonce")
-        if present("gas") != nil, present("gasLimit") != nil { throw EthereumError.invalid("give gas or gasLimit, not both") }
-        guard let gasValue = present("gas") ?? present("gasLimit") else { throw EthereumError.invalid("gas is missing") }
-        let gas = try Field.uint64(gasValue, "gas")
-        let fees: Fees
-        switch kind {
-        case .legacy, .accessList:
-            if present("maxFeePerGas") != nil || present("maxPriorityFeePerGas") != nil {
-                throw EthereumError.invalid("a \(kind.name) transaction has gasPrice, not maxFeePerGas or maxPriorityFeePerGas")
-            }
-            guard let price = present("gasPrice") else { throw EthereumError.invalid("gasPrice is missing") }
-            fees = .gasPrice(try Field.quantity(price, "gasPrice"))
-        case .dynamicFee:
-            guard present("gasPrice") == nil else {
-                throw EthereumError.invalid("an EIP-1559 transaction has maxFeePerGas and maxPriorityFeePerGas, not gasPrice")
-            }
-            guard let cap = present("maxFeePerGas") else { throw EthereumError.invalid("maxFeePerGas is missing") }
-            guard let tip = present("maxPriorityFeePerGas") else { throw EthereumError.invalid("maxPriorityFeePerGas is missing") }
-            fees = .dynamic(maxPriorityFeePerGas: try Field.quantity(tip, "maxPriorityFeePerGas"),
-                            maxFeePerGas: try Field.quantity(cap, "maxFeePerGas"))
-        }
-        var to: EthereumAddress?
-        if let target = present("to") {
-            // eth-account and web3 write a contract creation as "to": "0x" or omit it.
-            if target != .string("0x"), target != .string("") { to = try Field.address(target, "to") }
-        }
-        let value = try present("value").map { v throws(EthereumError) in try Field.quantity(v, "value") } ?? 0
-        if present("data") != nil, present("input") != nil, members["data"] != members["input"] {
-            throw EthereumError.invalid("data and input differ: give one")
-        }
-        let data = try (present("data") ?? present("input")).map { v throws(EthereumError) in try Field.bytes(v, "data") } ?? []
-        var accessList: [AccessListEntry] = []
-        if let list = present("accessList") {
-            guard kind != .legacy else { throw EthereumError.invalid("a legacy transaction has no access list") }
-            for (index, entry) in try Field.array(list, "accessList").enumerated() {
-                let name = "accessList[\(index)]"
-                let fields = try Field.object(entry, name)
-                try Field.onlyKnown(fields, ["address", "storageKeys"], in: name)
-                guard let address = fields["address"] else { throw EthereumError.invalid("\(name).address is missing") }
-                let keys = try Field.array(fields["storageKeys"] ?? .array([]), "\(name).storageKeys").enumerated().map { (i, key) throws(EthereumError) in
-                    let bytes = try Field.bytes(key, "\(name).storageKeys[\(i)]")
-                    guard bytes.count == 32 else { throw EthereumError.invalid("\(name).storageKeys[\(i)] must be 32 bytes") }
-                    return bytes
-                }
-                accessList.append(try AccessListEntry(address: try Field.address(address, "\(name).address"), storageKeys: keys))
-            }
-        }
-        let from = try present("from").map { v throws(EthereumError) in try Field.address(v, "from") }
-        let transaction = try EthereumTransaction(kind: kind, chainID: chainID, nonce: nonce, fees: fees, gas: gas, to: to,
-                                                  value: value, data: data, accessList: accessList)
-        return (transaction, from)
+        guard let nonce = request.nonce else { throw EthereumError.invalid("nonce is missing") }
+        return (try request.transaction(chainID: chainID, nonce: nonce), request.from)
     }
 
     /// The fields as JSON-RPC writes them (quantities as 0x hex), for `decode-tx` and the API.
     public var json: JSONValue {
         var members: [String: JSONValue] = [
-            "type": .string(Field.quantityText(BigUInt(kind.rawValue))),
-            "chainId": chainID.map { .string(Field.quantityText(BigUInt($0))) } ?? .null,
-            "nonce": .string(Field.quantityText(BigUInt(nonce))),
-            "gas": .string(Field.quantityText(BigUInt(gas))),
+            "type": .string(EthereumField.quantityText(BigUInt(kind.rawValue))),
+            "chainId": chainID.map { .string(EthereumField.quantityText(BigUInt($0))) } ?? .null,
+            "nonce": .string(EthereumField.quantityText(BigUInt(nonce))),
+            "gas": .string(EthereumField.quantityText(BigUInt(gas))),
             "to": to.map { .string($0.checksummed) } ?? .null,
-            "value": .string(Field.quantityText(value)),
+            "value": .string(EthereumField.quantityText(value)),
             "input": .string("0x" + Hex.encode(data)),
         ]
         switch fees {
-        case .gasPrice(let price): members["gasPrice"] = .string(Field.quantityText(price))
+        case .gasPrice(let price): members["gasPrice"] = .string(EthereumField.quantityText(price))
         case .dynamic(let tip, let cap):
-            members["maxPriorityFeePerGas"] = .string(Field.quantityText(tip))
-            members["maxFeePerGas"] = .string(Field.quantityText(cap))
+            members["maxPriorityFeePerGas"] = .string(EthereumField.quantityText(tip))
+            members["maxFeePerGas"] = .string(EthereumField.quantityText(cap))
         }
         if kind != .legacy {
             members["accessList"] = .array(accessList.map {

@@ -4,10 +4,10 @@ import CustosJSON
 
 /// Reading the fields of Ethereum JSON (transactions, typed data, JSON-RPC parameters).
 /// Each error names the field and never echoes its value.
-enum Field {
+public enum EthereumField {
     /// An unsigned integer given as a JSON integer, a decimal string or a 0x hex string,
     /// of at most `bits` bits.
-    static func quantity(_ value: JSONValue, _ field: String, bits: Int = 256) throws(EthereumError) -> BigUInt {
+    public static func quantity(_ value: JSONValue, _ field: String, bits: Int = 256) throws(EthereumError) -> BigUInt {
         let parsed: BigUInt?
         switch value {
         case .number(let text):
@@ -37,45 +37,45 @@ enum Field {
         return parsed
     }
 
-    static func uint64(_ value: JSONValue, _ field: String) throws(EthereumError) -> UInt64 {
+    public static func uint64(_ value: JSONValue, _ field: String) throws(EthereumError) -> UInt64 {
         UInt64(try quantity(value, field, bits: 64))
     }
 
     /// Bytes as a 0x hex string ("0x" alone is empty).
-    static func bytes(_ value: JSONValue, _ field: String) throws(EthereumError) -> [UInt8] {
+    public static func bytes(_ value: JSONValue, _ field: String) throws(EthereumError) -> [UInt8] {
         guard case .string(let text) = value, text.hasPrefix("0x") || text.hasPrefix("0X"), let bytes = Hex.decode(text) else {
             throw EthereumError.invalid("\(field) must be 0x-prefixed hex with an even number of digits")
         }
         return bytes
     }
 
-    static func address(_ value: JSONValue, _ field: String) throws(EthereumError) -> EthereumAddress {
+    public static func address(_ value: JSONValue, _ field: String) throws(EthereumError) -> EthereumAddress {
         guard case .string(let text) = value else { throw EthereumError.invalid("\(field) must be a 0x address string") }
         return try EthereumAddress(text, field: field)
     }
 
-    static func string(_ value: JSONValue, _ field: String) throws(EthereumError) -> String {
+    public static func string(_ value: JSONValue, _ field: String) throws(EthereumError) -> String {
         guard case .string(let text) = value else { throw EthereumError.invalid("\(field) must be a string, not \(value.kind)") }
         return text
     }
 
-    static func object(_ value: JSONValue, _ field: String) throws(EthereumError) -> [String: JSONValue] {
+    public static func object(_ value: JSONValue, _ field: String) throws(EthereumError) -> [String: JSONValue] {
         guard case .object(let members) = value else { throw EthereumError.invalid("\(field) must be an object, not \(value.kind)") }
         return members
     }
 
-    static func array(_ value: JSONValue, _ field: String) throws(EthereumError) -> [JSONValue] {
+    public static func array(_ value: JSONValue, _ field: String) throws(EthereumError) -> [JSONValue] {
         guard case .array(let elements) = value else { throw EthereumError.invalid("\(field) must be an array, not \(value.kind)") }
         return elements
     }
 
     /// Refuses members not in `known`, so a misspelt field ("gasprice") is not ignored.
-    static func onlyKnown(_ members: [String: JSONValue], _ known: Set<String>, in what: String) throws(EthereumError) {
+    public static func onlyKnown(_ members: [String: JSONValue], _ known: Set<String>, in what: String) throws(EthereumError) {
         if let unknown = members.keys.sorted().first(where: { !known.contains($0) }) {
             throw EthereumError.invalid("\(what) has an unknown field \"\(unknown.prefix(64))\"")
         }
     }
 
     /// 0x and lower-case hex of a quantity with no leading zeros (JSON-RPC QUANTITY).
-    static func quantityText(_ value: BigUInt) -> String { "0x" + String(value, radix: 16) }
+    public static func quantityText(_ value: BigUInt) -> String { "0x" + String(value, radix: 16) }
 }

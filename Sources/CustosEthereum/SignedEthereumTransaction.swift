@@ -173,10 +173,10 @@ public struct SignedEthereumTransaction: Hashable, Sendable {
     /// The fields, signature, hash and sender as JSON (quantities 0x hex).
     public func json() throws(EthereumError) -> JSONValue {
         guard case .object(var members) = transaction.json else { preconditionFailure("a transaction is a JSON object") }
-        members["v"] = .string(Field.quantityText(BigUInt(v)))
-        members["r"] = .string(Field.quantityText(BigUInt(Data(r))))
-        members["s"] = .string(Field.quantityText(BigUInt(Data(s))))
-        if transaction.kind != .legacy { members["yParity"] = .string(Field.quantityText(BigUInt(signature.recoveryID))) }
+        members["v"] = .string(EthereumField.quantityText(BigUInt(v)))
+        members["r"] = .string(EthereumField.quantityText(BigUInt(Data(r))))
+        members["s"] = .string(EthereumField.quantityText(BigUInt(Data(s))))
+        if transaction.kind != .legacy { members["yParity"] = .string(EthereumField.quantityText(BigUInt(signature.recoveryID))) }
         members["hash"] = .string("0x" + Hex.encode(hash))
         members["from"] = .string(try sender().checksummed)
         members["raw"] = .string("0x" + Hex.encode(raw))

@@ -27,32 +27,32 @@ public struct TypedData: Sendable {
     ]
 
     public init(json: JSONValue) throws(EthereumError) {
-        let members = try Field.object(json, "the typed data")
-        try Field.onlyKnown(members, ["types", "primaryType", "domain", "message"], in: "the typed data")
+        let members = try EthereumField.object(json, "the typed data")
+        try EthereumField.onlyKnown(members, ["types", "primaryType", "domain", "message"], in: "the typed data")
         guard let typesValue = members["types"] else { throw EthereumError.invalid("types is missing") }
         guard let primaryValue = members["primaryType"] else { throw EthereumError.invalid("primaryType is missing") }
         var types: [String: [Member]] = [:]
-        for (name, definition) in try Field.object(typesValue, "types") {
+        for (name, definition) in try EthereumField.object(typesValue, "types") {
             guard Self.isIdentifier(name) else { throw EthereumError.invalid("type name \"\(name.prefix(64))\" is not an identifier") }
             var seen: Set<String> = []
-            types[name] = try Field.array(definition, "types.\(name)").enumerated().map { (index, member) throws(EthereumError) in
+            types[name] = try EthereumField.array(definition, "types.\(name)").enumerated().map { (index, member) throws(EthereumError) in
                 let where_ = "types.\(name)[\(index)]"
-                let fields = try Field.object(member, where_)
-                try Field.onlyKnown(fields, ["name", "type"], in: where_)
-                let memberName = try Field.string(fields["name"] ?? .null, "\(where_).name")
-                let memberType = try Field.string(fields["type"] ?? .null, "\(where_).type")
+                let fields = try EthereumField.object(member, where_)
+                try EthereumField.onlyKnown(fields, ["name", "type"], in: where_)
+                let memberName = try EthereumField.string(fields["name"] ?? .null, "\(where_).name")
+                let memberType = try EthereumField.string(fields["type"] ?? .null, "\(where_).type")
                 guard Self.isIdentifier(memberName) else { throw EthereumError.invalid("\(where_).name is not an identifier") }
                 guard seen.insert(memberName).inserted else { throw EthereumError.invalid("\(where_): member \(memberName) is declared twice") }
                 return Member(name: memberName, type: memberType)
             }
         }
-        self.primaryType = try Field.string(primaryValue, "primaryType")
-        let domain = try Field.object(members["domain"] ?? .object([:]), "domain")
+        self.primaryType = try EthereumField.string(primaryValue, "primaryType")
+        let domain = try EthereumField.object(members["domain"] ?? .object([:]), "domain")
         self.domain = domain
-        self.message = try Field.object(members["message"] ?? .null, "message")
+        self.message = try EthereumField.object(members["message"] ?? .null, "message")
         if types["EIP712Domain"] == nil {
             // Inferred from the members present, in EIP-712's order.
-            try Field.onlyKnown(domain, Set(Self.domainFields.map(\.0)), in: "domain")
+            try EthereumField.onlyKnown(domain, Set(Self.domainFields.map(\.0)), in: "domain")
             types["EIP712Domain"] = Self.domainFields.filter { domain[$0.0] != nil }.map { Member(name: $0.0, type: $0.1) }
         }
         self.types = types
@@ -116,8 +116,8 @@ public struct TypedData: Sendable {
 
     func hashStruct(_ name: String, _ value: JSONValue, path: String) throws(EthereumError) -> [UInt8] {
         guard let members = types[name] else { throw EthereumError.invalid("\(path): type \(name.prefix(64)) is not among types") }
-        let fields = try Field.object(value, path)
-        try Field.onlyKnown(fields, Set(members.map(\.name)), in: path)
+        let fields = try EthereumField.object(value, path)
+        try EthereumField.onlyKnown(fields, Set(members.map(\.name)), in: path)
         var encoded = typeHash(name)
         for member in members {
             guard let field = fields[member.name] else { throw EthereumError.invalid("\(path).\(member.name) is missing") }
@@ -129,7 +129,7 @@ public struct TypedData: Sendable {
     /// One member's 32-byte encoding.
     func encodeData(_ type: String, _ value: JSONValue, path: String) throws(EthereumError) -> [UInt8] {
         if let (element, length) = Self.arrayElement(type) {
-            let elements = try Field.array(value, path)
+            let elements = try EthereumField.array(value, path)
             if let length, elements.count != length { throw EthereumError.invalid("\(path) must have \(length) elements, not \(elements.count)") }
             var concatenated: [UInt8] = []
             for (index, item) in elements.enumerated() {
@@ -140,19 +140,19 @@ public struct TypedData: Sendable {
         if types[type] != nil { return try hashStruct(type, value, path: path) }
         switch type {
         case "string":
-            return Keccak256.hash(data: Array(try Field.string(value, path).utf8))
+            return Keccak256.hash(data: Array(try EthereumField.string(value, path).utf8))
         case "bytes":
-            return Keccak256.hash(data: try Field.bytes(value, path))
+            return Keccak256.hash(data: try EthereumField.bytes(value, path))
         case "bool":
             guard case .bool(let flag) = value else { throw EthereumError.invalid("\(path) must be true or false") }
             return [UInt8](repeating: 0, count: 31) + [flag ? 1 : 0]
         case "address":
-            return [UInt8](repeating: 0, count: 12) + (try Field.address(value, path)).bytes
+            return [UInt8](repeating: 0, count: 12) + (try EthereumField.address(value, path)).bytes
         default:
             break
         }
         if let size = Self.fixedBytesSize(type) {
-            let bytes = try Field.bytes(value, path)
+            let bytes = try EthereumField.bytes(value, path)
             guard bytes.count == size else { throw EthereumError.invalid("\(path) must be \(size) bytes, not \(bytes.count)") }
             return bytes + [UInt8](repeating: 0, count: 32 - size)
         }
@@ -223,7 +223,7 @@ public struct TypedData: Sendable {
             magnitudeValue = .string(String(text.dropFirst()))
         default: break
         }
-        let magnitude = try Field.quantity(magnitudeValue, path)
+        let magnitude = try EthereumField.quantity(magnitudeValue, path)
         if negative, !signed { throw EthereumError.invalid("\(path) must not be negative") }
         let limit = BigUInt(1) << (signed ? bits - 1 : bits)
         guard negative ? magnitude <= limit : magnitude < limit else {

@@ -28,6 +28,11 @@ public indirect enum JSONValue: Hashable, Sendable {
     }
 
     /// A short name of the value's kind, for error messages that must not echo input.
+    /// The text of a string value; nil for every other kind.
+    public var stringValue: String? {
+        if case .string(let text) = self { text } else { nil }
+    }
+
     public var kind: String {
         switch self {
         case .null: "null"

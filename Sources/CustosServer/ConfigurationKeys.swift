@@ -41,16 +41,16 @@ extension ServerConfiguration {
     /// Refuses a configuration file with an unknown key (named by its full path, with the
     /// nearest known key when one is close) or a value of the wrong JSON type.
     static func checkKeys(_ contents: Data, file: String) throws {
-        let root: JSONValue
+        let root: ConfigurationValue
         do {
-            root = try JSONDecoder().decode(JSONValue.self, from: contents)
+            root = try JSONDecoder().decode(ConfigurationValue.self, from: contents)
         } catch {
             throw Invalid(description: "configuration file \(file) is not valid JSON: \(Self.decodingProblem(error))")
         }
         guard case .object(let top) = root else {
             throw Invalid(description: "configuration file \(file) must hold a JSON object")
         }
-        func walk(_ object: [String: JSONValue], prefix: String) throws {
+        func walk(_ object: [String: ConfigurationValue], prefix: String) throws {
             for name in object.keys.sorted() {
                 let path = prefix.isEmpty ? name : prefix + "." + name
                 let value = object[name]!
@@ -126,8 +126,8 @@ extension ServerConfiguration {
 }
 
 /// A JSON value as parsed, for type checks with the type's name in the error.
-enum JSONValue: Decodable {
-    case null, boolean(Bool), integer(Int64), number(Double), string(String), array([JSONValue]), object([String: JSONValue])
+enum ConfigurationValue: Decodable {
+    case null, boolean(Bool), integer(Int64), number(Double), string(String), array([ConfigurationValue]), object([String: ConfigurationValue])
 
     init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
@@ -141,10 +141,10 @@ enum JSONValue: Decodable {
             self = .number(value)
         } else if let value = try? container.decode(String.self) {
             self = .string(value)
-        } else if let value = try? container.decode([JSONValue].self) {
+        } else if let value = try? container.decode([ConfigurationValue].self) {
             self = .array(value)
         } else {
-            self = .object(try container.decode([String: JSONValue].self))
+            self = .object(try container.decode([String: ConfigurationValue].self))
         }
     }
 

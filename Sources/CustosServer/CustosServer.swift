@@ -128,6 +128,7 @@ public struct CustosServer: Sendable {
         KeyRoutes(keys: keys, io: io, allowImport: importAllowed).register(on: api)
         CryptoRoutes(keys: keys, io: io, batchMaxItems: configuration.batchMaxItems, metrics: metrics).register(on: api)
         AccessRoutes(keys: keys, tokens: tokens, io: io).register(on: api)
+        EthereumRoutes(operations: EthereumOperations(keys: keys), io: io, rpcMaxBatch: configuration.batchMaxItems).register(on: api)
         // The server's own rotations and trust changes reach its listener at once.
         let reloader = tls?.reloader
         TLSRoutes(keys: keys, io: io, afterChange: { _ = await reloader?.reloadNow() }).register(on: api)

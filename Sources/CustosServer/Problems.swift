@@ -1,4 +1,6 @@
 import CustosAPI
+import CustosEthereum
+import CustosJSON
 import CustosKeystore
 import Foundation
 import Hummingbird
@@ -23,8 +25,8 @@ extension Problem {
         let code = error.code
         let status: Int = switch code {
         case "key-not-found", "tenant-not-found", "token-not-found", "version-unavailable", "certificate-not-found": 404
-        case "alias-exists", "tenant-exists", "name-exists", "key-disabled", "key-destroyed", "key-usage-exhausted": 409
-        case "forbidden": 403
+        case "alias-exists", "tenant-exists", "name-exists", "key-disabled", "key-destroyed", "key-usage-exhausted", "conflict": 409
+        case "forbidden", "policy-refused": 403
         case "invalid-token": 401
         case "timeout", "unseal-failed", "audit-unavailable", "audit-key-unavailable", "wrapping-key-unavailable", "root-key-mismatch", "not-initialized": 503
         case "store-error", "corrupt-record", "key-material-corrupted", "crypto-failure", "schema-too-new", "already-initialized": 500
@@ -37,6 +39,8 @@ extension Problem {
         switch error {
         case let problem as Problem: self = problem
         case let error as KeystoreError: self.init(error)
+        case let error as EthereumError: self.init(KeystoreError.ethereum(error))
+        case let error as JSONValueError: self = .invalid("the request body is not valid JSON: \(error)")
         case is CancellationError: self = .timeout
         case is DecodingError: self = .invalid("the request body is not valid JSON for this operation: \(Problem.describe(error))")
         case let error as HTTPError where error.status == .contentTooLarge: self = .tooLarge

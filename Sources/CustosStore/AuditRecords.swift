@@ -106,6 +106,10 @@ public enum AuditOperation: String, Sendable, CaseIterable {
     case ethSignTransaction = "eth.sign-transaction"
     case ethSignMessage = "eth.sign-message"
     case ethSignTypedData = "eth.sign-typed-data"
+    /// The tenant's chain, an account's policy, an account's next nonce.
+    case ethSetChain = "eth.set-chain"
+    case ethSetPolicy = "eth.set-policy"
+    case ethSetNonce = "eth.set-nonce"
 }
 
 public enum AuditOutcome: String, Sendable, CaseIterable {

@@ -295,6 +295,34 @@ extension SQLiteStore {
             """,
             "CREATE INDEX cluster_operator_commands_number ON cluster_operator_commands(cluster_id, number)",
         ]),
+        // Ethereum accounts: the chain each tenant signs for, each account's signing policy,
+        // and per account and chain the next nonce and the day's transferred value.
+        (8, [
+            """
+            CREATE TABLE eth_chains (
+                tenant_id TEXT PRIMARY KEY REFERENCES tenants(id),
+                chain_id TEXT NOT NULL,
+                updated_at REAL NOT NULL,
+                row_mac BLOB)
+            """,
+            """
+            CREATE TABLE eth_policies (
+                key_id TEXT PRIMARY KEY REFERENCES keys(id),
+                policy BLOB NOT NULL,
+                updated_at REAL NOT NULL,
+                row_mac BLOB)
+            """,
+            """
+            CREATE TABLE eth_account_state (
+                key_id TEXT NOT NULL REFERENCES keys(id),
+                chain TEXT NOT NULL,
+                next_nonce TEXT NOT NULL,
+                day TEXT NOT NULL,
+                spent TEXT NOT NULL,
+                row_mac BLOB,
+                PRIMARY KEY (key_id, chain))
+            """,
+        ]),
     ]
 
     public static var schemaVersion: Int { migrations.last!.version }

@@ -104,6 +104,22 @@ public protocol Store: AuditScanning, ClusterStore {
     func trustEntries() async throws -> [TLSTrustRecord]
     /// Bumped by every change to certificates or trust: one cheap value to poll.
     func tlsChangeCounter() async throws -> Int64
+
+    // Ethereum accounts (schema version 8).
+
+    func ethereumChain(tenantID: String) async throws -> EthereumChainRecord?
+    /// Sets the tenant's chain, or clears it with nil.
+    func setEthereumChain(_ record: EthereumChainRecord?, tenantID: String, audit: [AuditEvent]) async throws
+    func ethereumPolicy(keyID: String) async throws -> EthereumPolicyRecord?
+    /// Sets the account's policy, or clears it with nil.
+    func setEthereumPolicy(_ record: EthereumPolicyRecord?, keyID: String, audit: [AuditEvent]) async throws
+    /// The account's state on every chain it has signed for.
+    func ethereumAccountStates(keyID: String) async throws -> [EthereumAccountStateRecord]
+    func ethereumAccountState(keyID: String, chain: String) async throws -> EthereumAccountStateRecord?
+    /// Writes `state` with `audit` if the row is still `expected` (nil: absent); returns
+    /// false, writing nothing, if another writer changed it first.
+    func replaceEthereumAccountState(_ state: EthereumAccountStateRecord, expected: EthereumAccountStateRecord?,
+                                     audit: [AuditEvent]) async throws -> Bool
 }
 
 extension Store {

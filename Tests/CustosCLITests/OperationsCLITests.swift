@@ -149,7 +149,7 @@ struct ServerOptionTests {
     static let values: [String: String] = [
         "--role": "admin", "--ttl": "1h", "--scheme": "ed25519", "--days": "30", "--checkpoint-interval": "10", "--client": "0",
         "--replica": "0", "--client-id": "0", "--replicas": "all", "--clients": "all",
-        "--shares": "3", "--threshold": "2", "--to": "passphrase",
+        "--shares": "3", "--threshold": "2", "--to": "passphrase", "--next": "1",
     ]
 
     /// Commands that read nothing but the binary itself take no --server at all: ArgumentParser
@@ -161,7 +161,7 @@ struct ServerOptionTests {
         "sign": ["--message-hex", "00"], "verify": ["--message-hex", "00", "--signature", "00", "--tenant", "t", "--key", "k"],
         "encrypt": ["--plaintext-hex", "00"], "decrypt": ["--ciphertext-hex", "00"], "hmac": ["--message-hex", "00"],
         "tls issue": ["--self-signed"], "tls revoke": ["--serial", "01"], "root migrate": ["--to", "passphrase"],
-        "cluster genesis": ["--replica", "0=127.0.0.1:1"], "cluster command replace-replica": ["--enrolment", String(repeating: "11", count: 32)],
+        "cluster genesis": ["--replica", "0=127.0.0.1:1"], "eth sign-tx": ["--tx", "{}"], "eth sign-message": ["--message", "m"], "cluster command replace-replica": ["--enrolment", String(repeating: "11", count: 32)],
     ]
 
     /// Operator commands sign in the local data directory, then submit to --server (which
@@ -173,6 +173,7 @@ struct ServerOptionTests {
         "cluster command rotate-operator-key": "no Custos data directory", "cluster operator-key promote": "no Custos data directory",
         "cluster command add-client": "is not a custos-cluster-client-v1 JSON file",
         "cluster command submit": "is not a custos-cluster-command-v1 JSON file",
+        "eth sign-typed-data": "the typed data: invalid JSON",
     ]
 
     static func leaves() throws -> [Leaf] {

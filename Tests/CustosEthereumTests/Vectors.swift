@@ -13,7 +13,6 @@ enum EthereumVectors {
 }
 
 extension JSONValue {
-    var stringValue: String? { if case .string(let text) = self { text } else { nil } }
     var arrayValue: [JSONValue] { if case .array(let elements) = self { elements } else { [] } }
 }
 

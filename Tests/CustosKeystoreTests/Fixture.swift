@@ -22,13 +22,13 @@ final class Fixture: @unchecked Sendable {
     var databasePath: String { directory + "/custos.sqlite" }
     var rootPath: String { directory + "/" + PassphraseRoot.fileName }
 
-    static func make(tenant: String? = "node-1") async throws -> Fixture {
+    static func make(tenant: String? = "node-1", clock: @escaping @Sendable () -> Date = { Date() }) async throws -> Fixture {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("custos-test-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let root = try PassphraseRoot.create(at: directory + "/" + PassphraseRoot.fileName,
                                              passphrase: SecretBytes(Array(passphrase.utf8)), cost: .init(logN: 10))
         let store = try await SQLiteStore.open(path: directory + "/custos.sqlite")
-        let service = try await KeyService(store: store, root: root)
+        let service = try await KeyService(store: store, root: root, clock: clock)
         if let tenant { _ = try await service.createTenant(try TenantID(validating: tenant), by: .local) }
         return Fixture(directory: directory, service: service)
     }

@@ -1,3 +1,4 @@
+import BigInt
 import CustosCrypto
 import CustosEthereum
 import CustosStore
@@ -16,19 +17,23 @@ extension KeyService {
     public func ethereumAccounts(tenant: TenantID, by principal: Principal) async throws -> [EthereumAccount] {
         try await mappingErrors {
             try principal.authorize(.readKeys, tenant: tenant)
-            try await requireTenant(tenant)
-            var accounts: [EthereumAccount] = []
-            var page = PageRequest(limit: 500)
-            let filter = KeyFilter(category: KeyCategory.accounts.rawValue, scheme: Self.accountScheme.rawValue)
-            while true {
-                let result = try await store.listKeys(tenantID: tenant.rawValue, filter: filter, page: page)
-                for row in result.keys where row.status != .destroyed {
-                    let record = try StoredKey(row)
-                    accounts.append(EthereumAccount(key: info(record, versions: nil), address: try await address(of: record)))
-                }
-                guard let next = result.nextCursor else { return accounts }
-                page = PageRequest(limit: 500, after: next)
+            return try await listAccounts(tenant)
+        }
+    }
+
+    private func listAccounts(_ tenant: TenantID) async throws -> [EthereumAccount] {
+        try await requireTenant(tenant)
+        var accounts: [EthereumAccount] = []
+        var page = PageRequest(limit: 500)
+        let filter = KeyFilter(category: KeyCategory.accounts.rawValue, scheme: Self.accountScheme.rawValue)
+        while true {
+            let result = try await store.listKeys(tenantID: tenant.rawValue, filter: filter, page: page)
+            for row in result.keys where row.status != .destroyed {
+                let record = try StoredKey(row)
+                accounts.append(EthereumAccount(key: info(record, versions: nil), address: try await address(of: record)))
             }
+            guard let next = result.nextCursor else { return accounts }
+            page = PageRequest(limit: 500, after: next)
         }
     }
 
@@ -51,19 +56,120 @@ extension KeyService {
         return try EthereumAddress(bytes: bytes)
     }
 
+    // MARK: Finding an account
+
+    /// The account named by `account`: a 0x address, else a key alias.
+    public func ethereumAccount(tenant: TenantID, account: String, by principal: Principal) async throws -> EthereumAccount {
+        try await mappingErrors {
+            try principal.authorize(.readKeys, tenant: tenant)
+            return try await findAccount(tenant: tenant, account: account)
+        }
+    }
+
+    /// The account named by `account`, for an operation that needs `permission`: a
+    /// caller without it, or naming no account, is refused and audited as `operation`.
+    public func ethereumAccount(tenant: TenantID, account: String, for operation: AuditOperation, requiring permission: Permission,
+                                by principal: Principal) async throws -> EthereumAccount {
+        try await audited(operation, by: principal, tenant: tenant) {
+            try principal.authorize(permission, tenant: tenant)
+            return try await findAccount(tenant: tenant, account: account)
+        }
+    }
+
+    private func findAccount(tenant: TenantID, account: String) async throws -> EthereumAccount {
+        guard account.hasPrefix("0x") || account.hasPrefix("0X") else {
+            return try await accountRecord(tenant: tenant, alias: try KeyAlias(validating: account))
+        }
+        let address = try EthereumAddress(account, field: "account")
+        let known = accountAddresses.withLock { $0[tenant.rawValue]?[address] }
+        if let alias = known, let found = try? await accountRecord(tenant: tenant, alias: try KeyAlias(validating: alias)) {
+            return found
+        }
+        let accounts = try await listAccounts(tenant)
+        accountAddresses.withLock { table in
+            table[tenant.rawValue] = Dictionary(accounts.map { ($0.address, $0.key.alias.rawValue) }, uniquingKeysWith: { first, _ in first })
+        }
+        guard let found = accounts.first(where: { $0.address == address }) else {
+            throw KeystoreError.accountNotFound(tenant: tenant.rawValue, address: address.checksummed)
+        }
+        return found
+    }
+
+    /// The key `alias` as an account, refused unless it is one.
+    private func accountRecord(tenant: TenantID, alias: KeyAlias) async throws -> EthereumAccount {
+        let record = try await checkedRecord(tenant: tenant, alias: alias)
+        try Self.requireAccount(record)
+        return EthereumAccount(key: info(record, versions: nil), address: try await address(of: record))
+    }
+
+    static func requireAccount(_ record: StoredKey) throws {
+        guard record.category == .accounts, record.algorithm == .signing(accountScheme) else {
+            throw KeystoreError.wrongKeyKind(alias: record.alias.rawValue, algorithm: "\(record.algorithm.identifier) of category \(record.category.rawValue)",
+                                             operation: "act as an Ethereum account (an \(accountScheme.rawValue) key of category ACCOUNTS)")
+        }
+    }
+
     // MARK: Signing
 
+    /// How many times a signing re-reads the account's state when another process
+    /// changed it in between.
+    static let accountStateAttempts = 8
+
     /// Signs a transaction with the account `alias`; the result is what
-    /// `eth_sendRawTransaction` takes. Audited with the chain, nonce, recipient, value and hash.
+    /// `eth_sendRawTransaction` takes. The chain, if the request names none, is the
+    /// tenant's; the nonce, if it names none, is the account's next one on that chain.
+    /// Checked against the account's policy first. One durable write holds the
+    /// account's new state (next nonce, the day's value) and the audit record (chain,
+    /// nonce, recipient, value, hash): a nonce handed out is never handed out again.
+    public func signEthereumTransaction(_ request: EthereumTransactionRequest, tenant: TenantID, alias: KeyAlias,
+                                        by principal: Principal) async throws -> SignedEthereumTransaction {
+        try await audited(.ethSignTransaction, by: principal, tenant: tenant, alias: alias) {
+            try principal.authorize(.useKeys, tenant: tenant)
+            let (record, version, signer) = try await usableKey(tenant: tenant, alias: alias, as: \.signer, toDo: "sign for an Ethereum account")
+            let key = try Self.accountKey(record, signer)
+            if let from = request.from, from.bytes != key.publicKey.ethereumAddress {
+                throw KeystoreError.ethereum(.invalid("the transaction's from (\(from.checksummed)) is not the signing account"))
+            }
+            let chainID = try await chain(for: request.chain, tenant: tenant)
+            let policy = try await policy(of: record, tenant: tenant)
+            let chain = chainID.map(String.init) ?? Self.noChain
+            for _ in 0..<Self.accountStateAttempts {
+                let signed = try await accountQueues.run(record.id + "/" + chain) { () async throws -> SignedEthereumTransaction? in
+                    let state = try await accountState(keyID: record.id, chain: chain, tenant: tenant)
+                    let today = Self.day(clock())
+                    let spent = state.flatMap { $0.day == today ? BigUInt($0.spent) : 0 } ?? 0
+                    let next = try state.map { try Self.nonce($0.nextNonce) } ?? 0
+                    let nonce = request.nonce ?? next
+                    // EIP-2681: a nonce stays below 2^64 − 1.
+                    guard nonce < UInt64.max else { throw KeystoreError.ethereum(.invalid("nonce must be below 2^64 − 1 (EIP-2681)")) }
+                    let transaction = try request.transaction(chainID: chainID, nonce: nonce)
+                    do {
+                        try policy.check(transaction, spentToday: spent)
+                    } catch let refusal as EthereumPolicyRefusal {
+                        throw KeystoreError.policyRefused(refusal)
+                    }
+                    let signed = try transaction.signed(with: try key.ethereumSignature(forDigest: transaction.signingHash))
+                    let updated = try await withMAC(EthereumAccountStateRecord(
+                        keyID: record.id, chain: chain, nextNonce: String(max(next, nonce + 1)), day: today,
+                        spent: String(spent + transaction.value)), tenant: tenant)
+                    var details = ["type": transaction.kind.name, "nonce": String(nonce), "value": String(transaction.value),
+                                   "hash": "0x" + Hex.encode(signed.hash), "to": transaction.to?.checksummed ?? "contract-creation",
+                                   "nonce_from": request.nonce == nil ? "custos" : "caller",
+                                   "address": (try? EthereumAddress(bytes: key.publicKey.ethereumAddress ?? []))?.checksummed ?? "-"]
+                    if let chainID { details["chain_id"] = String(chainID) }
+                    let event = event(.ethSignTransaction, by: principal, tenant: tenant, keyID: record.id, version: version, details: details)
+                    return try await store.replaceEthereumAccountState(updated, expected: state, audit: [event]) ? signed : nil
+                }
+                if let signed { return signed }
+            }
+            throw KeystoreError.conflict("the account's nonce kept changing under this request (another process signs for it); nothing was signed, retry")
+        }
+    }
+
+    /// Signs an `EthereumTransaction` whose chain and nonce are set (see the request form).
     public func signEthereumTransaction(_ transaction: EthereumTransaction, tenant: TenantID, alias: KeyAlias,
                                         by principal: Principal) async throws -> SignedEthereumTransaction {
-        try await withAccountKey(.ethSignTransaction, tenant: tenant, alias: alias, by: principal) { key in
-            let signed = try transaction.signed(with: try key.ethereumSignature(forDigest: transaction.signingHash))
-            var details = ["type": transaction.kind.name, "nonce": String(transaction.nonce), "value": String(transaction.value),
-                           "hash": "0x" + Hex.encode(signed.hash), "to": transaction.to?.checksummed ?? "contract-creation"]
-            if let chainID = transaction.chainID { details["chain_id"] = String(chainID) }
-            return (signed, details)
-        }
+        try await signEthereumTransaction(EthereumTransactionRequest(transaction), tenant: tenant, alias: alias, by: principal)
     }
 
     /// EIP-191 `personal_sign`: 65 bytes r ‖ s ‖ v with v 27 or 28.
@@ -85,24 +191,32 @@ extension KeyService {
         }
     }
 
-    /// The account's soft key, audited as `operation`: only ACCOUNTS keys of the Ethereum
-    /// scheme sign Ethereum digests, and only soft keys (wrapped by the root of trust)
-    /// expose the recovery id Ethereum needs.
+    /// The account's soft key, for a message or typed data, audited as `operation`,
+    /// once the account's policy allows messages.
     private func withAccountKey<Result>(_ operation: AuditOperation, tenant: TenantID, alias: KeyAlias, by principal: Principal,
                                         _ body: (SigningPrivateKey) throws -> (Result, [String: String])) async throws -> Result {
         try await withUsableKey(operation, .useKeys, tenant: tenant, alias: alias, by: principal, as: \.signer,
                                 toDo: "sign for an Ethereum account") { record, _, signer in
-            guard record.category == .accounts, record.algorithm == .signing(Self.accountScheme) else {
-                throw KeystoreError.wrongKeyKind(alias: alias.rawValue, algorithm: "\(record.algorithm.identifier) of category \(record.category.rawValue)",
-                                                 operation: "sign for an Ethereum account (an \(Self.accountScheme.rawValue) key of category ACCOUNTS)")
-            }
-            guard let key = signer as? SigningPrivateKey else {
-                throw KeystoreError.wrongKeyKind(alias: alias.rawValue, algorithm: "HSM-held \(record.algorithm.identifier)",
-                                                 operation: "sign for an Ethereum account (accounts are keys wrapped by the root of trust)")
+            let key = try Self.accountKey(record, signer)
+            do {
+                try await policy(of: record, tenant: tenant).checkMessage()
+            } catch let error as EthereumPolicyRefusal {
+                throw KeystoreError.policyRefused(error)
             }
             var (result, details) = try body(key)
             details["address"] = (try? EthereumAddress(bytes: key.publicKey.ethereumAddress ?? []))?.checksummed
             return (result, details)
         }
+    }
+
+    /// Only ACCOUNTS keys of the Ethereum scheme sign Ethereum digests, and only soft
+    /// keys (wrapped by the root of trust) expose the recovery id Ethereum needs.
+    private static func accountKey(_ record: StoredKey, _ signer: any KeySigner) throws -> SigningPrivateKey {
+        try requireAccount(record)
+        guard let key = signer as? SigningPrivateKey else {
+            throw KeystoreError.wrongKeyKind(alias: record.alias.rawValue, algorithm: "HSM-held \(record.algorithm.identifier)",
+                                             operation: "sign for an Ethereum account (accounts are keys wrapped by the root of trust)")
+        }
+        return key
     }
 }

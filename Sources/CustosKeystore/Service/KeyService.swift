@@ -1,4 +1,5 @@
 import CustosCrypto
+import CustosEthereum
 import CustosStore
 import Foundation
 import Logging
@@ -39,6 +40,12 @@ public final class KeyService: Sendable {
     /// without a file).
     let shredLedger: ShredLedger?
     let encryptionBudget: EncryptionBudget
+    /// Signings of one Ethereum account on one chain run one at a time, so nonces are
+    /// handed out in order without retries (the store's compare-and-set covers other processes).
+    let accountQueues = KeyedSerialQueue()
+    /// Tenant → address → alias of the Ethereum accounts seen (an account's address
+    /// never changes: its key cannot be rotated).
+    let accountAddresses = Mutex<[String: [EthereumAddress: String]]>([:])
 
     static let rootKeyIDMetadata = "root_key_id"
 
@@ -109,7 +116,9 @@ public final class KeyService: Sendable {
             let code = Self.auditCode(of: error)
             var details = ["error": code]
             if let alias { details["alias"] = alias.rawValue }
-            let failure = event(operation, by: principal, tenant: tenant, outcome: code == "forbidden" ? .denied : .failure, details: details)
+            if case .policyRefused(let refusal)? = error as? KeystoreError { details["rule"] = refusal.rule }
+            let denied = code == "forbidden" || code == "policy-refused"
+            let failure = event(operation, by: principal, tenant: tenant, outcome: denied ? .denied : .failure, details: details)
             do {
                 try await audit.recordNow([failure])
             } catch {

@@ -40,6 +40,10 @@ public enum KeystoreError: Error, Equatable, Sendable, CustomStringConvertible {
     case accountNotFound(tenant: String, address: String)
     /// An Ethereum transaction, message or typed data that is malformed or refused.
     case ethereum(EthereumError)
+    /// An Ethereum request outside the account's signing policy.
+    case policyRefused(EthereumPolicyRefusal)
+    /// Concurrent writers kept changing the same state; nothing was done, and a retry may succeed.
+    case conflict(String)
     case store(StoreError)
 
     public var description: String {
@@ -74,6 +78,8 @@ public enum KeystoreError: Error, Equatable, Sendable, CustomStringConvertible {
         case .certificateNotFound(let tenant, let serial): "tenant '\(tenant)' has no certificate with serial \(serial)"
         case .accountNotFound(let tenant, let address): "tenant '\(tenant)' has no Ethereum account \(address)"
         case .ethereum(let error): error.description
+        case .policyRefused(let refusal): refusal.description
+        case .conflict(let reason): reason
         case .store(let error): error.description
         }
     }
@@ -108,6 +114,8 @@ extension KeystoreError {
         case .accountNotFound: "key-not-found"
         case .ethereum(.invalid): "invalid-argument"
         case .ethereum(.refused): "ethereum-refused"
+        case .policyRefused: "policy-refused"
+        case .conflict: "conflict"
         case .certificate(let error):
             switch error {
             case .invalidPin: "invalid-pin"

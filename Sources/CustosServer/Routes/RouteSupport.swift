@@ -1,5 +1,6 @@
 import CustosAPI
 import CustosCrypto
+import CustosJSON
 import CustosKeystore
 import Foundation
 import Hummingbird
@@ -16,14 +17,31 @@ struct JSONIO: Sendable {
         return encoder
     }()
 
-    func decode<T: Decodable>(_ type: T.Type, from request: Request) async throws -> T {
-        var request = request
-        let buffer: ByteBuffer
+    /// The body's bytes, refused as `body-too-large` past the limit.
+    func readBody(_ request: Request) async throws -> [UInt8] {
+        Array(try await collect(request).readableBytesView)
+    }
+
+    /// The body as exact JSON (numbers as written, duplicate keys refused).
+    func readJSON(_ request: Request) async throws -> JSONValue {
         do {
-            buffer = try await request.collectBody(upTo: maxBodyBytes)
+            return try JSONValue.parse(try await readBody(request))
+        } catch let error as JSONValueError {
+            throw Problem.invalid("the request body is not valid JSON: \(error)")
+        }
+    }
+
+    private func collect(_ request: Request) async throws -> ByteBuffer {
+        var request = request
+        do {
+            return try await request.collectBody(upTo: maxBodyBytes)
         } catch is NIOTooManyBytesError {
             throw Problem.tooLarge
         }
+    }
+
+    func decode<T: Decodable>(_ type: T.Type, from request: Request) async throws -> T {
+        let buffer = try await collect(request)
         if let readable = T.self as? any DirectlyReadable.Type,
            let value = buffer.withUnsafeReadableBytes({ readable.read(json: $0) }) as? T {
             return value
