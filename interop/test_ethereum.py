@@ -1,19 +1,27 @@
-"""Ethereum accounts against eth-account (the Ethereum Foundation's Python signer): what Custos
-signs, eth-account recovers to the account's address, and what eth-account signs, Custos
-decodes to the same fields and sender. Both sign with RFC 6979 nonces, so for the same key
-the raw transactions and signatures are the same bytes."""
+"""Ethereum accounts against eth-account (the Ethereum Foundation's Python signer) and web3.py:
+what Custos signs, eth-account recovers to the account's address, and what eth-account signs,
+Custos decodes to the same fields and sender. Both sign with RFC 6979 nonces, so for the same
+key the raw transactions and signatures are the same bytes. web3.py, given Custos's JSON-RPC
+endpoint as its provider, signs through its standard calls unchanged."""
 
 from __future__ import annotations
 
 import json
 import os
 import random
+import signal
+import threading
+import time
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from eth_account import Account
 from eth_account.messages import encode_defunct, encode_typed_data
+from web3 import Web3
+from web3.exceptions import Web3RPCError
+
+from server import Server, problem
 
 SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
@@ -159,7 +167,7 @@ def test_bad_requests_are_refused_and_sign_nothing(custos):
         (["--account", "wallet", "--tx", json.dumps({**tx, "type": 3})], "transaction type 3 is not supported"),
         (["--account", "wallet", "--tx", json.dumps({**tx, "from": Account.create().address})], "is not the signing account"),
         (["--account", "wallet", "--tx", "{\"chainId\": 1,"], "invalid JSON"),
-        (["--account", "plain", "--tx", json.dumps(tx)], "no Ethereum account 'plain'"),
+        (["--account", "plain", "--tx", json.dumps(tx)], "cannot act as an Ethereum account"),
         (["--account", Account.create().address, "--tx", json.dumps(tx)], "has no Ethereum account 0x"),
         (["--account", local.address.lower().replace("0x", "0X"), "--tx", json.dumps({**tx, "value": -1})], "value must not be negative"),
     ]
@@ -167,3 +175,188 @@ def test_bad_requests_are_refused_and_sign_nothing(custos):
         assert reason in custos.fails("eth", "sign-tx", "--tenant", custos.tenant, *arguments), reason
     records = custos.run("audit", "list", "--limit", "100000", "--json").json_lines()
     assert not [r for r in records if r.get("operation") == "eth.sign-transaction" and r.get("outcome") == "success"]
+
+
+# ---------------------------------------------------------------------------------------
+# The JSON-RPC signer and the HTTP API
+# ---------------------------------------------------------------------------------------
+
+CHAIN = 1337
+MAIL = {  # EIP-712's own example, with a nested struct
+    "types": {
+        "EIP712Domain": [{"name": "name", "type": "string"}, {"name": "version", "type": "string"},
+                         {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"}],
+        "Person": [{"name": "name", "type": "string"}, {"name": "wallet", "type": "address"}],
+        "Mail": [{"name": "from", "type": "Person"}, {"name": "to", "type": "Person"}, {"name": "contents", "type": "string"}],
+    },
+    "primaryType": "Mail",
+    "domain": {"name": "Ether Mail", "version": "1", "chainId": CHAIN, "verifyingContract": "0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC"},
+    "message": {"from": {"name": "Cow", "wallet": "0xCD2a3d9F938E13CD947Ec05AbC7FE734Df8DD826"},
+                "to": {"name": "Bob", "wallet": "0xbBbBBBBbbBBBbbbBbbBbbbbBBbBbbbbBbBbbBBbB"}, "contents": "Hello, Bob!"},
+}
+
+
+def serving(custos):
+    """An account (eth-account's key), the tenant's chain, a running server, and web3 on the
+    JSON-RPC endpoint with a signer token."""
+    local = account_key(custos)
+    custos.run("eth", "chain", "--tenant", custos.tenant, "--set", str(CHAIN))
+    server = Server(custos)
+    signer = server.token("signer", tenant=custos.tenant)
+    admin = server.token("admin")
+    server.start()
+    endpoint = f"{server.url}/v1/tenants/{custos.tenant}/eth"
+    w3 = Web3(Web3.HTTPProvider(endpoint, request_kwargs={"headers": {"Authorization": f"Bearer {signer}"}, "timeout": 60}))
+    return local, server, w3, signer, admin
+
+
+def rpc(server, token, method, params, call_id=1):
+    response = server.call("POST", f"/v1/tenants/{server.custos.tenant}/eth", token,
+                           {"jsonrpc": "2.0", "id": call_id, "method": method, "params": params})
+    assert response.status_code == 200, response.text[:300]
+    return response.json()
+
+
+def test_web3_signs_through_the_json_rpc_endpoint_unchanged(custos):
+    local, server, w3, signer, admin = serving(custos)
+    try:
+        assert w3.eth.accounts == [local.address]
+        assert w3.eth.chain_id == CHAIN
+        to = Account.create().address
+        tx = {"from": local.address, "to": to, "value": 10**18, "gas": 21000, "maxFeePerGas": 3 * 10**9, "maxPriorityFeePerGas": 10**9}
+        # No nonce, no chainId: Custos fills in the tenant's chain and the account's next nonce.
+        for nonce in range(3):
+            signed = w3.eth.sign_transaction(tx)
+            assert Account.recover_transaction(signed.raw) == local.address
+            assert signed.tx["nonce"] == nonce and signed.tx["chainId"] == CHAIN
+            expected = Account.sign_transaction({**{k: v for k, v in tx.items() if k != "from"}, "type": 2, "chainId": CHAIN, "nonce": nonce},
+                                                local.key)
+            assert bytes(signed.raw) == bytes(expected.raw_transaction)  # RFC 6979 on both sides: the same bytes
+            assert bytes(signed.tx["hash"]) == bytes(expected.hash)
+        legacy = w3.eth.sign_transaction({"from": local.address, "to": to, "gas": 21000, "gasPrice": 10**9, "nonce": 99, "chainId": CHAIN})
+        assert Account.recover_transaction(legacy.raw) == local.address and legacy.tx["nonce"] == 99
+
+        signature = w3.eth.sign_typed_data(local.address, MAIL)
+        assert Account.recover_message(encode_typed_data(full_message=MAIL), signature=signature) == local.address
+        assert bytes(signature) == bytes(Account.sign_message(encode_typed_data(full_message=MAIL), local.key).signature)
+        signature = w3.eth.sign(local.address, text="hello from web3")
+        assert Account.recover_message(encode_defunct(text="hello from web3"), signature=signature) == local.address
+
+        # What web3 raises on refusals: the JSON-RPC error, naming the rule or the chain.
+        custos.run("eth", "policy", "--tenant", custos.tenant, "--account", local.address, "--max-value", str(10**17),
+                   "--server", server.url, "--token", admin)
+        with pytest.raises(Web3RPCError, match=r"\(max_value\)"):
+            w3.eth.sign_transaction(tx)
+        with pytest.raises(Web3RPCError, match="is not the chain"):
+            w3.eth.sign_transaction({**tx, "value": 1, "chainId": 1})
+        # Refusals used no nonce: the next transaction gets 100 (after the caller's own 99).
+        assert w3.eth.sign_transaction({**tx, "value": 1}).tx["nonce"] == 100
+        # Without a token the HTTP layer refuses before JSON-RPC.
+        anonymous = Web3(Web3.HTTPProvider(f"{server.url}/v1/tenants/{custos.tenant}/eth"))
+        with pytest.raises(Exception, match="401"):
+            anonymous.eth.accounts
+    finally:
+        server.stop()
+    records = custos.run("audit", "list", "--limit", "100000", "--json").json_lines()
+    signings = [r for r in records if r.get("operation") == "eth.sign-transaction"]
+    assert [r["outcome"] for r in signings].count("success") == 5
+    assert [r.get("details", {}).get("rule") for r in signings if r["outcome"] == "denied"] == ["max_value"]
+    custos.run("audit", "verify")  # exits 0 only for an intact chain
+
+
+def test_concurrent_requests_never_share_a_nonce_and_a_kill_loses_none(custos):
+    local, server, w3, signer, admin = serving(custos)
+    to = Account.create().address
+    raws, errors = [], []
+
+    def worker():
+        for _ in range(10):
+            try:
+                answer = rpc(server, signer, "eth_signTransaction",
+                             [{"from": local.address, "to": to, "gas": 21000, "gasPrice": 10**9, "value": 1}])
+                raws.append(answer["result"]["raw"])
+            except Exception as error:  # noqa: BLE001 - reported below
+                errors.append(repr(error))
+
+    try:
+        threads = [threading.Thread(target=worker) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert not errors, errors[:3]
+        nonces = []
+        for raw in raws:
+            assert Account.recover_transaction(raw) == local.address
+            decoded = server.call("POST", f"/v1/tenants/{custos.tenant}/eth/decode-transaction", signer, {"raw": raw, "chain_id": CHAIN}).json()
+            nonces.append(int(decoded["nonce"], 16))
+        assert sorted(nonces) == list(range(40))
+        # SIGKILL right after an answer: what was answered was durable, so no nonce comes back.
+        last = rpc(server, signer, "eth_signTransaction", [{"from": local.address, "to": to, "gas": 21000, "gasPrice": 1}])["result"]
+        assert int(last["tx"]["nonce"], 16) == 40
+        server.stop(signal.SIGKILL)
+        server.start()
+        again = rpc(server, signer, "eth_signTransaction", [{"from": local.address, "to": to, "gas": 21000, "gasPrice": 1}])["result"]
+        assert int(again["tx"]["nonce"], 16) == 41
+        shown = server.call("GET", f"/v1/tenants/{custos.tenant}/eth/accounts/{local.address}", signer).json()
+        assert shown["chains"] == [{"chain_id": CHAIN, "day": shown["chains"][0]["day"], "next_nonce": 42, "spent_today": "40"}]
+    finally:
+        server.stop()
+
+
+def test_hostile_json_rpc_and_api_requests_are_refused_and_sign_nothing(custos):
+    local, server, w3, signer, admin = serving(custos)
+    base = f"/v1/tenants/{custos.tenant}/eth"
+    try:
+        def rpc_raw(raw: bytes):
+            response = server.call("POST", base, signer, raw=raw)
+            assert response.status_code == 200, response.text[:300]
+            return response.json()
+
+        assert rpc_raw(b"{")["error"]["code"] == -32700
+        assert rpc_raw(b'{"jsonrpc":"2.0","id":1,"method":"eth_sendTransaction","params":[]}')["error"]["code"] == -32601
+        assert rpc_raw(b'{"jsonrpc":"2.0","id":1,"method":"eth_sign","params":["' + local.address.encode() + b'","0x00"],"id":2}')["error"]["code"] == -32700
+        assert rpc_raw(rb'{"jsonrpc":"2.0","id":1,"method":"eth_sign\u0000","params":[]}')["error"]["code"] == -32601
+        deep = b"[" * 100 + b"]" * 100
+        assert rpc_raw(b'{"jsonrpc":"2.0","id":1,"method":"eth_signTransaction","params":' + deep + b"}")["error"]["code"] == -32700
+        answer = rpc(server, signer, "eth_signTransaction", [{"from": local.address, "to": "0x12", "gas": 1, "gasPrice": 1}])
+        assert answer["error"]["code"] == -32602 and "to" in answer["error"]["message"]
+        answer = rpc(server, signer, "eth_signTransaction", [{"from": Account.create().address, "gas": 1, "gasPrice": 1}])
+        assert answer["error"]["data"]["code"] == "key-not-found"
+        answer = rpc(server, signer, "eth_signTypedData_v4", [local.address, {**MAIL, "message": {**MAIL["message"], "contents": 5}}])
+        assert answer["error"]["code"] == -32602
+        answer = rpc(server, signer, "eth_signTransaction", [{"from": local.address, "gas": 1, "gasPrice": 1, "type": "0x3"}])
+        assert "type 3 is not supported" in answer["error"]["message"]
+        # An oversized body is refused by the HTTP layer (server.max_body_bytes).
+        big = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_sign", "params": [local.address, "0x" + "00" * (2 << 20)]})
+        problem(server.call("POST", base, signer, raw=big.encode()), 413, "body-too-large")
+        # The REST side: a signer may not change the policy or the chain; bodies are checked.
+        problem(server.call("POST", f"{base}/accounts/wallet/policy", signer, {"policy": None}), 403, "forbidden")
+        problem(server.call("POST", f"{base}/chain", signer, {"chain_id": 1}), 403, "forbidden")
+        problem(server.call("POST", f"{base}/accounts/wallet/policy", admin, {"policy": {"max_value": "ten"}}), 400, "invalid-argument")
+        problem(server.call("POST", f"{base}/accounts/wallet/sign-transaction", signer, {"transaction": {"gas": 1, "gasPrice": 1}, "x": 1}),
+                400, "invalid-argument")
+        problem(server.call("POST", f"{base}/accounts/wallet/sign-message", signer, raw=b'{"message":"0x00","message":"0x01"}'), 400)
+        problem(server.call("POST", f"{base}/accounts/{Account.create().address}/sign-message", signer, {"message": "0x00"}), 404, "key-not-found")
+        # A policy with every rule, through the CLI on the server; each refusal names its rule.
+        other = Account.create().address
+        custos.run("eth", "policy", "--tenant", custos.tenant, "--account", "wallet", "--chain-id", str(CHAIN), "--to", other,
+                   "--max-value", "100", "--max-gas-price", "1000", "--daily-limit", "150", "--no-messages", "--server", server.url, "--token", admin)
+        shown = custos.run("eth", "account", "--tenant", custos.tenant, "--account", "wallet", "--json", "--server", server.url, "--token", admin).json()
+        assert shown["policy"] == {"chain_ids": [CHAIN], "recipients": [other], "max_value": "100", "max_gas_price": "1000",
+                                   "daily_value_limit": "150", "sign_messages": False}
+        tx = {"from": local.address, "to": other, "gas": 21000, "gasPrice": 1000, "value": 100}
+        for change, rule in [({"to": Account.create().address}, "recipients"), ({"to": None, "data": "0x00"}, "recipients"),
+                             ({"value": 101}, "max_value"), ({"gasPrice": 1001}, "max_gas_price")]:
+            answer = rpc(server, signer, "eth_signTransaction", [{**tx, **change}])
+            assert answer["error"]["data"]["code"] == "policy-refused" and f"({rule})" in answer["error"]["message"], answer
+        assert "result" in rpc(server, signer, "eth_signTransaction", [tx])
+        answer = rpc(server, signer, "eth_signTransaction", [tx])
+        assert "(daily_value_limit)" in answer["error"]["message"], answer
+        answer = rpc(server, signer, "personal_sign", ["0x00", local.address])
+        assert "(sign_messages)" in answer["error"]["message"]
+        shown = custos.run("eth", "account", "--tenant", custos.tenant, "--account", local.address, "--json",
+                           "--server", server.url, "--token", signer).json()
+        assert [(c["next_nonce"], c["spent_today"]) for c in shown["chains"]] == [(1, "100")]
+    finally:
+        server.stop()
