@@ -29,6 +29,8 @@ let package = Package(
         ),
         // The raw libsecp256k1 baseline, shared by CryptoBenchmarks and PairedRatios.
         .target(name: "RawSecp256k1", dependencies: ["CSecp256k1Raw"], path: "Sources/RawSecp256k1"),
+        // The one-core recoverable secp256k1 baseline for the JSON-RPC signer (load/eth-rpc.sh).
+        .executableTarget(name: "RawEthereumSignRate", dependencies: ["RawSecp256k1"], path: "Sources/RawEthereumSignRate"),
         // The one-core Ed25519 baseline for the server load benchmark (load/run.sh).
         .executableTarget(
             name: "RawSignRate",

@@ -56,3 +56,17 @@ public struct EthereumAccountStateRecord: Sendable, Equatable {
         self.rowMAC = rowMAC
     }
 }
+
+/// A compare-and-set of one account's state on one chain, with the audit records that
+/// go with it.
+public struct EthereumAccountStateChange: Sendable {
+    public var state: EthereumAccountStateRecord
+    public var expected: EthereumAccountStateRecord?
+    public var audit: [AuditEvent]
+
+    public init(state: EthereumAccountStateRecord, expected: EthereumAccountStateRecord?, audit: [AuditEvent]) {
+        self.state = state
+        self.expected = expected
+        self.audit = audit
+    }
+}

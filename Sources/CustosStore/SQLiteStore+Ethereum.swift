@@ -74,24 +74,34 @@ extension SQLiteStore {
         }
     }
 
-    public func replaceEthereumAccountState(_ state: EthereumAccountStateRecord, expected: EthereumAccountStateRecord?,
-                                            audit: [AuditEvent]) async throws -> Bool {
-        try await exclusive {
+    public func replaceEthereumAccountStates(_ changes: [EthereumAccountStateChange]) async throws -> [Bool] {
+        guard !changes.isEmpty else { return [] }
+        return try await exclusive {
             try await transaction {
-                let current = try await self.rows("""
-                    SELECT * FROM eth_account_state WHERE key_id = \(bind: state.keyID) AND chain = \(bind: state.chain)
-                    """).first.map(Self.accountState(from:))
-                // Another writer changed the row since `expected` was read: nothing is written.
-                guard current == expected else { return false }
+                var written: [Bool] = []
+                var audit: [AuditEvent] = []
+                for change in changes {
+                    let state = change.state
+                    let current = try await self.rows("""
+                        SELECT * FROM eth_account_state WHERE key_id = \(bind: state.keyID) AND chain = \(bind: state.chain)
+                        """).first.map(Self.accountState(from:))
+                    // Another writer changed the row since `expected` was read: this change is not written.
+                    guard current == change.expected else {
+                        written.append(false)
+                        continue
+                    }
+                    try await self.execute("""
+                        INSERT INTO eth_account_state (key_id, chain, next_nonce, day, spent, row_mac)
+                        VALUES (\(bind: state.keyID), \(bind: state.chain), \(bind: state.nextNonce), \(bind: state.day), \(bind: state.spent),
+                                \(bind: state.rowMAC.map { Data($0) }))
+                        ON CONFLICT (key_id, chain) DO UPDATE SET next_nonce = excluded.next_nonce, day = excluded.day,
+                            spent = excluded.spent, row_mac = excluded.row_mac
+                        """)
+                    audit += change.audit
+                    written.append(true)
+                }
                 try await self.appendAuditInTransaction(audit)
-                try await self.execute("""
-                    INSERT INTO eth_account_state (key_id, chain, next_nonce, day, spent, row_mac)
-                    VALUES (\(bind: state.keyID), \(bind: state.chain), \(bind: state.nextNonce), \(bind: state.day), \(bind: state.spent),
-                            \(bind: state.rowMAC.map { Data($0) }))
-                    ON CONFLICT (key_id, chain) DO UPDATE SET next_nonce = excluded.next_nonce, day = excluded.day,
-                        spent = excluded.spent, row_mac = excluded.row_mac
-                    """)
-                return true
+                return written
             }
         }
     }

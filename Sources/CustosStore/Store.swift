@@ -116,10 +116,10 @@ public protocol Store: AuditScanning, ClusterStore {
     /// The account's state on every chain it has signed for.
     func ethereumAccountStates(keyID: String) async throws -> [EthereumAccountStateRecord]
     func ethereumAccountState(keyID: String, chain: String) async throws -> EthereumAccountStateRecord?
-    /// Writes `state` with `audit` if the row is still `expected` (nil: absent); returns
-    /// false, writing nothing, if another writer changed it first.
-    func replaceEthereumAccountState(_ state: EthereumAccountStateRecord, expected: EthereumAccountStateRecord?,
-                                     audit: [AuditEvent]) async throws -> Bool
+    /// Applies the changes in order, in one transaction (one durable commit): each
+    /// writes its state and its audit records if the row is then still its `expected`
+    /// (nil: absent), else writes nothing. Returns, per change, whether it was written.
+    func replaceEthereumAccountStates(_ changes: [EthereumAccountStateChange]) async throws -> [Bool]
 }
 
 extension Store {

@@ -104,6 +104,27 @@ struct EthereumPolicyTests {
         #expect(try await service.signEthereumTransaction(try Self.request("\"chainId\": 5, \"to\": \"\(Self.recipient)\""), tenant: "node-1", alias: "treasury", by: .local).transaction.nonce == 0)
     }
 
+    @Test func twoProcessesOnOneDatabaseNeverShareANonce() async throws {
+        let fixture = try await Fixture.make()
+        defer { Task { await fixture.cleanUp() } }
+        try await Self.account(fixture)
+        try await fixture.service.setEthereumChain(1, tenant: "node-1", by: .local)
+        // A second keystore on the same files, as a second worker process would open them.
+        let root = try PassphraseRoot.unseal(at: fixture.rootPath, passphrase: SecretBytes(Array(Fixture.passphrase.utf8)))
+        let other = try await KeyService(store: try await SQLiteStore.open(path: fixture.databasePath), root: root)
+        defer { Task { try? await other.close() } }
+        let request = try Self.request("\"to\": \"\(Self.recipient)\"")
+        let nonces = try await withThrowingTaskGroup(of: UInt64.self) { group in
+            for index in 0..<30 {
+                let service = index % 2 == 0 ? fixture.service : other
+                group.addTask { try await service.signEthereumTransaction(request, tenant: "node-1", alias: "treasury", by: .local).transaction.nonce }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(nonces.sorted() == Array(0..<30))
+        #expect(try await Self.nextNonce(other, chain: 1) == 30)
+    }
+
     @Test func aPolicyRefusesNamingTheRuleAndSignsNothing() async throws {
         let now = Mutex(Date(timeIntervalSince1970: 1_800_000_000))  // 2027-01-15T08:00:00Z
         let fixture = try await Fixture.make(clock: { now.withLock { $0 } })
@@ -190,18 +211,24 @@ struct EthereumPolicyTests {
     @Test func editedPolicyNonceAndChainRowsAreRefused() async throws {
         let fixture = try await Fixture.make()
         defer { Task { await fixture.cleanUp() } }
-        let service = fixture.service
+        var service = fixture.service
         try await Self.account(fixture)
         try await service.setEthereumChain(1, tenant: "node-1", by: .local)
         try await service.setEthereumPolicy(EthereumPolicy(dailyValueLimit: 10), tenant: "node-1", alias: "treasury", by: .local)
         let request = try Self.request("\"to\": \"\(Self.recipient)\", \"value\": 10")
         _ = try await service.signEthereumTransaction(request, tenant: "node-1", alias: "treasury", by: .local)
 
-        // Resetting the day's total (to sign past the limit) or the nonce is refused.
+        // Resetting the day's total (to sign past the limit) while Custos runs changes nothing: it
+        // signs from the state it wrote, and the limit holds.
         try await fixture.execute("UPDATE eth_account_state SET spent = '0'")
+        await #expect { try await fixture.service.signEthereumTransaction(request, tenant: "node-1", alias: "treasury", by: .local) }
+            throws: { "\($0)".contains("(daily_value_limit)") }
+        // After a restart the edited row is read, and refused.
+        service = try await fixture.reopened().service
         await #expect { try await service.signEthereumTransaction(request, tenant: "node-1", alias: "treasury", by: .local) }
             throws: { ($0 as? KeystoreError)?.code == "corrupt-record" && "\($0)".contains("edited outside Custos") }
         try await fixture.execute("UPDATE eth_account_state SET spent = '10', next_nonce = '0'")
+        service = try await fixture.reopened().service
         await #expect { try await service.signEthereumTransaction(request, tenant: "node-1", alias: "treasury", by: .local) }
             throws: { ($0 as? KeystoreError)?.code == "corrupt-record" }
         // Loosening the policy, or moving the chain, is refused too.

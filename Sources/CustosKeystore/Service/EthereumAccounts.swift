@@ -133,36 +133,29 @@ extension KeyService {
             let chainID = try await chain(for: request.chain, tenant: tenant)
             let policy = try await policy(of: record, tenant: tenant)
             let chain = chainID.map(String.init) ?? Self.noChain
-            for _ in 0..<Self.accountStateAttempts {
-                let signed = try await accountQueues.run(record.id + "/" + chain) { () async throws -> SignedEthereumTransaction? in
-                    let state = try await accountState(keyID: record.id, chain: chain, tenant: tenant)
-                    let today = Self.day(clock())
-                    let spent = state.flatMap { $0.day == today ? BigUInt($0.spent) : 0 } ?? 0
-                    let next = try state.map { try Self.nonce($0.nextNonce) } ?? 0
-                    let nonce = request.nonce ?? next
-                    // EIP-2681: a nonce stays below 2^64 − 1.
-                    guard nonce < UInt64.max else { throw KeystoreError.ethereum(.invalid("nonce must be below 2^64 − 1 (EIP-2681)")) }
-                    let transaction = try request.transaction(chainID: chainID, nonce: nonce)
-                    do {
-                        try policy.check(transaction, spentToday: spent)
-                    } catch let refusal as EthereumPolicyRefusal {
-                        throw KeystoreError.policyRefused(refusal)
-                    }
-                    let signed = try transaction.signed(with: try key.ethereumSignature(forDigest: transaction.signingHash))
-                    let updated = try await withMAC(EthereumAccountStateRecord(
-                        keyID: record.id, chain: chain, nextNonce: String(max(next, nonce + 1)), day: today,
-                        spent: String(spent + transaction.value)), tenant: tenant)
-                    var details = ["type": transaction.kind.name, "nonce": String(nonce), "value": String(transaction.value),
-                                   "hash": "0x" + Hex.encode(signed.hash), "to": transaction.to?.checksummed ?? "contract-creation",
-                                   "nonce_from": request.nonce == nil ? "custos" : "caller",
-                                   "address": (try? EthereumAddress(bytes: key.publicKey.ethereumAddress ?? []))?.checksummed ?? "-"]
-                    if let chainID { details["chain_id"] = String(chainID) }
-                    let event = event(.ethSignTransaction, by: principal, tenant: tenant, keyID: record.id, version: version, details: details)
-                    return try await store.replaceEthereumAccountState(updated, expected: state, audit: [event]) ? signed : nil
+            return try await updateAccountState(keyID: record.id, chain: chain, tenant: tenant) { state in
+                let today = Self.day(clock())
+                let spent = state.flatMap { $0.day == today ? BigUInt($0.spent) : 0 } ?? 0
+                let next = try state.map { try Self.nonce($0.nextNonce) } ?? 0
+                let nonce = request.nonce ?? next
+                // EIP-2681: a nonce stays below 2^64 − 1.
+                guard nonce < UInt64.max else { throw KeystoreError.ethereum(.invalid("nonce must be below 2^64 − 1 (EIP-2681)")) }
+                let transaction = try request.transaction(chainID: chainID, nonce: nonce)
+                do {
+                    try policy.check(transaction, spentToday: spent)
+                } catch let refusal as EthereumPolicyRefusal {
+                    throw KeystoreError.policyRefused(refusal)
                 }
-                if let signed { return signed }
+                let signed = try transaction.signed(with: try key.ethereumSignature(forDigest: transaction.signingHash))
+                let updated = EthereumAccountStateRecord(keyID: record.id, chain: chain, nextNonce: String(max(next, nonce + 1)), day: today,
+                                                         spent: String(spent + transaction.value))
+                var details = ["type": transaction.kind.name, "nonce": String(nonce), "value": String(transaction.value),
+                               "hash": "0x" + Hex.encode(signed.hash), "to": transaction.to?.checksummed ?? "contract-creation",
+                               "nonce_from": request.nonce == nil ? "custos" : "caller",
+                               "address": (try? EthereumAddress(bytes: key.publicKey.ethereumAddress ?? []))?.checksummed ?? "-"]
+                if let chainID { details["chain_id"] = String(chainID) }
+                return (updated, event(.ethSignTransaction, by: principal, tenant: tenant, keyID: record.id, version: version, details: details), signed)
             }
-            throw KeystoreError.conflict("the account's nonce kept changing under this request (another process signs for it); nothing was signed, retry")
         }
     }
 

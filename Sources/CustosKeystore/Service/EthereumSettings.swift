@@ -147,21 +147,58 @@ extension KeyService {
             let record = try await checkedRecord(tenant: tenant, alias: alias)
             try Self.requireAccount(record)
             let chain = chainID.map(String.init) ?? Self.noChain
-            for _ in 0..<Self.accountStateAttempts {
-                let done = try await accountQueues.run(record.id + "/" + chain) { () async throws -> Bool in
-                    let state = try await accountState(keyID: record.id, chain: chain, tenant: tenant)
-                    let updated = try await withMAC(EthereumAccountStateRecord(keyID: record.id, chain: chain, nextNonce: String(next),
-                                                                               day: state?.day ?? Self.day(clock()), spent: state?.spent ?? "0"),
-                                                    tenant: tenant)
-                    let event = event(.ethSetNonce, by: principal, tenant: tenant, keyID: record.id,
-                                      details: ["chain_id": chainID.map(String.init) ?? "none", "next_nonce": String(next),
-                                                "previous": state?.nextNonce ?? "none"])
-                    return try await store.replaceEthereumAccountState(updated, expected: state, audit: [event])
-                }
-                if done { return }
+            try await updateAccountState(keyID: record.id, chain: chain, tenant: tenant) { state in
+                let updated = EthereumAccountStateRecord(keyID: record.id, chain: chain, nextNonce: String(next),
+                                                         day: state?.day ?? Self.day(clock()), spent: state?.spent ?? "0")
+                let event = event(.ethSetNonce, by: principal, tenant: tenant, keyID: record.id,
+                                  details: ["chain_id": chainID.map(String.init) ?? "none", "next_nonce": String(next),
+                                            "previous": state?.nextNonce ?? "none"])
+                return (updated, event, ())
             }
-            throw KeystoreError.conflict("the account's nonce kept changing under this request (another process signs for it); retry")
         }
+    }
+
+    /// Changes an account's state on `chain` as `change` computes it from the latest
+    /// state, with the change's audit record in the same durable write. Changes of one
+    /// account are computed one at a time, each from the one before (even while that
+    /// one is still being committed); concurrent changes of any accounts share commits.
+    /// If another process changed the row, the latest state is read again and `change`
+    /// runs again.
+    func updateAccountState<Result: Sendable>(
+        keyID: String, chain: String, tenant: TenantID,
+        _ change: (EthereumAccountStateRecord?) async throws -> (EthereumAccountStateRecord, AuditEvent, Result)
+    ) async throws -> Result {
+        let slot = keyID + "/" + chain
+        for _ in 0..<Self.accountStateAttempts {
+            let (ticket, result) = try await accountQueues.run(slot) { () async throws -> (CommitTicket, Result) in
+                let latest: EthereumAccountStateRecord?
+                if let known = accountStates.withLock({ $0[slot] }) {
+                    latest = known
+                } else {
+                    latest = try await accountState(keyID: keyID, chain: chain, tenant: tenant)
+                }
+                let (state, event, result) = try await change(latest)
+                let updated = try await withMAC(state, tenant: tenant)
+                accountStates.withLock { $0[slot] = updated }
+                return (accountStateCommits.submit(EthereumAccountStateChange(state: updated, expected: latest, audit: [event])), result)
+            }
+            let written: Bool
+            do {
+                written = try await ticket.written()
+            } catch {
+                forgetAccountState(slot)
+                throw error
+            }
+            if written { return result }
+            // The row had changed under us: read it again.
+            forgetAccountState(slot)
+        }
+        throw KeystoreError.conflict("the account's nonce kept changing under this request (another process signs for it); nothing was signed, retry")
+    }
+
+    /// Drops the remembered state after a failed change, so the next change reads the store.
+    private func forgetAccountState(_ slot: String) {
+        accountStates.withLock { $0[slot] = nil }
     }
 
     /// The account's state on `chain`, refused if edited outside Custos.

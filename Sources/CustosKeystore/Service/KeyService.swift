@@ -43,6 +43,10 @@ public final class KeyService: Sendable {
     /// Signings of one Ethereum account on one chain run one at a time, so nonces are
     /// handed out in order without retries (the store's compare-and-set covers other processes).
     let accountQueues = KeyedSerialQueue()
+    /// Each account's latest state per chain ("<key id>/<chain>"), durable or on its way
+    /// to the store, so the next signing need not wait for the previous one's commit.
+    let accountStates = Mutex<[String: EthereumAccountStateRecord]>([:])
+    let accountStateCommits: EthereumStateCommitter
     /// Tenant → address → alias of the Ethereum accounts seen (an account's address
     /// never changes: its key cannot be rotated).
     let accountAddresses = Mutex<[String: [EthereumAddress: String]]>([:])
@@ -72,6 +76,7 @@ public final class KeyService: Sendable {
         self.logger = logger
         self.hsmPIN = hsmPIN
         self.encryptionBudget = EncryptionBudget(limit: encryptionLimit)
+        self.accountStateCommits = EthereumStateCommitter(store: store)
         if let sqlite = store as? SQLiteStore, sqlite.path.hasPrefix("/") {
             shredLedger = ShredLedger(path: (sqlite.path as NSString).deletingLastPathComponent + "/" + ShredLedger.fileName)
         } else {
