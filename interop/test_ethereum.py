@@ -11,7 +11,6 @@ import os
 import random
 import signal
 import threading
-import time
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -21,6 +20,7 @@ from eth_account.messages import encode_defunct, encode_typed_data
 from web3 import Web3
 from web3.exceptions import Web3RPCError
 
+from custos_cli import keys_in_listing
 from server import Server, problem
 
 SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
@@ -63,6 +63,9 @@ def test_custos_transactions_recover_in_eth_account_and_match_its_bytes(custos):
     local = account_key(custos)
     listed = custos.run("eth", "accounts", "--tenant", custos.tenant, "--json").json()["accounts"]
     assert [(a["alias"], a["address"]) for a in listed] == [("wallet", local.address)]
+    # The address is shown wherever the key is.
+    assert custos.run("key", "show", "--tenant", custos.tenant, "wallet", "--json").json()["address"] == local.address
+    assert [k.get("address") for k in keys_in_listing(custos.run("key", "list", "--tenant", custos.tenant, "--json").out)] == [local.address]
     rng = random.Random(1559)
     for _ in range(3):
         for kind, tx in random_transactions(rng, local.address):

@@ -128,7 +128,8 @@ def test_root_and_node_chain(custos: Custos, scheme: str):
     assert {(c["serial"], c["pin"]) for c in listing(custos)} == {(ca["serial"], ca["pin"]), (node["serial"], node["pin"])}
     text = custos.run("tls", "list", "--tenant", TENANT).out
     row = next(line for line in text.splitlines() if line.startswith(node["serial"]))
-    assert node["pin"] in row and "CN=node,OU=nodes,O=Interop" in row and "\t29d\t" in row
+    # 30 days from issuance, in whole seconds: listed within the same second, 30d is left.
+    assert node["pin"] in row and "CN=node,OU=nodes,O=Interop" in row and ("\t29d\t" in row or "\t30d\t" in row)
 
 
 @pytest.mark.parametrize("scheme", ["ecdsa-p384-sha384", "ed25519"])

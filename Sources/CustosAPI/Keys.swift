@@ -17,6 +17,9 @@ public struct KeyResponse: Codable, Sendable, Equatable {
     public var primaryVersion: Int
     public var fingerprint: String?
     public var shortID: String?
+    /// The EIP-55 address, for an Ethereum account (category ACCOUNTS, scheme
+    /// ecdsa-secp256k1-keccak256) only.
+    public var address: String?
     public var externalID: String?
     public var labels: [String: String]
     /// soft, high:HSM or ultimate:HSM.

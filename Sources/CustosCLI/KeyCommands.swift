@@ -237,6 +237,7 @@ func keyText(_ key: KeyResponse) -> String {
         "primary:      v\(key.primaryVersion)",
     ]
     if let fingerprint = key.fingerprint { lines.append("fingerprint:  \(f(fingerprint)) (\(f(key.shortID ?? "")))") }
+    if let address = key.address { lines.append("address:      \(f(address))") }
     if !key.labels.isEmpty { lines.append("labels:       " + key.labels.sorted { $0.key < $1.key }.map { "\(f($0.key))=\(f($0.value))" }.joined(separator: ", ")) }
     if let externalID = key.externalID { lines.append("external id:  \(f(externalID))") }
     for version in key.versions ?? [] {

@@ -25,7 +25,7 @@ extension KeyResponse {
     public init(_ key: KeyInfo) {
         self.init(id: key.id, tenant: key.tenant.rawValue, alias: key.alias.rawValue, category: key.category.rawValue,
                   scheme: key.algorithm.identifier, status: key.status.rawValue, primaryVersion: key.primaryVersion,
-                  fingerprint: key.fingerprint, shortID: key.shortID, externalID: key.externalID,
+                  fingerprint: key.fingerprint, shortID: key.shortID, address: key.ethereumAddress, externalID: key.externalID,
                   labels: key.labels, protection: key.protection.description, createdAt: key.createdAt, updatedAt: key.updatedAt,
                   versions: key.versions?.map { Version(version: $0.version, fingerprint: $0.fingerprint, createdAt: $0.createdAt, destroyed: $0.destroyed) })
     }

@@ -65,7 +65,7 @@ struct EndpointTests {
 
     @Test func keyResponsesUseTheSnakeCaseOfTheContract() throws {
         let key = KeyResponse(id: "k", tenant: "t", alias: "a", category: "LEDGER", scheme: "ed25519", status: "enabled", primaryVersion: 2,
-                              fingerprint: nil, shortID: nil, externalID: "x", labels: [:], protection: "soft",
+                              fingerprint: nil, shortID: nil, address: nil, externalID: "x", labels: [:], protection: "soft",
                               createdAt: Date(timeIntervalSince1970: 0), updatedAt: Date(timeIntervalSince1970: 0), versions: nil)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]

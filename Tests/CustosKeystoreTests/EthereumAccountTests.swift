@@ -37,6 +37,12 @@ struct EthereumAccountTests {
         // The address eth-account derives from the same key (vectors/ethereum/signing.json).
         #expect(treasury.address.checksummed == (try Self.vectorSender(keyIndex: 0)))
         #expect(try await service.ethereumAccount(tenant: "node-1", address: treasury.address, by: .local).key.alias == "treasury")
+        // The address is shown wherever the key is: one key, listings, lookups by public key.
+        #expect(try await service.key(tenant: "node-1", alias: "treasury", by: .local).ethereumAddress == treasury.address.checksummed)
+        let listed = try await service.listKeys(tenant: "node-1", by: .local).keys
+        #expect(listed.first { $0.alias == "treasury" }?.ethereumAddress == treasury.address.checksummed)
+        #expect(listed.filter { $0.ethereumAddress != nil }.map(\.alias.rawValue).sorted() == ["hot", "treasury"])
+        #expect(try await service.key(tenant: "node-1", alias: "ledger-eth", by: .local).ethereumAddress == nil)
         let stranger = try EthereumAddress("0x000000000000000000000000000000000000dEaD")
         await #expect(throws: KeystoreError.accountNotFound(tenant: "node-1", address: stranger.checksummed)) {
             try await service.ethereumAccount(tenant: "node-1", address: stranger, by: .local)

@@ -231,11 +231,13 @@ struct EthereumPolicyTests {
         service = try await fixture.reopened().service
         await #expect { try await service.signEthereumTransaction(request, tenant: "node-1", alias: "treasury", by: .local) }
             throws: { ($0 as? KeystoreError)?.code == "corrupt-record" }
-        // Loosening the policy, or moving the chain, is refused too.
+        // Loosening the policy, or moving the chain, is refused too (read again after a restart).
         try await fixture.execute("UPDATE eth_policies SET policy = CAST('{\"sign_messages\":true}' AS BLOB)")
+        service = try await fixture.reopened().service
         await #expect { try await service.signEthereumMessage([1], tenant: "node-1", alias: "treasury", by: .local) }
             throws: { ($0 as? KeystoreError)?.code == "corrupt-record" }
         try await fixture.execute("UPDATE eth_chains SET chain_id = '5'")
+        service = try await fixture.reopened().service
         await #expect { try await service.ethereumChain(tenant: "node-1", by: .local) }
             throws: { ($0 as? KeystoreError)?.code == "corrupt-record" }
     }

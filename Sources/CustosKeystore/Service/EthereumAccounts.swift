@@ -81,9 +81,19 @@ extension KeyService {
             return try await accountRecord(tenant: tenant, alias: try KeyAlias(validating: account))
         }
         let address = try EthereumAddress(account, field: "account")
-        let known = accountAddresses.withLock { $0[tenant.rawValue]?[address] }
-        if let alias = known, let found = try? await accountRecord(tenant: tenant, alias: try KeyAlias(validating: alias)) {
-            return found
+        // A known address names its alias for good (an account's key is never rotated); the
+        // record comes from the record cache, as for any use of a key.
+        if let known = accountAddresses.withLock({ $0[tenant.rawValue]?[address] }), let alias = try? KeyAlias(validating: known) {
+            let record: StoredKey
+            if let cached = records.get(tenant: tenant, alias: alias) {
+                record = cached
+            } else {
+                record = try await checkedRecord(tenant: tenant, alias: alias)
+                records.put(record)
+            }
+            if record.status != .destroyed, (try? Self.requireAccount(record)) != nil {
+                return EthereumAccount(key: info(record, versions: nil), address: address)
+            }
         }
         let accounts = try await listAccounts(tenant)
         accountAddresses.withLock { table in

@@ -47,15 +47,21 @@ extension KeyService {
             if let row = record { record?.rowMAC = try await rowMACKey(tenant).authenticationCode(for: Self.macInput(row)) }
             let event = event(.ethSetChain, by: principal, tenant: tenant, details: ["chain_id": chainID.map(String.init) ?? "none"])
             try await store.setEthereumChain(record, tenantID: tenant.rawValue, audit: [event])
+            ethereumChains.remove(tenant.rawValue)
         }
     }
 
     func configuredChain(_ tenant: TenantID) async throws -> UInt64? {
-        guard let row = try await store.ethereumChain(tenantID: tenant.rawValue) else { return nil }
+        if let cached = ethereumChains.get(tenant.rawValue) { return cached }
+        guard let row = try await store.ethereumChain(tenantID: tenant.rawValue) else {
+            ethereumChains.put(tenant.rawValue, nil)
+            return nil
+        }
         guard let mac = row.rowMAC, try await rowMACKey(tenant).isValidAuthenticationCode(mac, for: Self.macInput(row)),
               let chainID = UInt64(row.chainID) else {
             throw KeystoreError.corruptRecord("the Ethereum chain of tenant \(tenant.rawValue) does not match its MAC: it was edited outside Custos")
         }
+        ethereumChains.put(tenant.rawValue, chainID)
         return chainID
     }
 
@@ -105,10 +111,18 @@ extension KeyService {
             let event = event(.ethSetPolicy, by: principal, tenant: tenant, keyID: record.id,
                               details: ["policy": String(text.prefix(2048)), "policy_sha256": Hex.encode(DigestAlgorithm.sha256.hash(Array(text.utf8)))])
             try await store.setEthereumPolicy(row, keyID: record.id, audit: [event])
+            ethereumPolicies.remove(record.id)
         }
     }
 
     func policy(of record: StoredKey, tenant: TenantID) async throws -> EthereumPolicy {
+        if let cached = ethereumPolicies.get(record.id) { return cached }
+        let policy = try await storedPolicy(of: record, tenant: tenant)
+        ethereumPolicies.put(record.id, policy)
+        return policy
+    }
+
+    private func storedPolicy(of record: StoredKey, tenant: TenantID) async throws -> EthereumPolicy {
         guard let row = try await store.ethereumPolicy(keyID: record.id) else { return .unrestricted }
         guard let mac = row.rowMAC, try await rowMACKey(tenant).isValidAuthenticationCode(mac, for: Self.macInput(row)),
               let json = try? JSONValue.parse(row.policy), let policy = try? EthereumPolicy(json: json) else {

@@ -115,3 +115,39 @@ final class RecordCache: Sendable {
 }
 
 import CustosStore
+
+/// Values read from the store and reused for `timeToLive` (the same bound as
+/// `RecordCache`: a change by this process applies at once, one by another process
+/// within that time). Holds at most `capacity` entries; past that it starts over.
+final class ExpiringCache<Value: Sendable>: Sendable {
+    private let timeToLive: Duration
+    private let capacity: Int
+    private let entries = Mutex<[String: (value: Value, loadedAt: ContinuousClock.Instant)]>([:])
+
+    init(timeToLive: Duration, capacity: Int) {
+        self.timeToLive = timeToLive
+        self.capacity = capacity
+    }
+
+    func get(_ key: String) -> Value? {
+        guard timeToLive > .zero else { return nil }
+        let now = ContinuousClock.now
+        return entries.withLock { entries in
+            guard let entry = entries[key], now - entry.loadedAt < timeToLive else { return nil }
+            return entry.value
+        }
+    }
+
+    func put(_ key: String, _ value: Value) {
+        guard timeToLive > .zero else { return }
+        let now = ContinuousClock.now
+        entries.withLock { entries in
+            if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
+            entries[key] = (value, now)
+        }
+    }
+
+    func remove(_ key: String) {
+        _ = entries.withLock { $0.removeValue(forKey: key) }
+    }
+}

@@ -13,6 +13,9 @@ public struct KeyInfo: Sendable, Equatable {
     public var primaryVersion: Int
     public var fingerprint: String?
     public var shortID: String?
+    /// The EIP-55 address of an Ethereum account (category ACCOUNTS, scheme
+    /// ecdsa-secp256k1-keccak256); nil for every other key.
+    public var ethereumAddress: String?
     public var externalID: String?
     public var labels: [String: String]
     public var protection: ProtectionReference

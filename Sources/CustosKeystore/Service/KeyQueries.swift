@@ -16,7 +16,7 @@ extension KeyService {
     public func keys(tenant: TenantID, ids: [String], by principal: Principal) async throws -> [KeyInfo] {
         try await mappingErrors {
             try principal.authorize(.readKeys, tenant: tenant)
-            return try await store.keys(tenantID: tenant.rawValue, ids: ids).map { try info(StoredKey($0), versions: nil) }
+            return try await withAddresses(try await store.keys(tenantID: tenant.rawValue, ids: ids).map { try StoredKey($0) })
         }
     }
 
@@ -26,7 +26,7 @@ extension KeyService {
         try await mappingErrors {
             try principal.authorize(.readKeys, tenant: tenant)
             let fingerprint = Fingerprint(subjectPublicKeyInfo: encodedPublicKey).description
-            return try await store.keys(tenantID: tenant.rawValue, fingerprint: fingerprint).map { try info(StoredKey($0), versions: nil) }
+            return try await withAddresses(try await store.keys(tenantID: tenant.rawValue, fingerprint: fingerprint).map { try StoredKey($0) })
         }
     }
 
@@ -36,7 +36,7 @@ extension KeyService {
             try principal.authorize(.readKeys, tenant: tenant)
             try await requireTenant(tenant)
             let result = try await store.listKeys(tenantID: tenant.rawValue, filter: filter, page: page)
-            return (try result.keys.map { try info(StoredKey($0), versions: nil) }, result.nextCursor)
+            return (try await withAddresses(try result.keys.map { try StoredKey($0) }), result.nextCursor)
         }
     }
 
@@ -75,13 +75,33 @@ extension KeyService {
         return try StoredKey(row)
     }
 
-    func info(_ key: StoredKey, versions: [KeyVersionRecord]?) -> KeyInfo {
+    /// Listings: an account's address needs its primary version's public key, read for accounts only.
+    func withAddresses(_ records: [StoredKey]) async throws -> [KeyInfo] {
+        var infos: [KeyInfo] = []
+        for record in records {
+            let isAccount = record.category == .accounts && record.algorithm == .signing(Self.accountScheme)
+            let primary = isAccount ? try await store.version(keyID: record.id, version: record.primaryVersion) : nil
+            infos.append(info(record, versions: nil, primary: primary))
+        }
+        return infos
+    }
+
+    /// The EIP-55 address of an account's primary version, given that version's row.
+    static func ethereumAddress(_ key: StoredKey, _ primary: KeyVersionRecord?) -> String? {
+        guard key.category == .accounts, key.algorithm == .signing(accountScheme), let der = primary?.publicKey,
+              let publicKey = try? SigningPublicKey(encodedRepresentation: der, scheme: accountScheme),
+              let bytes = publicKey.ethereumAddress else { return nil }
+        return Secp256k1.checksumAddress(bytes)
+    }
+
+    func info(_ key: StoredKey, versions: [KeyVersionRecord]?, primary: KeyVersionRecord? = nil) -> KeyInfo {
         let record = key.row
         let fingerprint = versions?.first { $0.version == record.primaryVersion }?.fingerprint ?? record.primaryFingerprint
         return KeyInfo(
             id: record.id, tenant: key.tenant, alias: key.alias, category: key.category, algorithm: key.algorithm,
             status: record.status, primaryVersion: record.primaryVersion, fingerprint: fingerprint,
-            shortID: fingerprint.flatMap { Fingerprint(string: $0)?.shortID }, externalID: record.externalID,
+            shortID: fingerprint.flatMap { Fingerprint(string: $0)?.shortID },
+            ethereumAddress: Self.ethereumAddress(key, primary ?? versions?.first { $0.version == record.primaryVersion }), externalID: record.externalID,
             labels: record.labels, protection: key.protection, createdAt: record.createdAt, updatedAt: record.updatedAt,
             versions: versions?.map { VersionInfo(version: $0.version, fingerprint: $0.fingerprint, createdAt: $0.createdAt, destroyed: $0.wrappedMaterial == nil) })
     }

@@ -47,6 +47,9 @@ public final class KeyService: Sendable {
     /// to the store, so the next signing need not wait for the previous one's commit.
     let accountStates = Mutex<[String: EthereumAccountStateRecord]>([:])
     let accountStateCommits: EthereumStateCommitter
+    /// Each tenant's chain (nil: none) and each account's policy, MAC-checked when read.
+    let ethereumChains: ExpiringCache<UInt64?>
+    let ethereumPolicies: ExpiringCache<EthereumPolicy>
     /// Tenant → address → alias of the Ethereum accounts seen (an account's address
     /// never changes: its key cannot be rotated).
     let accountAddresses = Mutex<[String: [EthereumAddress: String]]>([:])
@@ -77,6 +80,8 @@ public final class KeyService: Sendable {
         self.hsmPIN = hsmPIN
         self.encryptionBudget = EncryptionBudget(limit: encryptionLimit)
         self.accountStateCommits = EthereumStateCommitter(store: store)
+        self.ethereumChains = ExpiringCache(timeToLive: recordTimeToLive, capacity: 4096)
+        self.ethereumPolicies = ExpiringCache(timeToLive: recordTimeToLive, capacity: max(cacheCapacity, 1))
         if let sqlite = store as? SQLiteStore, sqlite.path.hasPrefix("/") {
             shredLedger = ShredLedger(path: (sqlite.path as NSString).deletingLastPathComponent + "/" + ShredLedger.fileName)
         } else {
