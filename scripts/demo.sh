@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # A short tour of Custos on a throw-away data directory (removed at exit):
 # init, a tenant, one key per scheme, sign and verify, PEM export, rotation,
-# encryption, HMAC, BLS aggregation, destroy, list, then the HTTP server with a token,
-# client mode and the audit log. Run it with `make demo` (which builds the CLI first).
+# encryption, HMAC, BLS aggregation, destroy, list, an Ethereum account with a policy, then
+# the HTTP server with a token, client mode, the JSON-RPC signer and the audit log. Run it with `make demo` (which builds the CLI first).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -116,7 +116,20 @@ fi
 step "11. List the tenant's keys (alias, scheme, category, status, primary version)"
 run key list --tenant "$TENANT"
 
-step "12. Serve the API (loopback, a free port) and use it with a signer token"
+step "12. Ethereum: an account, the tenant's chain, a signing policy, a transaction"
+run key generate --tenant "$TENANT" --alias wallet --scheme ecdsa-secp256k1-keccak256 --category ACCOUNTS | grep -E '^(\$ custos|alias|scheme|address)'
+ADDRESS="$("$BIN" eth account --tenant "$TENANT" --account wallet --json | sed -n 's/.*"address":"\(0x[0-9a-fA-F]*\)".*/\1/p')"
+run eth chain --tenant "$TENANT" --set 11155111
+run eth policy --tenant "$TENANT" --account wallet --max-value 1000000000000000000 --daily-limit 2000000000000000000
+TX='{"to": "0xc2F7E4D3b44Ec33a6a7f5d9fBAF5A0AAA5EAd388", "value": "500000000000000000", "gas": 21000, "maxFeePerGas": "30000000000", "maxPriorityFeePerGas": "1000000000"}'
+echo "transaction (no chainId, no nonce: the tenant's chain and the account's next nonce): $TX"
+RAW="$("$BIN" eth sign-tx --tenant "$TENANT" --account wallet --tx "$TX")"
+echo "raw transaction for eth_sendRawTransaction: $(printf '%s' "$RAW" | short)"
+run eth decode-tx "$RAW" --chain-id 11155111 | grep -E '^(\$ custos|hash|from|chainId|nonce|value)'
+printf '$ custos eth sign-tx ... (value 2 ether: over the policy)\n'
+"$BIN" eth sign-tx --tenant "$TENANT" --account wallet --tx "${TX/500000000000000000/2000000000000000000}" 2>&1 || true
+
+step "13. Serve the API (loopback, a free port) and use it with a signer token"
 "$BIN" token create --tenant "$TENANT" --role signer --ttl 10m --json >"$WORK/token.json"
 TOKEN="$(sed -n 's/.*"bearer":"\([^"]*\)".*/\1/p' "$WORK/token.json")"
 echo "created a signer token for $TENANT (its secret is shown once; only its hash is stored)"
@@ -138,10 +151,15 @@ env -u CUSTOS_PASSPHRASE CUSTOS_DATA_DIR="$WORK/none" CUSTOS_SERVER="$URL" CUSTO
 printf '$ custos --server %s key rotate --tenant %s ed25519   (a signer may not)\n' "$URL" "$TENANT"
 env -u CUSTOS_PASSPHRASE CUSTOS_DATA_DIR="$WORK/none" CUSTOS_SERVER="$URL" CUSTOS_TOKEN="$TOKEN" \
   "$BIN" key rotate --tenant "$TENANT" ed25519 2>&1 || true
+echo "the JSON-RPC signer, as web3.py or ethers would call it (its provider URL: $URL/v1/tenants/$TENANT/eth)"
+printf '$ curl -X POST %s/v1/tenants/%s/eth -d {"method":"eth_signTransaction",...}\n' "$URL" "$TENANT"
+curl -s -X POST -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+  -d "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"eth_signTransaction\",\"params\":[{\"from\":\"$ADDRESS\",\"to\":\"0xc2F7E4D3b44Ec33a6a7f5d9fBAF5A0AAA5EAd388\",\"value\":\"0x1\",\"gas\":\"0x5208\",\"maxFeePerGas\":\"0x6fc23ac00\",\"maxPriorityFeePerGas\":\"0x3b9aca00\"}]}" \
+  "$URL/v1/tenants/$TENANT/eth" | sed 's/"raw":"\(0x[0-9a-f]\{40\}\)[0-9a-f]*"/"raw":"\1…"/' | cut -c1-220; echo
 kill -TERM "$SERVER_PID"; wait "$SERVER_PID"; SERVER_PID=""
 echo "SIGTERM: the server drained, signed a final audit checkpoint and closed the store"
 
-step "13. TLS from the keystore: a tenant CA issues the server's certificate; its key never leaves the keystore"
+step "14. TLS from the keystore: a tenant CA issues the server's certificate; its key never leaves the keystore"
 run tls ca create --tenant "$TENANT" --alias tls-ca --subject "CN=Demo Root CA,O=Custos demo" | grep -E '^(\$ custos|serial|subject|not after|pin)'
 run tls issue --tenant "$TENANT" --alias web --issuer tls-ca --subject "CN=custos" --ip 127.0.0.1 --usage server --days 30 \
   | grep -E '^(\$ custos|key|serial|not after|pin|names)'
@@ -167,7 +185,7 @@ sleep 1
 echo "served certificate one second later, same process, no restart: $(served_serial)"
 kill -TERM "$SERVER_PID"; wait "$SERVER_PID"; SERVER_PID=""
 
-step "14. The audit log: every operation above, hash-chained; then someone edits a record"
+step "15. The audit log: every operation above, hash-chained; then someone edits a record"
 "$BIN" audit list --limit 1000 | tail -n 4 | cut -c1-150
 run audit verify
 sqlite3 "$CUSTOS_DATA_DIR/custos.sqlite" "UPDATE audit_records SET outcome = 'failure' WHERE sequence = 5"
