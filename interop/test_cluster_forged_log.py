@@ -314,8 +314,10 @@ def test_mutated_items_and_certificates_are_decided_alike(tmp_path, custos_bin):
     bases = [(kind, item, log.certify(s, *log.approval(kind, item))) for kind, item in valid]
     rng = random.Random(15)
     decided = {}
+    consumed = set()  # bases a mutation of which was accepted: the base itself is then a replay
     for _ in range(300):
-        kind, item, certificate = rng.choice(bases)
+        index = rng.randrange(len(bases))
+        kind, item, certificate = bases[index]
         if rng.randrange(3):
             item = mutate(rng, item)
         else:
@@ -324,9 +326,12 @@ def test_mutated_items_and_certificates_are_decided_alike(tmp_path, custos_bin):
             continue
         reason = log.append(kind, item, certificate, s=s)
         decided[reason] = decided.get(reason, 0) + 1
+        if reason == "":
+            consumed.add(index)
     # Unmutated, each base is accepted (so every mutation tested a check that would have passed).
-    for kind, item, certificate in bases[:3]:
-        assert log.append(kind, item, certificate, s=s) == ""
+    for index, (kind, item, certificate) in enumerate(bases[:3]):
+        if index not in consumed:
+            assert log.append(kind, item, certificate, s=s) == ""
     assert len(decided) >= 4, decided
     path = tmp_path / "mutated.cbor"
     path.write_bytes(log.export())

@@ -132,5 +132,11 @@ public struct EthereumPolicy: Hashable, Sendable {
 public struct EthereumPolicyRefusal: Error, Equatable, CustomStringConvertible {
     public let rule: String
     public let reason: String
+
+    public init(rule: String, reason: String) {
+        self.rule = rule
+        self.reason = reason
+    }
+
     public var description: String { "refused by the account's policy (\(rule)): \(reason)" }
 }

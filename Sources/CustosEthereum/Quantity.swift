@@ -11,6 +11,9 @@ public enum EthereumField {
         let parsed: BigUInt?
         switch value {
         case .number(let text):
+            // 2^256 has 78 digits: a longer number is refused before it is converted
+            // (a conversion costs more than linear time in the digits).
+            guard text.utf8.count <= 79 else { throw EthereumError.invalid("\(field) has more digits than any 256-bit number") }
             guard !text.contains(where: { $0 == "." || $0 == "e" || $0 == "E" }) else {
                 throw EthereumError.invalid("\(field) must be a whole number")
             }
@@ -72,8 +75,16 @@ public enum EthereumField {
     /// Refuses members not in `known`, so a misspelt field ("gasprice") is not ignored.
     public static func onlyKnown(_ members: [String: JSONValue], _ known: Set<String>, in what: String) throws(EthereumError) {
         if let unknown = members.keys.sorted().first(where: { !known.contains($0) }) {
-            throw EthereumError.invalid("\(what) has an unknown field \"\(unknown.prefix(64))\"")
+            throw EthereumError.invalid("\(what) has an unknown field \"\(quoted(unknown))\"")
         }
+    }
+
+    /// A name from the input, for an error message: its first 64 Unicode scalars (not
+    /// characters: one character may hold any number of combining marks), with control and
+    /// bidi characters escaped.
+    public static func quoted(_ text: String) -> String {
+        let head = String(String.UnicodeScalarView(text.unicodeScalars.prefix(64)))
+        return TerminalText.escaped(head) + (text.unicodeScalars.count > 64 ? "…" : "")
     }
 
     /// 0x and lower-case hex of a quantity with no leading zeros (JSON-RPC QUANTITY).

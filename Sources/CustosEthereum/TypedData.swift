@@ -19,6 +19,17 @@ public struct TypedData: Sendable {
     public let primaryType: String
     public let domain: [String: JSONValue]
     public let message: [String: JSONValue]
+    /// Computed once: a message of many structs hashes each type's encoding once, not once per value.
+    private var typeHashes: [String: [UInt8]] = [:]
+    /// hashStruct(EIP712Domain, domain).
+    public private(set) var domainSeparator: [UInt8] = []
+    /// hashStruct(primaryType, message).
+    public private(set) var messageHash: [UInt8] = []
+
+    /// The most types one typed data declares, and members one type has: bounds the work of
+    /// encoding the types (each type's encoding lists every type it reaches).
+    public static let maximumTypes = 256
+    public static let maximumMembers = 256
 
     /// The domain's members in the order EIP-712 lists them, for typed data that does
     /// not declare `EIP712Domain` (eth-account and ethers infer it the same way).
@@ -32,10 +43,14 @@ public struct TypedData: Sendable {
         guard let typesValue = members["types"] else { throw EthereumError.invalid("types is missing") }
         guard let primaryValue = members["primaryType"] else { throw EthereumError.invalid("primaryType is missing") }
         var types: [String: [Member]] = [:]
-        for (name, definition) in try EthereumField.object(typesValue, "types") {
-            guard Self.isIdentifier(name) else { throw EthereumError.invalid("type name \"\(name.prefix(64))\" is not an identifier") }
+        let declared = try EthereumField.object(typesValue, "types")
+        guard declared.count <= Self.maximumTypes else { throw EthereumError.invalid("types declares more than \(Self.maximumTypes) types") }
+        for (name, definition) in declared {
+            guard Self.isIdentifier(name) else { throw EthereumError.invalid("type name \"\(EthereumField.quoted(name))\" is not an identifier") }
             var seen: Set<String> = []
-            types[name] = try EthereumField.array(definition, "types.\(name)").enumerated().map { (index, member) throws(EthereumError) in
+            let list = try EthereumField.array(definition, "types.\(name)")
+            guard list.count <= Self.maximumMembers else { throw EthereumError.invalid("types.\(name) has more than \(Self.maximumMembers) members") }
+            types[name] = try list.enumerated().map { (index, member) throws(EthereumError) in
                 let where_ = "types.\(name)[\(index)]"
                 let fields = try EthereumField.object(member, where_)
                 try EthereumField.onlyKnown(fields, ["name", "type"], in: where_)
@@ -60,10 +75,11 @@ public struct TypedData: Sendable {
         for (name, members) in types {
             for member in members { try checkType(member.type, in: "types.\(name).\(member.name)") }
         }
-        guard types[primaryType] != nil else { throw EthereumError.invalid("primaryType \(primaryType.prefix(64)) is not among types") }
-        // Hashing once here checks the domain and message against their types.
-        _ = try hashStruct("EIP712Domain", .object(domain), path: "domain")
-        _ = try hashStruct(primaryType, .object(message), path: "message")
+        guard types[primaryType] != nil else { throw EthereumError.invalid("primaryType \(EthereumField.quoted(primaryType)) is not among types") }
+        for name in types.keys { typeHashes[name] = Keccak256.hash(data: Array(encodeType(name).utf8)) }
+        // Hashing here, once, checks the domain and message against their types.
+        domainSeparator = try hashStruct("EIP712Domain", .object(domain), path: "domain")
+        messageHash = try hashStruct(primaryType, .object(message), path: "message")
     }
 
     public static func parse(_ text: some Collection<UInt8>) throws(EthereumError) -> TypedData {
@@ -77,12 +93,6 @@ public struct TypedData: Sendable {
             throw EthereumError.invalid("the typed data: \(error)")
         }
     }
-
-    /// hashStruct(EIP712Domain, domain).
-    public var domainSeparator: [UInt8] { try! hashStruct("EIP712Domain", .object(domain), path: "domain") }
-
-    /// hashStruct(primaryType, message).
-    public var messageHash: [UInt8] { try! hashStruct(primaryType, .object(message), path: "message") }
 
     /// Keccak-256(0x19 ‖ 0x01 ‖ domainSeparator ‖ hashStruct(message)): the digest signed.
     public var signingHash: [UInt8] {
@@ -112,10 +122,10 @@ public struct TypedData: Sendable {
         for member in types[name] ?? [] { collectDependencies(Self.baseType(member.type), into: &found) }
     }
 
-    public func typeHash(_ name: String) -> [UInt8] { Keccak256.hash(data: Array(encodeType(name).utf8)) }
+    public func typeHash(_ name: String) -> [UInt8] { typeHashes[name] ?? Keccak256.hash(data: Array(encodeType(name).utf8)) }
 
     func hashStruct(_ name: String, _ value: JSONValue, path: String) throws(EthereumError) -> [UInt8] {
-        guard let members = types[name] else { throw EthereumError.invalid("\(path): type \(name.prefix(64)) is not among types") }
+        guard let members = types[name] else { throw EthereumError.invalid("\(path): type \(EthereumField.quoted(name)) is not among types") }
         let fields = try EthereumField.object(value, path)
         try EthereumField.onlyKnown(fields, Set(members.map(\.name)), in: path)
         var encoded = typeHash(name)
@@ -159,7 +169,7 @@ public struct TypedData: Sendable {
         if let (signed, bits) = Self.integerType(type) {
             return try Self.integerWord(value, signed: signed, bits: bits, path: path)
         }
-        throw EthereumError.invalid("\(path): unknown type \(type.prefix(64))")
+        throw EthereumError.invalid("\(path): unknown type \(EthereumField.quoted(type))")
     }
 
     /// A declared member type must name a struct in `types` or an atomic or dynamic type,
@@ -168,7 +178,7 @@ public struct TypedData: Sendable {
         let base = Self.baseType(type)
         guard types[base] != nil || ["string", "bytes", "bool", "address"].contains(base)
                 || Self.fixedBytesSize(base) != nil || Self.integerType(base) != nil else {
-            throw EthereumError.invalid("\(path): unknown type \(type.prefix(64))")
+            throw EthereumError.invalid("\(path): unknown type \(EthereumField.quoted(type))")
         }
     }
 

@@ -1,4 +1,5 @@
 import BigInt
+import CustosCrypto
 import CustosJSON
 import Testing
 
@@ -84,5 +85,38 @@ struct PolicyTests {
         // An EIP-1559 request without a chain cannot be made into a chainless transaction.
         let dynamic = try EthereumTransactionRequest(json: try JSONValue.parse(Array(#"{"gas": 1, "maxFeePerGas": 2, "maxPriorityFeePerGas": 1}"#.utf8)))
         #expect(throws: EthereumError.self) { try dynamic.transaction(chainID: nil, nonce: 0) }
+    }
+
+    @Test func hostileInputIsRefusedCheaplyAndNotEchoedRaw() throws {
+        // A 200,000-digit number is refused by its length, before any conversion.
+        let huge = "{\"gas\": 1, \"gasPrice\": 1, \"value\": " + String(repeating: "9", count: 200_000) + "}"
+        #expect(throws: EthereumError.invalid("value has more digits than any 256-bit number")) {
+            try EthereumTransactionRequest(json: try JSONValue.parse(Array(huge.utf8)))
+        }
+        // An unknown field is named by at most 64 scalars, controls and bidi escaped.
+        let name = "a\u{202E}\u{1B}[31m" + String(repeating: "\u{0301}", count: 3000)
+        let text = JSONValue.object(["gas": .number("1"), "gasPrice": .number("1"), name: .number("1")])
+        do {
+            _ = try EthereumTransactionRequest(json: text)
+            Issue.record("an unknown field was accepted")
+        } catch {
+            let message = "\(error)"
+            #expect(message.utf8.count < 700 && message.contains("\\u{202E}") && message.contains("\\x1b") && !message.contains("\u{1B}"))
+        }
+    }
+
+    @Test func typedDataIsBoundedAndHashesEachTypeOnce() throws {
+        let tooMany = (0...256).map { "\"T\($0)\": [{\"name\": \"x\", \"type\": \"uint8\"}]" }.joined(separator: ",")
+        #expect(throws: EthereumError.invalid("types declares more than 256 types")) {
+            try TypedData(json: try JSONValue.parse(Array("{\"types\": {\(tooMany)}, \"primaryType\": \"T0\", \"message\": {\"x\": 1}}".utf8)))
+        }
+        // 20,000 structs in one array: each is hashed once, with its type's hash computed once.
+        let items = Array(repeating: "{\"x\": 7}", count: 20_000).joined(separator: ",")
+        let data = try TypedData(json: try JSONValue.parse(Array("""
+            {"types": {"Item": [{"name": "x", "type": "uint256"}], "List": [{"name": "items", "type": "Item[]"}]},
+             "primaryType": "List", "domain": {"name": "n"}, "message": {"items": [\(items)]}}
+            """.utf8)))
+        #expect(data.typeHash("Item") == Keccak256.hash(data: Array("Item(uint256 x)".utf8)))
+        #expect(data.signingHash.count == 32 && data.messageHash == data.messageHash)
     }
 }

@@ -193,6 +193,41 @@ struct EthereumPolicyTests {
         #expect(try await Self.records(fixture, .ethSetPolicy).map { $0.detailValues["policy"] ?? "" }.last == "none")
     }
 
+    @Test func typedDataIsHeldToTheChainsAndASignerCannotJumpTheNonce() async throws {
+        let fixture = try await Fixture.make()
+        defer { Task { await fixture.cleanUp() } }
+        let service = fixture.service
+        try await Self.account(fixture)
+        try await service.setEthereumChain(1337, tenant: "node-1", by: .local)
+        func typed(_ domain: String) throws -> TypedData {
+            try TypedData(json: try JSONValue.parse(Array("""
+                {"types": {"Note": [{"name": "text", "type": "string"}]}, "primaryType": "Note", "domain": {\(domain)}, "message": {"text": "hi"}}
+                """.utf8)))
+        }
+        // A permit for mainnet, from a tenant on chain 1337: refused; its own chain, or none named, signs.
+        await #expect { try await service.signEthereumTypedData(try typed("\"chainId\": 1"), tenant: "node-1", alias: "treasury", by: .local) }
+            throws: { ($0 as? KeystoreError)?.code == "ethereum-refused" && "\($0)".contains("domain is for chain 1") }
+        _ = try await service.signEthereumTypedData(try typed("\"chainId\": \"0x539\""), tenant: "node-1", alias: "treasury", by: .local)
+        _ = try await service.signEthereumTypedData(try typed("\"name\": \"no chain\""), tenant: "node-1", alias: "treasury", by: .local)
+        try await service.setEthereumChain(nil, tenant: "node-1", by: .local)
+        try await service.setEthereumPolicy(EthereumPolicy(chainIDs: [5]), tenant: "node-1", alias: "treasury", by: .local)
+        await #expect { try await service.signEthereumTypedData(try typed("\"chainId\": 1"), tenant: "node-1", alias: "treasury", by: .local) }
+            throws: { "\($0)".contains("(chain_ids)") }
+
+        // A signer may not move the counter more than 1,000 ahead; an operator may.
+        try await service.setEthereumPolicy(nil, tenant: "node-1", alias: "treasury", by: .local)
+        let signer = Principal(id: "token:s", tenant: "node-1", role: .signer)
+        let far = try Self.request("\"chainId\": 5, \"nonce\": 18446744073709551614, \"to\": \"\(Self.recipient)\"")
+        await #expect { try await service.signEthereumTransaction(far, tenant: "node-1", alias: "treasury", by: signer) }
+            throws: { ($0 as? KeystoreError)?.code == "ethereum-refused" && "\($0)".contains("more than 1000 past") }
+        let near = try Self.request("\"chainId\": 5, \"nonce\": 1000, \"to\": \"\(Self.recipient)\"")
+        #expect(try await service.signEthereumTransaction(near, tenant: "node-1", alias: "treasury", by: signer).transaction.nonce == 1000)
+        let operatorSigner = Principal(id: "token:a", tenant: "node-1", role: .admin)
+        _ = try await service.signEthereumTransaction(try Self.request("\"chainId\": 5, \"nonce\": 50000, \"to\": \"\(Self.recipient)\""),
+                                                      tenant: "node-1", alias: "treasury", by: operatorSigner)
+        #expect(try await Self.nextNonce(service, chain: 5) == 50001)
+    }
+
     @Test func onlyAccountsHavePoliciesAndNonces() async throws {
         let fixture = try await Fixture.make()
         defer { Task { await fixture.cleanUp() } }

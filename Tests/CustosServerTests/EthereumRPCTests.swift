@@ -3,6 +3,7 @@ import CustosCrypto
 import CustosEthereum
 import CustosJSON
 import CustosKeystore
+import CustosStore
 import Foundation
 import Testing
 
@@ -129,6 +130,15 @@ struct EthereumRPCTests {
         #expect(await setup.call("eth_accounts", "[]", as: stranger)["error"]?["data"]?["code"] == .string("forbidden"))
         let auditor = Principal(id: "token:a", tenant: "acme", role: .auditor)
         #expect(await setup.call("eth_sign", #"["\#(setup.address)","0x00"]"#, as: auditor)["error"]?["data"]?["code"] == .string("forbidden"))
+        // A caller who may not sign is refused as such, whatever it sent, and audited; a
+        // malformed request from one who may is audited with its error.
+        let malformed = #"[{\#(from),"gas":1,"gasPrice":1,"value":"bad"}]"#
+        #expect(await setup.call("eth_signTransaction", malformed, as: auditor)["error"]?["data"]?["code"] == .string("forbidden"))
+        #expect(await setup.call("eth_signTransaction", malformed, as: stranger)["error"]?["data"]?["code"] == .string("forbidden"))
+        #expect(await setup.call("eth_signTransaction", malformed)["error"]?["data"]?["code"] == .string("invalid-argument"))
+        let records = try await setup.store.keys.store.auditRecords(AuditQuery(limit: 10_000)).filter { $0.operation == "eth.sign-transaction" }
+        #expect(records.suffix(3).map(\.outcome) == ["denied", "denied", "failure"])
+        #expect(records.last?.detailValues["error"] == "invalid-argument")
         // Nothing above used a nonce.
         #expect(try await setup.store.keys.ethereumAccountStates(tenant: "acme", alias: "hot", by: .local).isEmpty)
     }

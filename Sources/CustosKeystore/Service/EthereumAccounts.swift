@@ -1,6 +1,7 @@
 import BigInt
 import CustosCrypto
 import CustosEthereum
+import CustosJSON
 import CustosStore
 
 /// An Ethereum account: a key of category ACCOUNTS and scheme ecdsa-secp256k1-keccak256,
@@ -125,6 +126,9 @@ extension KeyService {
     /// changed it in between.
     static let accountStateAttempts = 8
 
+    /// How far past the account's next nonce a caller without the manage-keys role may name one.
+    public static let maximumNonceGap: UInt64 = 1000
+
     /// Signs a transaction with the account `alias`; the result is what
     /// `eth_sendRawTransaction` takes. The chain, if the request names none, is the
     /// tenant's; the nonce, if it names none, is the account's next one on that chain.
@@ -148,6 +152,12 @@ extension KeyService {
                 let spent = state.flatMap { $0.day == today ? BigUInt($0.spent) : 0 } ?? 0
                 let next = try state.map { try Self.nonce($0.nextNonce) } ?? 0
                 let nonce = request.nonce ?? next
+                // A caller's nonce moves the counter past it; far ahead, it would leave every later
+                // transaction unsendable, so only a key manager may jump that far.
+                if nonce > next, nonce - next > Self.maximumNonceGap, (try? principal.authorize(.manageKeys, tenant: tenant)) == nil {
+                    throw KeystoreError.ethereum(.refused(
+                        "nonce \(nonce) is more than \(Self.maximumNonceGap) past the account's next nonce \(next) on this chain; an admin or operator sets the next nonce first ('custos eth nonce')"))
+                }
                 // EIP-2681: a nonce stays below 2^64 − 1.
                 guard nonce < UInt64.max else { throw KeystoreError.ethereum(.invalid("nonce must be below 2^64 − 1 (EIP-2681)")) }
                 let transaction = try request.transaction(chainID: chainID, nonce: nonce)
@@ -184,11 +194,13 @@ extension KeyService {
     }
 
     /// EIP-712 typed data (`eth_signTypedData_v4`): 65 bytes r ‖ s ‖ v with v 27 or 28.
+    /// A domain that names a chain is held to the tenant's chain and the policy's chains,
+    /// as a transaction is: a permit for another chain is refused.
     public func signEthereumTypedData(_ data: TypedData, tenant: TenantID, alias: KeyAlias, by principal: Principal) async throws -> [UInt8] {
-        try await withAccountKey(.ethSignTypedData, tenant: tenant, alias: alias, by: principal) { key in
+        try await withAccountKey(.ethSignTypedData, tenant: tenant, alias: alias, by: principal, domainChain: data.domain["chainId"]) { key in
             let digest = data.signingHash
             let signature = try key.ethereumSignature(forDigest: digest)
-            return (signature.ethereumRepresentation, ["primary_type": String(data.primaryType.prefix(64)),
+            return (signature.ethereumRepresentation, ["primary_type": EthereumField.quoted(data.primaryType),
                                                        "domain": "0x" + Hex.encode(data.domainSeparator),
                                                        "digest": "0x" + Hex.encode(digest)])
         }
@@ -197,14 +209,27 @@ extension KeyService {
     /// The account's soft key, for a message or typed data, audited as `operation`,
     /// once the account's policy allows messages.
     private func withAccountKey<Result>(_ operation: AuditOperation, tenant: TenantID, alias: KeyAlias, by principal: Principal,
+                                        domainChain: JSONValue? = nil,
                                         _ body: (SigningPrivateKey) throws -> (Result, [String: String])) async throws -> Result {
         try await withUsableKey(operation, .useKeys, tenant: tenant, alias: alias, by: principal, as: \.signer,
                                 toDo: "sign for an Ethereum account") { record, _, signer in
             let key = try Self.accountKey(record, signer)
+            let policy = try await policy(of: record, tenant: tenant)
             do {
-                try await policy(of: record, tenant: tenant).checkMessage()
+                try policy.checkMessage()
             } catch let error as EthereumPolicyRefusal {
                 throw KeystoreError.policyRefused(error)
+            }
+            if let domainChain {
+                // Read as 256 bits, the type EIP-712 gives it; nil when beyond any chain id.
+                let chain = UInt64(exactly: try EthereumField.quantity(domainChain, "domain.chainId"))
+                if let configured = try await configuredChain(tenant), chain != configured {
+                    throw KeystoreError.ethereum(.refused("the typed data's domain is for chain \(chain.map(String.init) ?? "(out of range)"); tenant '\(tenant.rawValue)' signs for chain \(configured) only"))
+                }
+                if let allowed = policy.chainIDs, !allowed.contains(where: { $0 == chain }) {
+                    throw KeystoreError.policyRefused(EthereumPolicyRefusal(
+                        rule: "chain_ids", reason: "the typed data's domain is for chain \(chain.map(String.init) ?? "(out of range)"), not one the account signs for"))
+                }
             }
             var (result, details) = try body(key)
             details["address"] = (try? EthereumAddress(bytes: key.publicKey.ethereumAddress ?? []))?.checksummed

@@ -29,10 +29,21 @@ public struct EthereumOperations: Sendable {
         func resolved(_ operation: AuditOperation, _ permission: Permission) async throws -> EthereumAccount {
             try await keys.ethereumAccount(tenant: tenant, account: try named(), for: operation, requiring: permission, by: principal)
         }
+        /// The body's members, read (and refused, audited as `operation`) once the caller may act.
+        func fields<T>(_ operation: AuditOperation, _ known: Set<String>, _ read: ([String: JSONValue]) throws -> T) async throws -> T {
+            try await keys.auditedArguments(operation, tenant: tenant, by: principal) {
+                guard let body else { throw EthereumError.invalid("the request body is missing") }
+                let members = try EthereumField.object(body, "the request body")
+                try EthereumField.onlyKnown(members, known, in: "the request body")
+                return try read(members)
+            }
+        }
         func request() throws -> [String: JSONValue] {
             guard let body else { throw EthereumError.invalid("the request body is missing") }
             return try EthereumField.object(body, "the request body")
         }
+        // Each operation checks the caller's role (and tenant) before it reads the body: a
+        // caller who may not act is refused as such, and audited, whatever it sent.
         switch endpoint {
         case .ethAccounts:
             let accounts = try await keys.ethereumAccounts(tenant: tenant, by: principal)
@@ -40,63 +51,63 @@ public struct EthereumOperations: Sendable {
         case .ethAccount:
             return try await details(tenant: tenant, account: try named(), by: principal)
         case .ethSignTransaction:
-            let fields = try request()
-            try EthereumField.onlyKnown(fields, ["transaction"], in: "the request body")
             let account = try await resolved(.ethSignTransaction, .useKeys)
-            guard let transaction = fields["transaction"] else { throw EthereumError.invalid("transaction is missing") }
-            let signed = try await keys.signEthereumTransaction(try EthereumTransactionRequest(json: transaction), tenant: tenant,
-                                                                alias: account.key.alias, by: principal)
-            return try signed.json()
+            let request = try await fields(.ethSignTransaction, ["transaction"]) { members in
+                guard let transaction = members["transaction"] else { throw EthereumError.invalid("transaction is missing") }
+                return try EthereumTransactionRequest(json: transaction)
+            }
+            return try await keys.signEthereumTransaction(request, tenant: tenant, alias: account.key.alias, by: principal).json()
         case .ethSignMessage:
-            let fields = try request()
-            try EthereumField.onlyKnown(fields, ["message"], in: "the request body")
             let account = try await resolved(.ethSignMessage, .useKeys)
-            guard let message = fields["message"] else { throw EthereumError.invalid("message is missing") }
-            let signature = try await keys.signEthereumMessage(try EthereumField.bytes(message, "message"), tenant: tenant,
-                                                               alias: account.key.alias, by: principal)
+            let message = try await fields(.ethSignMessage, ["message"]) { members in
+                guard let message = members["message"] else { throw EthereumError.invalid("message is missing") }
+                return try EthereumField.bytes(message, "message")
+            }
+            let signature = try await keys.signEthereumMessage(message, tenant: tenant, alias: account.key.alias, by: principal)
             return .object(["signature": .string("0x" + Hex.encode(signature)), "address": .string(account.address.checksummed)])
         case .ethSignTypedData:
-            let fields = try request()
-            try EthereumField.onlyKnown(fields, ["typed_data"], in: "the request body")
             let account = try await resolved(.ethSignTypedData, .useKeys)
-            guard let typed = fields["typed_data"] else { throw EthereumError.invalid("typed_data is missing") }
-            let data = try TypedData(json: typed)
+            let data = try await fields(.ethSignTypedData, ["typed_data"]) { members in
+                guard let typed = members["typed_data"] else { throw EthereumError.invalid("typed_data is missing") }
+                return try TypedData(json: typed)
+            }
             let signature = try await keys.signEthereumTypedData(data, tenant: tenant, alias: account.key.alias, by: principal)
             return .object(["signature": .string("0x" + Hex.encode(signature)), "address": .string(account.address.checksummed),
                             "digest": .string("0x" + Hex.encode(data.signingHash))])
         case .ethSetPolicy:
-            let fields = try request()
-            try EthereumField.onlyKnown(fields, ["policy"], in: "the request body")
             let account = try await resolved(.ethSetPolicy, .manageKeys)
-            guard let value = fields["policy"] else { throw EthereumError.invalid("policy is missing (null removes the policy)") }
-            let policy = value == .null ? nil : try EthereumPolicy(json: value)
+            let policy = try await fields(.ethSetPolicy, ["policy"]) { members -> EthereumPolicy? in
+                guard let value = members["policy"] else { throw EthereumError.invalid("policy is missing (null removes the policy)") }
+                return value == .null ? nil : try EthereumPolicy(json: value)
+            }
             try await keys.setEthereumPolicy(policy, tenant: tenant, alias: account.key.alias, by: principal)
             return try await details(tenant: tenant, account: account.key.alias.rawValue, by: principal)
         case .ethSetNonce:
-            let fields = try request()
-            try EthereumField.onlyKnown(fields, ["chain_id", "next_nonce"], in: "the request body")
             let account = try await resolved(.ethSetNonce, .manageKeys)
-            guard let next = fields["next_nonce"] else { throw EthereumError.invalid("next_nonce is missing") }
+            let (next, chain) = try await fields(.ethSetNonce, ["chain_id", "next_nonce"]) { members -> (UInt64, JSONValue?) in
+                guard let next = members["next_nonce"] else { throw EthereumError.invalid("next_nonce is missing") }
+                return (try EthereumField.uint64(next, "next_nonce"), members["chain_id"])
+            }
             let chainID: UInt64?
-            switch fields["chain_id"] {
+            switch chain {
             case nil:
                 guard let configured = try await keys.ethereumChain(tenant: tenant, by: principal) else {
-                    throw EthereumError.invalid("chain_id is missing, and the tenant has no chain configured")
+                    throw KeystoreError.ethereum(.invalid("chain_id is missing, and the tenant has no chain configured"))
                 }
                 chainID = configured
             case .null?: chainID = nil
-            case let value?: chainID = try EthereumField.uint64(value, "chain_id")
+            case let value?: chainID = try await fields(.ethSetNonce, ["chain_id", "next_nonce"]) { _ in try EthereumField.uint64(value, "chain_id") }
             }
-            try await keys.setEthereumNonce(try EthereumField.uint64(next, "next_nonce"), chainID: chainID, tenant: tenant,
-                                            alias: account.key.alias, by: principal)
+            try await keys.setEthereumNonce(next, chainID: chainID, tenant: tenant, alias: account.key.alias, by: principal)
             return try await details(tenant: tenant, account: account.key.alias.rawValue, by: principal)
         case .ethChain:
             return .object(["chain_id": try await keys.ethereumChain(tenant: tenant, by: principal).map { .number(String($0)) } ?? .null])
         case .ethSetChain:
-            let fields = try request()
-            try EthereumField.onlyKnown(fields, ["chain_id"], in: "the request body")
-            guard let value = fields["chain_id"] else { throw EthereumError.invalid("chain_id is missing (null clears it)") }
-            let chainID = value == .null ? nil : try EthereumField.uint64(value, "chain_id")
+            try await keys.requireAccess(.manageKeys, tenant: tenant, operation: .ethSetChain, by: principal)
+            let chainID = try await fields(.ethSetChain, ["chain_id"]) { members -> UInt64? in
+                guard let value = members["chain_id"] else { throw EthereumError.invalid("chain_id is missing (null clears it)") }
+                return value == .null ? nil : try EthereumField.uint64(value, "chain_id")
+            }
             try await keys.setEthereumChain(chainID, tenant: tenant, by: principal)
             return .object(["chain_id": chainID.map { .number(String($0)) } ?? .null])
         case .ethDecodeTransaction:

@@ -45,7 +45,7 @@ struct EthereumRPC: Sendable {
         }
         guard members["jsonrpc"] == .string("2.0") else { return Self.failure(id: id, code: -32600, message: "jsonrpc must be \"2.0\"") }
         if let unknown = members.keys.sorted().first(where: { !["jsonrpc", "id", "method", "params"].contains($0) }) {
-            return Self.failure(id: id, code: -32600, message: "the call has an unknown member \"\(unknown.prefix(64))\"")
+            return Self.failure(id: id, code: -32600, message: "the call has an unknown member \"\(EthereumField.quoted(unknown))\"")
         }
         guard case .string(let method)? = members["method"] else { return Self.failure(id: id, code: -32600, message: "method must be a string") }
         let params: [JSONValue]
@@ -90,10 +90,16 @@ struct EthereumRPC: Sendable {
             return try await signMessage(data: params[0], account: params[1], tenant: tenant, by: principal)
         case "eth_signTransaction":
             try Self.arity(params, 1, method)
-            let request = try EthereumTransactionRequest(json: params[0])
-            guard let from = request.from else { throw RPCError(code: -32602, message: "the transaction's from names the account to sign with; it is missing") }
+            // The account (its from) first: a caller who may not sign is refused before the rest is read.
+            guard case .object(let members) = params[0], let fromValue = members["from"] else {
+                throw RPCError(code: -32602, message: "the transaction's from names the account to sign with; it is missing")
+            }
+            let from = try EthereumField.address(fromValue, "from")
             let account = try await keys.ethereumAccount(tenant: tenant, account: from.checksummed, for: .ethSignTransaction,
                                                          requiring: .useKeys, by: principal)
+            let request = try await keys.auditedArguments(.ethSignTransaction, tenant: tenant, by: principal) {
+                try EthereumTransactionRequest(json: params[0])
+            }
             let signed = try await keys.signEthereumTransaction(request, tenant: tenant, alias: account.key.alias, by: principal)
             guard case .object(var fields) = try signed.json() else { preconditionFailure("a transaction is a JSON object") }
             let raw = fields.removeValue(forKey: "raw") ?? .null
@@ -101,12 +107,20 @@ struct EthereumRPC: Sendable {
         case "eth_signTypedData", "eth_signTypedData_v4":
             try Self.arity(params, 2, method)
             guard case .string(let text) = params[0] else { throw RPCError(code: -32602, message: "the first parameter is the account's address") }
-            // The typed data as an object, or as a string holding its JSON (MetaMask's form).
-            var typed = params[1]
-            if case .string(let json) = typed { typed = try JSONValue.parse(Array(json.utf8)) }
-            let data = try TypedData(json: typed)
             let account = try await keys.ethereumAccount(tenant: tenant, account: try EthereumAddress(text, field: "address").checksummed,
                                                          for: .ethSignTypedData, requiring: .useKeys, by: principal)
+            let data = try await keys.auditedArguments(.ethSignTypedData, tenant: tenant, by: principal) { () throws -> TypedData in
+                // The typed data as an object, or as a string holding its JSON (MetaMask's form).
+                var typed = params[1]
+                if case .string(let json) = typed {
+                    do {
+                        typed = try JSONValue.parse(Array(json.utf8))
+                    } catch {
+                        throw EthereumError.invalid("the typed data: \(error)")
+                    }
+                }
+                return try TypedData(json: typed)
+            }
             let signature = try await keys.signEthereumTypedData(data, tenant: tenant, alias: account.key.alias, by: principal)
             return .string("0x" + Hex.encode(signature))
         default:
@@ -117,8 +131,8 @@ struct EthereumRPC: Sendable {
     private func signMessage(data: JSONValue, account: JSONValue, tenant: TenantID, by principal: Principal) async throws -> JSONValue {
         guard case .string(let text) = account else { throw RPCError(code: -32602, message: "the account must be a 0x address string") }
         let address = try EthereumAddress(text, field: "address")
-        let message = try EthereumField.bytes(data, "data")
         let found = try await keys.ethereumAccount(tenant: tenant, account: address.checksummed, for: .ethSignMessage, requiring: .useKeys, by: principal)
+        let message = try await keys.auditedArguments(.ethSignMessage, tenant: tenant, by: principal) { try EthereumField.bytes(data, "data") }
         return .string("0x" + Hex.encode(try await keys.signEthereumMessage(message, tenant: tenant, alias: found.key.alias, by: principal)))
     }
 
