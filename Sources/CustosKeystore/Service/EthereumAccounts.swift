@@ -141,7 +141,8 @@ extension KeyService {
             try principal.authorize(.useKeys, tenant: tenant)
             let (record, version, signer) = try await usableKey(tenant: tenant, alias: alias, as: \.signer, toDo: "sign for an Ethereum account")
             let key = try Self.accountKey(record, signer)
-            if let from = request.from, from.bytes != key.publicKey.ethereumAddress {
+            let address = try accountAddress(record, key)
+            if let from = request.from, from != address {
                 throw KeystoreError.ethereum(.invalid("the transaction's from (\(from.checksummed)) is not the signing account"))
             }
             let chainID = try await chain(for: request.chain, tenant: tenant)
@@ -172,7 +173,7 @@ extension KeyService {
                 var details = ["type": transaction.kind.name, "nonce": String(nonce), "value": String(transaction.value),
                                "hash": "0x" + Hex.encode(signed.hash), "to": transaction.to?.checksummed ?? "contract-creation",
                                "nonce_from": request.nonce == nil ? "custos" : "caller",
-                               "address": (try? EthereumAddress(bytes: key.publicKey.ethereumAddress ?? []))?.checksummed ?? "-"]
+                               "address": address.checksummed]
                 if let chainID { details["chain_id"] = String(chainID) }
                 return (updated, event(.ethSignTransaction, by: principal, tenant: tenant, keyID: record.id, version: version, details: details), signed)
             }
@@ -232,9 +233,18 @@ extension KeyService {
                 }
             }
             var (result, details) = try body(key)
-            details["address"] = (try? EthereumAddress(bytes: key.publicKey.ethereumAddress ?? []))?.checksummed
+            details["address"] = try accountAddress(record, key).checksummed
             return (result, details)
         }
+    }
+
+    /// The account's address, derived from its key once (a derivation is a scalar
+    /// multiplication; an account's key never changes).
+    private func accountAddress(_ record: StoredKey, _ key: SigningPrivateKey) throws -> EthereumAddress {
+        if let known = accountAddressOfKey.withLock({ $0[record.id] }) { return known }
+        let address = try EthereumAddress(bytes: key.publicKey.ethereumAddress ?? [])
+        accountAddressOfKey.withLock { $0[record.id] = address }
+        return address
     }
 
     /// Only ACCOUNTS keys of the Ethereum scheme sign Ethereum digests, and only soft

@@ -53,6 +53,8 @@ public final class KeyService: Sendable {
     /// Tenant → address → alias of the Ethereum accounts seen (an account's address
     /// never changes: its key cannot be rotated).
     let accountAddresses = Mutex<[String: [EthereumAddress: String]]>([:])
+    /// Key id → address of the accounts that have signed.
+    let accountAddressOfKey = Mutex<[String: EthereumAddress]>([:])
 
     static let rootKeyIDMetadata = "root_key_id"
 
