@@ -125,6 +125,15 @@ public struct EthereumPolicy: Hashable, Sendable {
         }
     }
 
+    /// Refuses typed data whose domain names a chain outside `chain_ids`; `chain` is nil
+    /// when the domain's chainId is beyond any chain id.
+    public func checkTypedDataChain(_ chain: UInt64?) throws(EthereumPolicyRefusal) {
+        if let chainIDs, !chainIDs.contains(where: { $0 == chain }) {
+            throw EthereumPolicyRefusal(
+                rule: "chain_ids", reason: "the typed data's domain is for chain \(chain.map(String.init) ?? "(out of range)"), not one the account signs for")
+        }
+    }
+
     private static func list(_ ids: [UInt64]) -> String { ids.map(String.init).joined(separator: ", ") }
 }
 

@@ -18,8 +18,10 @@ struct EthereumPolicyTests {
         try EthereumTransactionRequest(json: try JSONValue.parse(Array("{\"gas\": 21000, \"gasPrice\": 1000000000, \(fields)}".utf8)))
     }
 
-    static func account(_ fixture: Fixture, alias: KeyAlias = "treasury") async throws {
+    /// Imports the account and, given `chain`, makes it the tenant's chain.
+    static func account(_ fixture: Fixture, alias: KeyAlias = "treasury", chain: UInt64? = nil) async throws {
         try await EthereumAccountTests.importAccount(fixture, alias: alias, scalar: EthereumAccountTests.scalar(0))
+        if let chain { try await fixture.service.setEthereumChain(chain, tenant: "node-1", by: .local) }
     }
 
     static func records(_ fixture: Fixture, _ operation: AuditOperation) async throws -> [AuditRecord] {
@@ -73,8 +75,7 @@ struct EthereumPolicyTests {
         let fixture = try await Fixture.make()
         defer { Task { await fixture.cleanUp() } }
         let service = fixture.service
-        try await Self.account(fixture)
-        try await service.setEthereumChain(1, tenant: "node-1", by: .local)
+        try await Self.account(fixture, chain: 1)
         let request = try Self.request("\"to\": \"\(Self.recipient)\", \"value\": 1")
         let nonces = try await withThrowingTaskGroup(of: UInt64.self) { group in
             for _ in 0..<40 {
@@ -107,8 +108,7 @@ struct EthereumPolicyTests {
     @Test func twoProcessesOnOneDatabaseNeverShareANonce() async throws {
         let fixture = try await Fixture.make()
         defer { Task { await fixture.cleanUp() } }
-        try await Self.account(fixture)
-        try await fixture.service.setEthereumChain(1, tenant: "node-1", by: .local)
+        try await Self.account(fixture, chain: 1)
         // A second keystore on the same files, as a second worker process would open them.
         let root = try PassphraseRoot.unseal(at: fixture.rootPath, passphrase: SecretBytes(Array(Fixture.passphrase.utf8)))
         let other = try await KeyService(store: try await SQLiteStore.open(path: fixture.databasePath), root: root)
@@ -197,8 +197,7 @@ struct EthereumPolicyTests {
         let fixture = try await Fixture.make()
         defer { Task { await fixture.cleanUp() } }
         let service = fixture.service
-        try await Self.account(fixture)
-        try await service.setEthereumChain(1337, tenant: "node-1", by: .local)
+        try await Self.account(fixture, chain: 1337)
         func typed(_ domain: String) throws -> TypedData {
             try TypedData(json: try JSONValue.parse(Array("""
                 {"types": {"Note": [{"name": "text", "type": "string"}]}, "primaryType": "Note", "domain": {\(domain)}, "message": {"text": "hi"}}
@@ -247,8 +246,7 @@ struct EthereumPolicyTests {
         let fixture = try await Fixture.make()
         defer { Task { await fixture.cleanUp() } }
         var service = fixture.service
-        try await Self.account(fixture)
-        try await service.setEthereumChain(1, tenant: "node-1", by: .local)
+        try await Self.account(fixture, chain: 1)
         try await service.setEthereumPolicy(EthereumPolicy(dailyValueLimit: 10), tenant: "node-1", alias: "treasury", by: .local)
         let request = try Self.request("\"to\": \"\(Self.recipient)\", \"value\": 10")
         _ = try await service.signEthereumTransaction(request, tenant: "node-1", alias: "treasury", by: .local)

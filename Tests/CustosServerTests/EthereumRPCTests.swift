@@ -164,6 +164,21 @@ struct EthereumRPCTests {
         let nonces = try await perform(.ethSetNonce, account: "hot", #"{"next_nonce": 9}"#)
         guard case .array(let chains)? = nonces["chains"], chains.count == 1 else { Issue.record("no chain state: \(nonces.text)"); return }
         #expect(chains[0]["chain_id"] == .number("5") && chains[0]["next_nonce"] == .number("9") && chains[0]["spent_today"] == .string("0"))
+        func states(_ account: JSONValue) -> [JSONValue] {
+            guard case .array(let states)? = account["chains"] else { return [] }
+            return states
+        }
+        // chain_id null is the state without replay protection; a named chain is its own; a bad one is refused and audited.
+        let unprotected = try await perform(.ethSetNonce, account: "hot", #"{"next_nonce": 2, "chain_id": null}"#)
+        #expect(states(unprotected).contains { $0["chain_id"] == .null && $0["next_nonce"] == .number("2") })
+        let seven = try await perform(.ethSetNonce, account: "hot", #"{"next_nonce": 3, "chain_id": 7}"#)
+        #expect(states(seven).contains { $0["chain_id"] == .number("7") && $0["next_nonce"] == .number("3") })
+        await #expect { try await perform(.ethSetNonce, account: "hot", #"{"next_nonce": 4, "chain_id": "seven"}"#) }
+            throws: { "\($0)".contains("chain_id") }
+        let setNonce = try await setup.store.keys.store.auditRecords(AuditQuery(limit: 10_000)).filter { $0.operation == "eth.set-nonce" }
+        #expect(setNonce.map(\.outcome) == ["success", "success", "success", "failure"])
+        #expect(setNonce.last?.detailValues["error"] == "invalid-argument")
+        #expect(states(try await perform(.ethAccount, account: "hot")).count == 3)
         let message = try await perform(.ethSignMessage, account: setup.address, #"{"message": "0x68656c6c6f"}"#)
         let recovered = try await perform(.ethRecover, #"{"message": "0x68656c6c6f", "signature": \#(try #require(message["signature"]).text)}"#)
         #expect(recovered["address"] == .string(setup.address))

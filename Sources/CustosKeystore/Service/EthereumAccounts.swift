@@ -227,9 +227,10 @@ extension KeyService {
                 if let configured = try await configuredChain(tenant), chain != configured {
                     throw KeystoreError.ethereum(.refused("the typed data's domain is for chain \(chain.map(String.init) ?? "(out of range)"); tenant '\(tenant.rawValue)' signs for chain \(configured) only"))
                 }
-                if let allowed = policy.chainIDs, !allowed.contains(where: { $0 == chain }) {
-                    throw KeystoreError.policyRefused(EthereumPolicyRefusal(
-                        rule: "chain_ids", reason: "the typed data's domain is for chain \(chain.map(String.init) ?? "(out of range)"), not one the account signs for"))
+                do {
+                    try policy.checkTypedDataChain(chain)
+                } catch let error as EthereumPolicyRefusal {
+                    throw KeystoreError.policyRefused(error)
                 }
             }
             var (result, details) = try body(key)

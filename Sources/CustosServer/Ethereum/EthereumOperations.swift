@@ -29,18 +29,17 @@ public struct EthereumOperations: Sendable {
         func resolved(_ operation: AuditOperation, _ permission: Permission) async throws -> EthereumAccount {
             try await keys.ethereumAccount(tenant: tenant, account: try named(), for: operation, requiring: permission, by: principal)
         }
-        /// The body's members, read (and refused, audited as `operation`) once the caller may act.
-        func fields<T>(_ operation: AuditOperation, _ known: Set<String>, _ read: ([String: JSONValue]) throws -> T) async throws -> T {
-            try await keys.auditedArguments(operation, tenant: tenant, by: principal) {
-                guard let body else { throw EthereumError.invalid("the request body is missing") }
-                let members = try EthereumField.object(body, "the request body")
-                try EthereumField.onlyKnown(members, known, in: "the request body")
-                return try read(members)
-            }
-        }
         func request() throws -> [String: JSONValue] {
             guard let body else { throw EthereumError.invalid("the request body is missing") }
             return try EthereumField.object(body, "the request body")
+        }
+        /// The body's members, read (and refused, audited as `operation`) once the caller may act.
+        func fields<T>(_ operation: AuditOperation, _ known: Set<String>, _ read: ([String: JSONValue]) throws -> T) async throws -> T {
+            try await keys.auditedArguments(operation, tenant: tenant, by: principal) {
+                let members = try request()
+                try EthereumField.onlyKnown(members, known, in: "the request body")
+                return try read(members)
+            }
         }
         // Each operation checks the caller's role (and tenant) before it reads the body: a
         // caller who may not act is refused as such, and audited, whatever it sent.
@@ -84,19 +83,20 @@ public struct EthereumOperations: Sendable {
             return try await details(tenant: tenant, account: account.key.alias.rawValue, by: principal)
         case .ethSetNonce:
             let account = try await resolved(.ethSetNonce, .manageKeys)
-            let (next, chain) = try await fields(.ethSetNonce, ["chain_id", "next_nonce"]) { members -> (UInt64, JSONValue?) in
+            // chain_id: absent (the tenant's chain), null (no replay protection) or a chain id.
+            let (next, named) = try await fields(.ethSetNonce, ["chain_id", "next_nonce"]) { members -> (UInt64, UInt64??) in
                 guard let next = members["next_nonce"] else { throw EthereumError.invalid("next_nonce is missing") }
-                return (try EthereumField.uint64(next, "next_nonce"), members["chain_id"])
+                let nextNonce = try EthereumField.uint64(next, "next_nonce")
+                return (nextNonce, try members["chain_id"].map { v throws(EthereumError) in v == .null ? nil : try EthereumField.uint64(v, "chain_id") })
             }
             let chainID: UInt64?
-            switch chain {
-            case nil:
+            if let named {
+                chainID = named
+            } else {
                 guard let configured = try await keys.ethereumChain(tenant: tenant, by: principal) else {
                     throw KeystoreError.ethereum(.invalid("chain_id is missing, and the tenant has no chain configured"))
                 }
                 chainID = configured
-            case .null?: chainID = nil
-            case let value?: chainID = try await fields(.ethSetNonce, ["chain_id", "next_nonce"]) { _ in try EthereumField.uint64(value, "chain_id") }
             }
             try await keys.setEthereumNonce(next, chainID: chainID, tenant: tenant, alias: account.key.alias, by: principal)
             return try await details(tenant: tenant, account: account.key.alias.rawValue, by: principal)
